@@ -1,0 +1,1 @@
+"""Cerebro: shared durable memory for AI agent instances."""

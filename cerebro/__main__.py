@@ -1,0 +1,3 @@
+from cerebro.cli.main import main
+
+main()

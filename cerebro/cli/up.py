@@ -1,0 +1,227 @@
+"""`cerebro up`: every Cerebro process on this machine, supervised, with nothing left behind on exit."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cerebro.embedded import EmbeddedStack
+from cerebro.runtime.config import ConfigError, Env, ServiceSettings, default_data_dir, load_service_settings
+
+DESCRIPTION = """\
+Start every Cerebro service and worker as its own process on the default ports and wait until each
+is serving. Without CEREBRO_DATABASE_URL / CEREBRO_REDIS_URL (or their _FILE variants) it starts an
+embedded PostgreSQL 18 + pgvector and Redis whose data stays in the data directory across restarts.
+Logs go to <data dir>/logs/<process>.log. Ctrl-C or SIGTERM stops everything, embedded servers included.
+A process that dies is restarted with backoff."""
+
+PR_SET_PDEATHSIG = 1
+POLL_SECONDS = 0.5
+MAX_RESTART_DELAY_SECONDS = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    module: str
+    settings: ServiceSettings
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    restart_at: float = 0.0
+    log_file: Path = field(default_factory=Path)
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequested
+
+
+def _die_with_parent() -> None:
+    # If `cerebro up` is killed outright, the kernel sends its children SIGTERM, so they shut down.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _write_secret(path: Path, value: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return path
+
+
+def _spawn(child: Child, environ: Mapping[str, str]) -> None:
+    child.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with child.log_file.open("ab") as log:
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", "cerebro", "serve", child.name],
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _is_ready(child: Child) -> bool:
+    settings = child.settings
+    if settings.port is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=1):
+                return True
+        except OSError:
+            return False
+    with grpc.insecure_channel(f"127.0.0.1:{settings.port}") as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _stop_children(children: list[Child], grace_seconds: float) -> None:
+    running = [c for c in reversed(children) if c.process is not None and c.process.poll() is None]
+    for child in running:
+        assert child.process is not None
+        child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds + 5
+    for child in running:
+        assert child.process is not None
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"  {child.name} did not stop in time; killing it", flush=True)
+            child.process.kill()
+            child.process.wait()
+
+
+def _print_banner(children: list[Child], data_dir: Path, embedded: bool) -> None:
+    print(f"\nCerebro is up. Data: {data_dir}{' (embedded PostgreSQL and Redis)' if embedded else ''}")
+    for child in children:
+        grpc_part = f"gRPC localhost:{child.settings.port}" if child.settings.port else "worker"
+        print(
+            f"  {child.name:<22} {grpc_part:<22} metrics http://localhost:{child.settings.metrics_port}/metrics"
+            f"   log {child.log_file}"
+        )
+    embedder = next((c for c in children if c.name == "embedder"), None)
+    if embedder is not None:
+        port = embedder.settings.port
+        print("\nTry:")
+        print(f"  grpcurl -plaintext localhost:{port} list")
+        print(
+            f"  grpcurl -plaintext -d '{{\"text\": \"NEXUS remembers\"}}' "
+            f"localhost:{port} cerebro.embedder.v1.EmbedderService/Embed"
+        )
+    print("\nPress Ctrl-C to stop.", flush=True)
+
+
+def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_timeout: float) -> int:
+    """Start, supervise and finally stop every process; returns the exit status."""
+    env = Env()
+    try:
+        root = Path(data_dir).expanduser() if data_dir else env.path("DATA_DIR", default_data_dir())
+        assert root is not None
+        database_url, redis_url = env.secret("DATABASE_URL"), env.secret("REDIS_URL")
+        children = [
+            Child(name, module, load_service_settings(name), log_file=root / "logs" / f"{name}.log")
+            for name, module in process_modules.items()
+        ]
+    except ConfigError as error:
+        print(f"cerebro up: configuration error: {error}", file=sys.stderr)
+        return 2
+
+    previous_handlers = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stack = EmbeddedStack(root) if database_url is None or redis_url is None else None
+    status = 0
+    try:
+        environ = dict(os.environ, CEREBRO_DATA_DIR=str(root))
+        if stack is not None:
+            print(f"Starting embedded PostgreSQL and Redis in {root} ...", flush=True)
+            stack.start()
+            secrets_dir = root / "secrets"
+            if database_url is None:
+                environ.pop("CEREBRO_DATABASE_URL", None)
+                environ["CEREBRO_DATABASE_URL_FILE"] = str(_write_secret(secrets_dir / "database_url", stack.database_url))
+            if redis_url is None:
+                environ.pop("CEREBRO_REDIS_URL", None)
+                environ["CEREBRO_REDIS_URL_FILE"] = str(_write_secret(secrets_dir / "redis_url", stack.redis_url))
+        for child in children:
+            print(f"Starting {child.name} ...", flush=True)
+            _spawn(child, environ)
+        status = _wait_until_ready(children, startup_timeout)
+        if status == 0:
+            _print_banner(children, root, stack is not None)
+            _supervise(children, environ)
+    except _StopRequested:
+        print("\nStopping ...", flush=True)
+    finally:
+        for signum in previous_handlers:
+            signal.signal(signum, signal.SIG_IGN)
+        _stop_children(children, max(c.settings.grace_seconds for c in children) if children else 0)
+        if stack is not None:
+            stack.stop()
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+        print("Stopped.", flush=True)
+    return status
+
+
+def _wait_until_ready(children: list[Child], timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    pending = list(children)
+    while pending:
+        for child in list(pending):
+            assert child.process is not None
+            if child.process.poll() is not None:
+                print(
+                    f"cerebro up: {child.name} exited with status {child.process.returncode} while starting; "
+                    f"see {child.log_file}",
+                    file=sys.stderr,
+                )
+                return 1
+            if _is_ready(child):
+                print(f"  {child.name} is serving", flush=True)
+                pending.remove(child)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(c.name for c in pending)
+            print(f"cerebro up: not serving after {timeout:.0f}s: {names}", file=sys.stderr)
+            return 1
+        time.sleep(POLL_SECONDS)
+    return 0
+
+
+def _supervise(children: list[Child], environ: Mapping[str, str]) -> None:
+    """Restart a process that exits, waiting 1 s, 2 s, 4 s ... up to 30 s between attempts."""
+    while True:
+        now = time.monotonic()
+        for child in children:
+            assert child.process is not None
+            if child.restart_at and now >= child.restart_at:
+                child.restart_at = 0.0
+                print(f"Restarting {child.name} (restart {child.restarts})", flush=True)
+                _spawn(child, environ)
+            elif not child.restart_at and child.process.poll() is not None:
+                child.restarts += 1
+                delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** (child.restarts - 1))
+                child.restart_at = now + delay
+                print(
+                    f"{child.name} exited with status {child.process.returncode}; restarting in {delay:.0f}s "
+                    f"(log: {child.log_file})",
+                    flush=True,
+                )
+        time.sleep(POLL_SECONDS)

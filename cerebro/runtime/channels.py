@@ -1,0 +1,67 @@
+"""The one factory for service-to-service channels.
+
+Every channel gets the same TLS, tracing, keepalive and message limits as the servers, a default
+deadline for every call, and transparent retries with exponential backoff for UNAVAILABLE (the
+code our services use for "a dependency is down, nothing was done, try again"). Retries live in
+gRPC's service config, so they apply per attempt and respect the call's overall deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.server import MAX_MESSAGE_BYTES
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def service_config(timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, max_attempts: int = 4) -> str:
+    """Default deadline for every method, and retries of UNAVAILABLE when ``max_attempts`` > 1."""
+    method_config: dict[str, Any] = {"name": [{}], "timeout": f"{timeout_seconds:.3f}s"}
+    if max_attempts > 1:
+        method_config["retryPolicy"] = {
+            "maxAttempts": max_attempts,
+            "initialBackoff": "0.1s",
+            "maxBackoff": "2s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+    return json.dumps({"methodConfig": [method_config]})
+
+
+def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    """Trust ``ca_file`` (or the system roots) and present our certificate for mutual TLS."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_file.read_bytes() if tls.ca_file else None,
+        private_key=tls.key_file.read_bytes(),
+        certificate_chain=tls.cert_file.read_bytes(),
+    )
+
+
+def open_channel(
+    target: str,
+    tls: TlsSettings | None = None,
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_attempts: int = 4,
+) -> grpc.aio.Channel:
+    """A channel to another Cerebro service at ``target`` (``host:port`` or any gRPC target URI)."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.service_config", service_config(timeout_seconds, max_attempts)),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.lb_policy_name", "round_robin"),
+    ]
+    interceptors = aio_client_interceptors()
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options, interceptors=interceptors)

@@ -1,0 +1,177 @@
+"""The ``grpc.aio`` server bootstrap every Cerebro service runs on.
+
+A service builds a :class:`ServiceHost`, and inside its *lifespan* (an async context manager that
+opens and closes its resources) adds its servicers, the probes of the dependencies it needs, and
+background tasks. The host adds what every service has: health, reflection, metrics, tracing, error
+mapping, keepalive and message limits, TLS, and a graceful shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from cerebro.runtime.config import ServiceSettings, TlsSettings
+from cerebro.runtime.interceptors import ObservingInterceptor, map_errors, record_metrics
+from cerebro.runtime.process import install_stop_handlers
+from cerebro.runtime.telemetry import start_metrics_server
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+PROBE_INTERVAL_SECONDS = 2.0
+
+SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Ping idle clients so dead peers (a region cut off mid-call) are noticed within ~40 s.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Accept client pings down to every 10 s; more frequent pings are abuse and get a GOAWAY.
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Recycle connections so clients re-resolve and spread over new replicas.
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+    # A second process on the same port must fail loudly, not silently share it.
+    ("grpc.so_reuseport", 0),
+]
+
+Lifespan = Callable[["ServiceHost"], contextlib.AbstractAsyncContextManager[None]]
+DependencyProbe = Callable[[], Awaitable[None]]
+
+
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    ca = tls.ca_file.read_bytes() if tls.ca_file else None
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
+class ServiceHost:
+    """One gRPC server process: its services, dependency probes and background tasks."""
+
+    def __init__(self, settings: ServiceSettings, *, handle_signals: bool = True) -> None:
+        self.settings = settings
+        self._handle_signals = handle_signals
+        self.health = HealthServicer()
+        self.bound_port: int | None = None
+        self.bound_metrics_port: int | None = None
+        self._services: list[tuple[ServiceDescriptor, Callable[[Any, grpc.aio.Server], None], object]] = []
+        self._probes: dict[str, DependencyProbe] = {}
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+        self.dependency_errors: dict[str, str] = {}
+
+    def add_service(
+        self, descriptor: ServiceDescriptor, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: object
+    ) -> None:
+        self._services.append((descriptor, add_to_server, servicer))
+
+    def add_dependency(self, name: str, probe: DependencyProbe) -> None:
+        """``probe()`` raises while ``name`` is unreachable; health is NOT_SERVING until it passes."""
+        self._probes[name] = probe
+
+    def add_background_task(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Started once the server is serving, cancelled at shutdown."""
+        self._background.append(run)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+    async def serve(self, lifespan: Lifespan) -> None:
+        """Run until :meth:`request_stop`, SIGTERM or SIGINT, then shut down gracefully."""
+        async with lifespan(self):
+            server = self._build_server()
+            await server.start()
+            if self.settings.metrics_port is not None:
+                self.bound_metrics_port = start_metrics_server(self.settings.metrics_port, self.settings.host)
+            if self._handle_signals:
+                install_stop_handlers(self.request_stop)
+            await self._update_health()
+            self._tasks = [asyncio.create_task(self._probe_forever(), name="dependency-probes")]
+            self._tasks += [asyncio.create_task(run(), name=getattr(run, "__name__", "task")) for run in self._background]
+            log.info(
+                "serving %s on port %s (metrics on %s)",
+                ", ".join(d.full_name for d, _, _ in self._services),
+                self.bound_port,
+                self.bound_metrics_port,
+            )
+            self._started.set()
+            try:
+                await self._stopping.wait()
+            finally:
+                await self._shutdown(server)
+
+    def _build_server(self) -> grpc.aio.Server:
+        server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(),
+                ObservingInterceptor(record_metrics),
+                ObservingInterceptor(map_errors),
+            ],
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=None,
+        )
+        names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        for descriptor, add_to_server, servicer in self._services:
+            add_to_server(servicer, server)
+            names.append(descriptor.full_name)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(names, server)
+        address = self.settings.address
+        if self.settings.tls is not None:
+            self.bound_port = server.add_secure_port(address, server_credentials(self.settings.tls))
+        else:
+            self.bound_port = server.add_insecure_port(address)
+        return server
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+            await self._update_health()
+
+    async def _update_health(self) -> None:
+        errors: dict[str, str] = {}
+        for name, probe in self._probes.items():
+            try:
+                await asyncio.wait_for(probe(), timeout=PROBE_INTERVAL_SECONDS)
+            except Exception as exc:  # any failure of a probe means the dependency is not usable
+                errors[name] = f"{type(exc).__name__}: {exc}"
+        if errors != self.dependency_errors:
+            for name, message in errors.items():
+                log.warning("dependency %s unavailable: %s", name, message)
+            for name in self.dependency_errors.keys() - errors.keys():
+                log.info("dependency %s is back", name)
+        self.dependency_errors = errors
+        status = health_pb2.HealthCheckResponse.NOT_SERVING if errors else health_pb2.HealthCheckResponse.SERVING
+        for name in ["", *(d.full_name for d, _, _ in self._services)]:
+            await self.health.set(name, status)
+
+    async def _shutdown(self, server: grpc.aio.Server) -> None:
+        log.info("shutting down: NOT_SERVING, draining in-flight calls for up to %.1fs", self.settings.grace_seconds)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.health.enter_graceful_shutdown()
+        await server.stop(self.settings.grace_seconds)
+        log.info("stopped")
+

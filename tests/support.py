@@ -1,0 +1,49 @@
+"""Helpers shared by tests: settings on free loopback ports, and a ServiceHost running in the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from cerebro.runtime.config import ServiceSettings, load_service_settings
+from cerebro.runtime.server import Lifespan, ServiceHost
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def loopback_settings(service: str, data_dir: Path, extra: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Settings for ``service`` on 127.0.0.1 with OS-chosen gRPC and metrics ports."""
+    key = service.upper().replace("-", "_")
+    environ = {
+        "CEREBRO_HOST": "127.0.0.1",
+        f"CEREBRO_{key}_PORT": "0",
+        f"CEREBRO_{key}_METRICS_PORT": "0",
+        "CEREBRO_DATA_DIR": str(data_dir),
+        "CEREBRO_SHUTDOWN_GRACE_SECONDS": "5",
+        **(extra or {}),
+    }
+    return load_service_settings(service, environ)
+
+
+@contextlib.asynccontextmanager
+async def running_host(settings: ServiceSettings, lifespan: Lifespan) -> AsyncIterator[ServiceHost]:
+    """Serve until the block ends, then shut down gracefully."""
+    host = ServiceHost(settings, handle_signals=False)
+    task = asyncio.create_task(host.serve(lifespan))
+    started = asyncio.create_task(host.wait_started())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        task.result()  # re-raise the start-up failure
+    try:
+        yield host
+    finally:
+        host.request_stop()
+        await task
