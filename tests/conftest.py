@@ -1,0 +1,75 @@
+"""Shared fixtures: one real embedded PostgreSQL + Redis per test session (nothing is mocked).
+
+- `embedded_stack`: the running `cerebro.embedded.EmbeddedStack`, in a temporary data directory.
+- `postgres_url`: URL of its `postgres` database (superuser, password included).
+- `redis_url`: URL of its Redis (password included).
+- `fresh_database_url`: URL of a new, empty database for one test, dropped afterwards.
+- `stack_data_dir`: an empty directory for a test that starts an `EmbeddedStack` of its own.
+
+The data directories are made with `tempfile.mkdtemp`, not pytest's tmp_path: when tests run as root,
+PostgreSQL runs as another account that must be able to reach its data, and a concurrently starting pytest
+session makes /tmp/pytest-of-root private again (and may remove numbered directories in it) while our
+servers still use them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from cerebro.embedded import EmbeddedStack
+
+
+@pytest.fixture(scope="session")
+def embedded_stack() -> Iterator[EmbeddedStack]:
+    with _temp_dir("cerebro-test-stack-") as data_dir, EmbeddedStack(data_dir) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack_data_dir() -> Iterator[Path]:
+    with _temp_dir("cerebro-test-") as data_dir:
+        yield data_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_url(embedded_stack: EmbeddedStack) -> str:
+    return embedded_stack.database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded_stack: EmbeddedStack) -> str:
+    return embedded_stack.redis_url
+
+
+@pytest.fixture
+async def fresh_database_url(embedded_stack: EmbeddedStack) -> AsyncIterator[str]:
+    name = f"test_{secrets.token_hex(8)}"
+    await _execute_as_superuser(embedded_stack, f"CREATE DATABASE {name}")
+    yield embedded_stack.postgres.url_for(name)
+    # FORCE: connections a test left open must not keep the database alive.
+    await _execute_as_superuser(embedded_stack, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@contextmanager
+def _temp_dir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def _execute_as_superuser(stack: EmbeddedStack, statement: str) -> None:
+    connection = await asyncpg.connect(stack.database_url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()

@@ -1,0 +1,174 @@
+"""`cerebro up`, end to end as a user runs it: a subprocess, real servers, Ctrl-C, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from cerebro.cli.main import PROCESS_MODULES
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.runtime.config import DEFAULT_PORTS
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 300
+
+
+def _port_environ() -> dict[str, str]:
+    """Free ports for every process, so the test never collides with a `cerebro up` already running."""
+    environ: dict[str, str] = {}
+    for name in PROCESS_MODULES:
+        key = name.upper().replace("-", "_")
+        grpc_port, _ = DEFAULT_PORTS[name]
+        if grpc_port is not None:
+            environ[f"CEREBRO_{key}_PORT"] = str(free_port())
+            environ[f"CEREBRO_{key}_TARGET"] = f"127.0.0.1:{environ[f'CEREBRO_{key}_PORT']}"
+        environ[f"CEREBRO_{key}_METRICS_PORT"] = str(free_port())
+    return environ
+
+
+class RunningUp:
+    def __init__(self, data_dir: Path, ports: dict[str, str]) -> None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
+        environ.update(ports, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self.ports = ports
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.startswith("Cerebro is up"):
+                return
+            if time.monotonic() > deadline:
+                break
+        raise AssertionError("cerebro up did not come up:\n" + "".join(self.output))
+
+    def descendants(self) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, todo = set(), [self.process.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.add(child)
+                todo.append(child)
+        return found
+
+    def interrupt(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        rest, _ = self.process.communicate(timeout=120)
+        self.output.append(rest)
+        return "".join(self.output)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead but not yet reaped by its parent.
+    return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _server_pids(data_dir: Path) -> list[int]:
+    pids = []
+    postmaster = data_dir / "postgres" / "postmaster.pid"
+    if postmaster.exists():
+        pids.append(int(postmaster.read_text().splitlines()[0]))
+    pids += [int(p.read_text().strip()) for p in (data_dir / "redis").glob("*.pid")]
+    return pids
+
+
+@pytest.fixture
+def up_run(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    yield tmp_path / "data", _port_environ()
+
+
+def _embedder_checks(port: str) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {service.name for reply in replies for service in reply.list_services_response.service}
+        assert "cerebro.embedder.v1.EmbedderService" in names
+        assert "grpc.health.v1.Health" in names
+        response = embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(
+            embedder_pb2.EmbedRequest(text="NEXUS remembers the first day."), timeout=30
+        )
+        assert len(response.embedding) == 384
+
+
+async def _write_marker(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("CREATE TABLE IF NOT EXISTS up_marker (note text)")
+        await connection.execute("INSERT INTO up_marker VALUES ('survives restarts')")
+    finally:
+        await connection.close()
+
+
+async def _read_marker(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [row["note"] for row in await connection.fetch("SELECT note FROM up_marker")]
+    finally:
+        await connection.close()
+
+
+def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[str, str]]) -> None:
+    data_dir, ports = up_run
+    first = RunningUp(data_dir, ports)
+    try:
+        first.wait_until_up()
+        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+        metrics_url = f"http://127.0.0.1:{ports['CEREBRO_EMBEDDER_METRICS_PORT']}/metrics"
+        assert b"grpc_server_handled_total" in urllib.request.urlopen(metrics_url, timeout=10).read()
+        database_url = (data_dir / "secrets" / "database_url").read_text()
+        asyncio.run(_write_marker(database_url))
+        pids = first.descendants() | set(_server_pids(data_dir))
+        assert pids
+    finally:
+        output = first.interrupt()
+    assert first.process.returncode == 0, output
+    assert "Stopped." in output
+    time.sleep(0.5)
+    assert [pid for pid in pids if _alive(pid)] == [], output
+
+    second = RunningUp(data_dir, ports)
+    try:
+        second.wait_until_up()
+        database_url = (data_dir / "secrets" / "database_url").read_text()
+        assert asyncio.run(_read_marker(database_url)) == ["survives restarts"]
+    finally:
+        second.interrupt()
+    assert second.process.returncode == 0
