@@ -109,8 +109,8 @@ def _server_pids(data_dir: Path) -> list[int]:
 
 
 @pytest.fixture
-def up_run(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    yield tmp_path / "data", _port_environ()
+def up_run(stack_data_dir: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    yield stack_data_dir, _port_environ()
 
 
 def _embedder_checks(port: str) -> None:

@@ -21,6 +21,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 
 import cerebro
 from cerebro.embedded import EmbeddedServerError, EmbeddedStack
+from tests.support import free_port
 
 REPO_ROOT = Path(cerebro.__file__).resolve().parent.parent
 
@@ -118,7 +119,10 @@ async def test_restart_over_same_data_dir_keeps_data_and_stop_leaves_no_process(
         server_pids = [stack.redis.pid, *_postgres_process_tree(stack.postgres.pid)]
     assert _still_running(server_pids) == []
 
-    with EmbeddedStack(stack_data_dir) as stack:
+    postgres_port, redis_port = free_port(), free_port()
+    with EmbeddedStack(stack_data_dir, postgres_port=postgres_port, redis_port=redis_port) as stack:
+        assert urlsplit(stack.database_url).port == postgres_port
+        assert urlsplit(stack.redis_url).port == redis_port
         connection = await asyncpg.connect(stack.database_url)
         assert await connection.fetchval("SELECT body FROM notes") == "written before restart"
         await connection.close()
