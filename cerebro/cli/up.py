@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from cerebro.embedded import EmbeddedStack
+from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import ConfigError, Env, ServiceSettings, default_data_dir, load_service_settings
 
 DESCRIPTION = """\
@@ -86,12 +84,7 @@ def _is_ready(child: Child) -> bool:
                 return True
         except OSError:
             return False
-    with grpc.insecure_channel(f"127.0.0.1:{settings.port}") as channel:
-        try:
-            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return response.status == health_pb2.HealthCheckResponse.SERVING
+    return is_serving(f"127.0.0.1:{settings.port}", timeout=1)
 
 
 def _stop_children(children: list[Child], grace_seconds: float) -> None:

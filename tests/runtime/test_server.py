@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.healthcheck import is_serving
 from cerebro.runtime.channels import open_channel
 from cerebro.runtime.errors import invalid_argument, unavailable
 from cerebro.runtime.server import ServiceHost
@@ -144,9 +145,13 @@ async def test_health_follows_dependency_and_reflection_lists_services(tmp_path:
             serving = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE.full_name))
             assert serving.status == health_pb2.HealthCheckResponse.SERVING
 
+            address = f"127.0.0.1:{host.bound_port}"
+            assert await asyncio.to_thread(is_serving, address)
+
             switch.up = False
             await _wait_for_health(health, health_pb2.HealthCheckResponse.NOT_SERVING)
             assert "switch" in host.dependency_errors
+            assert not await asyncio.to_thread(is_serving, address)
             switch.up = True
             await _wait_for_health(health, health_pb2.HealthCheckResponse.SERVING)
 
