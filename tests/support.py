@@ -27,6 +27,8 @@ def loopback_settings(service: str, data_dir: Path, extra: Mapping[str, str] | N
         f"CEREBRO_{key}_METRICS_PORT": "0",
         "CEREBRO_DATA_DIR": str(data_dir),
         "CEREBRO_SHUTDOWN_GRACE_SECONDS": "5",
+        # Tests that exercise registration turn it on with their own consensus target.
+        "CEREBRO_REGISTER": "false",
         **(extra or {}),
     }
     return load_service_settings(service, environ)

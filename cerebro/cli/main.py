@@ -12,6 +12,7 @@ from cerebro.cli import up
 # Process name -> module whose main() runs it. `cerebro up` starts them in this order.
 PROCESS_MODULES: dict[str, str] = {
     "embedder": "services.embedder.main",
+    "consensus": "services.consensus.main",
 }
 
 

@@ -14,8 +14,7 @@ from typing import Any
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-from cerebro.runtime.config import TlsSettings
-from cerebro.runtime.server import MAX_MESSAGE_BYTES
+from cerebro.runtime.config import MAX_MESSAGE_BYTES, TlsSettings
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -60,6 +59,9 @@ def open_channel(
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.lb_policy_name", "round_robin"),
+        # gRPC's reconnect backoff grows to 120 s by default: far too slow to notice a peer is back.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
     interceptors = aio_client_interceptors()
     if tls is None:

@@ -26,6 +26,10 @@ DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
 }
 
 
+# Largest gRPC message in either direction, for servers and channels alike (a batch of long texts fits).
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
@@ -144,10 +148,16 @@ class ServiceSettings:
     database_url: str | None
     redis_url: str | None
     targets: dict[str, str] = field(default_factory=dict)
+    advertise_host: str = "localhost"
+    register_with_consensus: bool = True
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def endpoint(self, port: int | None) -> str:
+        """How other processes reach this one, as registered in the instance network."""
+        return f"grpc://{self.advertise_host}:{port}" if port else f"worker://{self.advertise_host}"
 
     def target(self, service: str) -> str:
         """Address of another service: ``CEREBRO_<SERVICE>_TARGET`` or its default local port."""
@@ -166,6 +176,7 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
     key = service.upper().replace("-", "_")
     default_port, default_metrics = DEFAULT_PORTS[service]
     port = None if default_port is None else env.int(f"{key}_PORT", default_port, minimum=0, maximum=65535)
+    host = env.str("HOST", "0.0.0.0") or "0.0.0.0"
     targets = {
         name: env.str(f"{name.upper()}_TARGET", f"localhost:{ports[0]}") or ""
         for name, ports in DEFAULT_PORTS.items()
@@ -173,7 +184,7 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
     }
     return ServiceSettings(
         service=service,
-        host=env.str("HOST", "0.0.0.0") or "0.0.0.0",
+        host=host,
         port=port,
         metrics_port=env.int(f"{key}_METRICS_PORT", default_metrics, minimum=0, maximum=65535),
         instance_name=env.str("INSTANCE_NAME", f"{service}@{socket.gethostname()}") or service,
@@ -184,6 +195,9 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
         database_url=env.secret("DATABASE_URL"),
         redis_url=env.secret("REDIS_URL"),
         targets=targets,
+        # A wildcard listen address is no address to give others; the host name is.
+        advertise_host=env.str("ADVERTISE_HOST") or (host if host not in ("0.0.0.0", "::") else socket.gethostname()),
+        register_with_consensus=env.bool("REGISTER", True),
     )
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from cerebro.runtime.config import ConfigError, ServiceSettings, load_service_settings
+from cerebro.runtime.registration import keep_registered
 from cerebro.runtime.telemetry import configure_process, start_metrics_server
 
 
@@ -44,4 +45,12 @@ async def run_worker(settings: ServiceSettings, work: Callable[[asyncio.Event], 
     start_metrics_server(settings.metrics_port, settings.host)
     stop = asyncio.Event()
     install_stop_handlers(stop.set)
-    await work(stop)
+    registration = None
+    if settings.register_with_consensus:
+        registration = asyncio.create_task(keep_registered(settings, [settings.service], settings.endpoint(None)))
+    try:
+        await work(stop)
+    finally:
+        if registration is not None:
+            registration.cancel()
+            await asyncio.gather(registration, return_exceptions=True)

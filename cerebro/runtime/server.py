@@ -21,14 +21,14 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from cerebro.runtime.config import ServiceSettings, TlsSettings
+from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
 from cerebro.runtime.interceptors import ObservingInterceptor, map_errors, record_metrics
 from cerebro.runtime.process import install_stop_handlers
+from cerebro.runtime.registration import keep_registered
 from cerebro.runtime.telemetry import start_metrics_server
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 PROBE_INTERVAL_SECONDS = 2.0
 
 SERVER_OPTIONS: list[tuple[str, Any]] = [
@@ -108,6 +108,8 @@ class ServiceHost:
                 install_stop_handlers(self.request_stop)
             await self._update_health()
             self._tasks = [asyncio.create_task(self._probe_forever(), name="dependency-probes")]
+            if self.settings.register_with_consensus:
+                self.add_background_task(self._keep_registered)
             self._tasks += [asyncio.create_task(run(), name=getattr(run, "__name__", "task")) for run in self._background]
             log.info(
                 "serving %s on port %s (metrics on %s)",
@@ -120,6 +122,9 @@ class ServiceHost:
                 await self._stopping.wait()
             finally:
                 await self._shutdown(server)
+
+    async def _keep_registered(self) -> None:
+        await keep_registered(self.settings, [self.settings.service], self.settings.endpoint(self.bound_port))
 
     def _build_server(self) -> grpc.aio.Server:
         server = grpc.aio.server(

@@ -1,0 +1,274 @@
+"""The instance network in PostgreSQL: registrations with leases, signed and replay-proof.
+
+An instance's status is derived from its lease by `consensus_instance_status()` (migration 0001)
+whenever it is read, so it is exact whatever replica answers; :meth:`Registry.announce_status_changes`
+writes the transitions that time alone causes, so that watchers hear about them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from services.consensus.events import INSTANCES_CHANNEL, notify
+from services.consensus.settings import ConsensusSettings
+from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
+from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
+
+INSTANCE_COLUMNS = """
+    instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key, voting,
+    consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) AS status,
+    lease_expire_time, offline_time, last_sync, created_at, updated_at
+"""
+
+# Columns a signed request is checked against, read with the row locked.
+_SIGNED_STATE = """
+    SELECT instance_id, public_key, deregistered, last_sign_time, last_signature, announced_status, now() AS db_now
+    FROM instance_network
+"""
+
+_RENEW_LEASE = """
+    last_sync = now(),
+    lease_expire_time = now() + $2::double precision * interval '1 second',
+    offline_time = now() + $3::double precision * interval '1 second',
+    announced_status = 'active'
+"""
+
+
+class Registry:
+    def __init__(self, pool: asyncpg.Pool, settings: ConsensusSettings) -> None:
+        self._pool = pool
+        self._settings = settings
+
+    async def register(self, registration: Registration) -> tuple[asyncpg.Record, bool]:
+        """The registered instance, and whether this call created it."""
+        payload = registration_payload(
+            instance_name=registration.instance_name,
+            instance_type=registration.instance_type,
+            region=registration.region,
+            capabilities=registration.capabilities,
+            endpoints=registration.endpoints,
+            public_key=registration.public_key,
+            voting=registration.voting,
+            sign_time=registration.sign_time,
+        )
+        if not verify(registration.public_key, payload, registration.signature):
+            raise unauthenticated("signature does not verify with instance.public_key")
+        ttl, offline_after = self._settings.lease_ttl_seconds, self._settings.offline_after_seconds
+        async with self._pool.acquire() as connection, connection.transaction():
+            self._check_clock(registration.sign_time, await connection.fetchval("SELECT now()"))
+            created_id = await connection.fetchval(
+                f"""
+                INSERT INTO instance_network (
+                    instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key,
+                    voting, last_sign_time, last_signature, last_sync, lease_expire_time, offline_time,
+                    announced_status)
+                VALUES ($1, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(),
+                        now() + $2::double precision * interval '1 second',
+                        now() + $3::double precision * interval '1 second', 'active')
+                ON CONFLICT (instance_name) DO NOTHING
+                RETURNING instance_id
+                """,
+                uuid.uuid4(),
+                ttl,
+                offline_after,
+                registration.instance_name,
+                registration.instance_type,
+                registration.region,
+                registration.capabilities,
+                registration.endpoints,
+                registration.public_key,
+                registration.voting,
+                registration.sign_time,
+                registration.signature,
+            )
+            if created_id is not None:
+                await notify(connection, INSTANCES_CHANNEL, str(created_id), "registered")
+                return await self._fetch(connection, created_id), True
+            current = await connection.fetchrow(
+                f"{_SIGNED_STATE} WHERE instance_name = $1 FOR UPDATE", registration.instance_name
+            )
+            if current["public_key"] != registration.public_key:
+                raise already_exists(
+                    "instance",
+                    registration.instance_name,
+                    f"instance name {registration.instance_name!r} is registered with another key",
+                )
+            if self._is_new(current, registration.sign_time, registration.signature):
+                await connection.execute(
+                    f"""
+                    UPDATE instance_network SET
+                        instance_type = $4, location = $5, capabilities = $6, endpoints = $7, voting = $8,
+                        deregistered = false, last_sign_time = $9, last_signature = $10, updated_at = now(),
+                        {_RENEW_LEASE}
+                    WHERE instance_id = $1
+                    """,
+                    current["instance_id"],
+                    ttl,
+                    offline_after,
+                    registration.instance_type,
+                    registration.region,
+                    registration.capabilities,
+                    registration.endpoints,
+                    registration.voting,
+                    registration.sign_time,
+                    registration.signature,
+                )
+                await notify(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
+            return await self._fetch(connection, current["instance_id"]), False
+
+    async def heartbeat(self, request: SignedInstanceRequest) -> asyncpg.Record:
+        """Renews the lease; a standby or offline instance becomes active again."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await self._lock_signed(
+                connection, request, heartbeat_payload(request.instance_id, request.sign_time)
+            )
+            if current["deregistered"]:
+                raise failed_precondition(
+                    "the instance is deregistered; register it again", "DEREGISTERED", request.instance_id
+                )
+            if self._is_new(current, request.sign_time, request.signature):
+                was_active = current["announced_status"] == "active"
+                await connection.execute(
+                    f"""
+                    UPDATE instance_network SET last_sign_time = $4, last_signature = $5,
+                        updated_at = CASE WHEN announced_status = 'active' THEN updated_at ELSE now() END,
+                        {_RENEW_LEASE}
+                    WHERE instance_id = $1
+                    """,
+                    current["instance_id"],
+                    self._settings.lease_ttl_seconds,
+                    self._settings.offline_after_seconds,
+                    request.sign_time,
+                    request.signature,
+                )
+                if not was_active:
+                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "status_changed")
+            return await self._fetch(connection, current["instance_id"])
+
+    async def deregister(self, request: SignedInstanceRequest) -> asyncpg.Record:
+        """Marks the instance offline at once."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await self._lock_signed(
+                connection, request, deregistration_payload(request.instance_id, request.sign_time)
+            )
+            if self._is_new(current, request.sign_time, request.signature):
+                await connection.execute(
+                    """
+                    UPDATE instance_network SET deregistered = true, announced_status = 'offline',
+                        last_sign_time = $2, last_signature = $3, updated_at = now()
+                    WHERE instance_id = $1
+                    """,
+                    current["instance_id"],
+                    request.sign_time,
+                    request.signature,
+                )
+                if not current["deregistered"]:
+                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
+            return await self._fetch(connection, current["instance_id"])
+
+    async def get(self, instance_id: str) -> asyncpg.Record:
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", uuid.UUID(instance_id)
+            )
+        if row is None:
+            raise not_found("instance", instance_id)
+        return row
+
+    async def list_instances(
+        self, where: InstanceFilter, after_name: str | None, limit: int | None
+    ) -> list[asyncpg.Record]:
+        """Instances ordered by name, after ``after_name``; ``limit`` None means all."""
+        async with self._pool.acquire() as connection:
+            return await connection.fetch(
+                f"""
+                SELECT {INSTANCE_COLUMNS} FROM instance_network
+                WHERE ($1::text IS NULL
+                       OR consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) = $1)
+                  AND ($2::text IS NULL OR location = $2)
+                  AND ($3::text IS NULL OR capabilities @> ARRAY[$3::text])
+                  AND ($4::text IS NULL OR instance_name > $4)
+                ORDER BY instance_name
+                LIMIT $5
+                """,
+                where.status,
+                where.region,
+                where.capability,
+                after_name,
+                limit,
+            )
+
+    async def announce_status_changes(self) -> int:
+        """Writes and announces the status changes caused by time (leases running out); returns how many.
+
+        Safe on every replica at once: the UPDATE re-checks each row after locking it, so each
+        transition is written and announced by exactly one of them.
+        """
+        async with self._pool.acquire() as connection:
+            return len(
+                await connection.fetch(
+                    """
+                    WITH changed AS (
+                        UPDATE instance_network
+                        SET announced_status = consensus_instance_status(
+                                deregistered, lease_expire_time, offline_time, now()),
+                            updated_at = now()
+                        WHERE announced_status <> consensus_instance_status(
+                                deregistered, lease_expire_time, offline_time, now())
+                        RETURNING instance_id
+                    )
+                    SELECT pg_notify($1, json_build_object('id', instance_id, 'event', 'status_changed')::text)
+                    FROM changed
+                    """,
+                    INSTANCES_CHANNEL,
+                )
+            )
+
+    async def _lock_signed(
+        self, connection: asyncpg.Connection, request: SignedInstanceRequest, payload: bytes
+    ) -> asyncpg.Record:
+        """The instance row, locked, once the request's signature and freshness are checked."""
+        current = await connection.fetchrow(
+            f"{_SIGNED_STATE} WHERE instance_id = $1 FOR UPDATE", uuid.UUID(request.instance_id)
+        )
+        if current is None:
+            raise not_found("instance", request.instance_id)
+        if not verify(current["public_key"], payload, request.signature):
+            raise unauthenticated("signature does not verify with the instance's registered key")
+        self._check_clock(request.sign_time, current["db_now"])
+        return current
+
+    def _check_clock(self, sign_time: datetime, db_now: datetime) -> None:
+        skew = abs(db_now - sign_time)
+        limit = timedelta(seconds=self._settings.max_clock_skew_seconds)
+        if skew > limit:
+            raise failed_precondition(
+                f"sign_time is {skew.total_seconds():.1f} s away from the server's clock; "
+                f"at most {limit.total_seconds():.0f} s is accepted",
+                "CLOCK_SKEW",
+                "sign_time",
+            )
+
+    @staticmethod
+    def _is_new(current: asyncpg.Record, sign_time: datetime, signature: bytes) -> bool:
+        """True for a request newer than the last accepted one, False for that same request again."""
+        if sign_time > current["last_sign_time"]:
+            return True
+        if sign_time == current["last_sign_time"] and signature == current["last_signature"]:
+            return False
+        raise failed_precondition(
+            "sign_time is older than the instance's last accepted signed request (a replay, or a clock "
+            "that went back); sign again with the current time",
+            "STALE_REQUEST",
+            "sign_time",
+        )
+
+    @staticmethod
+    async def _fetch(connection: asyncpg.Connection, instance_id: uuid.UUID) -> asyncpg.Record:
+        return await connection.fetchrow(
+            f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", instance_id
+        )

@@ -1,0 +1,45 @@
+"""Consensus settings (CEREBRO_CONSENSUS_*), read once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cerebro.runtime.config import ConfigError, Env
+
+
+@dataclass(frozen=True)
+class ConsensusSettings:
+    lease_ttl_seconds: float
+    offline_after_seconds: float
+    max_clock_skew_seconds: float
+    max_proposal_seconds: float
+    sweep_interval_seconds: float
+    watch_queue_size: int
+    max_watchers: int
+    pool_size: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsensusSettings:
+        env = Env(environ)
+        settings = cls(
+            lease_ttl_seconds=env.float("CONSENSUS_LEASE_TTL_SECONDS", 15.0, minimum=0.1, maximum=86_400.0),
+            offline_after_seconds=env.float(
+                "CONSENSUS_OFFLINE_AFTER_SECONDS", 60.0, minimum=0.1, maximum=30 * 86_400.0
+            ),
+            max_clock_skew_seconds=env.float("CONSENSUS_MAX_CLOCK_SKEW_SECONDS", 120.0, minimum=1.0, maximum=3_600.0),
+            max_proposal_seconds=env.float(
+                "CONSENSUS_MAX_PROPOSAL_SECONDS", 7 * 86_400.0, minimum=1.0, maximum=365 * 86_400.0
+            ),
+            sweep_interval_seconds=env.float("CONSENSUS_SWEEP_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=60.0),
+            watch_queue_size=env.int("CONSENSUS_WATCH_QUEUE_SIZE", 256, minimum=1, maximum=100_000),
+            max_watchers=env.int("CONSENSUS_MAX_WATCHERS", 1_000, minimum=1, maximum=100_000),
+            pool_size=env.int("CONSENSUS_POOL_SIZE", 10, minimum=2, maximum=200),
+        )
+        if settings.offline_after_seconds < settings.lease_ttl_seconds:
+            raise ConfigError(
+                f"CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS={settings.offline_after_seconds} is below "
+                f"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS={settings.lease_ttl_seconds}; an instance must turn "
+                "standby before it turns offline"
+            )
+        return settings

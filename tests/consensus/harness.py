@@ -1,0 +1,133 @@
+"""Running consensus servers in the test's event loop, and registered members that sign what they send."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from cerebro.consensus.v1 import consensus_pb2 as pb
+from cerebro.consensus.v1 import consensus_pb2_grpc
+from cerebro.runtime.channels import open_channel
+from cerebro.runtime.server import ServiceHost
+from cerebro.consensus.client import create_proposal_request, register_request, vote_request
+from services.consensus.main import lifespan
+from services.consensus.settings import ConsensusSettings
+from tests.support import loopback_settings, running_host
+
+# Long leases, so that only the lease tests see instances go standby; a fast sweep for watchers.
+STEADY_ENV = {
+    "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "60",
+    "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "120",
+    "CEREBRO_CONSENSUS_SWEEP_INTERVAL_SECONDS": "0.1",
+}
+
+
+@dataclass
+class ConsensusServer:
+    host: ServiceHost
+    target: str
+    channel: grpc.aio.Channel
+    stub: consensus_pb2_grpc.ConsensusServiceStub
+
+
+@contextlib.asynccontextmanager
+async def consensus_server(
+    database_url: str, data_dir: Path, env: Mapping[str, str] | None = None, *, port: int = 0
+) -> AsyncIterator[ConsensusServer]:
+    environ = {**STEADY_ENV, **(env or {}), "CEREBRO_DATABASE_URL": database_url, "CEREBRO_CONSENSUS_PORT": str(port)}
+    settings = loopback_settings("consensus", data_dir, environ)
+    consensus_settings = ConsensusSettings.from_env(environ)
+    async with running_host(settings, lambda host: lifespan(host, consensus_settings)) as host:
+        target = f"127.0.0.1:{host.bound_port}"
+        channel = open_channel(target, max_attempts=1)
+        try:
+            yield ConsensusServer(host, target, channel, consensus_pb2_grpc.ConsensusServiceStub(channel))
+        finally:
+            await channel.close()
+
+
+@dataclass
+class Member:
+    """A registered instance holding its key."""
+
+    name: str
+    key: Ed25519PrivateKey
+    instance_id: str
+
+    def vote(self, proposal_id: str, choice: str) -> pb.VoteRequest:
+        return vote_request(self.key, proposal_id, self.instance_id, choice)
+
+    def propose(
+        self, topic: str = "adopt the plan", *, options: Sequence[str] = (), seconds: float = 60.0
+    ) -> pb.CreateProposalRequest:
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        return create_proposal_request(
+            self.key, proposer_id=self.instance_id, topic=topic, deadline=deadline, options=options
+        )
+
+
+async def register(
+    stub: consensus_pb2_grpc.ConsensusServiceStub,
+    name: str | None = None,
+    *,
+    voting: bool = True,
+    region: str = "local",
+    capabilities: Sequence[str] = (),
+    key: Ed25519PrivateKey | None = None,
+) -> Member:
+    key = key or Ed25519PrivateKey.generate()
+    name = name or f"agent-{uuid.uuid4().hex[:8]}"
+    response = await stub.RegisterInstance(
+        register_request(
+            key,
+            instance_name=name,
+            instance_type=pb.INSTANCE_TYPE_PRIMARY,
+            region=region,
+            capabilities=capabilities,
+            endpoints=[f"grpc://{name}.local:50051"],
+            voting=voting,
+        )
+    )
+    return Member(name, key, response.instance.instance_id)
+
+
+async def register_electorate(stub: consensus_pb2_grpc.ConsensusServiceStub, size: int) -> list[Member]:
+    return [await register(stub, f"voter-{index:02d}-{uuid.uuid4().hex[:6]}") for index in range(size)]
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations of an INVALID_ARGUMENT status."""
+    status = rpc_status.from_call(error)
+    assert status is not None, "the status carries no google.rpc details"
+    violations: list[tuple[str, str]] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            violations += [(item.field, item.description) for item in request.field_violations]
+    return violations
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Wait until ``check()`` is true; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def next_message(call: grpc.aio.UnaryStreamCall, timeout: float = 10.0) -> Any:
+    """The next message of a server stream (grpc.aio.EOF when it ended)."""
+    return await asyncio.wait_for(call.read(), timeout)
