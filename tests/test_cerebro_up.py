@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cerebro.cli.main import PROCESS_MODULES
+from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
 from tests.support import free_port
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 300
+# Short leases, so a killed process is seen going standby and offline within seconds.
+SHORT_LEASES = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "2", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "4"}
 
 
 def _port_environ() -> dict[str, str]:
@@ -45,7 +48,7 @@ def _port_environ() -> dict[str, str]:
 class RunningUp:
     def __init__(self, data_dir: Path, ports: dict[str, str]) -> None:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
-        environ.update(ports, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        environ.update(ports, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **SHORT_LEASES)
         self.ports = ports
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
@@ -82,6 +85,16 @@ class RunningUp:
                 found.add(child)
                 todo.append(child)
         return found
+
+    def child_pid(self, process: str) -> int:
+        for pid in self.descendants():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[-3:-1] == [b"serve", process.encode()]:
+                return pid
+        raise AssertionError(f"no {process} process under cerebro up")
 
     def interrupt(self) -> str:
         self.process.send_signal(signal.SIGINT)
@@ -145,6 +158,24 @@ async def _read_marker(url: str) -> list[str]:
         await connection.close()
 
 
+def _statuses(port: str) -> dict[str, int]:
+    """Instance status by capability (= process name) as the consensus service reports it."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        response = consensus_pb2_grpc.ConsensusServiceStub(channel).ListInstances(
+            consensus_pb2.ListInstancesRequest(), timeout=10
+        )
+    return {capability: i.status for i in response.instances for capability in i.capabilities}
+
+
+def _wait_for_status(port: str, process: str, status: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _statuses(port).get(process) == status:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{process} never became {consensus_pb2.InstanceStatus.Name(status)}: {_statuses(port)}")
+
+
 def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[str, str]]) -> None:
     data_dir, ports = up_run
     first = RunningUp(data_dir, ports)
@@ -155,6 +186,17 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         assert b"grpc_server_handled_total" in urllib.request.urlopen(metrics_url, timeout=10).read()
         database_url = (data_dir / "secrets" / "database_url").read_text()
         asyncio.run(_write_marker(database_url))
+
+        # Every running process is in the instance network; a killed one lapses, then comes back.
+        consensus_port = ports["CEREBRO_CONSENSUS_PORT"]
+        for process in PROCESS_MODULES:
+            _wait_for_status(consensus_port, process, consensus_pb2.INSTANCE_STATUS_ACTIVE)
+        os.kill(first.child_pid("embedder"), signal.SIGKILL)
+        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_STANDBY)
+        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_OFFLINE)
+        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_ACTIVE, timeout=120)
+        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+
         pids = first.descendants() | set(_server_pids(data_dir))
         assert pids
     finally:

@@ -25,6 +25,13 @@ embedded PostgreSQL 18 + pgvector and Redis whose data stays in the data directo
 Logs go to <data dir>/logs/<process>.log. Ctrl-C or SIGTERM stops everything, embedded servers included.
 A process that dies is restarted with backoff."""
 
+# One grpcurl line per service, shown once it is up.
+TRY_EXAMPLES = {
+    "embedder": "grpcurl -plaintext -d '{{\"text\": \"NEXUS remembers\"}}' localhost:{port} "
+    "cerebro.embedder.v1.EmbedderService/Embed",
+    "consensus": "grpcurl -plaintext localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
+}
+
 PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.5
 MAX_RESTART_DELAY_SECONDS = 30.0
@@ -111,15 +118,11 @@ def _print_banner(children: list[Child], data_dir: Path, embedded: bool) -> None
             f"  {child.name:<22} {grpc_part:<22} metrics http://localhost:{child.settings.metrics_port}/metrics"
             f"   log {child.log_file}"
         )
-    embedder = next((c for c in children if c.name == "embedder"), None)
-    if embedder is not None:
-        port = embedder.settings.port
-        print("\nTry:")
-        print(f"  grpcurl -plaintext localhost:{port} list")
-        print(
-            f"  grpcurl -plaintext -d '{{\"text\": \"NEXUS remembers\"}}' "
-            f"localhost:{port} cerebro.embedder.v1.EmbedderService/Embed"
-        )
+    ports = {child.name: child.settings.port for child in children}
+    print("\nTry:")
+    for name, example in TRY_EXAMPLES.items():
+        if name in ports:
+            print("  " + example.format(port=ports[name]))
     print("\nPress Ctrl-C to stop.", flush=True)
 
 
