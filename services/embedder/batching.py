@@ -96,6 +96,8 @@ class MicroBatcher:
             raise BatcherClosedError("the embedder is shutting down")
         if not texts:
             return EncodedTexts(np.empty((0, self._encoder.dimensions), dtype=np.float32), ())
+        if self.queued_tokens >= self.max_queued_tokens:  # refuse before spending any work on the request
+            raise QueueFullError(f"embedding queue is full ({self.queued_tokens} tokens waiting)")
         # Off the event loop: tokenizing a long text takes ~0.7 s per MB.
         per_text = await asyncio.to_thread(self._chunk_texts, texts)
         chunks = [chunk for text_chunks in per_text for chunk in text_chunks]
