@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cerebro.cli.main import PROCESS_MODULES
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
 from tests.support import free_port
 
@@ -141,6 +142,34 @@ def _embedder_checks(port: str) -> None:
         assert len(response.embedding) == 384
 
 
+def _memory_end_to_end(port: str) -> None:
+    """Episodes written to memory are embedded by the worker (coverage 100%) and found by hybrid search."""
+    contents = [
+        "NEXUS deployed the memory mesh across three regions.",
+        "ARIA tuned the embeddings worker for long episodes.",
+        "The quorum decided to adopt ONNX for the embedder.",
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
+        for content in contents:
+            memory.CreateEpisode(
+                memory_service_pb2.CreateEpisodeRequest(namespace="nexus", episode=episodes_pb2.Episode(content=content)),
+                timeout=10,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            stats = memory.GetStats(memory_service_pb2.GetStatsRequest(namespace="nexus"), timeout=10)
+            if stats.episodes_total >= len(contents) and stats.embedding_coverage_percent == 100.0:
+                break
+            assert time.monotonic() < deadline, f"embedding coverage stuck: {stats}"
+            time.sleep(0.2)
+        hits = memory.SearchEpisodes(
+            memory_service_pb2.SearchEpisodesRequest(namespace="nexus", query="which runtime did the vote choose?"),
+            timeout=30,
+        )
+    assert hits.hits, "hybrid search found nothing"
+
+
 async def _write_marker(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
@@ -182,6 +211,7 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
     try:
         first.wait_until_up()
         _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+        _memory_end_to_end(ports["CEREBRO_MEMORY_PORT"])
         metrics_url = f"http://127.0.0.1:{ports['CEREBRO_EMBEDDER_METRICS_PORT']}/metrics"
         assert b"grpc_server_handled_total" in urllib.request.urlopen(metrics_url, timeout=10).read()
         database_url = (data_dir / "secrets" / "database_url").read_text()

@@ -7,12 +7,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cerebro.cli import up
+from cerebro.cli import migrate, up
 
 # Process name -> module whose main() runs it. `cerebro up` starts them in this order.
 PROCESS_MODULES: dict[str, str] = {
     "embedder": "services.embedder.main",
     "consensus": "services.consensus.main",
+    "memory": "services.memory.main",
+    "embeddings-worker": "services.memory.embeddings_worker",
+    "reconciliation-worker": "services.memory.reconciliation_worker",
 }
 
 
@@ -36,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--startup-timeout", type=float, default=300.0, help="seconds to wait for every service (default: 300)"
     )
 
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations and enable the service roles' logins",
+        description=migrate.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
     serve_parser = commands.add_parser(
         "serve", help="run one service or worker in the foreground (what `cerebro up` starts)"
     )
@@ -47,5 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "up":
         sys.exit(up.run(PROCESS_MODULES, data_dir=args.data_dir, startup_timeout=args.startup_timeout))
+    if args.command == "migrate":
+        sys.exit(migrate.run())
     if args.command == "serve":
         importlib.import_module(PROCESS_MODULES[args.process]).main()

@@ -32,6 +32,12 @@ TRY_EXAMPLES = {
     "consensus": "grpcurl -plaintext localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
 }
 
+EMBEDDED_DATABASE_ROLES = {
+    "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+}
+
 PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.5
 MAX_RESTART_DELAY_SECONDS = 30.0
@@ -156,6 +162,9 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             if redis_url is None:
                 environ.pop("CEREBRO_REDIS_URL", None)
                 environ["CEREBRO_REDIS_URL_FILE"] = str(_write_secret(secrets_dir / "redis_url", stack.redis_url))
+            # The embedded owner is a superuser, which row-level security never applies to: the memory
+            # processes work as their least-privilege roles instead.
+            environ.update(EMBEDDED_DATABASE_ROLES)
         for child in children:
             print(f"Starting {child.name} ...", flush=True)
             _spawn(child, environ)

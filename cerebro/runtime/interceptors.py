@@ -45,6 +45,8 @@ _DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    # AdminShutdownError and kin: PostgreSQL is restarting.
+    asyncpg.OperatorInterventionError,
 )
 
 Observer = Callable[[str, grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]

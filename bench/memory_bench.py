@@ -1,0 +1,323 @@
+"""Memory service benchmark: writes, the embedding pipeline, hybrid search and HNSW recall; a markdown table.
+
+    PYTHONPATH=. .venv/bin/python bench/memory_bench.py [--pipeline-episodes 10000] [--search-episodes 100000]
+
+Everything is real and on loopback: an embedded PostgreSQL 18 + pgvector and Redis (in a temporary data
+directory), the Embedder (`cerebro serve embedder`, the real model), the memory service and the
+embeddings worker, each its own process. The load comes from this process over gRPC.
+
+1. CreateEpisode latency with 1 and 32 concurrent clients, and BatchCreateEpisodes episodes/s, before
+   any embedding runs (those episodes are then deleted).
+2. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
+   measured on the same texts (batches of 64, 2 calls in flight, as the worker sends them), then the
+   worker starts and the time to 100% embedding coverage is measured.
+3. Search: the namespace is filled up to `--search-episodes` embedded episodes, then SearchEpisodes
+   latency (hybrid and vector-only, top 10) and HNSW recall@10 against exact search on the same data
+   (the service's HNSW settings against a sequential scan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import asyncpg  # noqa: E402
+import grpc  # noqa: E402
+
+from bench.embedder_inprocess import make_text  # noqa: E402
+from cerebro.embedded import EmbeddedStack  # noqa: E402
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc  # noqa: E402
+from cerebro.healthcheck import is_serving  # noqa: E402
+from cerebro.memory.v1 import (  # noqa: E402
+    episodes_pb2,
+    memory_service_pb2_grpc,  # noqa: E402
+    namespaces_pb2,
+)
+from cerebro.memory.v1 import memory_service_pb2 as pb  # noqa: E402
+from services.memory.store.search import CANDIDATES_PER_HIT, MIN_CANDIDATES  # noqa: E402
+from tests.support import free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+RAW_BATCH_TEXTS = 64
+RAW_IN_FLIGHT = 2
+WORKER_SETTLE_SECONDS = 2.0
+
+
+def start(module_args: list[str], environ: dict[str, str], target: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:
+        process = subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env=environ, stderr=output)
+    deadline = time.monotonic() + 300
+    while not is_serving(target):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{' '.join(module_args)} did not start; see {log}")
+        time.sleep(0.5)
+    return process
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def latency_summary(latencies: list[float]) -> str:
+    return f"p50 {percentile(latencies, 0.5) * 1000:.2f} ms, p99 {percentile(latencies, 0.99) * 1000:.2f} ms"
+
+
+async def timed_calls(clients: int, calls_per_client: int, call: Callable[[], Awaitable[object]]) -> list[float]:
+    latencies: list[float] = []
+
+    async def client() -> None:
+        for _ in range(calls_per_client):
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies
+
+
+class Bench:
+    def __init__(self, stub: memory_service_pb2_grpc.MemoryServiceStub, rng: random.Random) -> None:
+        self.stub = stub
+        self.rng = rng
+        self.rows: list[tuple[str, str]] = []
+
+    def text(self) -> str:
+        return make_text(self.rng, self.rng.randint(10, 40))
+
+    async def write(self, namespace: str, count: int) -> None:
+        await self.write_texts(namespace, [self.text() for _ in range(count)])
+
+    async def write_texts(self, namespace: str, texts: list[str]) -> None:
+        for start_at in range(0, len(texts), BATCH):
+            requests = [
+                pb.CreateEpisodeRequest(episode=episodes_pb2.Episode(content=text, importance=self.rng.random()))
+                for text in texts[start_at : start_at + BATCH]
+            ]
+            await self.stub.BatchCreateEpisodes(
+                pb.BatchCreateEpisodesRequest(namespace=namespace, requests=requests), timeout=300
+            )
+
+    async def coverage_complete(self, namespace: str) -> None:
+        while True:
+            stats = await self.stub.GetStats(pb.GetStatsRequest(namespace=namespace))
+            if stats.episodes_total and stats.episodes_embedded == stats.episodes_total:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def raw_embedder_rate(target: str, texts: list[str]) -> float:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        batches = [texts[index : index + RAW_BATCH_TEXTS] for index in range(0, len(texts), RAW_BATCH_TEXTS)]
+        await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=batches[0]), timeout=300)  # warm-up
+        pending = list(reversed(batches))
+
+        async def caller() -> None:
+            while pending:
+                await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=pending.pop()), timeout=300)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(RAW_IN_FLIGHT)))
+        return len(texts) / (time.perf_counter() - started)
+
+
+def start_worker(environ: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """The embeddings worker, returned once its metrics endpoint answers plus a moment to connect and LISTEN."""
+    metrics_port = free_port()
+    with (logs / "embeddings-worker.log").open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.memory.embeddings_worker"],
+            cwd=ROOT,
+            env={**environ, "CEREBRO_EMBEDDINGS_WORKER_METRICS_PORT": str(metrics_port)},
+            stderr=output,
+        )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as response:
+                if b"embeddings_queue_depth" in response.read():
+                    time.sleep(WORKER_SETTLE_SECONDS)
+                    return process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the embeddings worker did not start; see {logs}")
+        time.sleep(0.2)
+
+
+async def recall_at_10(database_url: str, namespace: str, query_vectors: list[list[float]]) -> float:
+    """Share of the exact top 10 that the HNSW index returns with the service's settings."""
+    connection = await asyncpg.connect(database_url)
+    found = 0
+    try:
+        for vector in query_vectors:
+            literal = "[" + ",".join(f"{value:.7f}" for value in vector) + "]"
+            sql = (
+                "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
+                " ORDER BY embedding <=> $2::vector LIMIT 10"
+            )
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL hnsw.ef_search = {max(10 * CANDIDATES_PER_HIT, MIN_CANDIDATES)}")
+                await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                approximate = {row[0] for row in await connection.fetch(sql, namespace, literal)}
+            async with connection.transaction():
+                await connection.execute("SET LOCAL enable_indexscan = off")
+                exact = {row[0] for row in await connection.fetch(sql, namespace, literal)}
+            found += len(approximate & exact)
+    finally:
+        await connection.close()
+    return found / (10 * len(query_vectors))
+
+
+async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> list[tuple[str, str]]:
+    ports = {name: free_port() for name in ("embedder", "memory")}
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("CEREBRO_")}
+    environ.update(
+        PYTHONPATH=str(ROOT),
+        CEREBRO_HOST="127.0.0.1",
+        CEREBRO_LOG_LEVEL="WARNING",
+        CEREBRO_DATABASE_URL=stack.database_url,
+        CEREBRO_REDIS_URL=stack.redis_url,
+        CEREBRO_EMBEDDER_PORT=str(ports["embedder"]),
+        CEREBRO_EMBEDDER_TARGET=f"127.0.0.1:{ports['embedder']}",
+        CEREBRO_MEMORY_PORT=str(ports["memory"]),
+        CEREBRO_MEMORY_DATABASE_ROLE="nexus_app",
+        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="nexus_worker",
+        CEREBRO_EMBEDDER_METRICS_PORT="0",
+        CEREBRO_MEMORY_METRICS_PORT="0",
+    )
+    embedder_target = f"127.0.0.1:{ports['embedder']}"
+    processes = [
+        start(["cerebro", "serve", "embedder"], environ, embedder_target, logs / "embedder.log"),
+        start(["services.memory.main"], environ, f"127.0.0.1:{ports['memory']}", logs / "memory.log"),
+    ]
+    rows: list[tuple[str, str]] = []
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as channel:
+            bench = Bench(memory_service_pb2_grpc.MemoryServiceStub(channel), random.Random(3))
+            for name in ("pipeline", "writes"):
+                await bench.stub.CreateNamespace(
+                    pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name=name))
+                )
+
+            def create() -> Awaitable[object]:
+                return bench.stub.CreateEpisode(
+                    pb.CreateEpisodeRequest(namespace="writes", episode=episodes_pb2.Episode(content=bench.text()))
+                )
+
+            await timed_calls(1, 100, create)  # warm-up
+            for clients, calls in ((1, args.create_calls), (32, max(1, args.create_calls // 32))):
+                latencies = await timed_calls(clients, calls, create)
+                rows.append(
+                    (
+                        f"CreateEpisode, {clients} client{'s' if clients > 1 else ''}",
+                        latency_summary(latencies),
+                    )
+                )
+            started = time.perf_counter()
+            await bench.write("writes", args.batch_episodes)
+            rows.append(
+                (
+                    f"BatchCreateEpisodes ({BATCH} per call)",
+                    f"{args.batch_episodes / (time.perf_counter() - started):.0f} episodes/s",
+                )
+            )
+
+            # The pipeline measurement below must not also embed these.
+            admin = await asyncpg.connect(stack.database_url)
+            try:
+                await admin.execute("DELETE FROM memory.episodes WHERE namespace = 'writes'")
+            finally:
+                await admin.close()
+
+            texts = [bench.text() for _ in range(args.pipeline_episodes)]
+            raw = await raw_embedder_rate(embedder_target, texts)
+            processes.append(start_worker(environ, logs))
+            # From the first write: the worker, already started and listening, embeds while episodes arrive.
+            started = time.perf_counter()
+            await bench.write_texts("pipeline", texts)
+            await bench.coverage_complete("pipeline")
+            pipeline = args.pipeline_episodes / (time.perf_counter() - started)
+            rows.append((f"Embedder raw EmbedBatch throughput ({args.pipeline_episodes} texts)", f"{raw:.0f} texts/s"))
+            rows.append(
+                (
+                    f"Time to 100% coverage, {args.pipeline_episodes} episodes",
+                    f"{args.pipeline_episodes / pipeline:.1f} s ({pipeline:.0f} episodes/s, "
+                    f"{pipeline / raw:.0%} of raw)",
+                )
+            )
+
+            more = max(0, args.search_episodes - args.pipeline_episodes)
+            await bench.write("pipeline", more)
+            await bench.coverage_complete("pipeline")
+            queries = [make_text(bench.rng, bench.rng.randint(3, 8)) for _ in range(args.queries)]
+            for mode, label in (
+                (episodes_pb2.SEARCH_MODE_HYBRID, "hybrid"),
+                (episodes_pb2.SEARCH_MODE_VECTOR, "vector-only"),
+                (episodes_pb2.SEARCH_MODE_TEXT, "text-only (no query embedding)"),
+            ):
+                pending = list(queries)
+
+                def search(mode: int = mode, pending: list[str] = pending) -> Awaitable[object]:
+                    return bench.stub.SearchEpisodes(
+                        pb.SearchEpisodesRequest(namespace="pipeline", query=pending.pop(), mode=mode, top_k=10)
+                    )
+
+                await search()  # warm-up
+                latencies = await timed_calls(1, len(pending), search)
+                rows.append(
+                    (
+                        f"SearchEpisodes {label}, {args.search_episodes} episodes",
+                        latency_summary(latencies),
+                    )
+                )
+            async with grpc.aio.insecure_channel(embedder_target) as embedder_channel:
+                embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder_channel)
+                vectors = [
+                    list((await embedder.Embed(embedder_pb2.EmbedRequest(text=query))).embedding) for query in queries
+                ]
+            recall = await recall_at_10(stack.database_url, "pipeline", vectors)
+            rows.append((f"HNSW recall@10 vs exact, {args.search_episodes} episodes", f"{recall:.3f}"))
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=60)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline-episodes", type=int, default=10_000)
+    parser.add_argument("--search-episodes", type=int, default=100_000)
+    parser.add_argument("--create-calls", type=int, default=2_000)
+    parser.add_argument("--batch-episodes", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cerebro-memory-bench-") as directory:
+        logs = Path(directory) / "logs"
+        logs.mkdir()
+        with EmbeddedStack(Path(directory) / "data") as stack:
+            rows = asyncio.run(run(args, stack, logs))
+    machine = platform.processor() or platform.machine()
+    print(f"Machine: {machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print("\n| measurement | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

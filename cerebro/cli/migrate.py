@@ -1,0 +1,49 @@
+"""`cerebro migrate`: apply every component's schema migrations, then give the service roles their logins."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import asyncpg
+
+from cerebro.runtime.config import ConfigError, Env
+from cerebro.runtime.migrations import MigrationError, apply_migrations, load_migrations
+from services.consensus.main import MIGRATIONS_DIR as CONSENSUS_MIGRATIONS
+from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
+from services.memory.roles import enable_role_logins, role_passwords_from_env
+
+DESCRIPTION = """\
+Apply the schema migrations of every component to CEREBRO_DATABASE_URL (or _FILE), connecting as the
+database owner. Each migration runs once, in its own transaction, under an advisory lock (safe while
+services start). Then the least-privilege roles nexus_app, nexus_worker and nexus_ro get a login for
+each of CEREBRO_NEXUS_APP_PASSWORD(_FILE), CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and
+CEREBRO_NEXUS_RO_PASSWORD(_FILE) that is set. Services also apply migrations at start."""
+
+COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS}
+
+
+async def migrate(dsn: str) -> None:
+    for component, directory in COMPONENTS.items():
+        applied = await apply_migrations(dsn, component, load_migrations(directory))
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
+        print(f"{component}: applied {names}")
+    passwords = role_passwords_from_env()
+    await enable_role_logins(dsn, passwords)
+    if passwords:
+        print(f"logins enabled for: {', '.join(sorted(passwords))}")
+
+
+def run() -> int:
+    try:
+        dsn = Env().secret("DATABASE_URL")
+        if dsn is None:
+            raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
+        asyncio.run(migrate(dsn))
+    except ConfigError as error:
+        print(f"cerebro migrate: configuration error: {error}", file=sys.stderr)
+        return 2
+    except (MigrationError, OSError, asyncpg.PostgresError) as error:
+        print(f"cerebro migrate: {error}", file=sys.stderr)
+        return 1
+    return 0

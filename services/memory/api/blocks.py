@@ -1,0 +1,183 @@
+"""Memory blocks: an agent instance's identity, versioned, with read-only blocks enforced."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+import grpc
+
+from cerebro.memory.v1 import identity_pb2
+from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.errors import invalid_argument
+from services.memory.api.base import ApiBase
+from services.memory.convert import request_digest, timestamp
+from services.memory.db import namespace_transaction
+from services.memory.pagination import decode_page_token, encode_page_token
+from services.memory.store import blocks as store
+from services.memory.validation import Violations
+
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+DEFAULT_CHAR_LIMIT = 2_000
+MAX_CHAR_LIMIT = 100_000
+MAX_DESCRIPTION_CHARS = 1_000
+UPDATABLE_FIELDS = ("description", "value", "char_limit")
+
+
+def block_message(row: asyncpg.Record) -> identity_pb2.MemoryBlock:
+    return identity_pb2.MemoryBlock(
+        block_id=str(row["block_id"]),
+        namespace=row["namespace"],
+        label=row["label"],
+        description=row["description"],
+        value=row["value"],
+        char_limit=row["char_limit"],
+        read_only=row["read_only"],
+        version=row["version"],
+        create_time=timestamp(row["created_at"]),
+        update_time=timestamp(row["updated_at"]),
+    )
+
+
+def _label(violations: Violations, field: str, value: str) -> str:
+    if not LABEL_PATTERN.match(value):
+        violations.add(field, "must be 1-255 characters: a lowercase letter, then lowercase letters, digits or '_'")
+    return value
+
+
+def _char_limit(violations: Violations, field: str, value: int) -> int:
+    if not 1 <= value <= MAX_CHAR_LIMIT:
+        violations.add(field, f"is {value}; it must be between 1 and {MAX_CHAR_LIMIT}")
+    return value
+
+
+class MemoryBlocksApi(ApiBase):
+    async def CreateMemoryBlock(
+        self, request: pb.CreateMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateMemoryBlockResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        if not request.HasField("block"):
+            raise invalid_argument([("block", "is required")])
+        block = request.block
+        request_id = violations.uuid("request_id", request.request_id, required=False)
+        new = store.NewBlock(
+            label=_label(violations, "block.label", block.label),
+            description=violations.text(
+                "block.description", block.description, required=False, max_chars=MAX_DESCRIPTION_CHARS
+            ),
+            value=violations.text("block.value", block.value, required=True, max_chars=MAX_CHAR_LIMIT),
+            char_limit=_char_limit(violations, "block.char_limit", block.char_limit)
+            if block.char_limit
+            else DEFAULT_CHAR_LIMIT,
+            read_only=block.read_only,
+            request_id=request_id,
+            request_digest=request_digest(request) if request_id is not None else None,
+        )
+        violations.raise_if_any()
+        async with namespace_transaction(self.resources.pool, namespace) as connection:
+            row = await store.insert_block(connection, namespace, new)
+        return pb.CreateMemoryBlockResponse(block=block_message(row))
+
+    async def GetMemoryBlock(
+        self, request: pb.GetMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMemoryBlockResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        selector = request.WhichOneof("selector")
+        block_id = violations.uuid("block_id", request.block_id) if selector == "block_id" else None
+        label = _label(violations, "label", request.label) if selector == "label" else None
+        if selector is None:
+            violations.add("selector", "set block_id or label")
+        violations.raise_if_any()
+        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            row = await store.get_block(connection, namespace, block_id=block_id, label=label)
+        return pb.GetMemoryBlockResponse(block=block_message(row))
+
+    async def ListMemoryBlocks(
+        self, request: pb.ListMemoryBlocksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMemoryBlocksResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        limit = violations.page_size("page_size", request.page_size)
+        violations.raise_if_any()
+        after = decode_page_token(request, ("text",))
+        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            rows = await store.list_blocks(
+                connection, namespace, after_label=None if after is None else str(after[0]), limit=limit + 1
+            )
+        token = encode_page_token(request, (rows[limit - 1]["label"],)) if len(rows) > limit else ""
+        return pb.ListMemoryBlocksResponse(blocks=[block_message(row) for row in rows[:limit]], next_page_token=token)
+
+    async def UpdateMemoryBlock(
+        self, request: pb.UpdateMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateMemoryBlockResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        block = request.block
+        block_id = violations.uuid("block.block_id", block.block_id)
+        paths = violations.update_mask("update_mask", request.update_mask, UPDATABLE_FIELDS)
+        changes = store.BlockChanges(
+            description=(
+                violations.text("block.description", block.description, required=False, max_chars=MAX_DESCRIPTION_CHARS)
+                if "description" in paths
+                else None
+            ),
+            value=violations.text("block.value", block.value, required=True, max_chars=MAX_CHAR_LIMIT)
+            if "value" in paths
+            else None,
+            char_limit=_char_limit(violations, "block.char_limit", block.char_limit) if "char_limit" in paths else None,
+        )
+        expected = request.expected_version if request.HasField("expected_version") else None
+        violations.raise_if_any()
+        assert block_id is not None
+        async with namespace_transaction(self.resources.pool, namespace) as connection:
+            row = await store.update_block(connection, namespace, block_id, changes, expected)
+        return pb.UpdateMemoryBlockResponse(block=block_message(row))
+
+    async def DeleteMemoryBlock(
+        self, request: pb.DeleteMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteMemoryBlockResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        block_id = violations.uuid("block_id", request.block_id)
+        violations.raise_if_any()
+        assert block_id is not None
+        expected = request.expected_version if request.HasField("expected_version") else None
+        async with namespace_transaction(self.resources.pool, namespace) as connection:
+            await store.delete_block(connection, namespace, block_id, expected)
+        return pb.DeleteMemoryBlockResponse()
+
+    async def ListMemoryBlockRevisions(
+        self, request: pb.ListMemoryBlockRevisionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMemoryBlockRevisionsResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        block_id = violations.uuid("block_id", request.block_id)
+        limit = violations.page_size("page_size", request.page_size)
+        violations.raise_if_any()
+        assert block_id is not None
+        before = decode_page_token(request, ("int",))
+        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            rows = await store.list_revisions(
+                connection,
+                namespace,
+                block_id,
+                before_version=None if before is None else int(before[0]),
+                limit=limit + 1,  # type: ignore[arg-type]
+            )
+        token = encode_page_token(request, (rows[limit - 1]["version"],)) if len(rows) > limit else ""
+        return pb.ListMemoryBlockRevisionsResponse(
+            revisions=[
+                identity_pb2.MemoryBlockRevision(
+                    block_id=str(row["block_id"]),
+                    version=row["version"],
+                    description=row["description"],
+                    value=row["value"],
+                    char_limit=row["char_limit"],
+                    create_time=timestamp(row["created_at"]),
+                )
+                for row in rows[:limit]
+            ],
+            next_page_token=token,
+        )

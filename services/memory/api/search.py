@@ -1,0 +1,157 @@
+"""SearchEpisodes and SearchSemanticMemories: the query embedded through the Embedder, then hybrid retrieval."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from cerebro.memory.v1 import episodes_pb2, semantic_pb2
+from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.errors import unavailable
+from services.memory.api.base import ApiBase
+from services.memory.api.episodes import episode_message, parse_filter
+from services.memory.api.semantic import semantic_memory_message
+from services.memory.db import namespace_transaction
+from services.memory.embedder_client import EmbeddedTexts, EmbedderError
+from services.memory.store import episodes as episodes_store
+from services.memory.store import semantic as semantic_store
+from services.memory.store.filters import Conditions, add_episode_filter
+from services.memory.store.search import SearchQuery, SearchTarget, search
+from services.memory.validation import Violations
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_BYTES = 8_192
+DEFAULT_TOP_K = 10
+MAX_TOP_K = 100
+DEFAULT_HALF_LIFE_SECONDS = 7 * 86400.0
+
+EPISODES = SearchTarget(
+    table="memory.episodes",
+    id_column="episode_id",
+    time_column="occurred_at",
+    weight_column="importance",
+    columns=episodes_store.COLUMNS,
+)
+SEMANTIC_MEMORIES = SearchTarget(
+    table="memory.semantic_memories",
+    id_column="semantic_memory_id",
+    time_column="created_at",
+    weight_column="confidence",
+    columns=semantic_store.COLUMNS,
+)
+
+
+def _top_k(violations: Violations, value: int) -> int:
+    if value == 0:
+        return DEFAULT_TOP_K
+    if not 1 <= value <= MAX_TOP_K:
+        violations.add("top_k", f"is {value}; it must be between 1 and {MAX_TOP_K}")
+    return value
+
+
+class SearchApi(ApiBase):
+    async def _embed_query(self, text: str, mode: int) -> EmbeddedTexts | None:
+        """The query's vector; None when a hybrid search must run on text only (Embedder down)."""
+        if mode == episodes_pb2.SEARCH_MODE_TEXT:
+            return None
+        try:
+            return await self.resources.embedder.embed_query(text)
+        except EmbedderError as error:
+            if mode == episodes_pb2.SEARCH_MODE_VECTOR:
+                raise unavailable(f"vector search needs the Embedder: {error}") from None
+            log.warning("hybrid search runs on text only: %s", error)
+            return None
+
+    async def SearchEpisodes(
+        self, request: pb.SearchEpisodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchEpisodesResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        text = violations.text("query", request.query, required=True, max_bytes=MAX_QUERY_BYTES)
+        selected = parse_filter(violations, "filter", request.filter)
+        top_k = _top_k(violations, request.top_k)
+        weighting = request.weighting
+        violations.unit_interval("weighting.recency_weight", weighting.recency_weight)
+        violations.unit_interval("weighting.importance_weight", weighting.importance_weight)
+        half_life = DEFAULT_HALF_LIFE_SECONDS
+        if weighting.HasField("recency_half_life"):
+            half_life = weighting.recency_half_life.ToTimedelta().total_seconds()
+            if half_life <= 0:
+                violations.add("weighting.recency_half_life", "must be positive")
+        violations.raise_if_any()
+        embedded = await self._embed_query(text, request.mode)
+        query = SearchQuery(
+            text=text,
+            vector=embedded.vectors[0] if embedded else None,
+            embedding_version=embedded.embedding_version if embedded else "",
+            use_text=request.mode != episodes_pb2.SEARCH_MODE_VECTOR,
+            top_k=top_k,
+            recency_weight=weighting.recency_weight,
+            recency_half_life_seconds=half_life,
+            importance_weight=weighting.importance_weight,
+        )
+
+        def add_filters(conditions: Conditions) -> None:
+            add_episode_filter(conditions, "e", selected)
+
+        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            rows = await search(connection, EPISODES, namespace, query, add_filters)
+        return pb.SearchEpisodesResponse(
+            hits=[
+                episodes_pb2.EpisodeHit(
+                    episode=episode_message(row),
+                    text_score=row["text_score"],
+                    text_rank=row["text_rank"],
+                    vector_score=row["vector_score"],
+                    vector_rank=row["vector_rank"],
+                    fused_score=row["fused_score"],
+                )
+                for row in rows
+            ],
+            vector_search_skipped=embedded is None and request.mode != episodes_pb2.SEARCH_MODE_TEXT,
+        )
+
+    async def SearchSemanticMemories(
+        self, request: pb.SearchSemanticMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchSemanticMemoriesResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        text = violations.text("query", request.query, required=True, max_bytes=MAX_QUERY_BYTES)
+        top_k = _top_k(violations, request.top_k)
+        min_confidence = (
+            violations.unit_interval("min_confidence", request.min_confidence)
+            if request.HasField("min_confidence")
+            else None
+        )
+        violations.raise_if_any()
+        embedded = await self._embed_query(text, request.mode)
+        query = SearchQuery(
+            text=text,
+            vector=embedded.vectors[0] if embedded else None,
+            embedding_version=embedded.embedding_version if embedded else "",
+            use_text=request.mode != episodes_pb2.SEARCH_MODE_VECTOR,
+            top_k=top_k,
+        )
+
+        def add_filters(conditions: Conditions) -> None:
+            if min_confidence is not None:
+                conditions.add(f"e.confidence >= {conditions.param(min_confidence)}")
+
+        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            rows = await search(connection, SEMANTIC_MEMORIES, namespace, query, add_filters)
+        return pb.SearchSemanticMemoriesResponse(
+            hits=[
+                semantic_pb2.SemanticMemoryHit(
+                    semantic_memory=semantic_memory_message(row),
+                    text_score=row["text_score"],
+                    text_rank=row["text_rank"],
+                    vector_score=row["vector_score"],
+                    vector_rank=row["vector_rank"],
+                    fused_score=row["fused_score"],
+                )
+                for row in rows
+            ],
+            vector_search_skipped=embedded is None and request.mode != episodes_pb2.SEARCH_MODE_TEXT,
+        )

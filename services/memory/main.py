@@ -1,0 +1,63 @@
+"""The memory service process (`cerebro serve memory`): MemoryService on PostgreSQL, Redis and the Embedder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
+from cerebro.runtime.config import ServiceSettings
+from cerebro.runtime.database import check_connection, open_pool
+from cerebro.runtime.process import run_process
+from cerebro.runtime.server import ServiceHost
+from services.memory.api.base import MemoryResources
+from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
+from services.memory.embedder_client import EmbedderClient
+from services.memory.roles import enable_role_logins, role_passwords_from_env
+from services.memory.servicer import MemoryServicer
+from services.memory.settings import MemorySettings
+from services.memory.store.working_memory_cache import WorkingMemoryCache, open_redis
+
+SERVICE = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
+
+
+@asynccontextmanager
+async def lifespan(host: ServiceHost, settings: MemorySettings, role_passwords: dict[str, str]) -> AsyncIterator[None]:
+    dsn = require_database_url(host.settings.database_url)
+    if settings.apply_migrations:
+        await migrate_when_reachable(dsn)
+        await enable_role_logins(dsn, role_passwords)
+    pool = await open_pool(dsn_with_role(dsn, settings.database_role), max_size=settings.pool_max_size)
+    cache = WorkingMemoryCache(open_redis(host.settings.redis_url)) if host.settings.redis_url else None
+    embedder = EmbedderClient(
+        host.settings.target("embedder"), host.settings.tls, timeout_seconds=settings.embedder_timeout_seconds
+    )
+    servicer = MemoryServicer(MemoryResources(pool=pool, embedder=embedder, cache=cache))
+    host.add_service(SERVICE, memory_service_pb2_grpc.add_MemoryServiceServicer_to_server, servicer)
+
+    async def probe_postgres() -> None:
+        await check_connection(pool)
+
+    host.add_dependency("postgres", probe_postgres)
+    try:
+        yield
+    finally:
+        await embedder.close()
+        if cache is not None:
+            await cache.close()
+        await pool.close()
+
+
+async def serve(settings: ServiceSettings) -> None:
+    memory_settings = MemorySettings.from_env()
+    role_passwords = role_passwords_from_env()
+    host = ServiceHost(settings)
+    await host.serve(lambda h: lifespan(h, memory_settings, role_passwords))
+
+
+def main() -> None:
+    run_process("memory", serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Hybrid retrieval: PostgreSQL full-text and pgvector HNSW cosine, fused by reciprocal rank fusion.
+
+Each ranking contributes 1 / (RRF_K + rank) for every row it holds; rows found by only one ranking
+still count, so a row without an embedding yet is found by its text alone. The fused score is then
+optionally weighted by recency and importance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+from pgvector import Vector
+
+from services.memory.store.filters import Conditions
+
+RRF_K = 60
+# Each ranking contributes this many candidates per requested hit (at least MIN_CANDIDATES).
+CANDIDATES_PER_HIT = 5
+MIN_CANDIDATES = 50
+MAX_CANDIDATES = 1000
+
+
+@dataclass(frozen=True)
+class SearchTarget:
+    """A searchable table; every name here is a constant in code, never client input."""
+
+    table: str
+    id_column: str
+    time_column: str
+    weight_column: str
+    columns: str
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    vector: list[float] | None
+    # Vectors of other embedding versions are not comparable with the query's and are skipped.
+    embedding_version: str
+    use_text: bool
+    top_k: int
+    recency_weight: float = 0.0
+    recency_half_life_seconds: float = 7 * 86400.0
+    importance_weight: float = 0.0
+
+
+def _text_ranking(target: SearchTarget, conditions: Conditions, filters: str, text: str, candidates: str) -> str:
+    return f"""
+        text_ranked AS (
+            SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, moment, weight FROM (
+                SELECT e.{target.id_column} AS id, ts_rank_cd(e.search_vector, query) AS score,
+                       e.{target.time_column} AS moment, e.{target.weight_column} AS weight
+                FROM {target.table} e, websearch_to_tsquery('english', {conditions.param(text)}) AS query
+                WHERE e.search_vector @@ query AND {filters}
+                ORDER BY score DESC, e.{target.id_column}
+                LIMIT {candidates}
+            ) AS hits
+        )"""
+
+
+def _vector_ranking(
+    target: SearchTarget, conditions: Conditions, filters: str, search: SearchQuery, candidates: str
+) -> str:
+    assert search.vector is not None
+    query = conditions.param(Vector(search.vector))
+    version = conditions.param(search.embedding_version)
+    # ORDER BY the distance operator with a LIMIT is the shape that uses the HNSW index.
+    return f"""
+        vector_ranked AS (
+            SELECT id, 1 - distance AS score, row_number() OVER (ORDER BY distance, id) AS rank, moment, weight FROM (
+                SELECT e.{target.id_column} AS id, e.embedding <=> {query}::vector AS distance,
+                       e.{target.time_column} AS moment, e.{target.weight_column} AS weight
+                FROM {target.table} e
+                WHERE e.embedding IS NOT NULL AND e.embedding_version = {version} AND {filters}
+                ORDER BY e.embedding <=> {query}::vector
+                LIMIT {candidates}
+            ) AS hits
+        )"""
+
+
+_EMPTY = (
+    "SELECT NULL::uuid AS id, 0::float8 AS score, 0::bigint AS rank, NULL::timestamptz AS moment, 0::float8 AS weight"
+    " WHERE false"
+)
+_EMPTY_TEXT = f"text_ranked AS ({_EMPTY})"
+_EMPTY_VECTOR = f"vector_ranked AS ({_EMPTY})"
+
+
+async def search(
+    connection: asyncpg.Connection,
+    target: SearchTarget,
+    namespace: str,
+    query: SearchQuery,
+    add_filters: Callable[[Conditions], None],
+) -> list[asyncpg.Record]:
+    """Rows of ``target`` with text_score, text_rank, vector_score, vector_rank and fused_score, best first.
+
+    Must run inside a transaction: the HNSW search settings are set for it alone.
+    """
+    candidates = min(max(query.top_k * CANDIDATES_PER_HIT, MIN_CANDIDATES), MAX_CANDIDATES)
+    if query.vector is not None:
+        # Iterative scans keep looking until enough rows pass the namespace and filters.
+        await connection.execute(
+            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+            str(min(candidates, 1000)),
+        )
+    conditions = Conditions([namespace])
+    conditions.add("e.namespace = $1")
+    add_filters(conditions)
+    filters = conditions.sql()
+    limit = conditions.param(candidates)
+    text_cte = _text_ranking(target, conditions, filters, query.text, limit) if query.use_text else _EMPTY_TEXT
+    vector_cte = (
+        _vector_ranking(target, conditions, filters, query, limit) if query.vector is not None else _EMPTY_VECTOR
+    )
+    recency_weight = conditions.param(query.recency_weight)
+    half_life = conditions.param(query.recency_half_life_seconds)
+    importance_weight = conditions.param(query.importance_weight)
+    top_k = conditions.param(query.top_k)
+    sql = f"""
+        WITH {text_cte},
+        {vector_cte},
+        fused AS (
+            SELECT coalesce(t.id, v.id) AS id,
+                   coalesce(t.score, 0) AS text_score, coalesce(t.rank, 0) AS text_rank,
+                   coalesce(v.score, 0) AS vector_score, coalesce(v.rank, 0) AS vector_rank,
+                   (coalesce(1.0::float8 / ({RRF_K} + t.rank), 0) + coalesce(1.0::float8 / ({RRF_K} + v.rank), 0))
+                   * (1 - {recency_weight}::float8 + {recency_weight}::float8 * power(0.5,
+                        greatest(extract(epoch FROM now() - coalesce(t.moment, v.moment)), 0) / {half_life}::float8))
+                   * (1 - {importance_weight}::float8 + {importance_weight}::float8 * coalesce(t.weight, v.weight))
+                   AS fused_score
+            FROM text_ranked t FULL OUTER JOIN vector_ranked v ON t.id = v.id
+            ORDER BY fused_score DESC, id
+            LIMIT {top_k}
+        )
+        -- Only the top hits are joined back for their columns (by primary key).
+        SELECT {target.columns}, f.text_score, f.text_rank, f.vector_score, f.vector_rank, f.fused_score
+        FROM fused f JOIN {target.table} e ON e.{target.id_column} = f.id
+        ORDER BY f.fused_score DESC, f.id
+    """
+    return await connection.fetch(sql, *conditions.args)

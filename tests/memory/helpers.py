@@ -1,0 +1,160 @@
+"""Running the memory service and its workers in-process for a test, and reading rich errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cerebro.memory.v1 import memory_service_pb2_grpc
+from cerebro.runtime.config import load_service_settings
+from cerebro.runtime.server import ServiceHost
+from services.memory.embeddings_worker import run_embeddings_worker
+from services.memory.main import lifespan
+from services.memory.reconciliation_worker import run_reconciliation_worker
+from services.memory.settings import EmbeddingsWorkerSettings, MemorySettings, ReconciliationWorkerSettings
+
+
+@dataclass
+class MemoryServer:
+    host: ServiceHost
+    stub: memory_service_pb2_grpc.MemoryServiceStub
+    health: health_pb2_grpc.HealthStub
+
+    async def health_status(self) -> int:
+        response = await self.health.Check(health_pb2.HealthCheckRequest(service="cerebro.memory.v1.MemoryService"))
+        return response.status
+
+
+@asynccontextmanager
+async def running_memory_service(
+    database_url: str, redis_url: str | None, embedder_target: str, extra: Mapping[str, str] | None = None
+) -> AsyncIterator[MemoryServer]:
+    """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies)."""
+    environ = {
+        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_MEMORY_PORT": "0",
+        "CEREBRO_MEMORY_METRICS_PORT": "0",
+        "CEREBRO_DATABASE_URL": database_url,
+        "CEREBRO_EMBEDDER_TARGET": embedder_target,
+        "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+        "CEREBRO_MEMORY_EMBEDDER_TIMEOUT_SECONDS": "2",
+        **({"CEREBRO_REDIS_URL": redis_url} if redis_url else {}),
+        **(extra or {}),
+    }
+    host = ServiceHost(load_service_settings("memory", environ=environ))
+    memory_settings = MemorySettings.from_env(environ)
+    serving = asyncio.create_task(host.serve(lambda h: lifespan(h, memory_settings, {})))
+    started = asyncio.create_task(host.wait_started())
+    await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        started.cancel()
+        serving.result()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.bound_port}")
+    try:
+        yield MemoryServer(
+            host, memory_service_pb2_grpc.MemoryServiceStub(channel), health_pb2_grpc.HealthStub(channel)
+        )
+    finally:
+        await channel.close()
+        host.request_stop()
+        await serving
+
+
+WORKER_TEST_SETTINGS = {
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_EMBEDDINGS_WORKER_POLL_SECONDS": "0.2",
+    "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_SECONDS": "0.05",
+    "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_MAX_SECONDS": "0.2",
+    "CEREBRO_EMBEDDINGS_WORKER_LEASE_SECONDS": "30",
+    "CEREBRO_EMBEDDINGS_WORKER_EMBEDDER_TIMEOUT_SECONDS": "2",
+}
+
+
+def worker_environ(database_url: str, embedder_target: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {
+        "CEREBRO_DATABASE_URL": database_url,
+        "CEREBRO_EMBEDDER_TARGET": embedder_target,
+        "CEREBRO_EMBEDDINGS_WORKER_METRICS_PORT": "0",
+        **WORKER_TEST_SETTINGS,
+        **(extra or {}),
+    }
+
+
+@asynccontextmanager
+async def running_embeddings_worker(
+    database_url: str, embedder_target: str, extra: Mapping[str, str] | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    """The embeddings worker's loops in this process, as nexus_worker, until the block ends."""
+    environ = worker_environ(database_url, embedder_target, extra)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_embeddings_worker(
+            load_service_settings("embeddings-worker", environ=environ),
+            EmbeddingsWorkerSettings.from_env(environ),
+            stop,
+        )
+    )
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def running_reconciliation_worker(
+    database_url: str, redis_url: str, interval_seconds: float = 0.2
+) -> AsyncIterator[asyncio.Task[None]]:
+    environ = {
+        "CEREBRO_DATABASE_URL": database_url,
+        "CEREBRO_REDIS_URL": redis_url,
+        "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+        "CEREBRO_RECONCILIATION_WORKER_INTERVAL_SECONDS": str(interval_seconds),
+    }
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_reconciliation_worker(
+            load_service_settings("reconciliation-worker", environ=environ),
+            ReconciliationWorkerSettings.from_env(environ),
+            stop,
+        )
+    )
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            return status_pb2.Status.FromString(value)
+    raise AssertionError(f"no rich status details in {error!r}")
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    for detail in status_details(error).details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            return [violation.field for violation in bad_request.field_violations]
+    raise AssertionError("no BadRequest detail")

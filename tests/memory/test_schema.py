@@ -1,0 +1,129 @@
+"""The memory migrations against real PostgreSQL: applied once, roles, row-level security, queue triggers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.memory.db import dsn_with_role, migrate
+from services.memory.roles import enable_role_logins, role_passwords_from_env
+
+
+async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:
+    results = await asyncio.gather(*(migrate(fresh_database_url) for _ in range(3)))
+    assert sorted(len(applied) for applied in results) == [0, 0, 4]
+    assert await migrate(fresh_database_url) == []
+
+
+async def test_genesis_blocks_of_the_default_namespace(admin: asyncpg.Connection) -> None:
+    rows = await admin.fetch(
+        "SELECT label, read_only, version FROM memory.memory_blocks WHERE namespace = 'nexus' ORDER BY label"
+    )
+    assert [(row["label"], row["read_only"], row["version"]) for row in rows] == [
+        ("aria", True, 1),
+        ("consciousness_expansion", False, 1),
+        ("persona", True, 1),
+        ("ricardo", True, 1),
+        ("technical_preferences", False, 1),
+    ]
+    assert await admin.fetchval("SELECT count(*) FROM memory.memory_block_revisions") == 5
+
+
+async def test_one_job_per_insert_and_per_content_change(admin: asyncpg.Connection) -> None:
+    await admin.execute(
+        "INSERT INTO memory.episodes (namespace, content) SELECT 'nexus', 'text ' || n FROM generate_series(1, 50) n"
+    )
+    assert await admin.fetchval("SELECT count(*) FROM memory.embeddings_queue") == 50
+    await admin.execute("UPDATE memory.embeddings_queue SET state = 'done'")
+    # Changing other fields, or setting the same content, enqueues nothing.
+    await admin.execute("UPDATE memory.episodes SET importance = 0.9, content = content")
+    assert await admin.fetchval("SELECT count(*) FROM memory.embeddings_queue WHERE state = 'pending'") == 0
+    await admin.execute("UPDATE memory.episodes SET content = content || ' changed' WHERE content = 'text 7'")
+    jobs = await admin.fetch("SELECT state, priority FROM memory.embeddings_queue WHERE state = 'pending'")
+    assert [(row["state"], row["priority"]) for row in jobs] == [("pending", 91)]
+    assert await admin.fetchval("SELECT count(*) FROM memory.embeddings_queue") == 50
+
+
+async def test_enqueue_notifies_listeners(memory_database_url: str, admin: asyncpg.Connection) -> None:
+    listener = await asyncpg.connect(memory_database_url)
+    received: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(
+        "cerebro_embeddings", lambda _connection, _pid, channel, _payload: received.put_nowait(channel)
+    )
+    try:
+        await admin.execute("INSERT INTO memory.episodes (namespace, content) VALUES ('nexus', 'wake up')")
+        assert await asyncio.wait_for(received.get(), 5) == "cerebro_embeddings"
+    finally:
+        await listener.close()
+
+
+async def test_row_level_security_scopes_the_api_role(memory_database_url: str, admin: asyncpg.Connection) -> None:
+    await admin.execute("INSERT INTO memory.namespaces (name) VALUES ('aria')")
+    await admin.execute("INSERT INTO memory.episodes (namespace, content) VALUES ('nexus', 'n'), ('aria', 'a')")
+    await admin.execute(
+        "INSERT INTO memory.checkpoints (namespace, checkpoint_type, state_data, identity_hash, block_digests)"
+        " VALUES ('aria', 't', '{}', repeat('0', 64), '{}')"
+    )
+    app = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_app"))
+    try:
+        assert await app.fetchval("SELECT current_user") == "nexus_app"
+        # Without a declared namespace the API role sees nothing at all.
+        assert await app.fetchval("SELECT count(*) FROM memory.episodes") == 0
+        async with app.transaction():
+            await app.execute("SELECT set_config('cerebro.namespace', 'nexus', true)")
+            assert await app.fetchval("SELECT array_agg(content) FROM memory.episodes") == ["n"]
+            assert await app.fetchval("SELECT count(*) FROM memory.checkpoints") == 0
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await app.execute("INSERT INTO memory.episodes (namespace, content) VALUES ('aria', 'forged')")
+    finally:
+        await app.close()
+
+
+async def test_worker_role_cannot_delete_and_api_role_cannot_touch_the_queue(
+    memory_database_url: str, admin: asyncpg.Connection
+) -> None:
+    await admin.execute("INSERT INTO memory.episodes (namespace, content) VALUES ('nexus', 'n')")
+    worker = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_worker"))
+    app = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_app"))
+    readonly = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_ro"))
+    try:
+        assert await worker.fetchval("SELECT count(*) FROM memory.episodes") == 1
+        for statement in (
+            "DELETE FROM memory.episodes",
+            "DELETE FROM memory.embeddings_queue",
+            "UPDATE memory.episodes SET content = 'x'",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await worker.execute(statement)
+        await worker.execute("UPDATE memory.episodes SET embedding_version = NULL")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app.execute("UPDATE memory.embeddings_queue SET state = 'done'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await readonly.execute("DELETE FROM memory.working_memory")
+    finally:
+        await worker.close()
+        await app.close()
+        await readonly.close()
+
+
+async def test_role_passwords_come_from_secret_files(memory_database_url: str, tmp_path: Path) -> None:
+    secret = tmp_path / "nexus-ro-password"
+    secret.write_text("generated-for-this-test\n")
+    passwords = role_passwords_from_env({"CEREBRO_NEXUS_RO_PASSWORD_FILE": str(secret)})
+    assert passwords == {"nexus_ro": "generated-for-this-test"}
+    await enable_role_logins(memory_database_url, passwords)
+    host_part = memory_database_url.split("@", 1)[1]
+    connection = await asyncpg.connect(f"postgresql://nexus_ro:generated-for-this-test@{host_part}")
+    try:
+        assert await connection.fetchval("SELECT current_user") == "nexus_ro"
+    finally:
+        await connection.close()
+    # Roles are cluster-wide: leave nexus_ro without a login for the other tests.
+    admin = await asyncpg.connect(memory_database_url)
+    try:
+        await admin.execute("ALTER ROLE nexus_ro NOLOGIN PASSWORD NULL")
+    finally:
+        await admin.close()
