@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Generate the credentials docker-compose.yml mounts as Docker secrets: one file per secret in
+# deploy/secrets/ (never committed; the repository's .gitignore lists it).
+#
+#   deploy/generate-secrets.sh                     create whatever is missing; never touch existing files
+#   deploy/generate-secrets.sh --rotate redis      new password for one credential (see below), then
+#                                                  follow "Rotating a secret" in docs/deploy.md
+#   deploy/generate-secrets.sh --dir DIR --postgres-host H --redis-host H
+#                                                  the same set for another place (Kubernetes: see docs)
+#
+# Credentials (--rotate takes these names) and the files each one writes:
+#   postgres-superuser  postgres_superuser_password                  bootstrap superuser, postgres container only
+#   postgres-owner      postgres_owner_password, database_url_owner  owns the schema; `cerebro migrate`
+#   nexus-app           nexus_app_password, database_url_app         memory and consensus services
+#   nexus-worker        nexus_worker_password, database_url_worker   embeddings and reconciliation workers
+#   redis               redis_password, redis_url                    Redis and its clients
+#   grafana-admin       grafana_admin_password                       Grafana's admin user
+#
+# Passwords are 192 random bits in hex: safe in URLs, shells and config files without any quoting.
+set -Eeuo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="$repo_root/deploy/secrets"
+postgres_host=postgres
+redis_host=redis
+database=cerebro
+owner=cerebro
+rotate=()
+
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while (($#)); do
+  case "$1" in
+    --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
+    --postgres-host) postgres_host="${2:?--postgres-host needs a host[:port]}"; shift 2 ;;
+    --redis-host) redis_host="${2:?--redis-host needs a host[:port]}"; shift 2 ;;
+    --rotate) rotate+=("${2:?--rotate needs a credential name}"); shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) echo "generate-secrets: unknown argument: $1" >&2; usage 2 >&2 ;;
+  esac
+done
+for r in "${rotate[@]+"${rotate[@]}"}"; do
+  case "$r" in
+    postgres-superuser|postgres-owner|nexus-app|nexus-worker|redis|grafana-admin) ;;
+    *) echo "generate-secrets: --rotate $r: unknown credential (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $postgres_host == *:* ]] || postgres_host="$postgres_host:5432"
+[[ $redis_host == *:* ]] || redis_host="$redis_host:6379"
+
+# Created 0700 so no other account on the host can look inside. The files themselves are 0644: compose
+# bind-mounts each one into containers that run as different users (postgres 999, redis 999, Cerebro
+# 10001, Grafana 472), and the directory's mode is what keeps them private on the host.
+umask 077
+mkdir -p "$dir"
+chmod 700 "$dir"
+
+new_password() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# write NAME CONTENT: atomically (a reader never sees half a file), mode 0644, without a trailing newline.
+write() {
+  local target="$dir/$1" tmp
+  tmp="$(mktemp "$dir/.$1.XXXXXX")"
+  printf '%s' "$2" >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$target"
+  echo "generate-secrets: wrote $target" >&2
+}
+
+# credential NAME PASSWORD_FILE: the password to use, new if the credential is being rotated or its
+# file is missing, the existing one otherwise. Prints nothing; sets $password and $changed.
+credential() {
+  local name="$1" file="$dir/$2" r
+  changed=false
+  for r in "${rotate[@]+"${rotate[@]}"}"; do
+    [[ $r == "$name" ]] && changed=true
+  done
+  if [[ $changed == false && -s $file ]]; then
+    password="$(<"$file")"
+  else
+    password="$(new_password)"
+    changed=true
+  fi
+}
+
+# Each credential's files are written together, so a URL never disagrees with its password file.
+credential postgres-superuser postgres_superuser_password
+[[ $changed == true ]] && write postgres_superuser_password "$password"
+
+credential postgres-owner postgres_owner_password
+if [[ $changed == true || ! -s $dir/database_url_owner ]]; then
+  write postgres_owner_password "$password"
+  write database_url_owner "postgresql://$owner:$password@$postgres_host/$database"
+fi
+
+for role in nexus_app nexus_worker; do
+  credential "${role//_/-}" "${role}_password"
+  if [[ $changed == true || ! -s $dir/database_url_${role#nexus_} ]]; then
+    write "${role}_password" "$password"
+    write "database_url_${role#nexus_}" "postgresql://$role:$password@$postgres_host/$database"
+  fi
+done
+
+credential redis redis_password
+if [[ $changed == true || ! -s $dir/redis_url ]]; then
+  write redis_password "$password"
+  write redis_url "redis://:$password@$redis_host/0"
+fi
+
+credential grafana-admin grafana_admin_password
+[[ $changed == true ]] && write grafana_admin_password "$password"
+
+echo "generate-secrets: secrets are in $dir" >&2

