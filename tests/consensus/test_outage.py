@@ -14,7 +14,7 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
 from tests.consensus.harness import consensus_server, eventually, next_message, register
-from tests.consensus.tcp_proxy import proxied
+from tests.tcp_proxy import proxied
 
 
 async def test_health_is_not_serving_while_postgres_is_down_and_calls_are_unavailable(

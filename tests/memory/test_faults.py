@@ -13,7 +13,7 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import MemoryServer, eventually, running_memory_service
-from tests.memory.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy
 
 
 def create(content: str) -> pb.CreateEpisodeRequest:

@@ -23,7 +23,7 @@ from tests.memory.helpers import (
     running_reconciliation_worker,
     violated_fields,
 )
-from tests.memory.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy
 
 
 def content(**values: object) -> struct_pb2.Struct:
