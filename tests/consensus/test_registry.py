@@ -189,7 +189,9 @@ async def test_list_instances_filters_and_pages(consensus: ConsensusServer) -> N
 
 
 async def test_watch_instances_streams_existing_then_changes(fresh_database_url: str, tmp_path: Path) -> None:
-    async with consensus_server(fresh_database_url, tmp_path, SHORT_LEASES) as server:
+    # Leases long enough that ARIA's register-then-deregister never lapses in between, even on a busy machine.
+    leases = {**SHORT_LEASES, "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "2", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "3.5"}
+    async with consensus_server(fresh_database_url, tmp_path, leases) as server:
         existing = await register(server.stub, "NEXUS")
         watch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=30)
         first = await next_message(watch)
