@@ -16,6 +16,7 @@ PROCESS_MODULES: dict[str, str] = {
     "memory": "services.memory.main",
     "embeddings-worker": "services.memory.embeddings_worker",
     "reconciliation-worker": "services.memory.reconciliation_worker",
+    "gateway": "services.gateway.main",
 }
 
 

@@ -10,6 +10,7 @@ import asyncpg
 from cerebro.runtime.config import ConfigError, Env
 from cerebro.runtime.migrations import MigrationError, apply_migrations, load_migrations
 from services.consensus.main import MIGRATIONS_DIR as CONSENSUS_MIGRATIONS
+from services.gateway.db import MIGRATIONS_DIR as GATEWAY_MIGRATIONS
 from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
 from services.memory.roles import enable_role_logins, role_passwords_from_env
 
@@ -20,7 +21,7 @@ services start). Then the least-privilege roles nexus_app, nexus_worker and nexu
 each of CEREBRO_NEXUS_APP_PASSWORD(_FILE), CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and
 CEREBRO_NEXUS_RO_PASSWORD(_FILE) that is set. Services also apply migrations at start."""
 
-COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS}
+COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS, "gateway": GATEWAY_MIGRATIONS}
 
 
 async def migrate(dsn: str) -> None:

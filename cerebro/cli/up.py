@@ -30,6 +30,7 @@ TRY_EXAMPLES = {
     "embedder": "grpcurl -plaintext -d '{{\"text\": \"NEXUS remembers\"}}' localhost:{port} "
     "cerebro.embedder.v1.EmbedderService/Embed",
     "consensus": "grpcurl -plaintext localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
+    "gateway": "grpcurl -plaintext localhost:{port} describe cerebro.gateway.v1.AgentGateway",
 }
 
 EMBEDDED_DATABASE_ROLES = {

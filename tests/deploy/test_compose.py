@@ -152,7 +152,9 @@ def test_networks_isolate_the_data_stores(compose: dict[str, Any]) -> None:
         assert set(as_list(services(compose)[store]["networks"])) == {"data"}, store
     # Only what needs PostgreSQL or Redis joins their network.
     on_data = {name for name, s in services(compose).items() if "data" in as_list(s.get("networks"))}
-    assert on_data == DATA_STORES | {"migrate", "memory", "consensus", "embeddings-worker", "reconciliation-worker"}
+    assert on_data == DATA_STORES | {
+        "migrate", "memory", "consensus", "embeddings-worker", "reconciliation-worker", "gateway"
+    }
 
 
 def test_credentials_reach_processes_only_as_secret_files(compose: dict[str, Any]) -> None:

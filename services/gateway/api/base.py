@@ -1,0 +1,123 @@
+"""What every part of the gateway API works with, and how it calls downstream services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+import grpc
+
+from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
+from cerebro.embedder.v1 import embedder_pb2_grpc
+from cerebro.memory.v1 import memory_service_pb2_grpc
+from services.gateway.auth import Authenticator
+from services.gateway.call import Call
+from services.gateway.downstream import FieldMap, relayed_error
+from services.gateway.health import HealthChecker
+from services.gateway.learnings import LearningSignals, LearningStore
+from services.gateway.namespaces import Namespaces
+from services.gateway.replicas import ReplicaPool
+from services.gateway.settings import GatewaySettings
+
+ResultT = TypeVar("ResultT")
+MemoryStub = memory_service_pb2_grpc.MemoryServiceStub
+ConsensusStub = consensus_pb2_grpc.ConsensusServiceStub
+
+LIST_PAGE_SIZE = 1000
+MAX_LISTED_INSTANCES = 10_000
+
+# Field names that are the same in the gateway request and the downstream request.
+SAME_FIELDS: FieldMap = {}
+
+
+@dataclass(frozen=True)
+class GatewayResources:
+    pool: asyncpg.Pool
+    memory: ReplicaPool[MemoryStub]
+    consensus: ReplicaPool[ConsensusStub]
+    # Not called by the API itself (the memory service embeds); its replicas are part of health.
+    embedder: ReplicaPool[embedder_pb2_grpc.EmbedderServiceStub]
+    authenticator: Authenticator
+    namespaces: Namespaces
+    learnings: LearningStore
+    signals: LearningSignals
+    health: HealthChecker
+    settings: GatewaySettings
+    region: str
+
+
+class ApiBase:
+    """Base of the API parts that :class:`services.gateway.api.gateway.GatewayApi` combines."""
+
+    def __init__(self, resources: GatewayResources) -> None:
+        self.resources = resources
+
+    async def memory(
+        self,
+        invoke: Callable[[MemoryStub, float], Awaitable[ResultT]],
+        call: Call,
+        *,
+        idempotent: bool,
+        fields: FieldMap = SAME_FIELDS,
+    ) -> ResultT:
+        """``invoke(stub, timeout)`` on a memory replica; its errors become the caller's."""
+        try:
+            return await self.resources.memory.call(invoke, call.deadline, idempotent=idempotent)
+        except grpc.aio.AioRpcError as error:
+            raise relayed_error("memory", error, fields) from None
+
+    async def consensus(
+        self,
+        invoke: Callable[[ConsensusStub, float], Awaitable[ResultT]],
+        call: Call,
+        *,
+        idempotent: bool,
+        fields: FieldMap = SAME_FIELDS,
+    ) -> ResultT:
+        """``invoke(stub, timeout)`` on a consensus replica; its errors become the caller's."""
+        try:
+            return await self.resources.consensus.call(invoke, call.deadline, idempotent=idempotent)
+        except grpc.aio.AioRpcError as error:
+            raise relayed_error("consensus", error, fields) from None
+
+    async def own_namespace(self, call: Call) -> str:
+        """The caller's namespace, created in the memory service on its first use."""
+        namespace = call.caller.namespace
+        await self.resources.namespaces.ensure(namespace, call.deadline)
+        return namespace
+
+    async def readable_namespace(self, call: Call, requested: str) -> str:
+        """The namespace a read works on: the caller's own (when ``requested`` is empty) or a granted one."""
+        namespace = await self.resources.authenticator.readable_namespace(call.caller, requested)
+        if namespace == call.caller.namespace:
+            await self.resources.namespaces.ensure(namespace, call.deadline)
+        return namespace
+
+    async def active_instances(
+        self, call: Call, *, region: str = "", capability: str = "", agents_only: bool
+    ) -> list[consensus_pb2.Instance]:
+        """Active instances by name; without the mesh's service replicas (workers) when ``agents_only``."""
+        instances: list[consensus_pb2.Instance] = []
+        page_token = ""
+        while len(instances) < MAX_LISTED_INSTANCES:
+            downstream = consensus_pb2.ListInstancesRequest(
+                page_size=LIST_PAGE_SIZE,
+                page_token=page_token,
+                status=consensus_pb2.INSTANCE_STATUS_ACTIVE,
+                region=region,
+                capability=capability,
+            )
+            response = await self.consensus(
+                lambda stub, timeout, page=downstream: stub.ListInstances(page, timeout=timeout), call, idempotent=True
+            )
+            instances += [
+                instance
+                for instance in response.instances
+                if not agents_only or instance.instance_type != consensus_pb2.INSTANCE_TYPE_WORKER
+            ]
+            page_token = response.next_page_token
+            if not page_token:
+                break
+        return instances[:MAX_LISTED_INSTANCES]

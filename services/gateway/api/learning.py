@@ -1,0 +1,108 @@
+"""Cross-learning: publish to every other subscribed instance, subscribe, acknowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.gateway.v1 import resources_pb2
+from services.gateway.api.base import ApiBase
+from services.gateway.call import Call
+from services.gateway.learning_storer import PROVENANCE_KEY
+from services.gateway.learnings import LearningRecord
+from services.gateway.validation import Violations
+
+MAX_CONCEPT_CHARS = 500
+MAX_DEFINITION_BYTES = 262_144
+# The memory service takes 65,536 bytes of relationships; the provenance added to each copy fits in the rest.
+MAX_RELATIONSHIPS_BYTES = 65_000
+MAX_ACKNOWLEDGED = 1000
+SEND_BATCH = 100
+
+
+def learning_message(record: LearningRecord) -> resources_pb2.Learning:
+    relationships = struct_pb2.Struct()
+    relationships.update(record.relationships)
+    published = timestamp_pb2.Timestamp()
+    published.FromDatetime(record.published_at)
+    message = resources_pb2.Learning(
+        learning_id=str(record.learning_id),
+        publisher=record.publisher,
+        concept=record.concept,
+        definition=record.definition,
+        relationships=relationships,
+        publish_time=published,
+    )
+    if record.confidence is not None:
+        message.confidence = record.confidence
+    return message
+
+
+class LearningApi(ApiBase):
+    async def PublishLearning(self, request: pb.PublishLearningRequest, call: Call) -> pb.PublishLearningResponse:
+        learning = request.learning
+        violations = Violations()
+        learning_id = violations.uuid("learning.learning_id", learning.learning_id, required=False)
+        violations.text("learning.concept", learning.concept, max_chars=MAX_CONCEPT_CHARS)
+        violations.utf8_bytes("learning.definition", learning.definition, max_bytes=MAX_DEFINITION_BYTES)
+        if PROVENANCE_KEY in learning.relationships.fields:
+            violations.add(f"learning.relationships.{PROVENANCE_KEY}", "is reserved for the receivers' provenance")
+        relationships = violations.struct(
+            "learning.relationships", learning.relationships, max_bytes=MAX_RELATIONSHIPS_BYTES
+        )
+        confidence = None
+        if learning.HasField("confidence"):
+            confidence = violations.fraction("learning.confidence", learning.confidence)
+        violations.raise_if_any()
+        record, recipient_count = await self.resources.learnings.publish(
+            learning_id or uuid.uuid4(),
+            call.caller.namespace,
+            learning.concept,
+            learning.definition,
+            relationships,
+            confidence,
+        )
+        return pb.PublishLearningResponse(learning=learning_message(record), recipient_count=recipient_count)
+
+    async def SubscribeLearnings(
+        self, request: pb.SubscribeLearningsRequest, call: Call
+    ) -> AsyncIterator[pb.SubscribeLearningsResponse]:
+        namespace = await self.own_namespace(call)
+        store, signals = self.resources.learnings, self.resources.signals
+        await store.subscribe(namespace)
+        sent: list[int] = []
+        with signals.stream_waiter(namespace) as stored:
+            while True:
+                # Cleared before looking, so a delivery stored meanwhile is either seen now or wakes us.
+                stored.clear()
+                deliveries = await store.unsent(namespace, sent, SEND_BATCH)
+                for delivery in deliveries:
+                    yield pb.SubscribeLearningsResponse(
+                        learning=learning_message(delivery.learning),
+                        semantic_memory_id=str(delivery.semantic_memory_id),
+                    )
+                    sent.append(delivery.sequence)
+                if not deliveries:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stored.wait(), self.resources.settings.learning_poll_seconds)
+
+    async def AcknowledgeLearnings(
+        self, request: pb.AcknowledgeLearningsRequest, call: Call
+    ) -> pb.AcknowledgeLearningsResponse:
+        violations = Violations()
+        if not request.learning_ids:
+            violations.add("learning_ids", "is required")
+        elif len(request.learning_ids) > MAX_ACKNOWLEDGED:
+            violations.add("learning_ids", f"has {len(request.learning_ids)} ids; the limit is {MAX_ACKNOWLEDGED}")
+        ids = [
+            violations.uuid(f"learning_ids[{index}]", value, required=True)
+            for index, value in enumerate(request.learning_ids)
+        ]
+        violations.raise_if_any()
+        count = await self.resources.learnings.acknowledge(call.caller.namespace, [i for i in ids if i is not None])
+        return pb.AcknowledgeLearningsResponse(acknowledged_count=count)

@@ -1,0 +1,118 @@
+"""Serving the HTTP/JSON face: an aiohttp server whose one handler transcodes to the gateway's gRPC port.
+
+aiohttp runs in the gateway's own event loop beside grpc.aio, reads bodies with a size limit (413
+beyond it), streams responses, and cancels a handler when its client disconnects (which cancels the
+gRPC call behind it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from cerebro.runtime.channels import channel_credentials
+from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
+from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, route_table
+from services.gateway.http.handler import HttpHandler
+from services.gateway.http.proxy import GrpcProxy
+from services.gateway.http.settings import HttpSettings
+
+log = logging.getLogger(__name__)
+
+# A server listening on every address is reached on loopback.
+_LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def build_app(channel: grpc.aio.Channel, settings: HttpSettings) -> web.Application:
+    table = route_table()
+    document = json.dumps(openapi_document(table), ensure_ascii=False).encode("utf-8")
+    handler = HttpHandler(
+        table,
+        GrpcProxy(channel, table.routes),
+        {OPENAPI_PATH: document},
+        default_timeout=settings.default_timeout_seconds,
+    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    # Every path goes to the handler, which routes by the route table ([\s\S]: paths may hold "%0A").
+    app.router.add_route("*", r"/{path:[\s\S]*}", handler.handle)
+    return app
+
+
+@asynccontextmanager
+async def running_http_face(
+    channel: grpc.aio.Channel,
+    settings: HttpSettings,
+    host: str,
+    *,
+    tls: TlsSettings | None = None,
+    grace_seconds: float = 10.0,
+) -> AsyncIterator[int]:
+    """Serve HTTP on ``host``:``settings.port`` until the block ends; yields the bound port."""
+    runner = web.AppRunner(
+        build_app(channel, settings),
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=grace_seconds,
+    )
+    await runner.setup()
+    try:
+        ssl_context = server_ssl_context(tls) if tls is not None else None
+        site = web.TCPSite(runner, host, settings.port, ssl_context=ssl_context)
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def serve_http_face(service: ServiceSettings, settings: HttpSettings, grpc_port: int) -> None:
+    """The HTTP face of the gateway serving gRPC on ``grpc_port`` of this host, until cancelled."""
+    channel = open_gateway_channel(gateway_target(service.host, grpc_port), service.tls, service.advertise_host)
+    try:
+        async with running_http_face(
+            channel, settings, service.host, tls=service.tls, grace_seconds=service.grace_seconds
+        ) as port:
+            log.info("serving HTTP/JSON on port %s (OpenAPI document at %s)", port, OPENAPI_PATH)
+            await asyncio.Event().wait()
+    finally:
+        await channel.close()
+
+
+def gateway_target(host: str, grpc_port: int) -> str:
+    """Where the gateway's gRPC server is reached from this process: loopback when it listens on all addresses."""
+    address = _LOOPBACK_FOR.get(host, host)
+    return f"[{address}]:{grpc_port}" if ":" in address else f"{address}:{grpc_port}"
+
+
+def open_gateway_channel(target: str, tls: TlsSettings | None, server_name: str) -> grpc.aio.Channel:
+    """A channel to the gateway itself: no retries and no default deadline (the HTTP client decides both).
+
+    With TLS it presents this process's certificate and expects the gateway's to be valid for
+    ``server_name`` (the advertised host), as it is for every other client.
+    """
+    options: list[tuple[str, Any]] = [
+        ("grpc.enable_retries", 0),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    options.append(("grpc.ssl_target_name_override", server_name))
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+
+
+def server_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
+    """HTTPS with the gateway's certificate; with a CA, clients must present a certificate it signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.ca_file is not None:
+        context.load_verify_locations(tls.ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

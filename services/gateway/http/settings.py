@@ -1,0 +1,30 @@
+"""Settings of the gateway's HTTP/JSON face (CEREBRO_GATEWAY_HTTP_*), read once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cerebro.runtime.config import Env
+
+DEFAULT_PORT = 8080
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    # 0 picks any free port.
+    port: int
+    # Larger bodies are refused with 413. 1 MiB holds the largest request (a 256 KiB episode with
+    # 64 KiB of metadata) even when every character is \u-escaped.
+    max_body_bytes: int
+    # Deadline of a unary call whose request names none (streams have none unless asked).
+    default_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
+        env = Env(environ)
+        return cls(
+            port=env.int("GATEWAY_HTTP_PORT", DEFAULT_PORT, minimum=0, maximum=65535),
+            max_body_bytes=env.int("GATEWAY_HTTP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
+            default_timeout_seconds=env.float("GATEWAY_HTTP_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=3600.0),
+        )

@@ -1,0 +1,41 @@
+"""The gateway process (`cerebro serve gateway`): AgentGateway on gRPC port 50051."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from cerebro.runtime.config import ServiceSettings
+from cerebro.runtime.process import run_process
+from cerebro.runtime.server import ServiceHost
+from services.gateway.assembly import open_gateway
+from services.gateway.settings import GatewaySettings
+
+SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
+
+
+@asynccontextmanager
+async def lifespan(host: ServiceHost, settings: GatewaySettings) -> AsyncIterator[None]:
+    async with open_gateway(host.settings, settings) as gateway:
+        tls = host.settings.tls
+        servicer = gateway.grpc_servicer(trust_client_certificates=tls is not None and tls.mutual)
+        host.add_service(SERVICE, gateway_pb2_grpc.add_AgentGatewayServicer_to_server, servicer)
+        host.add_dependency("postgres", gateway.probe_postgres)
+        for task in gateway.background_tasks:
+            host.add_background_task(task)
+        yield
+
+
+async def serve(settings: ServiceSettings) -> None:
+    gateway_settings = GatewaySettings.from_env()
+    host = ServiceHost(settings)
+    await host.serve(lambda h: lifespan(h, gateway_settings))
+
+
+def main() -> None:
+    run_process("gateway", serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Gateway settings (CEREBRO_GATEWAY_*), read once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cerebro.runtime.config import Env
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    # Default token bucket of every credential (a key may carry its own).
+    rate_per_second: float
+    burst: int
+    # How long an authenticated credential or a grant list is trusted without asking PostgreSQL
+    # again; revocations also arrive at once by notification, this bounds a missed one.
+    auth_cache_seconds: float
+    # Deadline of downstream calls when the caller set none.
+    downstream_timeout_seconds: float
+    # Find memory/embedder/consensus replicas in the instance registry (else only the static targets).
+    discovery: bool
+    # Fallback wake-up of learning streams and of the learning store loop, should a notification be lost.
+    learning_poll_seconds: float
+    # Tasks assigned within this window count as an instance's load.
+    task_load_window_seconds: float
+    apply_migrations: bool
+    pool_size: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+        env = Env(environ)
+        return cls(
+            rate_per_second=env.float("GATEWAY_RATE_LIMIT_PER_SECOND", 50.0, minimum=0.001, maximum=1_000_000.0),
+            burst=env.int("GATEWAY_RATE_LIMIT_BURST", 100, minimum=1, maximum=1_000_000),
+            auth_cache_seconds=env.float("GATEWAY_AUTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=3_600.0),
+            downstream_timeout_seconds=env.float(
+                "GATEWAY_DOWNSTREAM_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=3_600.0
+            ),
+            discovery=env.bool("GATEWAY_DISCOVERY", True),
+            learning_poll_seconds=env.float("GATEWAY_LEARNING_POLL_SECONDS", 2.0, minimum=0.05, maximum=600.0),
+            task_load_window_seconds=env.float(
+                "GATEWAY_TASK_LOAD_WINDOW_SECONDS", 300.0, minimum=1.0, maximum=30 * 86_400.0
+            ),
+            apply_migrations=env.bool("GATEWAY_APPLY_MIGRATIONS", True),
+            pool_size=env.int("GATEWAY_POOL_SIZE", 10, minimum=2, maximum=500),
+        )

@@ -1,0 +1,142 @@
+"""Discovery and failover: the gateway finds memory replicas in the registry and survives losing one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.gateway.v1 import gateway_pb2_grpc
+from services.memory.db import migrate as migrate_memory
+from tests.consensus.harness import consensus_server
+from tests.gateway.harness import Metadata, bearer, gateway_server, issue_key
+from tests.memory.embedder_double import EmbedderDouble
+from tests.memory.helpers import running_memory_service
+
+UNUSED_TARGET = "127.0.0.1:9"  # nothing listens there: only discovered replicas can answer
+WORKERS = 8
+
+
+def registering(consensus_target: str, name: str, data_dir: Path) -> dict[str, str]:
+    """Settings of a memory replica that registers in the instance network like a deployed one."""
+    return {
+        "CEREBRO_REGISTER": "true",
+        "CEREBRO_CONSENSUS_TARGET": consensus_target,
+        "CEREBRO_INSTANCE_NAME": name,
+        "CEREBRO_DATA_DIR": str(data_dir),
+        "CEREBRO_SHUTDOWN_GRACE_SECONDS": "5",
+    }
+
+
+@pytest.fixture
+async def embedder() -> AsyncIterator[EmbedderDouble]:
+    double = EmbedderDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+async def wait_for_memory_replicas(stub: gateway_pb2_grpc.AgentGatewayStub, count: int) -> None:
+    """Until the gateway's pool holds ``count`` memory replicas (GetHealth reports them)."""
+    for _ in range(300):
+        health = await stub.GetHealth(pb.GetHealthRequest())
+        (memory,) = [component for component in health.components if component.name == "memory"]
+        if memory.replicas == count:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"the gateway never saw {count} memory replicas")
+
+
+async def call_until(
+    stop: asyncio.Event, stub: gateway_pb2_grpc.AgentGatewayStub, token: Metadata, worker: int
+) -> list[grpc.StatusCode]:
+    """Recalls (odd workers) or Remembers with a request id (even workers): both idempotent."""
+    outcomes = []
+    while not stop.is_set():
+        try:
+            if worker % 2:
+                await stub.Recall(pb.RecallRequest(query="failover"), metadata=token, timeout=10)
+            else:
+                request = pb.RememberRequest(request_id=str(uuid.uuid4()), content="still here")
+                await stub.Remember(request, metadata=token, timeout=10)
+            outcomes.append(grpc.StatusCode.OK)
+        except grpc.aio.AioRpcError as error:
+            outcomes.append(error.code())
+    return outcomes
+
+
+async def test_stopping_a_memory_replica_fails_no_retryable_call(
+    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble
+) -> None:
+    await migrate_memory(fresh_database_url)
+    async with contextlib.AsyncExitStack() as stack:
+        consensus = await stack.enter_async_context(consensus_server(fresh_database_url, tmp_path / "consensus"))
+        await stack.enter_async_context(
+            running_memory_service(
+                fresh_database_url, None, embedder.target, registering(consensus.target, "memory-b", tmp_path / "b")
+            )
+        )
+        gateway = await stack.enter_async_context(
+            gateway_server(
+                fresh_database_url,
+                tmp_path / "gateway",
+                memory_target=UNUSED_TARGET,
+                consensus_target=consensus.target,
+                embedder_target=embedder.target,
+                env={"CEREBRO_GATEWAY_DISCOVERY": "true"},
+            )
+        )
+        replica_a = contextlib.AsyncExitStack()
+        await replica_a.enter_async_context(
+            running_memory_service(
+                fresh_database_url, None, embedder.target, registering(consensus.target, "memory-a", tmp_path / "a")
+            )
+        )
+        await wait_for_memory_replicas(gateway.stub, 2)
+        namespace = f"agent-{uuid.uuid4().hex[:8]}"
+        token = bearer((await issue_key(fresh_database_url, namespace, rate_per_second=1e5, burst=100_000)).token)
+        await gateway.stub.Remember(pb.RememberRequest(content="failover keeps recall alive"), metadata=token)
+
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(call_until(stop, gateway.stub, token, worker)) for worker in range(WORKERS)]
+        await asyncio.sleep(1.0)
+        await replica_a.aclose()  # memory-a drains, deregisters and stops while the calls go on
+        await wait_for_memory_replicas(gateway.stub, 1)
+        await asyncio.sleep(1.0)
+        stop.set()
+        outcomes = [code for results in await asyncio.gather(*workers) for code in results]
+
+    failures = [code for code in outcomes if code != grpc.StatusCode.OK]
+    assert len(outcomes) > WORKERS * 10
+    assert failures == [], f"{len(failures)} of {len(outcomes)} calls failed: {set(failures)}"
+
+
+async def test_without_a_reachable_registry_the_static_target_serves(
+    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble
+) -> None:
+    await migrate_memory(fresh_database_url)
+    async with (
+        running_memory_service(fresh_database_url, None, embedder.target, {"CEREBRO_REGISTER": "false"}) as memory,
+        gateway_server(
+            fresh_database_url,
+            tmp_path / "gateway",
+            memory_target=f"127.0.0.1:{memory.host.bound_port}",
+            consensus_target=UNUSED_TARGET,
+            embedder_target=embedder.target,
+            env={"CEREBRO_GATEWAY_DISCOVERY": "true"},
+        ) as gateway,
+    ):
+        token = bearer((await issue_key(fresh_database_url, f"agent-{uuid.uuid4().hex[:8]}")).token)
+        await gateway.stub.Remember(pb.RememberRequest(content="no registry needed"), metadata=token)
+        found = await gateway.stub.Recall(pb.RecallRequest(query="registry"), metadata=token)
+        assert [hit.episode.content for hit in found.hits] == ["no registry needed"]
+        # Mesh calls need the consensus service: they fail as retryable, not as internal errors.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await gateway.stub.ListConnectedInstances(pb.ListConnectedInstancesRequest(), metadata=token, timeout=3)
+        assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
