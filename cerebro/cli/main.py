@@ -7,7 +7,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cerebro.cli import migrate, up
+from cerebro.cli import agent, backup, importer, keys, migrate, queue, reembed, restore, up
+
+OPERATIONS = {module.COMMAND: module for module in (importer, backup, restore, queue, reembed)}
 
 # Process name -> module whose main() runs it. `cerebro up` starts them in this order.
 PROCESS_MODULES: dict[str, str] = {
@@ -51,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run one service or worker in the foreground (what `cerebro up` starts)"
     )
     serve_parser.add_argument("process", choices=sorted(PROCESS_MODULES), help="the process to run")
+    for module in OPERATIONS.values():
+        module.add_parser(commands)
+    agent.add_parsers(commands)
+    keys.add_parsers(commands)
     return parser
 
 
@@ -58,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "up":
         sys.exit(up.run(PROCESS_MODULES, data_dir=args.data_dir, startup_timeout=args.startup_timeout))
+    if args.command in agent.COMMANDS:
+        sys.exit(agent.run(args))
+    if args.command == keys.COMMAND:
+        sys.exit(keys.run(args))
+    if args.command in OPERATIONS:
+        sys.exit(OPERATIONS[args.command].run(args))
     if args.command == "migrate":
         sys.exit(migrate.run())
     if args.command == "serve":

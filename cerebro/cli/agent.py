@@ -1,0 +1,267 @@
+"""`cerebro remember|recall|blocks|instances|propose|vote`: the gateway for people, through the client.
+
+Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
+Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from cerebro.cli.tables import cell, print_fields, print_table, when
+from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
+from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
+from cerebro.consensus.v1 import consensus_pb2
+from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.runtime.config import ConfigError, Env
+
+COMMANDS = ("remember", "recall", "blocks", "instances", "propose", "vote")
+
+CONNECTION_HELP = """\
+The gateway is at CEREBRO_GATEWAY_TARGET (default localhost:50051); the API key comes from
+CEREBRO_API_KEY or the file named by CEREBRO_API_KEY_FILE (`cerebro keys issue` makes one);
+TLS from CEREBRO_TLS_CA_FILE (and CEREBRO_TLS_CERT_FILE/KEY_FILE for mutual TLS)."""
+
+SIGNING_HELP = """\
+Proposals and votes are signed by the agent itself: --key-file (or CEREBRO_AGENT_KEY_FILE) is its Ed25519
+key (PEM) and --instance-id (or CEREBRO_AGENT_INSTANCE_ID) the id its registration returned; the API key
+must be bound to that instance."""
+
+
+def add_parsers(commands: Any) -> None:
+    """Register the gateway commands on the subcommands of the `cerebro` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--target", help="gateway host:port (default: $CEREBRO_GATEWAY_TARGET or localhost:50051)")
+    common.add_argument("--timeout", type=float, help="seconds a call may take (default: 10)")
+    common.add_argument("--json", action="store_true", help="print the response as canonical protobuf JSON")
+    signing = argparse.ArgumentParser(add_help=False)
+    signing.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+    signing.add_argument("--instance-id", help="the agent's instance id (default: $CEREBRO_AGENT_INSTANCE_ID)")
+
+    def add(name: str, help: str, parents: list[argparse.ArgumentParser], epilog: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=epilog,
+            parents=parents,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    remember = add("remember", "store an episode in the caller's memory", [common], CONNECTION_HELP)
+    remember.add_argument("content", help="what happened")
+    remember.add_argument("--tag", dest="tags", action="append", default=[], help="a tag (repeatable)")
+    remember.add_argument("--importance", type=float, help="0 to 1 (default: 0.5)")
+
+    recall = add("recall", "find episodes by text and meaning", [common], CONNECTION_HELP)
+    recall.add_argument("query")
+    recall.add_argument("--top-k", type=int, default=10, help="most hits (default: 10)")
+    recall.add_argument("--namespace", default="", help="another namespace that granted the caller read access")
+
+    # The options follow the action (`cerebro blocks show persona --json`); bare `cerebro blocks` lists.
+    blocks = add("blocks", "list, show or update memory blocks", [], CONNECTION_HELP)
+    blocks.set_defaults(target=None, timeout=None, json=False)
+    actions = blocks.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="every block (the default)", parents=[common])
+    show = actions.add_parser("show", help="one block with its value", parents=[common])
+    show.add_argument("label")
+    update = actions.add_parser("update", help="change a block's value or description", parents=[common])
+    update.add_argument("label")
+    update.add_argument("--value")
+    update.add_argument("--description")
+    update.add_argument("--expected-version", type=int, help="change only if the block has this version")
+
+    instances = add("instances", "list the agent instances connected to the mesh", [common], CONNECTION_HELP)
+    instances.add_argument("--region", default="")
+    instances.add_argument("--capability", default="")
+    instances.add_argument("--all", action="store_true", help="also the mesh's own service replicas")
+
+    epilog = CONNECTION_HELP + "\n\n" + SIGNING_HELP
+    propose = add("propose", "put a topic to a 2/3-quorum vote, signed by this agent", [common, signing], epilog)
+    propose.add_argument("topic")
+    propose.add_argument("--option", dest="options", action="append", default=[], help="repeatable; yes/no if none")
+    propose.add_argument("--minutes", type=float, default=5.0, help="how long votes are accepted (default: 5)")
+
+    vote = add("vote", "vote on a proposal, signed by this agent", [common, signing], epilog)
+    vote.add_argument("proposal_id")
+    vote.add_argument("choice")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one gateway command; the exit status."""
+    try:
+        settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
+        signer = _signer(args) if args.command in ("propose", "vote") else None
+    except (ConfigError, ValueError) as error:
+        print(f"cerebro {args.command}: {error}", file=sys.stderr)
+        return 2
+    call, show = _handlers(args)
+    try:
+        response = asyncio.run(_call(settings, signer, call))
+    except CerebroError as error:
+        print(f"cerebro {args.command}: {error.one_line()}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(response), indent=2, ensure_ascii=False))
+    else:
+        show(response)
+    return 0
+
+
+Call = Callable[[AsyncCerebroClient], Awaitable[Message]]
+
+
+async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call) -> Message:
+    async with AsyncCerebroClient(settings, signer=signer) as client:
+        return await call(client)
+
+
+def _signer(args: argparse.Namespace) -> AgentSigner:
+    env = Env()
+    key_file = args.key_file or env.path("AGENT_KEY_FILE")
+    instance_id = args.instance_id or env.str("AGENT_INSTANCE_ID")
+    if key_file is None or instance_id is None:
+        raise ValueError("needs --key-file and --instance-id (or CEREBRO_AGENT_KEY_FILE, CEREBRO_AGENT_INSTANCE_ID)")
+    if not key_file.exists():
+        raise ValueError(f"{key_file}: no such key file")
+    return AgentSigner.from_key_file(key_file, instance_id)
+
+
+def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
+    """What to call on the gateway, and how to show its response to people."""
+    if args.command == "remember":
+        return (
+            lambda client: client.remember(args.content, tags=args.tags, importance=args.importance),
+            lambda response: _show_episode(response.episode),
+        )
+    if args.command == "recall":
+        return (lambda client: client.recall(args.query, top_k=args.top_k, namespace=args.namespace), _show_hits)
+    if args.command == "blocks":
+        if args.action == "show":
+            return (lambda client: client.get_block(args.label), lambda response: _show_block(response.block))
+        if args.action == "update":
+            return (
+                lambda client: client.update_block(
+                    args.label, value=args.value, description=args.description, expected_version=args.expected_version
+                ),
+                lambda response: _show_block(response.block),
+            )
+        return (lambda client: client.list_blocks(page_size=1000), _show_blocks)
+    if args.command == "instances":
+        return (
+            lambda client: client.connected_instances(
+                region=args.region, capability=args.capability, include_service_replicas=args.all
+            ),
+            _show_instances,
+        )
+    if args.command == "propose":
+        return (
+            lambda client: client.propose(args.topic, options=args.options, deadline=_deadline(args.minutes)),
+            lambda response: _show_proposal(response.proposal),
+        )
+    return (
+        lambda client: client.vote(args.proposal_id, args.choice),
+        lambda response: _show_proposal(response.proposal),
+    )
+
+
+def _deadline(minutes: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
+def _show_episode(episode: Any) -> None:
+    print_fields(
+        [
+            ("episode", episode.episode_id),
+            ("namespace", episode.namespace),
+            ("occurred", when(episode.occur_time)),
+            ("tags", ", ".join(episode.tags) or "-"),
+            ("content", cell(episode.content)),
+        ]
+    )
+
+
+def _show_hits(response: pb.RecallResponse) -> None:
+    rows = [
+        [
+            str(rank),
+            f"{hit.fused_score:.3f}",
+            when(hit.episode.occur_time),
+            ", ".join(hit.episode.tags),
+            cell(hit.episode.content),
+        ]
+        for rank, hit in enumerate(response.hits, start=1)
+    ]
+    print_table(["#", "score", "occurred", "tags", "content"], rows)
+    if response.vector_search_skipped:
+        print("(text search only: the embedder was unavailable)")
+
+
+def _show_blocks(response: pb.ListMemoryBlocksResponse) -> None:
+    rows = [
+        [
+            block.label,
+            str(block.version),
+            "yes" if block.read_only else "no",
+            str(len(block.value)),
+            cell(block.description),
+        ]
+        for block in response.blocks
+    ]
+    print_table(["label", "version", "read-only", "chars", "description"], rows)
+
+
+def _show_block(block: Any) -> None:
+    print_fields(
+        [
+            ("label", block.label),
+            ("version", str(block.version)),
+            ("read-only", "yes" if block.read_only else "no"),
+            ("char limit", str(block.char_limit) if block.char_limit else "-"),
+            ("description", block.description or "-"),
+            ("updated", when(block.update_time)),
+        ]
+    )
+    print()
+    print(block.value)
+
+
+def _show_instances(response: pb.ListConnectedInstancesResponse) -> None:
+    rows = [
+        [
+            instance.instance_name,
+            instance.instance_id,
+            INSTANCE_TYPES.get(instance.instance_type, "?"),
+            instance.region,
+            INSTANCE_STATUSES.get(instance.status, "?"),
+            "yes" if instance.voting else "no",
+            ", ".join(instance.capabilities),
+        ]
+        for instance in response.instances
+    ]
+    print_table(["name", "instance id", "type", "region", "status", "voting", "capabilities"], rows)
+
+
+def _show_proposal(proposal: consensus_pb2.Proposal) -> None:
+    tally = ", ".join(f"{entry.option}={entry.votes}" for entry in proposal.tally) or "-"
+    print_fields(
+        [
+            ("proposal", proposal.proposal_id),
+            ("topic", cell(proposal.topic)),
+            ("state", PROPOSAL_STATES.get(proposal.state, "?")),
+            ("decided", proposal.decided_option or "-"),
+            ("tally", tally),
+            ("quorum", f"{proposal.quorum} of {proposal.electorate_size}"),
+            ("deadline", when(proposal.deadline)),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Operator tools: import of the old brains, backup and restore, embeddings-queue administration."""

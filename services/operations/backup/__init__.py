@@ -1,0 +1,1 @@
+"""`cerebro backup` / `cerebro restore`: a pg_dump of the Cerebro database with a verifiable manifest."""

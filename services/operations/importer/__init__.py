@@ -1,0 +1,1 @@
+"""`cerebro import`: the ARIA v4 and NEXUS Letta/Zep databases into the memory schema."""
