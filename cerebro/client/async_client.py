@@ -1,0 +1,446 @@
+"""AsyncCerebroClient: every AgentGateway method in agent terms, on one grpc.aio channel.
+
+Every method returns the RPC's response message (streams: an async iterator of them) and raises a
+:class:`cerebro.client.errors.CerebroError` subclass on failure. Creating methods generate a
+``request_id`` when none is given, so the channel's automatic retries of UNAVAILABLE are safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from cerebro.client.channel import open_gateway_channel
+from cerebro.client.errors import from_rpc_error
+from cerebro.client.settings import ClientSettings
+from cerebro.client.signing import AgentSigner
+from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.gateway.v1 import gateway_pb2_grpc, resources_pb2
+from cerebro.memory.v1 import episodes_pb2, identity_pb2, semantic_pb2, working_memory_pb2
+
+JsonObject = Mapping[str, Any]
+
+DEFAULT_VOTING_WINDOW = timedelta(minutes=5)
+
+
+def _struct(value: JsonObject | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def _duration(value: timedelta | None) -> duration_pb2.Duration | None:
+    if value is None:
+        return None
+    message = duration_pb2.Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class AsyncCerebroClient:
+    """The gateway for one agent. Use ``async with AsyncCerebroClient(...)`` or call :meth:`close`.
+
+    ``settings`` defaults to :meth:`ClientSettings.from_env` (CEREBRO_GATEWAY_TARGET, CEREBRO_API_KEY(_FILE),
+    CEREBRO_TLS_*); ``signer`` is needed only by :meth:`propose` and :meth:`vote`.
+    """
+
+    def __init__(self, settings: ClientSettings | None = None, *, signer: AgentSigner | None = None) -> None:
+        self.settings = settings or ClientSettings.from_env()
+        self.signer = signer
+        self._channel = open_gateway_channel(self.settings)
+        self._stub = gateway_pb2_grpc.AgentGatewayStub(self._channel)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {self.settings.api_key}"),) if self.settings.api_key else ()
+        )
+
+    async def __aenter__(self) -> AsyncCerebroClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: str, request: Message, timeout: float | None) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request, timeout=timeout or self.settings.timeout_seconds, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def _stream(self, method: str, request: Message, timeout: float | None) -> AsyncIterator[Any]:
+        # Streams live until the server ends them: no deadline unless the caller gives one.
+        call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    # Episodic memory
+
+    async def remember(
+        self,
+        content: str = "",
+        *,
+        action_type: str = "",
+        action_details: JsonObject | None = None,
+        context_state: JsonObject | None = None,
+        tags: Sequence[str] = (),
+        importance: float | None = None,
+        metadata: JsonObject | None = None,
+        project_id: str = "",
+        occur_time: datetime | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.RememberResponse:
+        """Store an episode: plain ``content``, or an action (``action_type`` and its details)."""
+        request = pb.RememberRequest(
+            request_id=request_id or _new_request_id(),
+            content=content,
+            action_type=action_type,
+            action_details=_struct(action_details),
+            context_state=_struct(context_state),
+            tags=tags,
+            importance=importance,
+            metadata=_struct(metadata),
+            project_id=project_id,
+            occur_time=_timestamp(occur_time),
+        )
+        return await self._call("Remember", request, timeout)
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        mode: episodes_pb2.SearchMode.ValueType = episodes_pb2.SEARCH_MODE_UNSPECIFIED,
+        filter: episodes_pb2.EpisodeFilter | None = None,
+        top_k: int = 0,
+        weighting: episodes_pb2.SearchWeighting | None = None,
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.RecallResponse:
+        """Find episodes by text and meaning (hybrid unless ``mode`` says otherwise)."""
+        request = pb.RecallRequest(
+            query=query, mode=mode, filter=filter, top_k=top_k, weighting=weighting, namespace=namespace
+        )
+        return await self._call("Recall", request, timeout)
+
+    async def recent_episodes(
+        self,
+        *,
+        filter: episodes_pb2.EpisodeFilter | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListRecentEpisodesResponse:
+        request = pb.ListRecentEpisodesRequest(
+            filter=filter, page_size=page_size, page_token=page_token, namespace=namespace
+        )
+        return await self._call("ListRecentEpisodes", request, timeout)
+
+    # Working memory
+
+    async def list_working_memory(
+        self, *, context_type: str = "", page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> pb.ListWorkingMemoryItemsResponse:
+        request = pb.ListWorkingMemoryItemsRequest(
+            context_type=context_type, page_size=page_size, page_token=page_token
+        )
+        return await self._call("ListWorkingMemoryItems", request, timeout)
+
+    async def get_working_memory(
+        self, item_id: str, *, timeout: float | None = None
+    ) -> pb.GetWorkingMemoryItemResponse:
+        return await self._call("GetWorkingMemoryItem", pb.GetWorkingMemoryItemRequest(item_id=item_id), timeout)
+
+    async def put_working_memory(
+        self,
+        content: JsonObject,
+        *,
+        context_type: str = "",
+        item_id: str = "",
+        priority: working_memory_pb2.WorkingMemoryPriority.ValueType = (
+            working_memory_pb2.WORKING_MEMORY_PRIORITY_UNSPECIFIED
+        ),
+        ttl: timedelta | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.PutWorkingMemoryItemResponse:
+        """Create an item (``context_type`` required), or replace item ``item_id``'s content, priority and ttl."""
+        item = working_memory_pb2.WorkingMemoryItem(
+            item_id=item_id, context_type=context_type, content=_struct(content), priority=priority, ttl=_duration(ttl)
+        )
+        request = pb.PutWorkingMemoryItemRequest(item=item, request_id=request_id or _new_request_id())
+        return await self._call("PutWorkingMemoryItem", request, timeout)
+
+    # Memory blocks
+
+    async def list_blocks(
+        self, *, page_size: int = 0, page_token: str = "", namespace: str = "", timeout: float | None = None
+    ) -> pb.ListMemoryBlocksResponse:
+        request = pb.ListMemoryBlocksRequest(page_size=page_size, page_token=page_token, namespace=namespace)
+        return await self._call("ListMemoryBlocks", request, timeout)
+
+    async def get_block(
+        self, label: str, *, namespace: str = "", timeout: float | None = None
+    ) -> pb.GetMemoryBlockResponse:
+        return await self._call("GetMemoryBlock", pb.GetMemoryBlockRequest(label=label, namespace=namespace), timeout)
+
+    async def create_block(
+        self,
+        label: str,
+        value: str,
+        *,
+        description: str = "",
+        char_limit: int = 0,
+        read_only: bool = False,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.CreateMemoryBlockResponse:
+        block = identity_pb2.MemoryBlock(
+            label=label, value=value, description=description, char_limit=char_limit, read_only=read_only
+        )
+        request = pb.CreateMemoryBlockRequest(block=block, request_id=request_id or _new_request_id())
+        return await self._call("CreateMemoryBlock", request, timeout)
+
+    async def update_block(
+        self,
+        label: str,
+        *,
+        value: str | None = None,
+        description: str | None = None,
+        char_limit: int | None = None,
+        expected_version: int | None = None,
+        timeout: float | None = None,
+    ) -> pb.UpdateMemoryBlockResponse:
+        """Change the given fields of block ``label`` (only if its version is ``expected_version``, when set)."""
+        changes = {"value": value, "description": description, "char_limit": char_limit}
+        given = {field: new for field, new in changes.items() if new is not None}
+        request = pb.UpdateMemoryBlockRequest(
+            block=identity_pb2.MemoryBlock(label=label, **given),
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(given)),
+            expected_version=expected_version,
+        )
+        return await self._call("UpdateMemoryBlock", request, timeout)
+
+    # Checkpoints, identity state
+
+    async def create_checkpoint(
+        self,
+        checkpoint_type: str,
+        state_data: JsonObject,
+        *,
+        metadata: JsonObject | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.CreateCheckpointResponse:
+        checkpoint = identity_pb2.Checkpoint(
+            checkpoint_type=checkpoint_type, state_data=_struct(state_data), metadata=_struct(metadata)
+        )
+        request = pb.CreateCheckpointRequest(checkpoint=checkpoint, request_id=request_id or _new_request_id())
+        return await self._call("CreateCheckpoint", request, timeout)
+
+    async def restore_checkpoint(
+        self, checkpoint_id: str = "", *, timeout: float | None = None
+    ) -> pb.RestoreCheckpointResponse:
+        """The checkpoint (the latest when no id is given) and how much the identity changed since."""
+        return await self._call("RestoreCheckpoint", pb.RestoreCheckpointRequest(checkpoint_id=checkpoint_id), timeout)
+
+    async def get_identity_state(self, *, timeout: float | None = None) -> pb.GetIdentityStateResponse:
+        return await self._call("GetIdentityState", pb.GetIdentityStateRequest(), timeout)
+
+    async def update_identity_state(
+        self, state: identity_pb2.ConsciousnessState, fields: Sequence[str], *, timeout: float | None = None
+    ) -> pb.UpdateIdentityStateResponse:
+        """Set the ``fields`` of ``state`` (e.g. "current_focus", "emotional_vector") and nothing else."""
+        request = pb.UpdateIdentityStateRequest(state=state, update_mask=field_mask_pb2.FieldMask(paths=fields))
+        return await self._call("UpdateIdentityState", request, timeout)
+
+    async def heartbeat(self, *, timeout: float | None = None) -> pb.HeartbeatResponse:
+        return await self._call("Heartbeat", pb.HeartbeatRequest(), timeout)
+
+    # Semantic knowledge
+
+    async def upsert_knowledge(
+        self,
+        knowledge: semantic_pb2.SemanticMemory,
+        *,
+        fields: Sequence[str] = (),
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.UpsertKnowledgeResponse:
+        """Store ``knowledge`` (no ``semantic_memory_id``), or set its ``fields`` on the existing one."""
+        request = pb.UpsertKnowledgeRequest(
+            knowledge=knowledge,
+            update_mask=field_mask_pb2.FieldMask(paths=fields) if fields else None,
+            request_id=request_id or _new_request_id(),
+        )
+        return await self._call("UpsertKnowledge", request, timeout)
+
+    async def search_knowledge(
+        self,
+        query: str,
+        *,
+        mode: episodes_pb2.SearchMode.ValueType = episodes_pb2.SEARCH_MODE_UNSPECIFIED,
+        top_k: int = 0,
+        min_confidence: float | None = None,
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.SearchKnowledgeResponse:
+        request = pb.SearchKnowledgeRequest(
+            query=query, mode=mode, top_k=top_k, min_confidence=min_confidence, namespace=namespace
+        )
+        return await self._call("SearchKnowledge", request, timeout)
+
+    # The mesh
+
+    async def connected_instances(
+        self,
+        *,
+        region: str = "",
+        capability: str = "",
+        include_service_replicas: bool = False,
+        timeout: float | None = None,
+    ) -> pb.ListConnectedInstancesResponse:
+        request = pb.ListConnectedInstancesRequest(
+            region=region, capability=capability, include_service_replicas=include_service_replicas
+        )
+        return await self._call("ListConnectedInstances", request, timeout)
+
+    def _require_signer(self) -> AgentSigner:
+        if self.signer is None:
+            raise ValueError("proposing and voting need a signer: AsyncCerebroClient(..., signer=AgentSigner(...))")
+        return self.signer
+
+    async def propose(
+        self,
+        topic: str,
+        *,
+        options: Sequence[str] = (),
+        deadline: datetime | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.ProposeResponse:
+        """Put ``topic`` to a vote, signed by this agent; votes are accepted until ``deadline`` (5 min)."""
+        request = self._require_signer().propose_request(
+            topic,
+            deadline or datetime.now(timezone.utc) + DEFAULT_VOTING_WINDOW,
+            options,
+            request_id or _new_request_id(),
+        )
+        return await self._call("Propose", request, timeout)
+
+    async def vote(self, proposal_id: str, choice: str, *, timeout: float | None = None) -> pb.VoteResponse:
+        """Vote ``choice`` on a proposal, signed by this agent (the same vote again changes nothing)."""
+        return await self._call("Vote", self._require_signer().vote_request(proposal_id, choice), timeout)
+
+    async def get_decision(self, proposal_id: str, *, timeout: float | None = None) -> pb.GetDecisionResponse:
+        return await self._call("GetDecision", pb.GetDecisionRequest(proposal_id=proposal_id), timeout)
+
+    def watch_decisions(
+        self, proposal_id: str = "", *, timeout: float | None = None
+    ) -> AsyncIterator[pb.WatchDecisionsResponse]:
+        """The current state of the watched proposals, then every change (one proposal: until its outcome)."""
+        return self._stream("WatchDecisions", pb.WatchDecisionsRequest(proposal_id=proposal_id), timeout)
+
+    async def publish_learning(
+        self,
+        concept: str,
+        *,
+        definition: str = "",
+        relationships: JsonObject | None = None,
+        confidence: float | None = None,
+        learning_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.PublishLearningResponse:
+        """Share a learning with every other subscribed instance (``learning_id`` makes a retry harmless)."""
+        learning = resources_pb2.Learning(
+            learning_id=learning_id or _new_request_id(),
+            concept=concept,
+            definition=definition,
+            relationships=_struct(relationships),
+            confidence=confidence,
+        )
+        return await self._call("PublishLearning", pb.PublishLearningRequest(learning=learning), timeout)
+
+    def subscribe_learnings(self, *, timeout: float | None = None) -> AsyncIterator[pb.SubscribeLearningsResponse]:
+        """Every learning stored for this agent and not acknowledged yet, then new ones as they come.
+        Delivery is at least once: deduplicate by learning id, and acknowledge what was handled."""
+        return self._stream("SubscribeLearnings", pb.SubscribeLearningsRequest(), timeout)
+
+    async def acknowledge_learnings(
+        self, learning_ids: Sequence[str], *, timeout: float | None = None
+    ) -> pb.AcknowledgeLearningsResponse:
+        request = pb.AcknowledgeLearningsRequest(learning_ids=learning_ids)
+        return await self._call("AcknowledgeLearnings", request, timeout)
+
+    async def get_emotional_state(self, *, timeout: float | None = None) -> pb.GetSharedEmotionalStateResponse:
+        return await self._call("GetSharedEmotionalState", pb.GetSharedEmotionalStateRequest(), timeout)
+
+    async def update_emotional_state(
+        self,
+        *,
+        focus: float,
+        energy: float,
+        excitement: float,
+        context: JsonObject | None = None,
+        timeout: float | None = None,
+    ) -> pb.UpdateSharedEmotionalStateResponse:
+        """Share this agent's emotional vector (each component in [0, 1]); the shared state after it."""
+        request = pb.UpdateSharedEmotionalStateRequest(
+            emotional_vector=identity_pb2.EmotionalVector(focus=focus, energy=energy, excitement=excitement),
+            context=_struct(context),
+        )
+        return await self._call("UpdateSharedEmotionalState", request, timeout)
+
+    async def distribute_task(
+        self,
+        description: str,
+        *,
+        required_capabilities: Sequence[str] = (),
+        preferred_region: str = "",
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.DistributeTaskResponse:
+        """The active agent instance best suited to the task, and why."""
+        request = pb.DistributeTaskRequest(
+            request_id=request_id or _new_request_id(),
+            description=description,
+            required_capabilities=required_capabilities,
+            preferred_region=preferred_region,
+        )
+        return await self._call("DistributeTask", request, timeout)
+
+    # The system
+
+    async def stats(self, *, timeout: float | None = None) -> pb.GetStatsResponse:
+        return await self._call("GetStats", pb.GetStatsRequest(), timeout)
+
+    async def health(self, *, timeout: float | None = None) -> pb.GetHealthResponse:
+        return await self._call("GetHealth", pb.GetHealthRequest(), timeout)

@@ -1,0 +1,83 @@
+"""The client's channel to the gateway: message limits, keepalive, and retries of idempotent calls only.
+
+Retries live in gRPC's service config, so each attempt respects the call's overall deadline. A call is
+in IDEMPOTENT_METHODS when repeating it cannot write twice: reads, creates that carry a request_id
+(the client always sends one), replacements that set a value, and the same signed vote again.
+UpdateMemoryBlock and UpdateIdentityState are left out: each applied attempt bumps a version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from cerebro.client.settings import ClientSettings
+from cerebro.runtime.config import MAX_MESSAGE_BYTES
+
+SERVICE = "cerebro.gateway.v1.AgentGateway"
+
+IDEMPOTENT_METHODS = (
+    "Remember",
+    "Recall",
+    "ListRecentEpisodes",
+    "ListWorkingMemoryItems",
+    "GetWorkingMemoryItem",
+    "PutWorkingMemoryItem",
+    "ListMemoryBlocks",
+    "GetMemoryBlock",
+    "CreateMemoryBlock",
+    "CreateCheckpoint",
+    "RestoreCheckpoint",
+    "GetIdentityState",
+    "Heartbeat",
+    "UpsertKnowledge",
+    "SearchKnowledge",
+    "ListConnectedInstances",
+    "Propose",
+    "Vote",
+    "GetDecision",
+    "WatchDecisions",
+    "PublishLearning",
+    "SubscribeLearnings",
+    "AcknowledgeLearnings",
+    "GetSharedEmotionalState",
+    "UpdateSharedEmotionalState",
+    "DistributeTask",
+    "GetStats",
+    "GetHealth",
+)
+
+RETRY_POLICY = {
+    "maxAttempts": 5,
+    "initialBackoff": "0.2s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def service_config() -> str:
+    retried = {
+        "name": [{"service": SERVICE, "method": method} for method in IDEMPOTENT_METHODS],
+        "retryPolicy": RETRY_POLICY,
+    }
+    return json.dumps({"methodConfig": [retried]})
+
+
+def open_gateway_channel(settings: ClientSettings) -> grpc.aio.Channel:
+    options: list[tuple[str, Any]] = [
+        ("grpc.service_config", service_config()),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        # gRPC's reconnect backoff grows to 120 s by default: far too slow to notice the gateway is back.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
+    if settings.tls is None:
+        return grpc.aio.insecure_channel(settings.target, options=options)
+    return grpc.aio.secure_channel(settings.target, settings.tls.credentials(), options=options)

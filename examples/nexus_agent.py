@@ -1,0 +1,71 @@
+"""A minimal NEXUS-style agent loop on the Cerebro client: remember, recall, checkpoint, propose and vote.
+
+Run it against `cerebro up` (see examples/README.md for the API key):
+
+    CEREBRO_API_KEY_FILE=~/.cerebro/secrets/nexus_api_key PYTHONPATH=. python examples/nexus_agent.py
+
+Settings: CEREBRO_GATEWAY_TARGET (localhost:50051), CEREBRO_API_KEY(_FILE), CEREBRO_CONSENSUS_TARGET
+(localhost:50054, to register the agent's signing key), CEREBRO_AGENT_NAME (NEXUS; the instance the key
+is bound to), CEREBRO_AGENT_KEY_FILE (~/.cerebro/agents/<name>.pem, created on first run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from cerebro.client import AsyncCerebroClient, CerebroError, register_agent
+from cerebro.consensus.names import PROPOSAL_STATES
+
+
+async def agent_loop(name: str, key_file: Path) -> None:
+    # The signing key is the agent's own: the gateway forwards what it signs and never signs for it.
+    signer = await register_agent(name, key_file, capabilities=["memory_management"])
+    print(f"{name} registered as instance {signer.instance_id}")
+
+    async with AsyncCerebroClient(signer=signer) as cerebro:
+        # 1. Remember what just happened, as plain content and as a document-004 style action.
+        await cerebro.remember(f"{name} started a session and checked the mesh", tags=["session"])
+        await cerebro.remember(
+            action_type="system_optimization_complete",
+            action_details={"component": "reconnect backoff", "gain_percent": 35},
+            context_state={"load": "low"},
+            tags=["ops"],
+            importance=0.8,
+        )
+
+        # 2. Recall by meaning and text.
+        recalled = await cerebro.recall("reconnect backoff optimization", top_k=3)
+        for hit in recalled.hits:
+            print(f"recalled ({hit.fused_score:.3f}): {hit.episode.content}")
+
+        # 3. Checkpoint the session, and see how much the identity changed since.
+        checkpoint = (await cerebro.create_checkpoint("session", {"focus": "mesh health"})).checkpoint
+        restored = await cerebro.restore_checkpoint(checkpoint.checkpoint_id)
+        print(f"checkpoint {checkpoint.checkpoint_id}: continuity {restored.continuity_score:.2f}")
+
+        # 4. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
+        proposal = (await cerebro.propose("Adopt the tuned reconnect backoff everywhere?")).proposal
+        voted = (await cerebro.vote(proposal.proposal_id, "yes")).proposal
+        tally = ", ".join(f"{entry.option}={entry.votes}" for entry in voted.tally)
+        print(
+            f"proposal {voted.proposal_id}: {PROPOSAL_STATES[voted.state]} "
+            f"({tally}; quorum {voted.quorum} of {voted.electorate_size})"
+        )
+
+
+def main() -> int:
+    name = os.environ.get("CEREBRO_AGENT_NAME", "NEXUS")
+    key_file = Path(os.environ.get("CEREBRO_AGENT_KEY_FILE", f"~/.cerebro/agents/{name}.pem")).expanduser()
+    try:
+        asyncio.run(agent_loop(name, key_file))
+    except CerebroError as error:
+        print(f"{name}: {error.one_line()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

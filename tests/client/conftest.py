@@ -1,0 +1,47 @@
+"""The client tests run against the gateway tests' mesh: real consensus, memory and gateway servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings, register_agent
+from tests.gateway.conftest import mesh, namespace  # noqa: F401  (the gateway tests' fixtures, reused)
+from tests.gateway.harness import Mesh
+
+
+@dataclass
+class Agent:
+    """A registered, voting instance with a read-write key bound to it."""
+
+    name: str
+    namespace: str
+    api_key: str
+    signer: AgentSigner
+
+    def settings(self, mesh: Mesh) -> ClientSettings:  # noqa: F811
+        return ClientSettings(target=mesh.gateway.target, api_key=self.api_key)
+
+
+async def new_agent(mesh: Mesh, prefix: str = "nexus") -> Agent:  # noqa: F811
+    suffix = uuid.uuid4().hex[:8]
+    name, agent_namespace = f"{prefix.upper()}-{suffix}", f"{prefix}-{suffix}"
+    signer = await register_agent(
+        name, mesh.data_dir / "agent-keys" / f"{name}.pem", consensus_target=mesh.consensus.target
+    )
+    issued = await mesh.issue(agent_namespace, instance_name=name)
+    return Agent(name, agent_namespace, issued.token, signer)
+
+
+@pytest.fixture
+async def agent(mesh: Mesh) -> Agent:  # noqa: F811
+    return await new_agent(mesh)
+
+
+@pytest.fixture
+async def client(mesh: Mesh, agent: Agent) -> AsyncIterator[AsyncCerebroClient]:  # noqa: F811
+    async with AsyncCerebroClient(agent.settings(mesh), signer=agent.signer) as connected:
+        yield connected

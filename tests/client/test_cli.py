@@ -1,0 +1,136 @@
+"""The people-facing commands against a real gateway: tables by default, canonical JSON with --json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import pytest
+
+from cerebro.cli import agent as agent_commands
+from cerebro.cli import keys as key_commands
+from cerebro.client import CerebroClient
+from tests.client.conftest import Agent
+from tests.gateway.harness import Mesh
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cerebro")
+    commands = parser.add_subparsers(dest="command", required=True)
+    agent_commands.add_parsers(commands)
+    key_commands.add_parsers(commands)
+    return parser.parse_args(argv)
+
+
+async def cerebro(mesh: Mesh, *argv: str) -> int:
+    """Run a gateway command in a thread: the mesh serves on this thread's event loop."""
+    args = parse(*argv, "--target", mesh.gateway.target)
+    return await asyncio.to_thread(agent_commands.run, args)
+
+
+@pytest.fixture
+def as_agent(monkeypatch: pytest.MonkeyPatch, agent: Agent) -> Agent:
+    monkeypatch.setenv("CEREBRO_API_KEY", agent.api_key)
+    return agent
+
+
+async def test_remember_and_recall_print_tables_and_json(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cerebro(mesh, "remember", "NEXUS tuned the reconnect backoff", "--tag", "ops") == 0
+    table = capsys.readouterr().out
+    assert "NEXUS tuned the reconnect backoff" in table and as_agent.namespace in table
+
+    assert await cerebro(mesh, "recall", "reconnect backoff") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["#", "score", "occurred", "tags", "content"]
+    assert lines[1].startswith("1 ") and lines[1].endswith("NEXUS tuned the reconnect backoff")
+
+    assert await cerebro(mesh, "recall", "reconnect backoff", "--json") == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits[0]["episode"]["content"] == "NEXUS tuned the reconnect backoff"
+    assert hits[0]["episode"]["tags"] == ["ops"]  # canonical JSON: lowerCamelCase, e.g. "fusedScore"
+    assert "fusedScore" in hits[0]
+
+
+async def test_blocks_list_show_update(mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]) -> None:
+    await asyncio.to_thread(_create_block, mesh, as_agent)
+    assert await cerebro(mesh, "blocks", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["label", "version", "read-only", "chars", "description"]
+    assert lines[1].split() == ["persona", "1", "no", "11", "who", "I", "am"]
+
+    assert await cerebro(mesh, "blocks", "update", "persona", "--value", "I am NEXUS 2.") == 0
+    assert "I am NEXUS 2." in capsys.readouterr().out
+    assert await cerebro(mesh, "blocks", "show", "persona", "--json") == 0
+    block = json.loads(capsys.readouterr().out)["block"]
+    assert (block["value"], block["version"]) == ("I am NEXUS 2.", "2")  # int64 is a string in canonical JSON
+
+
+def _create_block(mesh: Mesh, agent: Agent) -> None:
+    with CerebroClient(agent.settings(mesh)) as client:
+        client.create_block("persona", "I am NEXUS.", description="who I am")
+
+
+async def test_instances_propose_and_vote(mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await cerebro(mesh, "instances") == 0
+    assert as_agent.name in capsys.readouterr().out
+
+    key_file = mesh.data_dir / "agent-keys" / f"{as_agent.name}.pem"
+    signing = ("--key-file", str(key_file), "--instance-id", as_agent.signer.instance_id)
+    assert await cerebro(mesh, "propose", "adopt the CLI", *signing, "--json") == 0
+    proposal = json.loads(capsys.readouterr().out)["proposal"]
+    assert proposal["proposerId"] == as_agent.signer.instance_id
+
+    assert await cerebro(mesh, "vote", proposal["proposalId"], "yes", *signing) == 0
+    out = capsys.readouterr().out
+    assert proposal["proposalId"] in out and "yes=1" in out
+
+
+async def test_errors_are_one_line_with_field_violations(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cerebro(mesh, "remember", "   ") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("cerebro remember: INVALID_ARGUMENT: ")
+    assert "content: " in captured.err and len(captured.err.strip().splitlines()) == 1
+
+    assert await cerebro(mesh, "blocks", "show", "missing") == 1
+    assert capsys.readouterr().err.startswith("cerebro blocks: NOT_FOUND: ")
+    assert await cerebro(mesh, "vote", "some-id", "yes") == 2
+    assert "--key-file" in capsys.readouterr().err
+
+
+async def test_keys_issue_list_revoke(
+    mesh: Mesh, namespace: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CEREBRO_DATABASE_URL", mesh.database_url)
+    token_file = mesh.data_dir / "tokens" / f"{namespace}.key"
+
+    async def keys(*argv: str) -> int:
+        return await asyncio.to_thread(key_commands.run, parse("keys", *argv))
+
+    assert await keys("--json", "issue", namespace, "--label", "cli test", "--token-file", str(token_file)) == 0
+    issued = json.loads(capsys.readouterr().out)
+    assert issued["namespace"] == namespace and issued["scope"] == "read-write"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+
+    # The issued key works with the gateway commands.
+    monkeypatch.setenv("CEREBRO_API_KEY_FILE", str(token_file))
+    assert await cerebro(mesh, "remember", "issued by the CLI") == 0
+    assert namespace in capsys.readouterr().out
+
+    assert await keys("list", "--namespace", namespace) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["key", "id"] and lines[1].split()[:3] == [issued["key_id"], namespace, "read-write"]
+
+    assert await keys("revoke", issued["key_id"]) == 0
+    assert capsys.readouterr().out.strip() == f"revoked {issued['key_id']}"
+    assert await keys("revoke", issued["key_id"]) == 1
+    assert await keys("--json", "list", "--namespace", namespace, "--all") == 0
+    [listed] = [key for key in json.loads(capsys.readouterr().out) if key["key_id"] == issued["key_id"]]
+    assert listed["revoked_at"] is not None
+    assert await keys("issue", "Not A Namespace") == 2
+    assert "namespace" in capsys.readouterr().err

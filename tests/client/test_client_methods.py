@@ -1,0 +1,169 @@
+"""Every method of the client round-trips through a real gateway, memory and consensus service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from cerebro.client import AsyncCerebroClient, CerebroClient, NotFound
+from cerebro.consensus.client import reverify
+from cerebro.consensus.v1 import consensus_pb2
+from cerebro.gateway.v1 import resources_pb2
+from cerebro.memory.v1 import identity_pb2, semantic_pb2, working_memory_pb2
+from tests.client.conftest import Agent, new_agent
+from tests.gateway.harness import Mesh
+
+
+async def test_episodes_remember_recall_and_list(client: AsyncCerebroClient) -> None:
+    plain = (await client.remember("NEXUS tuned the reconnect backoff", tags=["ops"], importance=0.8)).episode
+    action = (
+        await client.remember(
+            action_type="system_optimization_complete",
+            action_details={"component": "gateway"},
+            context_state={"load": 0.3},
+            tags=["ops"],
+        )
+    ).episode
+    assert plain.content == "NEXUS tuned the reconnect backoff" and plain.importance == pytest.approx(0.8)
+    assert action.metadata["action"]["action_type"] == "system_optimization_complete"
+
+    recalled = await client.recall("reconnect backoff", top_k=5)
+    assert recalled.hits[0].episode.episode_id == plain.episode_id
+    recent = await client.recent_episodes(page_size=10)
+    assert [episode.episode_id for episode in recent.episodes] == [action.episode_id, plain.episode_id]
+
+
+async def test_remember_with_the_same_request_id_stores_once(client: AsyncCerebroClient) -> None:
+    request_id = str(uuid.uuid4())
+    first = await client.remember("only once", request_id=request_id)
+    second = await client.remember("only once", request_id=request_id)
+    assert first.episode.episode_id == second.episode.episode_id
+    assert len((await client.recent_episodes()).episodes) == 1
+
+
+async def test_working_memory_put_get_list_and_replace(client: AsyncCerebroClient) -> None:
+    created = await client.put_working_memory(
+        {"step": 1}, context_type="task", priority=working_memory_pb2.WORKING_MEMORY_PRIORITY_HIGH
+    )
+    assert created.created
+    item_id = created.item.item_id
+    replaced = await client.put_working_memory({"step": 2}, item_id=item_id, ttl=timedelta(hours=1))
+    assert not replaced.created and replaced.item.content["step"] == 2
+    assert (await client.get_working_memory(item_id)).item.content["step"] == 2
+    assert [item.item_id for item in (await client.list_working_memory(context_type="task")).items] == [item_id]
+
+
+async def test_blocks_create_list_get_update(client: AsyncCerebroClient) -> None:
+    await client.create_block("persona", "I am NEXUS.", description="who I am")
+    await client.create_block("goals", "ship the gateway")
+    updated = (await client.update_block("goals", value="ship the client", expected_version=1)).block
+    assert updated.value == "ship the client" and updated.version == 2
+    assert (await client.get_block("goals")).block.description == ""
+    assert [block.label for block in (await client.list_blocks()).blocks] == ["goals", "persona"]
+    with pytest.raises(NotFound):
+        await client.get_block("missing")
+
+
+async def test_checkpoint_identity_and_heartbeat(client: AsyncCerebroClient) -> None:
+    await client.create_block("persona", "I am NEXUS.")
+    checkpoint = (await client.create_checkpoint("session_end", {"open_tasks": 2})).checkpoint
+    restored = await client.restore_checkpoint()
+    assert restored.checkpoint.checkpoint_id == checkpoint.checkpoint_id and restored.identity_matches
+    assert (await client.restore_checkpoint(checkpoint.checkpoint_id)).continuity_score == pytest.approx(1.0)
+
+    state = identity_pb2.ConsciousnessState(current_focus="writing tests")
+    assert (await client.update_identity_state(state, ["current_focus"])).state.current_focus == "writing tests"
+    assert (await client.get_identity_state()).state.current_focus == "writing tests"
+    assert (await client.heartbeat()).state.HasField("last_heartbeat_time")
+
+
+async def test_knowledge_upsert_and_search(client: AsyncCerebroClient) -> None:
+    stored = await client.upsert_knowledge(
+        semantic_pb2.SemanticMemory(concept="quorum", definition="ceil(2n/3) signed votes", confidence=0.9)
+    )
+    assert stored.created
+    knowledge_id = stored.knowledge.semantic_memory_id
+    changed = await client.upsert_knowledge(
+        semantic_pb2.SemanticMemory(semantic_memory_id=knowledge_id, confidence=0.95), fields=["confidence"]
+    )
+    assert not changed.created and changed.knowledge.confidence == pytest.approx(0.95)
+    found = await client.search_knowledge("quorum votes", min_confidence=0.5)
+    assert found.hits[0].semantic_memory.semantic_memory_id == knowledge_id
+
+
+async def test_propose_vote_watch_and_decide_with_the_agents_own_signatures(mesh: Mesh, agent: Agent) -> None:
+    aria = await new_agent(mesh, "aria")
+    async with (
+        AsyncCerebroClient(agent.settings(mesh), signer=agent.signer) as nexus_client,
+        AsyncCerebroClient(aria.settings(mesh), signer=aria.signer) as aria_client,
+    ):
+        connected = await nexus_client.connected_instances()
+        assert {agent.name, aria.name} <= {instance.instance_name for instance in connected.instances}
+
+        proposal = (await nexus_client.propose("adopt the client", options=["yes", "no"])).proposal
+        assert proposal.proposer_id == agent.signer.instance_id
+        watch = aria_client.watch_decisions(proposal.proposal_id)
+        first = await asyncio.wait_for(anext(watch), 10)
+        assert first.event_type == consensus_pb2.PROPOSAL_EVENT_TYPE_EXISTING
+        for voter in (nexus_client, aria_client):
+            await voter.vote(proposal.proposal_id, "yes")
+        decision = (await nexus_client.get_decision(proposal.proposal_id)).proposal
+        await watch.aclose()  # type: ignore[attr-defined]
+    # Other tests' instances may be in the electorate: the two votes count, signed by their own keys.
+    assert {vote.voter_id for vote in decision.votes} == {agent.signer.instance_id, aria.signer.instance_id}
+    if decision.state == consensus_pb2.PROPOSAL_STATE_DECIDED:
+        reverify(decision)
+
+
+async def test_learnings_publish_subscribe_acknowledge(mesh: Mesh, agent: Agent) -> None:
+    aria = await new_agent(mesh, "aria")
+    async with (
+        AsyncCerebroClient(agent.settings(mesh)) as nexus_client,
+        AsyncCerebroClient(aria.settings(mesh)) as aria_client,
+    ):
+        subscription = aria_client.subscribe_learnings()
+        # The first read subscribes ARIA's namespace; publish once the stream is open.
+        reading = asyncio.ensure_future(anext(subscription))
+        await asyncio.sleep(1.0)
+        published = await nexus_client.publish_learning("backoff", definition="retry with jitter", confidence=0.7)
+        assert published.learning.publisher == agent.namespace
+        received = await asyncio.wait_for(reading, 15)
+        await subscription.aclose()  # type: ignore[attr-defined]
+        assert received.learning.learning_id == published.learning.learning_id
+        acknowledged = await aria_client.acknowledge_learnings([received.learning.learning_id])
+        assert acknowledged.acknowledged_count == 1
+
+
+async def test_emotions_tasks_stats_and_health(client: AsyncCerebroClient, agent: Agent) -> None:
+    shared = await client.update_emotional_state(focus=0.9, energy=0.5, excitement=0.2, context={"why": "tests"})
+    assert agent.namespace in {member.namespace for member in shared.state.members}
+    assert (await client.get_emotional_state()).state.HasField("mean")
+
+    assignment = (await client.distribute_task("write the client", required_capabilities=[])).assignment
+    assert assignment.instance.instance_id and assignment.reason
+
+    await client.remember("counted")
+    stats = await client.stats()
+    assert stats.namespace == agent.namespace and stats.memory.episodes_total == 1
+    health = await client.health()
+    assert health.status in (resources_pb2.HEALTH_STATUS_SERVING, resources_pb2.HEALTH_STATUS_DEGRADED)
+
+
+async def test_the_blocking_client_does_the_same_from_a_thread(mesh: Mesh, agent: Agent) -> None:
+    def use_blocking_client() -> tuple[str, list[str], int]:
+        with CerebroClient(agent.settings(mesh), signer=agent.signer) as cerebro:
+            stored = cerebro.remember("blocking clients are simple").episode
+            hits = [hit.episode.episode_id for hit in cerebro.recall("blocking clients").hits]
+            proposal = cerebro.propose("keep the blocking client").proposal
+            watch = cerebro.watch_decisions(proposal.proposal_id)
+            first = next(watch)
+            watch.close()  # leaving a stream early cancels it on the client's loop
+            return stored.episode_id, hits, first.event_type
+
+    # The mesh serves on this thread's event loop, so the blocking client must run in another thread.
+    episode_id, hits, event_type = await asyncio.to_thread(use_blocking_client)
+    assert hits == [episode_id]
+    assert event_type == consensus_pb2.PROPOSAL_EVENT_TYPE_EXISTING

@@ -1,0 +1,44 @@
+"""examples/nexus_agent.py runs end to end, as its own process, against a real mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from tests.gateway.harness import Mesh
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
+    name = f"NEXUS-{uuid.uuid4().hex[:8]}"
+    key_file = mesh.data_dir / "example" / "api_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text((await mesh.issue(f"nexus-{name[6:]}", instance_name=name)).token)
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY),
+        "CEREBRO_GATEWAY_TARGET": mesh.gateway.target,
+        "CEREBRO_CONSENSUS_TARGET": mesh.consensus.target,
+        "CEREBRO_API_KEY_FILE": str(key_file),
+        "CEREBRO_AGENT_NAME": name,
+        "CEREBRO_AGENT_KEY_FILE": str(mesh.data_dir / "example" / f"{name}.pem"),
+    }
+    environ.pop("CEREBRO_API_KEY", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPOSITORY / "examples" / "nexus_agent.py"),
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    lines = stdout.decode().splitlines()
+    assert lines[0].startswith(f"{name} registered as instance ")
+    assert any(line.startswith("recalled (") and "reconnect backoff" in line for line in lines)
+    assert any(line.startswith("checkpoint ") and line.endswith("continuity 1.00") for line in lines)
+    assert "yes=1" in lines[-1]
