@@ -49,7 +49,9 @@ class CerebroError(Exception):
     def one_line(self) -> str:
         """The error as one line for people: code, message and field violations."""
         violations = "; ".join(f"{item.field}: {item.description}" for item in self.field_violations)
-        return f"{self.code.name}: {self.message}" + (f" ({violations})" if violations else "")
+        # Servers usually spell the violations out in the message already; don't say them twice.
+        shown = violations and violations not in self.message
+        return f"{self.code.name}: {self.message}" + (f" ({violations})" if shown else "")
 
 
 class InvalidArgument(CerebroError): ...
