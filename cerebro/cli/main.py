@@ -73,4 +73,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         sys.exit(migrate.run())
     if args.command == "serve":
+        up.exit_with_supervisor()
         importlib.import_module(PROCESS_MODULES[args.process]).main()

@@ -63,10 +63,22 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _StopRequested
 
 
-def _die_with_parent() -> None:
-    # If `cerebro up` is killed outright, the kernel sends its children SIGTERM, so they shut down.
+SUPERVISOR_PID_VARIABLE = "CEREBRO_SUPERVISOR_PID"
+
+
+def exit_with_supervisor() -> None:
+    """In a process `cerebro up` started: get SIGTERM from the kernel if `cerebro up` dies outright.
+
+    Called by the child itself first thing (not as a `preexec_fn`, which is unsafe in a parent with
+    threads: gRPC's and the supervisor's own).
+    """
+    supervisor = os.environ.get(SUPERVISOR_PID_VARIABLE)
+    if supervisor is None:
+        return
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the line above took effect
+        raise SystemExit(1)
 
 
 def _write_secret(path: Path, value: str) -> Path:
@@ -82,11 +94,10 @@ def _spawn(child: Child, environ: Mapping[str, str]) -> None:
     with child.log_file.open("ab") as log:
         child.process = subprocess.Popen(
             [sys.executable, "-m", "cerebro", "serve", child.name],
-            env=dict(environ),
+            env={**environ, SUPERVISOR_PID_VARIABLE: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
         )
 
 

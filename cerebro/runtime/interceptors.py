@@ -47,6 +47,9 @@ _DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     # AdminShutdownError and kin: PostgreSQL is restarting.
     asyncpg.OperatorInterventionError,
+    # A connection broken mid-operation (e.g. by a restart) can leave asyncpg's protocol in a state it
+    # reports as "cannot switch to state ...": the request did not complete, and a retry may.
+    asyncpg.InternalClientError,
 )
 
 Observer = Callable[[str, grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ def run_process(service: str, main: Callable[[ServiceSettings], Awaitable[None]]
 
     A configuration error stops the process with one line naming the variable and exit status 2.
     """
+    # A native crash (SIGSEGV in an extension) then leaves the Python stacks of every thread in the log.
+    faulthandler.enable()
     try:
         settings = load_service_settings(service)
         configure_process(settings)
