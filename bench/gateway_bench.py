@@ -1,0 +1,150 @@
+"""Gateway overhead: Remember and Recall through the gateway against the memory service called directly.
+
+    PYTHONPATH=. .venv/bin/python bench/gateway_bench.py [--calls 400]
+
+Runs a real `cerebro up` (embedded PostgreSQL and Redis, every service as its own process) on free
+loopback ports in a temporary data directory, issues an API key, then measures, with 1 and 32 concurrent
+clients: memory.CreateEpisode vs gateway.Remember, and memory.SearchEpisodes (hybrid) vs gateway.Recall.
+Prints a markdown table of p50/p99 latencies and the p50 the gateway adds (goal: <= 1.5 ms on loopback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import grpc
+
+from cerebro.cli.main import PROCESS_MODULES
+from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
+from cerebro.runtime.config import DEFAULT_PORTS
+from services.gateway.keys import issue_key
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "nexus"
+
+
+def start_mesh(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    ports: dict[str, int] = {}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
+    for name in PROCESS_MODULES:
+        key = name.upper().replace("-", "_")
+        if DEFAULT_PORTS[name][0] is not None:
+            ports[name] = free_port()
+            environ[f"CEREBRO_{key}_PORT"] = str(ports[name])
+            environ[f"CEREBRO_{key}_TARGET"] = f"127.0.0.1:{ports[name]}"
+        environ[f"CEREBRO_{key}_METRICS_PORT"] = str(free_port())
+    environ.update(HF_HUB_OFFLINE="1", CEREBRO_LOG_LEVEL="WARNING", CEREBRO_GATEWAY_RATE_LIMIT_PER_SECOND="100000")
+    environ["CEREBRO_GATEWAY_RATE_LIMIT_BURST"] = "100000"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
+        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Cerebro is up"):
+            return process, ports
+    raise SystemExit("cerebro up did not start")
+
+
+async def new_token(data_dir: Path) -> str:
+    connection = await asyncpg.connect((data_dir / "secrets" / "database_url").read_text())
+    try:
+        return (await issue_key(connection, NAMESPACE, label="bench")).token
+    finally:
+        await connection.close()
+
+
+async def latencies(call: Callable[[int], Awaitable[object]], calls: int, clients: int) -> list[float]:
+    timings: list[float] = []
+    counter = iter(range(calls))
+
+    async def client() -> None:
+        for index in counter:
+            started = time.perf_counter()
+            await call(index)
+            timings.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return timings
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+async def measure(ports: dict[str, int], token: str, calls: int) -> list[tuple[str, int, list[float], list[float]]]:
+    auth = (("authorization", f"Bearer {token}"),)
+    rows = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel, grpc.aio.insecure_channel(
+        f"127.0.0.1:{ports['gateway']}"
+    ) as gateway_channel:
+        memory = memory_service_pb2_grpc.MemoryServiceStub(memory_channel)
+        gateway = gateway_pb2_grpc.AgentGatewayStub(gateway_channel)
+
+        async def direct_create(i: int) -> object:
+            episode = episodes_pb2.Episode(content=f"direct episode {i} about the mesh")
+            return await memory.CreateEpisode(memory_service_pb2.CreateEpisodeRequest(namespace=NAMESPACE, episode=episode))
+
+        async def gateway_remember(i: int) -> object:
+            return await gateway.Remember(gateway_pb2.RememberRequest(content=f"gateway episode {i}"), metadata=auth)
+
+        async def direct_search(i: int) -> object:
+            request = memory_service_pb2.SearchEpisodesRequest(namespace=NAMESPACE, query=f"mesh {i % 20}", top_k=10)
+            return await memory.SearchEpisodes(request)
+
+        async def gateway_recall(i: int) -> object:
+            return await gateway.Recall(gateway_pb2.RecallRequest(query=f"mesh {i % 20}", top_k=10), metadata=auth)
+
+        for name, direct, through in (
+            ("Remember (CreateEpisode)", direct_create, gateway_remember),
+            ("Recall (SearchEpisodes, hybrid)", direct_search, gateway_recall),
+        ):
+            for clients in (1, 32):
+                await latencies(direct, 20, clients)  # warm-up: connections, caches, query plans
+                await latencies(through, 20, clients)
+                rows.append((name, clients, await latencies(direct, calls, clients), await latencies(through, calls, clients)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-bench-"))
+    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as another user when we are root
+    process, ports = start_mesh(data_dir)
+    try:
+        token = asyncio.run(new_token(data_dir))
+        rows = asyncio.run(measure(ports, token, args.calls))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"{args.calls} calls per cell; milliseconds.\n")
+    print("| call | clients | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, clients, direct, through in rows:
+        d50, t50 = statistics.median(direct) * 1000, statistics.median(through) * 1000
+        print(
+            f"| {name} | {clients} | {d50:.2f} | {percentile(direct, 0.99):.2f} | {t50:.2f} "
+            f"| {percentile(through, 0.99):.2f} | {t50 - d50:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
