@@ -227,6 +227,13 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_ACTIVE, timeout=120)
         _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
 
+        # A second `cerebro up` over the same data directory is refused in one line, touching nothing.
+        second_owner = RunningUp(data_dir, _port_environ())
+        refusal = second_owner.process.communicate(timeout=60)[0]
+        assert second_owner.process.returncode == 1, refusal
+        assert "Traceback" not in refusal and "cerebro up: " in refusal
+        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+
         pids = first.descendants() | set(_server_pids(data_dir))
         assert pids
     finally:

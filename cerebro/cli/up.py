@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from cerebro.embedded import EmbeddedStack
+from cerebro.embedded import EmbeddedServerError, EmbeddedStack
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import ConfigError, Env, ServiceSettings, default_data_dir, load_service_settings
 
@@ -186,6 +186,9 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             _supervise(children, environ)
     except _StopRequested:
         print("\nStopping ...", flush=True)
+    except EmbeddedServerError as error:
+        print(f"cerebro up: {error}", file=sys.stderr)
+        status = 1
     finally:
         for signum in previous_handlers:
             signal.signal(signum, signal.SIG_IGN)
