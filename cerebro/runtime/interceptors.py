@@ -8,16 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from prometheus_client import Counter, Gauge, Histogram
 
-from cerebro.runtime.errors import ServiceError, unavailable
+from cerebro.runtime.errors import ServiceError, invalid_argument, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ _DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 
-Observer = Callable[[str, grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
+Observer = Callable[[str, grpc.aio.ServicerContext, Any], AbstractAsyncContextManager[None]]
+"""``observe(method, context, request)``; ``request`` is None for client-streaming calls."""
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -70,7 +73,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grp
         unary_unary = handler.unary_unary
 
         async def call_unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with observe(method, context):
+            async with observe(method, context, request):
                 return await unary_unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(call_unary_unary, **serializers)
@@ -78,7 +81,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grp
         stream_unary = handler.stream_unary
 
         async def call_stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with observe(method, context):
+            async with observe(method, context, None):
                 return await stream_unary(requests, context)
 
         return grpc.stream_unary_rpc_method_handler(call_stream_unary, **serializers)
@@ -86,7 +89,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grp
     stream_handler = handler.unary_stream or handler.stream_stream
 
     async def call_streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with observe(method, context):
+        async with observe(method, context, request if handler.unary_stream else None):
             async for response in stream_handler(request, context):
                 yield response
 
@@ -113,7 +116,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
 
 @asynccontextmanager
-async def map_errors(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+async def map_errors(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
     """Turns :class:`ServiceError` into a status with details; hides everything else as INTERNAL."""
     try:
         yield
@@ -135,7 +138,7 @@ async def _abort(context: grpc.aio.ServicerContext, error: ServiceError) -> None
 
 
 @asynccontextmanager
-async def record_metrics(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+async def record_metrics(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
     """Counts RPCs by status code and times them, with an in-flight gauge."""
     service, name = _split_method(method)
     in_flight = IN_FLIGHT.labels(service, name)
@@ -156,6 +159,40 @@ async def record_metrics(method: str, context: grpc.aio.ServicerContext) -> Asyn
         in_flight.dec()
         LATENCY.labels(service, name).observe(time.perf_counter() - started)
         REQUESTS.labels(service, name, _code_name(code)).inc()
+
+
+@asynccontextmanager
+async def reject_nul_characters(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+    """Refuse text holding U+0000 anywhere in a request, naming the field: PostgreSQL cannot store it, and
+    without this check it would surface deep inside a query as an internal error."""
+    if isinstance(request, Message):
+        violations = [(path, "must not contain the NUL character (U+0000)") for path in _nul_fields(request, "")]
+        if violations:
+            raise invalid_argument(violations)
+    yield
+
+
+def _nul_fields(message: Message, prefix: str) -> Iterator[str]:
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    yield f"{path}[{key!r}]"
+                yield from _nul_values(value_field, item, f"{path}[{key!r}]")
+        elif field.is_repeated:
+            for index, item in enumerate(value):
+                yield from _nul_values(field, item, f"{path}[{index}]")
+        else:
+            yield from _nul_values(field, value, path)
+
+
+def _nul_values(field: FieldDescriptor, value: Any, path: str) -> Iterator[str]:
+    if field.type == FieldDescriptor.TYPE_STRING and "\x00" in value:
+        yield path
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        yield from _nul_fields(value, path + ".")
 
 
 def _code_name(code: grpc.StatusCode | int) -> str:

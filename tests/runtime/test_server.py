@@ -106,6 +106,24 @@ async def test_service_error_becomes_status_with_field_violations(tmp_path: Path
     ]
 
 
+async def test_nul_characters_are_refused_naming_the_field(tmp_path: Path) -> None:
+    async with scripted_server(tmp_path) as (host, servicer, _):
+        async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
+            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as single:
+                await stub.Embed(embedder_pb2.EmbedRequest(text="NEXUS\x00ARIA"))
+            with pytest.raises(grpc.aio.AioRpcError) as batch:
+                await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["fine", "bad\x00"]))
+    assert single.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(single.value)
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    assert [v.field for v in bad_request.field_violations] == ["text"]
+    assert "texts[1]" in (batch.value.details() or "")
+    assert servicer.calls == 0  # refused before the servicer saw it
+
+
 async def test_unexpected_error_is_internal_without_details_and_dependency_error_unavailable(tmp_path: Path) -> None:
     async with scripted_server(tmp_path) as (host, _, _):
         async with open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel:
