@@ -43,6 +43,7 @@ def _port_environ() -> dict[str, str]:
             environ[f"CEREBRO_{key}_PORT"] = str(free_port())
             environ[f"CEREBRO_{key}_TARGET"] = f"127.0.0.1:{environ[f'CEREBRO_{key}_PORT']}"
         environ[f"CEREBRO_{key}_METRICS_PORT"] = str(free_port())
+    environ["CEREBRO_GATEWAY_HTTP_PORT"] = str(free_port())
     return environ
 
 
@@ -212,6 +213,10 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         first.wait_until_up()
         _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
         _memory_end_to_end(ports["CEREBRO_MEMORY_PORT"])
+        # The gateway's HTTP/JSON face answers on its own port; /health needs no credentials.
+        health_url = f"http://127.0.0.1:{ports['CEREBRO_GATEWAY_HTTP_PORT']}/health"
+        with urllib.request.urlopen(health_url, timeout=10) as response:
+            assert response.status == 200 and b"status" in response.read()
         metrics_url = f"http://127.0.0.1:{ports['CEREBRO_EMBEDDER_METRICS_PORT']}/metrics"
         assert b"grpc_server_handled_total" in urllib.request.urlopen(metrics_url, timeout=10).read()
         database_url = (data_dir / "secrets" / "database_url").read_text()

@@ -1,4 +1,4 @@
-"""The gateway process (`cerebro serve gateway`): AgentGateway on gRPC port 50051."""
+"""The gateway process (`cerebro serve gateway`): AgentGateway on gRPC port 50051, HTTP/JSON on 8080."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.process import run_process
 from cerebro.runtime.server import ServiceHost
 from services.gateway.assembly import open_gateway
+from services.gateway.http.server import serve_http_face
+from services.gateway.http.settings import HttpSettings
 from services.gateway.settings import GatewaySettings
 
 SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost, settings: GatewaySettings) -> AsyncIterator[None]:
+async def lifespan(
+    host: ServiceHost, settings: GatewaySettings, http_settings: HttpSettings | None = None
+) -> AsyncIterator[None]:
+    """Without ``http_settings``, only the gRPC face is served."""
     async with open_gateway(host.settings, settings) as gateway:
         tls = host.settings.tls
         servicer = gateway.grpc_servicer(trust_client_certificates=tls is not None and tls.mutual)
@@ -24,13 +29,18 @@ async def lifespan(host: ServiceHost, settings: GatewaySettings) -> AsyncIterato
         host.add_dependency("postgres", gateway.probe_postgres)
         for task in gateway.background_tasks:
             host.add_background_task(task)
+        if http_settings is not None:
+            # The HTTP face transcodes onto our own gRPC port (bound before background tasks start),
+            # so auth, limits and errors are exactly gRPC's; at shutdown it drains before gRPC stops.
+            host.add_background_task(lambda: serve_http_face(host.settings, http_settings, host.bound_port))
         yield
 
 
 async def serve(settings: ServiceSettings) -> None:
     gateway_settings = GatewaySettings.from_env()
+    http_settings = HttpSettings.from_env()
     host = ServiceHost(settings)
-    await host.serve(lambda h: lifespan(h, gateway_settings))
+    await host.serve(lambda h: lifespan(h, gateway_settings, http_settings))
 
 
 def main() -> None:

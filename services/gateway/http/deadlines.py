@@ -25,7 +25,9 @@ def request_timeout(headers: Mapping[str, str], default: float | None) -> float 
     if grpc_timeout is not None:
         found = _GRPC_TIMEOUT.match(grpc_timeout.strip())
         if found is None:
-            raise invalid_argument([(GRPC_TIMEOUT_HEADER, 'must be digits and a unit of H, M, S, m, u, n, e.g. "500m"')])
+            raise invalid_argument(
+                [(GRPC_TIMEOUT_HEADER, 'must be digits and a unit of H, M, S, m, u, n, e.g. "500m"')]
+            )
         return _checked(GRPC_TIMEOUT_HEADER, int(found[1]) * _UNIT_SECONDS[found[2]])
     request_timeout_value = headers.get(REQUEST_TIMEOUT_HEADER)
     if request_timeout_value is not None:

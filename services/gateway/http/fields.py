@@ -93,7 +93,3 @@ def proto_path(fields: tuple[FieldDescriptor, ...] | list[FieldDescriptor]) -> s
     """The path in proto field names, as BadRequest field violations name fields (e.g. ``block.char_limit``)."""
     return ".".join(field.name for field in fields)
 
-
-def json_path(fields: tuple[FieldDescriptor, ...] | list[FieldDescriptor]) -> str:
-    """The path in JSON field names (e.g. ``block.charLimit``)."""
-    return ".".join(field.json_name for field in fields)

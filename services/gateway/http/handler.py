@@ -91,7 +91,7 @@ class HttpHandler:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as too_large:
-            error = ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the body is larger than the limit: {too_large.text}")
+            error = ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the body is over the limit: {too_large.text}")
             return self._error(route.label, error.to_status_proto(), 413)
         if body.strip() and not _is_json(request.headers):
             error = ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"the body must be {JSON_CONTENT_TYPE}")
@@ -118,8 +118,9 @@ class HttpHandler:
         first = asyncio.ensure_future(call.read())
         try:
             await asyncio.wait({first}, timeout=FIRST_EVENT_WAIT_SECONDS)
-            if first.done() and isinstance(first.exception(), grpc.aio.AioRpcError):
-                return self._error(route.label, status_of_rpc_error(first.exception()))  # type: ignore[arg-type]
+            early_failure = first.exception() if first.done() else None
+            if isinstance(early_failure, grpc.aio.AioRpcError):
+                return self._error(route.label, status_of_rpc_error(early_failure))
             response = web.StreamResponse(headers={"Content-Type": STREAM_CONTENT_TYPE, **_NO_STORE})
             await response.prepare(request)
             HTTP_REQUESTS.labels(route.label, "200").inc()

@@ -179,5 +179,10 @@ def _document_operation() -> dict[str, Any]:
         "tags": ["meta"],
         "summary": "This document.",
         "security": [],
-        "responses": {"200": {"description": "The OpenAPI document.", "content": {JSON_CONTENT_TYPE: {"schema": {"type": "object"}}}}},
+        "responses": {
+            "200": {
+                "description": "The OpenAPI document.",
+                "content": {JSON_CONTENT_TYPE: {"schema": {"type": "object"}}},
+            }
+        },
     }

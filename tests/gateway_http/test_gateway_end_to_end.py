@@ -1,0 +1,182 @@
+"""The HTTP/JSON face in front of the real gateway, with real memory and consensus services behind it.
+
+The mesh is the gateway tests' own (tests.gateway.harness); only the embedding model is a double.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from schemathesis import GenerationMode
+
+from services.gateway.credentials import Scope
+from services.gateway.http.gateway_api import openapi_document, route_table
+from services.gateway.http.server import open_gateway_channel, running_http_face
+from services.gateway.http.settings import HttpSettings
+from tests.gateway.conftest import mesh, namespace  # noqa: F401  (fixtures of the gateway tests)
+from tests.gateway.harness import Mesh
+from tests.gateway.test_memory_api import DOCUMENT_004_ACTION
+from tests.gateway_http.fuzzing import fuzz, no_server_error_but_unavailable
+
+FUZZ_EXAMPLES_PER_OPERATION = 15
+
+
+@dataclass
+class Face:
+    http: aiohttp.ClientSession
+    base_url: str
+
+
+@pytest.fixture(scope="module")
+async def face(mesh: Mesh) -> AsyncIterator[Face]:  # noqa: F811
+    channel = open_gateway_channel(mesh.gateway.target, None, "localhost")
+    settings = HttpSettings(port=0, max_body_bytes=1024 * 1024, default_timeout_seconds=10.0)
+    try:
+        async with running_http_face(channel, settings, "127.0.0.1") as port:
+            base_url = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession(base_url) as http:
+                yield Face(http, base_url)
+    finally:
+        await channel.close()
+
+
+async def bearer(mesh: Mesh, namespace: str, **options: object) -> dict[str, str]:  # noqa: F811
+    return {"Authorization": f"Bearer {(await mesh.issue(namespace, **options)).token}"}
+
+
+async def test_document_004s_action_is_remembered_and_found_over_http(
+    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+) -> None:
+    agent = await bearer(mesh, namespace)
+    remembered = await face.http.post("/memory/action", json=DOCUMENT_004_ACTION, headers=agent)
+    assert remembered.status == 200, await remembered.text()
+    episode = (await remembered.json())["episode"]
+    assert episode["content"].startswith("system_optimization_complete: ")
+    assert episode["metadata"]["action"]["action_details"]["performance_metrics"]["indices_created"] == 37
+    assert episode["tags"] == DOCUMENT_004_ACTION["tags"]
+    assert episode["namespace"] == namespace
+
+    found = await face.http.post("/memory/search", json={"query": "PostgreSQL indices", "topK": 5}, headers=agent)
+    assert [hit["episode"]["episodeId"] for hit in (await found.json())["hits"]] == [episode["episodeId"]]
+    recent = await face.http.get("/memory/episodic/recent", params={"pageSize": "1"}, headers=agent)
+    assert [e["episodeId"] for e in (await recent.json())["episodes"]] == [episode["episodeId"]]
+    stats = await (await face.http.get("/stats", headers=agent)).json()
+    assert stats["namespace"] == namespace
+    assert stats["memory"]["episodesTotal"] == "1"  # int64: a string in proto3 JSON
+
+
+async def test_working_memory_by_path(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+    agent = await bearer(mesh, namespace)
+    put = await face.http.put(
+        "/memory/working", json={"item": {"contextType": "task", "content": {"step": 1}}}, headers=agent
+    )
+    assert put.status == 200, await put.text()
+    item = (await put.json())["item"]
+    got = await face.http.get(f"/memory/working/{item['itemId']}", headers=agent)
+    assert (await got.json())["item"]["content"] == {"step": 1}
+    missing = await face.http.get(f"/memory/working/{uuid.uuid4()}", headers=agent)
+    assert missing.status == 404
+
+
+async def test_the_gateways_own_refusals_reach_the_http_client(
+    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+) -> None:
+    agent = await bearer(mesh, namespace)
+    blank = await face.http.post("/memory/action", json={"content": "   "}, headers=agent)
+    assert blank.status == 400
+    (bad_request,) = (await blank.json())["details"]
+    assert [violation["field"] for violation in bad_request["fieldViolations"]] == ["content"]
+    health = await face.http.get("/health")
+    assert health.status == 200
+    assert {component["name"] for component in (await health.json())["components"]} >= {"memory", "consensus"}
+
+
+async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
+    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+) -> None:
+    missing = await face.http.post("/memory/search", json={"query": "x"})
+    assert missing.status == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="cerebro"'
+    unknown = await face.http.post(
+        "/memory/search", json={"query": "x"}, headers={"Authorization": f"Bearer crb_{'0' * 16}.{'A' * 43}"}
+    )
+    assert unknown.status == 401
+    assert (await unknown.json())["message"] == "unknown or revoked API key"
+    reader = await bearer(mesh, namespace, scope=Scope.READ_ONLY)
+    assert (await face.http.post("/memory/search", json={"query": "x"}, headers=reader)).status == 200
+    denied = await face.http.post("/memory/action", json={"content": "x"}, headers=reader)
+    assert denied.status == 403
+
+
+async def test_the_rate_limit_is_429_with_retry_after(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+    agent = await bearer(mesh, namespace, rate_per_second=0.5, burst=1)
+    assert (await face.http.get("/memory/identity", headers=agent)).status == 200
+    limited = await face.http.get("/memory/identity", headers=agent)
+    assert limited.status == 429
+    assert int(limited.headers["Retry-After"]) in (1, 2)
+    details = (await limited.json())["details"]
+    assert details[0]["@type"] == "type.googleapis.com/google.rpc.RetryInfo"
+
+
+async def test_learnings_stream_to_a_subscriber_as_json_lines(mesh: Mesh, face: Face) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    publisher, subscriber = f"nexus-{suffix}", f"aria-{suffix}"
+    nexus = await bearer(mesh, publisher)
+    aria = await bearer(mesh, subscriber)
+    stream = await face.http.get("/neural-mesh/cross-learning:subscribe", headers=aria)
+    assert stream.status == 200
+    assert stream.headers["Content-Type"] == "application/x-ndjson"
+    try:
+        connection = await mesh.admin()
+        try:
+            for _ in range(200):
+                if await connection.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM gateway.learning_subscriptions WHERE namespace = $1)", subscriber
+                ):
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await connection.close()
+        published = await face.http.post(
+            "/neural-mesh/cross-learning",
+            json={"learning": {"concept": "advisory locks", "definition": "serialise migrations", "confidence": 0.8}},
+            headers=nexus,
+        )
+        assert published.status == 200, await published.text()
+        line = json.loads(await asyncio.wait_for(stream.content.readline(), timeout=15))
+        assert line["result"]["learning"]["concept"] == "advisory locks"
+        assert line["result"]["learning"]["publisher"] == publisher
+    finally:
+        stream.close()
+
+
+async def test_fuzzing_the_real_gateway_over_http_finds_no_server_error(
+    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+) -> None:
+    agent = await bearer(mesh, namespace, instance_name=namespace.upper(), rate_per_second=100_000.0, burst=100_000)
+    document = openapi_document(route_table())
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        calls = await asyncio.to_thread(
+            fuzz,
+            document,
+            face.base_url,
+            mode=mode,
+            checks=[no_server_error_but_unavailable],
+            examples_per_operation=FUZZ_EXAMPLES_PER_OPERATION,
+            headers=agent,
+            # Longer than the face's wait for a first event, so that idle streams start (200) before they end.
+            stream_timeout="1500m",
+        )
+        assert calls > 100
+
+
+async def test_a_nul_character_in_a_filter_is_a_client_error(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+    agent = await bearer(mesh, namespace)
+    response = await face.http.get("/neural-mesh/connected-agents", params={"region": "eu\x00"}, headers=agent)
+    assert response.status == 400
