@@ -18,6 +18,7 @@ import asyncpg
 
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
 from services.consensus.events import PROPOSALS_CHANNEL, notify
+from services.consensus.metrics import proposal_finished
 from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
 from cerebro.consensus.signatures import proposal_payload, verify
 from services.consensus.validation import NewProposal, ProposalFilter
@@ -71,6 +72,7 @@ class Proposals:
         Returns the verdict and the proposal (basic view) as this vote left it.
         """
         proposal_id = uuid.UUID(ballot.proposal_id)
+        finished: ProposalState | None = None  # the outcome this vote's transaction writes, if any
         async with self._pool.acquire() as connection, connection.transaction():
             locked = await connection.fetchrow(
                 f"""
@@ -97,6 +99,7 @@ class Proposals:
                 result = outcome(locked["electorate_size"], locked["options"], tally, deadline_passed=False)
                 await self._count(connection, ballot, result)
                 if result.state is not ProposalState.OPEN:
+                    finished = result.state
                     row.update(
                         state=result.state.value, final_decision=result.decided_option, resolved_at=locked["db_now"]
                     )
@@ -104,8 +107,12 @@ class Proposals:
                 await self._keep_evidence(connection, ballot)
             elif verdict is VoteVerdict.CLOSED and stored_state is ProposalState.OPEN:
                 await self._expire(connection, proposal_id)
+                finished = ProposalState.EXPIRED
                 row.update(state=ProposalState.EXPIRED.value, resolved_at=locked["deadline"])
-            return VoteResult(verdict, ProposalRecord(row, dict(tally), full=False))
+        # Counted once the transaction has committed: the row lock let only this one move the proposal out of open.
+        if finished is not None:
+            proposal_finished(finished.value)
+        return VoteResult(verdict, ProposalRecord(row, dict(tally), full=False))
 
     async def get(self, proposal_id: str, *, full: bool) -> ProposalRecord:
         async with self._pool.acquire() as connection:
@@ -141,7 +148,7 @@ class Proposals:
         the vote commits, and one decided by it is left alone.
         """
         async with self._pool.acquire() as connection:
-            return len(
+            expired = len(
                 await connection.fetch(
                     """
                     WITH expired AS (
@@ -155,6 +162,8 @@ class Proposals:
                     PROPOSALS_CHANNEL,
                 )
             )
+        proposal_finished(ProposalState.EXPIRED.value, expired)  # one statement: committed when it returned
+        return expired
 
     async def _find_request(self, connection: asyncpg.Connection, proposal: NewProposal) -> uuid.UUID | None:
         """The id of the proposal an earlier call created with this request_id, if it is the same request."""

@@ -202,6 +202,18 @@ class Registry:
                 limit,
             )
 
+    async def count_by_status_and_region(self) -> dict[tuple[str, str], int]:
+        """How many instances have each (status, region), status derived from the lease as of now."""
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                """
+                SELECT consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) AS status,
+                       location AS region, count(*)::int AS instances
+                FROM instance_network GROUP BY 1, 2
+                """
+            )
+        return {(row["status"], row["region"]): row["instances"] for row in rows}
+
     async def announce_status_changes(self) -> int:
         """Writes and announces the status changes caused by time (leases running out); returns how many.
 

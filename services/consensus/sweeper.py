@@ -7,6 +7,7 @@ import logging
 
 import asyncpg
 
+from services.consensus.metrics import set_instances
 from services.consensus.proposals import Proposals
 from services.consensus.registry import Registry
 
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 async def sweep_forever(registry: Registry, proposals: Proposals, interval_seconds: float) -> None:
-    """Every ``interval_seconds``, announce lease transitions and expire proposals (a background task).
+    """Every ``interval_seconds``, announce lease transitions, expire proposals and refresh the instance gauge.
 
     Reads never depend on it (they derive status and expiry from the clock); it exists so that
     watchers hear about these changes. Every replica runs it; each change is written once.
@@ -23,6 +24,7 @@ async def sweep_forever(registry: Registry, proposals: Proposals, interval_secon
         try:
             await registry.announce_status_changes()
             await proposals.expire_due()
+            set_instances(await registry.count_by_status_and_region())
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.debug("sweep skipped, PostgreSQL unavailable: %s", exc)
         except Exception:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "cerebro_embeddings"
 MAINTENANCE_INTERVAL_SECONDS = 1.0
 MODEL_CHECK_INTERVAL_SECONDS = 60.0
+# Counting every episode is a scan: the coverage gauge is refreshed at this pace, not every maintenance round.
+COVERAGE_INTERVAL_SECONDS = 30.0
 MAX_EMBEDDER_BACKOFF_SECONDS = 30.0
 
 PROCESSED = Counter("embeddings_processed_total", "Embedding jobs completed (vector stored, job done).")
@@ -48,11 +50,31 @@ LATENCY = Histogram(
 DEAD = Counter("embeddings_dead_total", "Embedding jobs moved to the dead-letter state.")
 RETRIES = Counter("worker_retry_total", "Embedding job attempts that failed and were scheduled again.")
 RECLAIMED = Counter("embeddings_reclaimed_total", "Embedding jobs taken back from a worker whose lease expired.")
+COVERAGE = Gauge(
+    "memory_embedding_coverage_ratio",
+    "Episodes with an embedding over all episodes, every namespace (1 when there is none).",
+)
+
+
+async def embedding_coverage(pool: asyncpg.Pool) -> float:
+    """Embedded episodes over all episodes of every namespace; 1.0 when there is none (nothing is missing)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded FROM memory.episodes"
+    )
+    return 1.0 if row["total"] == 0 else row["embedded"] / row["total"]
 
 
 class EmbeddingsWorker:
-    def __init__(self, queue: EmbeddingQueue, embedder: EmbedderClient, settings: EmbeddingsWorkerSettings) -> None:
+    def __init__(
+        self,
+        queue: EmbeddingQueue,
+        embedder: EmbedderClient,
+        settings: EmbeddingsWorkerSettings,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self._queue = queue
+        # The pool the coverage gauge is counted through (the worker's role sees every namespace); None: no gauge.
+        self._pool = pool
         self._embedder = embedder
         self._settings = settings
         self._wake = asyncio.Event()
@@ -187,6 +209,7 @@ class EmbeddingsWorker:
 
     async def _maintain_forever(self, stop: asyncio.Event) -> None:
         last_model_check = -MODEL_CHECK_INTERVAL_SECONDS
+        last_coverage = -COVERAGE_INTERVAL_SECONDS
         while not stop.is_set():
             try:
                 reclaimed = await self._queue.reclaim_expired()
@@ -205,6 +228,9 @@ class EmbeddingsWorker:
                 if self._outdated_left and self._embedding_version is not None:
                     await self._requeue_outdated(self._embedding_version)
                 QUEUE_DEPTH.set(await self._queue.pending_count())
+                if self._pool is not None and time.monotonic() - last_coverage >= COVERAGE_INTERVAL_SECONDS:
+                    last_coverage = time.monotonic()
+                    COVERAGE.set(await embedding_coverage(self._pool))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("queue maintenance failed: %s", error)
             await self._sleep(stop, stop, min(MAINTENANCE_INTERVAL_SECONDS, self._settings.lease_seconds / 2))
@@ -276,7 +302,7 @@ async def run_embeddings_worker(
         backoff_base_seconds=worker_settings.backoff_base_seconds,
         backoff_max_seconds=worker_settings.backoff_max_seconds,
     )
-    worker = EmbeddingsWorker(queue, embedder, worker_settings)
+    worker = EmbeddingsWorker(queue, embedder, worker_settings, pool)
     listener = asyncio.create_task(_keep_listening(worker_dsn, worker.wake, stop))
     try:
         await worker.run(stop)

@@ -152,11 +152,38 @@ def test_network_policies_deny_by_default_and_cover_every_connection(rendered: d
         for label in (k for k in labels if k.startswith("cerebro.io/")):
             assert any(label in s for s in selectors), f"no policy grants what {label} promises"
     # Every Cerebro process that talks to PostgreSQL or Redis says so, and nothing else does.
-    needs = {"memory": {"postgres", "redis"}, "consensus": {"postgres"}, "embeddings-worker": {"postgres"}, "reconciliation-worker": {"postgres", "redis"}, "gateway": set(), "embedder": set()}
+    needs = {"memory": {"postgres", "redis"}, "consensus": {"postgres"}, "embeddings-worker": {"postgres"}, "reconciliation-worker": {"postgres", "redis"}, "gateway": {"postgres"}, "embedder": set()}
     for name, deployment in of_kind(documents, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         has = {store for store in ("postgres", "redis") if labels.get(f"cerebro.io/{store}-client") == "true"}
         assert has == needs[name], name
+
+
+def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """Every process labelled postgres-client gets CEREBRO_DATABASE_URL_FILE from a Secret volume; only
+    the migrate Job applies migrations (the services' own switches are off in the shared ConfigMap)."""
+    app_role = {"gateway", "memory", "consensus"}
+    worker_role = {"embeddings-worker", "reconciliation-worker"}
+    for region in REGIONS:
+        documents = rendered[region]
+        (shared,) = [m for name, m in of_kind(documents, "ConfigMap").items() if name.startswith("cerebro-env")]
+        assert shared["data"]["CEREBRO_MEMORY_APPLY_MIGRATIONS"] == "false"
+        assert shared["data"]["CEREBRO_GATEWAY_APPLY_MIGRATIONS"] == "false"
+        for name, deployment in of_kind(documents, "Deployment").items():
+            if deployment["spec"]["template"]["metadata"]["labels"].get("cerebro.io/postgres-client") != "true":
+                continue
+            spec = pod_spec(deployment)
+            (container,) = spec["containers"]
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            url_file = env["CEREBRO_DATABASE_URL_FILE"]
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            directory, key = url_file.rsplit("/", 1)
+            volume = volumes[mounts[directory]]
+            assert [item["key"] for item in volume["secret"]["items"]] == [key], (region, name)
+            expected = "cerebro-database-app" if name in app_role else "cerebro-database-worker"
+            assert name in app_role | worker_role and volume["secret"]["secretName"] == expected, (region, name)
+            assert volumes[mounts["/run/secrets/cerebro/postgres-ca"]]["secret"]["secretName"] == "cerebro-db-ca"
 
 
 def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, list[dict[str, Any]]]) -> None:
