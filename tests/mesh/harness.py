@@ -77,6 +77,8 @@ class Mesh:
             for region, namespace in namespaces.items()
         }
         self.processes: dict[str, MeshProcess] = {}
+        # Processes a scenario started for itself and stopped again; still checked for orphans at close.
+        self.retired: list[MeshProcess] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -91,7 +93,8 @@ class Mesh:
         for link in self.links.values():
             self.loop.run(link.stop())
         self.loop.close()
-        return alive_pids([pid for process in self.processes.values() for pid in process.pids])
+        every = [*self.retired, *self.processes.values()]
+        return alive_pids([pid for process in every for pid in process.pids])
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -174,8 +177,21 @@ class Mesh:
         process.start()
         return process
 
+    def retire(self, label: str) -> None:
+        """Stop ``label`` for good: later scenarios no longer see it among the mesh's processes."""
+        process = self.processes.pop(label)
+        process.stop()
+        self.retired.append(process)
+
     def memory_target(self, region: str) -> str:
         return f"{self.namespaces[region].address}:{DEFAULT_PORTS['memory'][0]}"
+
+    def service_target(self, region: str, process: str) -> str:
+        """``host:port`` of ``process``'s gRPC server in ``region`` (its namespace address)."""
+        return f"{self.namespaces[region].address}:{DEFAULT_PORTS[process][0]}"
+
+    def metrics_url(self, region: str, process: str) -> str:
+        return f"http://{self.namespaces[region].address}:{DEFAULT_PORTS[process][1]}/metrics"
 
     # -- the network -------------------------------------------------------------------------
 
