@@ -16,6 +16,9 @@ import asyncpg
 from tests.operations.legacy_schemas import ARIA_SCHEMA, GENESIS_BLOCKS, NEXUS_SCHEMA
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+# Rows meant to be alive at import time expire this far after NOW (fixed at import of this module), so a
+# long test session never sees them expire before its import runs.
+STILL_ALIVE = timedelta(days=2)
 LONG_TEXT = ("Ñandú 🧠 memoria de largo plazo — 中文 — ü. " * 400)[:15_000]
 ODD_TAGS = ["", "ñandú", "dup", "dup", "  ", "🧠"]
 CLEAN_TAGS = ["ñandú", "dup", "🧠"]
@@ -139,13 +142,13 @@ async def fill_nexus(connection: asyncpg.Connection, bulk_episodes: int = 1000) 
                (working_id, context_type, active_content, priority, ttl_seconds, expires_at, created_at)
            VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)""",
         [
-            (working["live"], "task", json.dumps({"task": "importar"}), "high", 7200, NOW + timedelta(hours=1),
+            (working["live"], "task", json.dumps({"task": "importar"}), "high", 7200, NOW + STILL_ALIVE,
              NOW - timedelta(hours=1)),
             (working["expired"], "task", json.dumps({"task": "old"}), "normal", 60, NOW - timedelta(hours=1),
              NOW - timedelta(hours=2)),
             (working["no_expiry"], None, json.dumps({"chat": "hola"}), None, None, None, NOW),
-            (working["bad_priority"], "task", json.dumps({}), "URGENT", 60, NOW + timedelta(hours=1), NOW),
-            (working["array"], "conversation", json.dumps(["a", "b"]), "low", 600, NOW + timedelta(minutes=5), NOW),
+            (working["bad_priority"], "task", json.dumps({}), "URGENT", 60, NOW + STILL_ALIVE, NOW),
+            (working["array"], "conversation", json.dumps(["a", "b"]), "low", 600, NOW + STILL_ALIVE, NOW),
         ],
     )  # fmt: skip
     for name in ("live", "no_expiry", "array"):
@@ -320,7 +323,7 @@ async def fill_aria(connection: asyncpg.Connection, bulk_episodes: int = 300) ->
            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)""",
         [
             (working["live"], "s-1", "aria", "current_task", json.dumps({"task": "migrar"}), ["", "x"],
-             NOW + timedelta(hours=2), NOW - timedelta(minutes=5)),
+             NOW + STILL_ALIVE, NOW - timedelta(minutes=5)),
             (working["expired"], "s-0", "aria", "old_task", json.dumps({}), None, NOW - timedelta(hours=2),
              NOW - timedelta(hours=3)),
             (working["no_expiry"], "s-2", "NEXUS", "handoff", json.dumps({"packet": 1}), None, None, NOW),
