@@ -1,6 +1,7 @@
 """Memory service benchmark: writes, the embedding pipeline, hybrid search and HNSW recall; a markdown table.
 
     PYTHONPATH=. .venv/bin/python bench/memory_bench.py [--pipeline-episodes 10000] [--search-episodes 100000]
+        [--phases writes,pipeline,search] [--data-dir DIR]
 
 Everything is real and on loopback: an embedded PostgreSQL 18 + pgvector and Redis (in a temporary data
 directory), the Embedder (`cerebro serve embedder`, the real model), the memory service and the
@@ -11,15 +12,20 @@ embeddings worker, each its own process. The load comes from this process over g
 2. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
    measured on the same texts (batches of 64, 2 calls in flight, as the worker sends them), then the
    worker starts and the time to 100% embedding coverage is measured.
-3. Search: the namespace is filled up to `--search-episodes` embedded episodes, then SearchEpisodes
-   latency (hybrid and vector-only, top 10) and HNSW recall@10 against exact search on the same data
-   (the service's HNSW settings against a sequential scan).
+3. Search: the `search` namespace is filled up to `--search-episodes` embedded episodes, then
+   SearchEpisodes latency (hybrid, vector-only and text-only, top 10) and HNSW recall@10 against exact
+   search on the same data (the service's HNSW settings against a sequential scan).
+
+Filling 100,000 episodes takes most of the run (the model embeds every one). With `--data-dir` the
+database is kept there and reused: a later `--phases search` run only tops the namespace up, so the
+search can be measured again (say, after changing the HNSW settings) in minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -46,7 +52,7 @@ from cerebro.memory.v1 import (  # noqa: E402
     namespaces_pb2,
 )
 from cerebro.memory.v1 import memory_service_pb2 as pb  # noqa: E402
-from services.memory.store.search import CANDIDATES_PER_HIT, MIN_CANDIDATES  # noqa: E402
+from services.memory.store.search import candidate_count  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +177,7 @@ async def recall_at_10(database_url: str, namespace: str, query_vectors: list[li
                 " ORDER BY embedding <=> $2::vector LIMIT 10"
             )
             async with connection.transaction():
-                await connection.execute(f"SET LOCAL hnsw.ef_search = {max(10 * CANDIDATES_PER_HIT, MIN_CANDIDATES)}")
+                await connection.execute(f"SET LOCAL hnsw.ef_search = {candidate_count(10)}")
                 await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 approximate = {row[0] for row in await connection.fetch(sql, namespace, literal)}
             async with connection.transaction():
@@ -181,6 +187,110 @@ async def recall_at_10(database_url: str, namespace: str, query_vectors: list[li
     finally:
         await connection.close()
     return found / (10 * len(query_vectors))
+
+
+async def create_namespace(stub: memory_service_pb2_grpc.MemoryServiceStub, name: str) -> None:
+    try:
+        await stub.CreateNamespace(pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name=name)))
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # a kept --data-dir already has it
+            raise
+
+
+async def measure_writes(bench: Bench, args: argparse.Namespace, stack: EmbeddedStack) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+
+    def create() -> Awaitable[object]:
+        return bench.stub.CreateEpisode(
+            pb.CreateEpisodeRequest(namespace="writes", episode=episodes_pb2.Episode(content=bench.text()))
+        )
+
+    await timed_calls(1, 100, create)  # warm-up
+    for clients, calls in ((1, args.create_calls), (32, max(1, args.create_calls // 32))):
+        latencies = await timed_calls(clients, calls, create)
+        rows.append((f"CreateEpisode, {clients} client{'s' if clients > 1 else ''}", latency_summary(latencies)))
+    started = time.perf_counter()
+    await bench.write("writes", args.batch_episodes)
+    rows.append(
+        (
+            f"BatchCreateEpisodes ({BATCH} per call)",
+            f"{args.batch_episodes / (time.perf_counter() - started):.0f} episodes/s",
+        )
+    )
+    # No worker runs yet; these must not be embedded by a later phase.
+    await delete_namespace_episodes(stack.database_url, "writes")
+    return rows
+
+
+async def measure_pipeline(
+    bench: Bench,
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    embedder_target: str,
+    logs: Path,
+) -> tuple[list[tuple[str, str]], subprocess.Popen[bytes]]:
+    """The pipeline rows, and the embeddings worker this started (still running)."""
+    await delete_namespace_episodes(environ["CEREBRO_DATABASE_URL"], "pipeline")  # left by an earlier run on --data-dir
+    texts = [bench.text() for _ in range(args.pipeline_episodes)]
+    raw = await raw_embedder_rate(embedder_target, texts)
+    worker = start_worker(environ, logs)
+    # From the first write: the worker, already started and listening, embeds while episodes arrive.
+    started = time.perf_counter()
+    await bench.write_texts("pipeline", texts)
+    await bench.coverage_complete("pipeline")
+    pipeline = args.pipeline_episodes / (time.perf_counter() - started)
+    rows = [
+        (f"Embedder raw EmbedBatch throughput ({args.pipeline_episodes} texts)", f"{raw:.0f} texts/s"),
+        (
+            f"Time to 100% coverage, {args.pipeline_episodes} episodes",
+            f"{args.pipeline_episodes / pipeline:.1f} s ({pipeline:.0f} episodes/s, {pipeline / raw:.0%} of raw)",
+        ),
+    ]
+    return rows, worker
+
+
+async def measure_search(
+    bench: Bench, args: argparse.Namespace, stack: EmbeddedStack, embedder_target: str
+) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    stats = await bench.stub.GetStats(pb.GetStatsRequest(namespace="search"))
+    missing = max(0, args.search_episodes - stats.episodes_total)
+    if missing:
+        print(f"filling the search namespace: {missing} episodes to write and embed", file=sys.stderr)
+    await bench.write("search", missing)
+    await bench.coverage_complete("search")
+    # Their own generator: the same queries whichever phases ran before.
+    query_rng = random.Random(7)
+    queries = [make_text(query_rng, query_rng.randint(3, 8)) for _ in range(args.queries)]
+    for mode, label in (
+        (episodes_pb2.SEARCH_MODE_HYBRID, "hybrid"),
+        (episodes_pb2.SEARCH_MODE_VECTOR, "vector-only"),
+        (episodes_pb2.SEARCH_MODE_TEXT, "text-only (no query embedding)"),
+    ):
+        pending = list(queries)
+
+        def search(mode: int = mode, pending: list[str] = pending) -> Awaitable[object]:
+            return bench.stub.SearchEpisodes(
+                pb.SearchEpisodesRequest(namespace="search", query=pending.pop(), mode=mode, top_k=10)
+            )
+
+        await search()  # warm-up
+        latencies = await timed_calls(1, len(pending), search)
+        rows.append((f"SearchEpisodes {label}, {args.search_episodes} episodes", latency_summary(latencies)))
+    async with grpc.aio.insecure_channel(embedder_target) as embedder_channel:
+        embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder_channel)
+        vectors = [list((await embedder.Embed(embedder_pb2.EmbedRequest(text=query))).embedding) for query in queries]
+    recall = await recall_at_10(stack.database_url, "search", vectors)
+    rows.append((f"HNSW recall@10 vs exact, {args.search_episodes} episodes", f"{recall:.3f}"))
+    return rows
+
+
+async def delete_namespace_episodes(database_url: str, namespace: str) -> None:
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute("DELETE FROM memory.episodes WHERE namespace = $1", namespace)
+    finally:
+        await admin.close()
 
 
 async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> list[tuple[str, str]]:
@@ -209,89 +319,19 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as channel:
             bench = Bench(memory_service_pb2_grpc.MemoryServiceStub(channel), random.Random(3))
-            for name in ("pipeline", "writes"):
-                await bench.stub.CreateNamespace(
-                    pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name=name))
-                )
+            for name in ("writes", "pipeline", "search"):
+                await create_namespace(bench.stub, name)
 
-            def create() -> Awaitable[object]:
-                return bench.stub.CreateEpisode(
-                    pb.CreateEpisodeRequest(namespace="writes", episode=episodes_pb2.Episode(content=bench.text()))
-                )
-
-            await timed_calls(1, 100, create)  # warm-up
-            for clients, calls in ((1, args.create_calls), (32, max(1, args.create_calls // 32))):
-                latencies = await timed_calls(clients, calls, create)
-                rows.append(
-                    (
-                        f"CreateEpisode, {clients} client{'s' if clients > 1 else ''}",
-                        latency_summary(latencies),
-                    )
-                )
-            started = time.perf_counter()
-            await bench.write("writes", args.batch_episodes)
-            rows.append(
-                (
-                    f"BatchCreateEpisodes ({BATCH} per call)",
-                    f"{args.batch_episodes / (time.perf_counter() - started):.0f} episodes/s",
-                )
-            )
-
-            # The pipeline measurement below must not also embed these.
-            admin = await asyncpg.connect(stack.database_url)
-            try:
-                await admin.execute("DELETE FROM memory.episodes WHERE namespace = 'writes'")
-            finally:
-                await admin.close()
-
-            texts = [bench.text() for _ in range(args.pipeline_episodes)]
-            raw = await raw_embedder_rate(embedder_target, texts)
-            processes.append(start_worker(environ, logs))
-            # From the first write: the worker, already started and listening, embeds while episodes arrive.
-            started = time.perf_counter()
-            await bench.write_texts("pipeline", texts)
-            await bench.coverage_complete("pipeline")
-            pipeline = args.pipeline_episodes / (time.perf_counter() - started)
-            rows.append((f"Embedder raw EmbedBatch throughput ({args.pipeline_episodes} texts)", f"{raw:.0f} texts/s"))
-            rows.append(
-                (
-                    f"Time to 100% coverage, {args.pipeline_episodes} episodes",
-                    f"{args.pipeline_episodes / pipeline:.1f} s ({pipeline:.0f} episodes/s, "
-                    f"{pipeline / raw:.0%} of raw)",
-                )
-            )
-
-            more = max(0, args.search_episodes - args.pipeline_episodes)
-            await bench.write("pipeline", more)
-            await bench.coverage_complete("pipeline")
-            queries = [make_text(bench.rng, bench.rng.randint(3, 8)) for _ in range(args.queries)]
-            for mode, label in (
-                (episodes_pb2.SEARCH_MODE_HYBRID, "hybrid"),
-                (episodes_pb2.SEARCH_MODE_VECTOR, "vector-only"),
-                (episodes_pb2.SEARCH_MODE_TEXT, "text-only (no query embedding)"),
-            ):
-                pending = list(queries)
-
-                def search(mode: int = mode, pending: list[str] = pending) -> Awaitable[object]:
-                    return bench.stub.SearchEpisodes(
-                        pb.SearchEpisodesRequest(namespace="pipeline", query=pending.pop(), mode=mode, top_k=10)
-                    )
-
-                await search()  # warm-up
-                latencies = await timed_calls(1, len(pending), search)
-                rows.append(
-                    (
-                        f"SearchEpisodes {label}, {args.search_episodes} episodes",
-                        latency_summary(latencies),
-                    )
-                )
-            async with grpc.aio.insecure_channel(embedder_target) as embedder_channel:
-                embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder_channel)
-                vectors = [
-                    list((await embedder.Embed(embedder_pb2.EmbedRequest(text=query))).embedding) for query in queries
-                ]
-            recall = await recall_at_10(stack.database_url, "pipeline", vectors)
-            rows.append((f"HNSW recall@10 vs exact, {args.search_episodes} episodes", f"{recall:.3f}"))
+            if "writes" in args.phases:
+                rows += await measure_writes(bench, args, stack)
+            if "pipeline" in args.phases:
+                pipeline_rows, worker = await measure_pipeline(bench, args, environ, embedder_target, logs)
+                processes.append(worker)
+                rows += pipeline_rows
+            if "search" in args.phases:
+                if "pipeline" not in args.phases:
+                    processes.append(start_worker(environ, logs))
+                rows += await measure_search(bench, args, stack, embedder_target)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -306,11 +346,21 @@ def main() -> None:
     parser.add_argument("--create-calls", type=int, default=2_000)
     parser.add_argument("--batch-episodes", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--phases",
+        type=lambda value: set(value.split(",")),
+        default={"writes", "pipeline", "search"},
+        help="comma-separated subset of writes,pipeline,search (default: all)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="keep the database here and reuse it (default: a temporary one)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cerebro-memory-bench-") as directory:
-        logs = Path(directory) / "logs"
-        logs.mkdir()
-        with EmbeddedStack(Path(directory) / "data") as stack:
+    if unknown := args.phases - {"writes", "pipeline", "search"}:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    with contextlib.ExitStack() as cleanup:
+        directory = args.data_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="cerebro-bench-")))
+        logs = directory / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with EmbeddedStack(directory / "data") as stack:
             rows = asyncio.run(run(args, stack, logs))
     machine = platform.processor() or platform.machine()
     print(f"Machine: {machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}")

@@ -4,9 +4,8 @@ Run it against `cerebro up` (see examples/README.md for the API key):
 
     CEREBRO_API_KEY_FILE=~/.cerebro/secrets/nexus_api_key PYTHONPATH=. python examples/nexus_agent.py
 
-Settings: CEREBRO_GATEWAY_TARGET (localhost:50051), CEREBRO_API_KEY(_FILE), CEREBRO_CONSENSUS_TARGET
-(localhost:50054, to register the agent's signing key), CEREBRO_AGENT_NAME (NEXUS; the instance the key
-is bound to), CEREBRO_AGENT_KEY_FILE (~/.cerebro/agents/<name>.pem, created on first run).
+Settings: CEREBRO_GATEWAY_TARGET (localhost:50051), CEREBRO_API_KEY(_FILE), CEREBRO_AGENT_NAME (NEXUS; the
+instance the API key is bound to), CEREBRO_AGENT_KEY_FILE (~/.cerebro/agents/<name>.pem, created on first run).
 """
 
 from __future__ import annotations
@@ -16,16 +15,17 @@ import os
 import sys
 from pathlib import Path
 
-from cerebro.client import AsyncCerebroClient, CerebroError, register_agent
+from cerebro.client import AsyncCerebroClient, CerebroError
 from cerebro.consensus.names import PROPOSAL_STATES
 
 
 async def agent_loop(name: str, key_file: Path) -> None:
-    # The signing key is the agent's own: the gateway forwards what it signs and never signs for it.
-    signer = await register_agent(name, key_file, capabilities=["memory_management"])
-    print(f"{name} registered as instance {signer.instance_id}")
+    async with AsyncCerebroClient() as cerebro:
+        # 0. Join the instance network with the agent's own signing key: the gateway forwards what the agent
+        #    signs and never signs for it. The client renews the lease until it is closed.
+        joined = await cerebro.register_instance(name, key_file, capabilities=["memory_management"])
+        print(f"{name} joined the mesh as instance {joined.instance.instance_id}")
 
-    async with AsyncCerebroClient(signer=signer) as cerebro:
         # 1. Remember what just happened, as plain content and as a document-004 style action.
         await cerebro.remember(f"{name} started a session and checked the mesh", tags=["session"])
         await cerebro.remember(

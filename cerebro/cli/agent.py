@@ -1,4 +1,4 @@
-"""`cerebro remember|recall|blocks|instances|propose|vote`: the gateway for people, through the client.
+"""`cerebro remember|recall|blocks|instances|join|propose|vote`: the gateway for people, through the client.
 
 Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
 Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
@@ -25,7 +25,7 @@ from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.runtime.config import ConfigError, Env
 
-COMMANDS = ("remember", "recall", "blocks", "instances", "propose", "vote")
+COMMANDS = ("remember", "recall", "blocks", "instances", "join", "propose", "vote")
 
 CONNECTION_HELP = """\
 The gateway is at CEREBRO_GATEWAY_TARGET (default localhost:50051); the API key comes from
@@ -34,8 +34,14 @@ TLS from CEREBRO_TLS_CA_FILE (and CEREBRO_TLS_CERT_FILE/KEY_FILE for mutual TLS)
 
 SIGNING_HELP = """\
 Proposals and votes are signed by the agent itself: --key-file (or CEREBRO_AGENT_KEY_FILE) is its Ed25519
-key (PEM) and --instance-id (or CEREBRO_AGENT_INSTANCE_ID) the id its registration returned; the API key
+key (PEM) and --instance-id (or CEREBRO_AGENT_INSTANCE_ID) the id `cerebro join` printed; the API key
 must be bound to that instance."""
+
+JOIN_HELP = """\
+Registers the agent's Ed25519 key (--key-file or CEREBRO_AGENT_KEY_FILE, created with mode 0600 if missing)
+through the gateway, and prints the instance id that signs its proposals and votes. Joining again with the
+same key keeps the id. The lease lasts the printed time: a long-running agent renews it (the Python
+client does so by itself); a lapsed lease only leaves the electorate of new proposals until the next join."""
 
 
 def add_parsers(commands: Any) -> None:
@@ -86,6 +92,14 @@ def add_parsers(commands: Any) -> None:
     instances.add_argument("--capability", default="")
     instances.add_argument("--all", action="store_true", help="also the mesh's own service replicas")
 
+    join = add("join", "join the instance network as the agent the API key is bound to", [common], JOIN_HELP)
+    join.add_argument("name", help="the instance name the API key is bound to, e.g. NEXUS")
+    join.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+    join.add_argument("--region", default="local", help="where the agent runs (default: local)")
+    join.add_argument("--capability", dest="capabilities", action="append", default=[], help="repeatable")
+    join.add_argument("--no-voting", action="store_true", help="do not join the electorate of new proposals")
+    join.add_argument("--specialized", action="store_true", help="register as SPECIALIZED instead of PRIMARY")
+
     epilog = CONNECTION_HELP + "\n\n" + SIGNING_HELP
     propose = add("propose", "put a topic to a 2/3-quorum vote, signed by this agent", [common, signing], epilog)
     propose.add_argument("topic")
@@ -102,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
         signer = _signer(args) if args.command in ("propose", "vote") else None
+        if args.command == "join":
+            args.key_file = _key_file(args)
     except (ConfigError, ValueError) as error:
         print(f"cerebro {args.command}: {error}", file=sys.stderr)
         return 2
@@ -126,12 +142,18 @@ async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call
         return await call(client)
 
 
+def _key_file(args: argparse.Namespace) -> Path:
+    key_file = args.key_file or Env().path("AGENT_KEY_FILE")
+    if key_file is None:
+        raise ValueError("needs --key-file (or CEREBRO_AGENT_KEY_FILE)")
+    return key_file
+
+
 def _signer(args: argparse.Namespace) -> AgentSigner:
-    env = Env()
-    key_file = args.key_file or env.path("AGENT_KEY_FILE")
-    instance_id = args.instance_id or env.str("AGENT_INSTANCE_ID")
-    if key_file is None or instance_id is None:
-        raise ValueError("needs --key-file and --instance-id (or CEREBRO_AGENT_KEY_FILE, CEREBRO_AGENT_INSTANCE_ID)")
+    key_file = _key_file(args)
+    instance_id = args.instance_id or Env().str("AGENT_INSTANCE_ID")
+    if instance_id is None:
+        raise ValueError("needs --instance-id (or CEREBRO_AGENT_INSTANCE_ID); `cerebro join` prints it")
     if not key_file.exists():
         raise ValueError(f"{key_file}: no such key file")
     return AgentSigner.from_key_file(key_file, instance_id)
@@ -163,6 +185,19 @@ def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
                 region=args.region, capability=args.capability, include_service_replicas=args.all
             ),
             _show_instances,
+        )
+    if args.command == "join":
+        return (
+            lambda client: client.register_instance(
+                args.name,
+                args.key_file,
+                region=args.region,
+                capabilities=args.capabilities,
+                voting=not args.no_voting,
+                specialized=args.specialized,
+                keep_lease=False,
+            ),
+            _show_joined,
         )
     if args.command == "propose":
         return (
@@ -250,6 +285,22 @@ def _show_instances(response: pb.ListConnectedInstancesResponse) -> None:
         for instance in response.instances
     ]
     print_table(["name", "instance id", "type", "region", "status", "voting", "capabilities"], rows)
+
+
+def _show_joined(response: pb.RegisterInstanceResponse) -> None:
+    instance = response.instance
+    print_fields(
+        [
+            ("instance", instance.instance_id),
+            ("name", instance.instance_name),
+            ("joined", "now (new instance)" if response.created else "again (same key, same id)"),
+            ("type", INSTANCE_TYPES.get(instance.instance_type, "?")),
+            ("region", instance.region),
+            ("voting", "yes" if instance.voting else "no"),
+            ("lease", f"{response.lease_ttl_seconds:g} s, until {when(instance.lease_expire_time)}"),
+        ]
+    )
+    print(f"\nexport CEREBRO_AGENT_INSTANCE_ID={instance.instance_id}")
 
 
 def _show_proposal(proposal: consensus_pb2.Proposal) -> None:

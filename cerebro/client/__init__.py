@@ -4,6 +4,7 @@ from cerebro.client import CerebroClient
 with CerebroClient() as cerebro:            # CEREBRO_GATEWAY_TARGET, CEREBRO_API_KEY(_FILE), CEREBRO_TLS_*
     cerebro.remember("NEXUS finished the migration", tags=["ops"])
     hits = cerebro.recall("migration").hits
+    cerebro.register_instance("NEXUS", Path("~/.cerebro/agents/NEXUS.pem").expanduser())  # to propose and vote
 """
 
 from cerebro.client.async_client import AsyncCerebroClient
@@ -21,7 +22,6 @@ from cerebro.client.errors import (
     Unauthenticated,
     Unavailable,
 )
-from cerebro.client.registration import register_agent
 from cerebro.client.settings import ClientSettings, ClientTls
 from cerebro.client.signing import AgentSigner
 from cerebro.client.sync_client import CerebroClient
@@ -44,5 +44,4 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
-    "register_agent",
 ]

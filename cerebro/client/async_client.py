@@ -7,9 +7,13 @@ Every method returns the RPC's response message (streams: an async iterator of t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,16 +21,21 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_
 from google.protobuf.message import Message
 
 from cerebro.client.channel import open_gateway_channel
-from cerebro.client.errors import from_rpc_error
+from cerebro.client.errors import CerebroError, from_rpc_error
 from cerebro.client.settings import ClientSettings
-from cerebro.client.signing import AgentSigner
+from cerebro.client.signing import AgentSigner, registration_request
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc, resources_pb2
 from cerebro.memory.v1 import episodes_pb2, identity_pb2, semantic_pb2, working_memory_pb2
+from cerebro.runtime.registration import load_or_create_identity_key
+
+log = logging.getLogger(__name__)
 
 JsonObject = Mapping[str, Any]
 
 DEFAULT_VOTING_WINDOW = timedelta(minutes=5)
+# Renewing every third of the lease leaves two more tries before it runs out.
+RENEWALS_PER_LEASE = 3
 
 
 def _struct(value: JsonObject | None) -> struct_pb2.Struct | None:
@@ -61,12 +70,14 @@ class AsyncCerebroClient:
     """The gateway for one agent. Use ``async with AsyncCerebroClient(...)`` or call :meth:`close`.
 
     ``settings`` defaults to :meth:`ClientSettings.from_env` (CEREBRO_GATEWAY_TARGET, CEREBRO_API_KEY(_FILE),
-    CEREBRO_TLS_*); ``signer`` is needed only by :meth:`propose` and :meth:`vote`.
+    CEREBRO_TLS_*). :meth:`propose` and :meth:`vote` need a signer: the one given here, or the one
+    :meth:`register_instance` sets up.
     """
 
     def __init__(self, settings: ClientSettings | None = None, *, signer: AgentSigner | None = None) -> None:
         self.settings = settings or ClientSettings.from_env()
         self.signer = signer
+        self._lease_keeper: asyncio.Task[None] | None = None
         self._channel = open_gateway_channel(self.settings)
         self._stub = gateway_pb2_grpc.AgentGatewayStub(self._channel)
         self._metadata: tuple[tuple[str, str], ...] = (
@@ -80,6 +91,7 @@ class AsyncCerebroClient:
         await self.close()
 
     async def close(self) -> None:
+        await self._stop_keeping_lease()
         await self._channel.close()
 
     async def _call(self, method: str, request: Message, timeout: float | None) -> Any:
@@ -333,9 +345,71 @@ class AsyncCerebroClient:
         )
         return await self._call("ListConnectedInstances", request, timeout)
 
+    async def register_instance(
+        self,
+        instance_name: str,
+        key_file: Path,
+        *,
+        region: str = "local",
+        capabilities: Sequence[str] = (),
+        voting: bool = True,
+        specialized: bool = False,
+        keep_lease: bool = True,
+        timeout: float | None = None,
+    ) -> pb.RegisterInstanceResponse:
+        """Join the instance network as ``instance_name`` (the instance the API key is bound to).
+
+        ``key_file`` holds the agent's Ed25519 key (PEM), created with mode 0600 on first use; registering
+        again with it keeps the instance id. Afterwards this client signs proposals and votes as that
+        instance, and, with ``keep_lease``, renews its lease in the background until :meth:`close` or
+        :meth:`deregister_instance`.
+        """
+        key = load_or_create_identity_key(key_file)
+        request = registration_request(
+            key, instance_name, region=region, capabilities=capabilities, voting=voting, specialized=specialized
+        )
+        response: pb.RegisterInstanceResponse = await self._call("RegisterInstance", request, timeout)
+        self.signer = AgentSigner(key, response.instance.instance_id)
+        await self._stop_keeping_lease()
+        if keep_lease:
+            self._lease_keeper = asyncio.create_task(
+                self._keep_lease(response.lease_ttl_seconds), name=f"cerebro-lease-{instance_name}"
+            )
+        return response
+
+    async def renew_instance_lease(self, *, timeout: float | None = None) -> pb.RenewInstanceLeaseResponse:
+        """Renew the lease of this client's instance now (registered instances renew it by themselves)."""
+        return await self._call("RenewInstanceLease", self._require_signer().renew_lease_request(), timeout)
+
+    async def deregister_instance(self, *, timeout: float | None = None) -> pb.DeregisterInstanceResponse:
+        """Leave the instance network; the instance is offline until it registers again."""
+        await self._stop_keeping_lease()
+        return await self._call("DeregisterInstance", self._require_signer().deregister_request(), timeout)
+
+    async def _keep_lease(self, lease_ttl_seconds: float) -> None:
+        interval = lease_ttl_seconds / RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                renewed = await self.renew_instance_lease(timeout=interval)
+            except CerebroError as error:
+                # The next renewal may still succeed within the lease (the gateway or consensus was away).
+                log.warning("renewing the instance lease failed: %s", error.one_line())
+                continue
+            interval = renewed.lease_ttl_seconds / RENEWALS_PER_LEASE
+
+    async def _stop_keeping_lease(self) -> None:
+        keeper, self._lease_keeper = self._lease_keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
     def _require_signer(self) -> AgentSigner:
         if self.signer is None:
-            raise ValueError("proposing and voting need a signer: AsyncCerebroClient(..., signer=AgentSigner(...))")
+            raise ValueError(
+                "this needs the agent's signer: call register_instance() first, or pass AsyncCerebroClient(signer=...)"
+            )
         return self.signer
 
     async def propose(

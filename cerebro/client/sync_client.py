@@ -65,6 +65,10 @@ class CerebroClient:
     def settings(self) -> ClientSettings:
         return self._client.settings
 
+    @property
+    def signer(self) -> AgentSigner | None:
+        return self._client.signer
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
@@ -105,6 +109,9 @@ class CerebroClient:
     upsert_knowledge = _blocking(AsyncCerebroClient.upsert_knowledge)
     search_knowledge = _blocking(AsyncCerebroClient.search_knowledge)
     connected_instances = _blocking(AsyncCerebroClient.connected_instances)
+    register_instance = _blocking(AsyncCerebroClient.register_instance)
+    renew_instance_lease = _blocking(AsyncCerebroClient.renew_instance_lease)
+    deregister_instance = _blocking(AsyncCerebroClient.deregister_instance)
     propose = _blocking(AsyncCerebroClient.propose)
     vote = _blocking(AsyncCerebroClient.vote)
     get_decision = _blocking(AsyncCerebroClient.get_decision)

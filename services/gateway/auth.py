@@ -44,6 +44,9 @@ METHOD_ACCESS: dict[str, Access] = {
     "UpsertKnowledge": Access.WRITE,
     "SearchKnowledge": Access.READ,
     "ListConnectedInstances": Access.READ,
+    "RegisterInstance": Access.WRITE,
+    "RenewInstanceLease": Access.WRITE,
+    "DeregisterInstance": Access.WRITE,
     "Propose": Access.WRITE,
     "Vote": Access.WRITE,
     "GetDecision": Access.READ,
@@ -129,7 +132,9 @@ class Authenticator:
         if not requested or requested == principal.namespace:
             return principal.namespace
         granted = self._grants.get(principal.namespace)
-        if granted is None:
+        # A refusal is never served from the cache: a grant made a moment ago must work at once, while
+        # revocations reach the cache by notification.
+        if granted is None or requested not in granted:
             granted = await self._store.readable_namespaces(principal.namespace)
             self._grants.put(principal.namespace, granted)
         if requested not in granted:

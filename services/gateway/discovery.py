@@ -37,10 +37,18 @@ def endpoint_target(endpoint: str) -> str | None:
 
 
 def active_replicas(instances: Mapping[str, pb.Instance], capability: str) -> dict[str, str]:
-    """Target -> region of every endpoint of the active instances with ``capability``."""
+    """Target -> region of every endpoint of the active service replicas (WORKER instances) with ``capability``.
+
+    Agents are never replicas, whatever capabilities they claim: the gateway lets them register only as
+    PRIMARY or SPECIALIZED, so an agent cannot draw the mesh's traffic to an endpoint of its own.
+    """
     replicas: dict[str, str] = {}
     for instance in instances.values():
-        if instance.status != pb.INSTANCE_STATUS_ACTIVE or capability not in instance.capabilities:
+        if (
+            instance.status != pb.INSTANCE_STATUS_ACTIVE
+            or instance.instance_type != pb.INSTANCE_TYPE_WORKER
+            or capability not in instance.capabilities
+        ):
             continue
         for endpoint in instance.endpoints:
             target = endpoint_target(endpoint)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings, register_agent
+from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings
 from tests.gateway.conftest import mesh, namespace  # noqa: F401  (the gateway tests' fixtures, reused)
 from tests.gateway.harness import Mesh
 
@@ -29,11 +29,12 @@ class Agent:
 async def new_agent(mesh: Mesh, prefix: str = "nexus") -> Agent:  # noqa: F811
     suffix = uuid.uuid4().hex[:8]
     name, agent_namespace = f"{prefix.upper()}-{suffix}", f"{prefix}-{suffix}"
-    signer = await register_agent(
-        name, mesh.data_dir / "agent-keys" / f"{name}.pem", consensus_target=mesh.consensus.target
-    )
     issued = await mesh.issue(agent_namespace, instance_name=name)
-    return Agent(name, agent_namespace, issued.token, signer)
+    settings = ClientSettings(target=mesh.gateway.target, api_key=issued.token)
+    async with AsyncCerebroClient(settings) as client:
+        await client.register_instance(name, mesh.data_dir / "agent-keys" / f"{name}.pem", keep_lease=False)
+        assert client.signer is not None
+        return Agent(name, agent_namespace, issued.token, client.signer)
 
 
 @pytest.fixture

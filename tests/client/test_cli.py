@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import uuid
 
 import pytest
 
@@ -86,6 +87,31 @@ async def test_instances_propose_and_vote(mesh: Mesh, as_agent: Agent, capsys: p
     assert await cerebro(mesh, "vote", proposal["proposalId"], "yes", *signing) == 0
     out = capsys.readouterr().out
     assert proposal["proposalId"] in out and "yes=1" in out
+
+
+async def test_join_prints_the_instance_id_that_then_signs_proposals(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"ARIA-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CEREBRO_API_KEY", (await mesh.issue(name.lower(), instance_name=name)).token)
+    key_file = mesh.data_dir / "cli-keys" / f"{name}.pem"
+    joining = ("join", name, "--key-file", str(key_file), "--region", "eu-west", "--capability", "planning")
+
+    assert await cerebro(mesh, *joining) == 0
+    out = capsys.readouterr().out
+    assert "now (new instance)" in out and "eu-west" in out
+    instance_id = out.strip().splitlines()[-1].removeprefix("export CEREBRO_AGENT_INSTANCE_ID=")
+    assert key_file.stat().st_mode & 0o777 == 0o600  # the key was created, private
+    assert await cerebro(mesh, *joining, "--json") == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["instance"]["instanceId"] == instance_id and "created" not in again  # false is omitted in JSON
+
+    signing = ("--key-file", str(key_file), "--instance-id", instance_id)
+    assert await cerebro(mesh, "propose", "adopt joining from the CLI", *signing, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["proposal"]["proposerId"] == instance_id
+
+    assert await cerebro(mesh, "join", f"{name}-other", "--key-file", str(key_file)) == 1
+    assert capsys.readouterr().err.startswith("cerebro join: PERMISSION_DENIED: ")
 
 
 async def test_errors_are_one_line_with_field_violations(

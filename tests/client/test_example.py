@@ -1,4 +1,4 @@
-"""examples/nexus_agent.py runs end to end, as its own process, against a real mesh."""
+"""examples/nexus_agent.py runs end to end, as its own process, against a real mesh, through the gateway alone."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
         **os.environ,
         "PYTHONPATH": str(REPOSITORY),
         "CEREBRO_GATEWAY_TARGET": mesh.gateway.target,
-        "CEREBRO_CONSENSUS_TARGET": mesh.consensus.target,
         "CEREBRO_API_KEY_FILE": str(key_file),
         "CEREBRO_AGENT_NAME": name,
         "CEREBRO_AGENT_KEY_FILE": str(mesh.data_dir / "example" / f"{name}.pem"),
@@ -38,7 +37,7 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode()
     lines = stdout.decode().splitlines()
-    assert lines[0].startswith(f"{name} registered as instance ")
+    assert lines[0].startswith(f"{name} joined the mesh as instance ")
     assert any(line.startswith("recalled (") and "reconnect backoff" in line for line in lines)
     assert any(line.startswith("checkpoint ") and line.endswith("continuity 1.00") for line in lines)
     assert "yes=1" in lines[-1]

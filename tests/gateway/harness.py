@@ -130,14 +130,17 @@ class Mesh:
 
 @contextlib.asynccontextmanager
 async def running_mesh(
-    database_url: str, data_dir: Path, gateway_env: Mapping[str, str] | None = None
+    database_url: str,
+    data_dir: Path,
+    gateway_env: Mapping[str, str] | None = None,
+    consensus_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Mesh]:
     await migrate_memory(database_url)
     embedder = EmbedderDouble()
     await embedder.start()
     try:
         async with (
-            consensus_server(database_url, data_dir / "consensus") as consensus,
+            consensus_server(database_url, data_dir / "consensus", consensus_env) as consensus,
             running_memory_service(database_url, None, embedder.target, {"CEREBRO_REGISTER": "false"}) as memory,
         ):
             memory_target = f"127.0.0.1:{memory.host.bound_port}"

@@ -97,6 +97,17 @@ async def test_grants_decide_which_other_namespaces_a_caller_reads(gateway_pool:
         await authenticator.readable_namespace(principal, "aria")
 
 
+async def test_a_new_grant_works_at_once_despite_a_cached_refusal(gateway_pool: asyncpg.Pool) -> None:
+    nexus = await keys.issue_key(gateway_pool, "nexus-cached")
+    authenticator = Authenticator(CredentialStore(gateway_pool), cache_seconds=3600)
+    principal = await authenticator.from_token(nexus.token)
+    with pytest.raises(ServiceError):
+        await authenticator.readable_namespace(principal, "aria-cached")
+    # No notification reaches this authenticator: only the refusal's re-check can see the grant.
+    await keys.grant_read(gateway_pool, "aria-cached", "nexus-cached")
+    assert await authenticator.readable_namespace(principal, "aria-cached") == "aria-cached"
+
+
 async def test_certificate_bindings(gateway_pool: asyncpg.Pool) -> None:
     await keys.bind_certificate(gateway_pool, "aria.agents.local", "aria", instance_name="ARIA")
     with pytest.raises(ValueError, match="already bound"):

@@ -311,6 +311,60 @@ class SearchKnowledgeResponse(_message.Message):
     namespace: str
     def __init__(self, hits: _Optional[_Iterable[_Union[_semantic_pb2.SemanticMemoryHit, _Mapping]]] = ..., vector_search_skipped: _Optional[bool] = ..., namespace: _Optional[str] = ...) -> None: ...
 
+class RegisterInstanceRequest(_message.Message):
+    __slots__ = ("instance", "sign_time", "signature")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    SIGN_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    instance: _consensus_pb2.Instance
+    sign_time: _timestamp_pb2.Timestamp
+    signature: bytes
+    def __init__(self, instance: _Optional[_Union[_consensus_pb2.Instance, _Mapping]] = ..., sign_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class RegisterInstanceResponse(_message.Message):
+    __slots__ = ("instance", "created", "lease_ttl_seconds")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    instance: _consensus_pb2.Instance
+    created: bool
+    lease_ttl_seconds: float
+    def __init__(self, instance: _Optional[_Union[_consensus_pb2.Instance, _Mapping]] = ..., created: _Optional[bool] = ..., lease_ttl_seconds: _Optional[float] = ...) -> None: ...
+
+class RenewInstanceLeaseRequest(_message.Message):
+    __slots__ = ("instance_id", "sign_time", "signature")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGN_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    sign_time: _timestamp_pb2.Timestamp
+    signature: bytes
+    def __init__(self, instance_id: _Optional[str] = ..., sign_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class RenewInstanceLeaseResponse(_message.Message):
+    __slots__ = ("instance", "lease_ttl_seconds")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    instance: _consensus_pb2.Instance
+    lease_ttl_seconds: float
+    def __init__(self, instance: _Optional[_Union[_consensus_pb2.Instance, _Mapping]] = ..., lease_ttl_seconds: _Optional[float] = ...) -> None: ...
+
+class DeregisterInstanceRequest(_message.Message):
+    __slots__ = ("instance_id", "sign_time", "signature")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGN_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    sign_time: _timestamp_pb2.Timestamp
+    signature: bytes
+    def __init__(self, instance_id: _Optional[str] = ..., sign_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class DeregisterInstanceResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: _consensus_pb2.Instance
+    def __init__(self, instance: _Optional[_Union[_consensus_pb2.Instance, _Mapping]] = ...) -> None: ...
+
 class ListConnectedInstancesRequest(_message.Message):
     __slots__ = ("region", "capability", "include_service_replicas")
     REGION_FIELD_NUMBER: _ClassVar[int]

@@ -143,6 +143,21 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.FromString,
                 _registered_method=True)
+        self.RegisterInstance = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/RegisterInstance',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceResponse.FromString,
+                _registered_method=True)
+        self.RenewInstanceLease = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/RenewInstanceLease',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseResponse.FromString,
+                _registered_method=True)
+        self.DeregisterInstance = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/DeregisterInstance',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceResponse.FromString,
+                _registered_method=True)
         self.ListConnectedInstances = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/ListConnectedInstances',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListConnectedInstancesRequest.SerializeToString,
@@ -360,6 +375,33 @@ class AgentGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterInstance(self, request, context):
+        """Joins the instance network as the instance the caller's credential is bound to (PERMISSION_DENIED
+        for another name or an unbound credential), so that it can propose and vote, and be chosen by
+        DistributeTask. The request is signed with the instance's own Ed25519 key and forwarded as it is
+        (see cerebro.consensus.v1.ConsensusService.RegisterInstance); registering again with the same
+        key renews the registration and keeps the instance id. Agents register as PRIMARY or
+        SPECIALIZED: WORKER is for the mesh's own service replicas, which register with the consensus
+        service directly. The lease lasts `lease_ttl_seconds`: renew it well within that.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewInstanceLease(self, request, context):
+        """Renews the lease of the caller's instance (a signed heartbeat, forwarded as it is).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeregisterInstance(self, request, context):
+        """Leaves the instance network: the caller's instance goes offline until it registers again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListConnectedInstances(self, request, context):
         """Lists the agent instances connected to the mesh (active leases), by name.
         """
@@ -548,6 +590,21 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.SearchKnowledge,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.SerializeToString,
+            ),
+            'RegisterInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterInstance,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceResponse.SerializeToString,
+            ),
+            'RenewInstanceLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewInstanceLease,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseResponse.SerializeToString,
+            ),
+            'DeregisterInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeregisterInstance,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceResponse.SerializeToString,
             ),
             'ListConnectedInstances': grpc.unary_unary_rpc_method_handler(
                     servicer.ListConnectedInstances,
@@ -1098,6 +1155,87 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/SearchKnowledge',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/RegisterInstance',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RegisterInstanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewInstanceLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/RenewInstanceLease',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RenewInstanceLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeregisterInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/DeregisterInstance',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeregisterInstanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

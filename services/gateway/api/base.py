@@ -12,6 +12,7 @@ import grpc
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2_grpc
+from cerebro.runtime.errors import permission_denied
 from services.gateway.auth import Authenticator
 from services.gateway.call import Call
 from services.gateway.downstream import FieldMap, relayed_error
@@ -20,6 +21,7 @@ from services.gateway.learnings import LearningSignals, LearningStore
 from services.gateway.namespaces import Namespaces
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
+from services.gateway.validation import Violations
 
 ResultT = TypeVar("ResultT")
 MemoryStub = memory_service_pb2_grpc.MemoryServiceStub
@@ -121,3 +123,26 @@ class ApiBase:
             if not page_token:
                 break
         return instances[:MAX_LISTED_INSTANCES]
+
+    def bound_instance_name(self, call: Call, action: str) -> str:
+        """The instance the caller's credential is bound to; PERMISSION_DENIED when it is bound to none."""
+        bound_name = call.caller.instance_name
+        if bound_name is None:
+            raise permission_denied(f"this credential is not bound to an instance, so it cannot {action}")
+        return bound_name
+
+    async def check_acts_for(self, call: Call, instance_id: str, field: str) -> None:
+        """PERMISSION_DENIED unless ``instance_id`` is the instance the caller's credential is bound to."""
+        bound_name = self.bound_instance_name(call, "act for an instance")
+        violations = Violations()
+        violations.uuid(field, instance_id, required=True)
+        violations.raise_if_any()
+        downstream = consensus_pb2.GetInstanceRequest(instance_id=instance_id)
+        response = await self.consensus(
+            lambda stub, timeout: stub.GetInstance(downstream, timeout=timeout),
+            call,
+            idempotent=True,
+            fields={"instance_id": field},
+        )
+        if response.instance.instance_name != bound_name:
+            raise permission_denied(f"this credential acts for {bound_name!r}, not for instance {instance_id}")

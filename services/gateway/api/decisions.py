@@ -1,4 +1,4 @@
-"""The instance network and its decisions: connected instances, propose, vote, watch.
+"""Decisions of the instance network: propose, vote, get and watch.
 
 The gateway never signs for an instance: proposals and votes arrive signed by the instance's own
 Ed25519 key and are forwarded as they are. The gateway only checks that the signer is the instance
@@ -13,26 +13,16 @@ import grpc
 
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
-from cerebro.runtime.errors import permission_denied
 from services.gateway.api.base import ApiBase
 from services.gateway.call import Call
 from services.gateway.downstream import relayed_error
-from services.gateway.validation import Violations
 
 PROPOSAL_FIELDS = {"proposal": ""}
 
 
 class DecisionsApi(ApiBase):
-    async def ListConnectedInstances(
-        self, request: pb.ListConnectedInstancesRequest, call: Call
-    ) -> pb.ListConnectedInstancesResponse:
-        instances = await self.active_instances(
-            call, region=request.region, capability=request.capability, agents_only=not request.include_service_replicas
-        )
-        return pb.ListConnectedInstancesResponse(instances=instances, total_connected=len(instances))
-
     async def Propose(self, request: pb.ProposeRequest, call: Call) -> pb.ProposeResponse:
-        await self._check_acts_for(call, request.proposer_id, "proposer_id")
+        await self.check_acts_for(call, request.proposer_id, "proposer_id")
         proposal = consensus_pb2.Proposal(
             request_id=request.request_id,
             topic=request.topic,
@@ -52,7 +42,7 @@ class DecisionsApi(ApiBase):
         return pb.ProposeResponse(proposal=response.proposal)
 
     async def Vote(self, request: pb.VoteRequest, call: Call) -> pb.VoteResponse:
-        await self._check_acts_for(call, request.voter_id, "voter_id")
+        await self.check_acts_for(call, request.voter_id, "voter_id")
         downstream = consensus_pb2.VoteRequest(
             proposal_id=request.proposal_id,
             voter_id=request.voter_id,
@@ -92,21 +82,3 @@ class DecisionsApi(ApiBase):
             raise relayed_error("consensus", error, {}) from None
         finally:
             stream.cancel()
-
-    async def _check_acts_for(self, call: Call, instance_id: str, field: str) -> None:
-        """PERMISSION_DENIED unless ``instance_id`` is the instance the caller's credential is bound to."""
-        bound_name = call.caller.instance_name
-        if bound_name is None:
-            raise permission_denied("this credential is not bound to an instance, so it cannot propose or vote")
-        violations = Violations()
-        violations.uuid(field, instance_id, required=True)
-        violations.raise_if_any()
-        downstream = consensus_pb2.GetInstanceRequest(instance_id=instance_id)
-        response = await self.consensus(
-            lambda stub, timeout: stub.GetInstance(downstream, timeout=timeout),
-            call,
-            idempotent=True,
-            fields={"instance_id": field},
-        )
-        if response.instance.instance_name != bound_name:
-            raise permission_denied(f"this credential acts for {bound_name!r}, not for instance {instance_id}")

@@ -11,6 +11,7 @@ from services.gateway.api.decisions import DecisionsApi
 from services.gateway.api.emotions import EmotionsApi
 from services.gateway.api.episodes import EpisodesApi
 from services.gateway.api.identity import IdentityApi
+from services.gateway.api.instances import InstancesApi
 from services.gateway.api.knowledge import KnowledgeApi
 from services.gateway.api.learning import LearningApi
 from services.gateway.api.system import SystemApi
@@ -23,6 +24,7 @@ class GatewayApi(
     WorkingMemoryApi,
     IdentityApi,
     KnowledgeApi,
+    InstancesApi,
     DecisionsApi,
     LearningApi,
     EmotionsApi,

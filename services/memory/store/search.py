@@ -19,7 +19,13 @@ RRF_K = 60
 # Each ranking contributes this many candidates per requested hit (at least MIN_CANDIDATES).
 CANDIDATES_PER_HIT = 5
 MIN_CANDIDATES = 50
+# pgvector's ceiling for hnsw.ef_search.
 MAX_CANDIDATES = 1000
+
+
+def candidate_count(top_k: int) -> int:
+    """How many rows each ranking contributes to the fusion, and the HNSW ef_search used to find them."""
+    return min(max(top_k * CANDIDATES_PER_HIT, MIN_CANDIDATES), MAX_CANDIDATES)
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,13 @@ async def search(
 
     Must run inside a transaction: the HNSW search settings are set for it alone.
     """
-    candidates = min(max(query.top_k * CANDIDATES_PER_HIT, MIN_CANDIDATES), MAX_CANDIDATES)
+    candidates = candidate_count(query.top_k)
     if query.vector is not None:
-        # Iterative scans keep looking until enough rows pass the namespace and filters.
+        # ef_search is the HNSW candidate list: as long as the list we ask for. Iterative scans keep looking
+        # until enough rows pass the namespace and filters.
         await connection.execute(
             "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-            str(min(candidates, 1000)),
+            str(candidates),
         )
     conditions = Conditions([namespace])
     conditions.add("e.namespace = $1")
