@@ -3,17 +3,24 @@
 The migrations create `nexus_app`, `nexus_worker` and `nexus_ro` without LOGIN. Setting
 CEREBRO_NEXUS_APP_PASSWORD_FILE (or CEREBRO_NEXUS_APP_PASSWORD), and the same for NEXUS_WORKER and
 NEXUS_RO, lets those roles log in with that password; the memory service applies them at start.
+
+Only a SCRAM-SHA-256 verifier made here is sent to the server, never the password itself, so it
+cannot appear in the server's logs (a failed statement is logged with its text) or in pg_stat_activity.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 import asyncpg
+from scramp import ScramMechanism
 
 from cerebro.runtime.config import Env
 
 ROLES = ("nexus_app", "nexus_worker", "nexus_ro")
+# PostgreSQL's own default (scram_iterations).
+SCRAM_ITERATIONS = 4096
 
 
 def role_passwords_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -32,8 +39,22 @@ async def enable_role_logins(dsn: str, passwords: Mapping[str, str]) -> None:
         for role, password in passwords.items():
             # ALTER ROLE takes no parameters: format() quotes the name and the literal server-side.
             statement = await connection.fetchval(
-                "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)", role, password
+                "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)",
+                role,
+                scram_verifier(password),
             )
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def scram_verifier(password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (a fresh random salt each time)."""
+    salt, stored_key, server_key, iterations = ScramMechanism("SCRAM-SHA-256").make_auth_info(
+        password, iteration_count=SCRAM_ITERATIONS
+    )
+
+    def encode(value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{encode(salt)}${encode(stored_key)}:{encode(server_key)}"

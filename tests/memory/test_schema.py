@@ -121,9 +121,14 @@ async def test_role_passwords_come_from_secret_files(memory_database_url: str, t
         assert await connection.fetchval("SELECT current_user") == "nexus_ro"
     finally:
         await connection.close()
-    # Roles are cluster-wide: leave nexus_ro without a login for the other tests.
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(f"postgresql://nexus_ro:not-the-password@{host_part}")
     admin = await asyncpg.connect(memory_database_url)
     try:
+        # The server got a verifier, not the password.
+        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = 'nexus_ro'")
+        assert stored.startswith("SCRAM-SHA-256$4096:") and "generated-for-this-test" not in stored
+        # Roles are cluster-wide: leave nexus_ro without a login for the other tests.
         await admin.execute("ALTER ROLE nexus_ro NOLOGIN PASSWORD NULL")
     finally:
         await admin.close()
