@@ -14,7 +14,7 @@ from services.memory.roles import enable_role_logins, role_passwords_from_env
 
 async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:
     results = await asyncio.gather(*(migrate(fresh_database_url) for _ in range(3)))
-    assert sorted(len(applied) for applied in results) == [0, 0, 4]
+    assert sorted(len(applied) for applied in results) == [0, 0, 5]
     assert await migrate(fresh_database_url) == []
 
 

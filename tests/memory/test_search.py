@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -107,6 +108,70 @@ async def test_filters_and_namespaces_apply_to_search(
     assert [hit.episode.content for hit in hybrid.hits] == ["my cat"]
     everything = await search(memory, "cat", episodes_pb2.SEARCH_MODE_HYBRID, top_k=100)
     assert {hit.episode.namespace for hit in everything.hits} == {"nexus"}
+
+
+async def test_text_search_applies_every_filter_as_listing_does(memory: MemoryServer) -> None:
+    # The text ranking runs in a database function with its own copy of the filters: it must agree with
+    # the listing's SQL on every filter.
+    project = await memory.stub.CreateProject(
+        pb.CreateProjectRequest(namespace="nexus", project=namespaces_pb2.Project(display_name="mesh"))
+    )
+    project_id = project.project.project_id
+    now = datetime.now(UTC)
+    for index in range(12):
+        occurred = timestamp_pb2.Timestamp()
+        occurred.FromDatetime(now - timedelta(hours=index))
+        episode = episodes_pb2.Episode(
+            content=f"orbit report number {index}",
+            tags=["even"] if index % 2 == 0 else ["odd", "late"] if index > 6 else ["odd"],
+            importance=index / 12,
+            occur_time=occurred,
+            project_id=project_id if index % 3 == 0 else "",
+        )
+        await memory.stub.CreateEpisode(pb.CreateEpisodeRequest(namespace="nexus", episode=episode))
+    start, end = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
+    start.FromDatetime(now - timedelta(hours=8, minutes=30))
+    end.FromDatetime(now - timedelta(hours=2, minutes=30))
+    filters = [
+        episodes_pb2.EpisodeFilter(project_id=project_id),
+        episodes_pb2.EpisodeFilter(tags=["odd", "late"]),
+        episodes_pb2.EpisodeFilter(start_time=start, end_time=end),
+        episodes_pb2.EpisodeFilter(min_importance=0.5),
+        episodes_pb2.EpisodeFilter(tags=["even"], min_importance=0.3, start_time=start),
+    ]
+    for selected in filters:
+        listed = await memory.stub.ListEpisodes(pb.ListEpisodesRequest(namespace="nexus", filter=selected, page_size=100))
+        found = await search(memory, "orbit report", episodes_pb2.SEARCH_MODE_TEXT, filter=selected, top_k=100)
+        expected = {episode.content for episode in listed.episodes}
+        assert expected and {hit.episode.content for hit in found.hits} == expected, selected
+
+
+async def test_the_text_ranking_function_keeps_to_the_declared_namespace(
+    memory: MemoryServer, memory_database_url: str
+) -> None:
+    await memory.stub.CreateNamespace(pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name="aria")))
+    for namespace in ("nexus", "aria"):
+        await memory.stub.CreateEpisode(
+            pb.CreateEpisodeRequest(namespace=namespace, episode=episodes_pb2.Episode(content=f"{namespace} secret plan"))
+        )
+    connection = await asyncpg.connect(memory_database_url)
+    ranked = (
+        "SELECT e.content FROM memory.rank_episodes_by_text(plainto_tsquery('english', 'secret plan'), 10,"
+        " NULL, NULL, NULL, NULL, NULL) AS hits JOIN memory.episodes e ON e.episode_id = hits.id"
+    )
+    try:
+        async with connection.transaction():
+            await connection.execute("SET LOCAL ROLE nexus_app")
+            # Without a declared namespace the function ranks nothing, as row-level security shows nothing.
+            assert await connection.fetch(ranked) == []
+            await connection.execute("SELECT set_config('cerebro.namespace', 'aria', true)")
+            assert [row["content"] for row in await connection.fetch(ranked)] == ["aria secret plan"]
+        async with connection.transaction():
+            await connection.execute("SET LOCAL ROLE nexus_worker")  # the workers never search
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.fetch(ranked)
+    finally:
+        await connection.close()
 
 
 async def test_importance_and_recency_weighting(memory: MemoryServer) -> None:

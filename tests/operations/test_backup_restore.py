@@ -12,6 +12,7 @@ import pytest
 
 from cerebro.cli.migrate import COMPONENTS
 from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
 from services.operations.backup.backup import BackupError, create_backup
 from services.operations.backup.manifest import MANIFEST_FILE, ManifestError, file_sha256, read_manifest
 from services.operations.backup.restore import RestoreError, restore_backup
@@ -51,7 +52,7 @@ async def test_backup_then_restore_gives_identical_counts_and_checksums(
     manifest = await create_backup(cerebro_url, tmp_path / "backup")
     assert read_manifest(tmp_path / "backup") == manifest
     assert manifest.dump_sha256 == file_sha256(tmp_path / "backup" / "cerebro.dump")
-    assert manifest.schema_versions["memory"]["version"] == 4
+    assert manifest.schema_versions["memory"]["version"] == len(load_migrations(MEMORY_MIGRATIONS))
     assert manifest.schema_versions["memory"]["migrations"][0] == "0001_memory_schema"
     assert set(manifest.schema_versions) == set(COMPONENTS)
     assert {"nexus_app", "nexus_worker", "nexus_ro"} <= set(manifest.roles)

@@ -16,7 +16,7 @@ from services.memory.db import namespace_transaction
 from services.memory.embedder_client import EmbeddedTexts, EmbedderError
 from services.memory.store import episodes as episodes_store
 from services.memory.store import semantic as semantic_store
-from services.memory.store.filters import Conditions, add_episode_filter
+from services.memory.store.filters import Conditions, add_episode_filter, episode_text_filter_args
 from services.memory.store.search import SearchQuery, SearchTarget, search
 from services.memory.validation import Violations
 
@@ -33,6 +33,7 @@ EPISODES = SearchTarget(
     time_column="occurred_at",
     weight_column="importance",
     columns=episodes_store.COLUMNS,
+    text_ranking_function="memory.rank_episodes_by_text",
 )
 SEMANTIC_MEMORIES = SearchTarget(
     table="memory.semantic_memories",
@@ -40,6 +41,7 @@ SEMANTIC_MEMORIES = SearchTarget(
     time_column="created_at",
     weight_column="confidence",
     columns=semantic_store.COLUMNS,
+    text_ranking_function="memory.rank_semantic_memories_by_text",
 )
 
 
@@ -97,7 +99,9 @@ class SearchApi(ApiBase):
             add_episode_filter(conditions, "e", selected)
 
         async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await search(connection, EPISODES, namespace, query, add_filters)
+            rows = await search(
+                connection, EPISODES, namespace, query, add_filters, episode_text_filter_args(selected)
+            )
         return pb.SearchEpisodesResponse(
             hits=[
                 episodes_pb2.EpisodeHit(
@@ -140,7 +144,7 @@ class SearchApi(ApiBase):
                 conditions.add(f"e.confidence >= {conditions.param(min_confidence)}")
 
         async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await search(connection, SEMANTIC_MEMORIES, namespace, query, add_filters)
+            rows = await search(connection, SEMANTIC_MEMORIES, namespace, query, add_filters, (min_confidence,))
         return pb.SearchSemanticMemoriesResponse(
             hits=[
                 semantic_pb2.SemanticMemoryHit(

@@ -46,3 +46,8 @@ def add_episode_filter(conditions: Conditions, alias: str, selected: EpisodeFilt
         conditions.add(f"{alias}.occurred_at < {conditions.param(selected.end_time)}")
     if selected.min_importance is not None:
         conditions.add(f"{alias}.importance >= {conditions.param(selected.min_importance)}")
+
+
+def episode_text_filter_args(selected: EpisodeFilter) -> tuple[object, ...]:
+    """The same filters as arguments of memory.rank_episodes_by_text (None: no such filter)."""
+    return (selected.project_id, selected.tags or None, selected.start_time, selected.end_time, selected.min_importance)

@@ -3,11 +3,15 @@
 Each ranking contributes 1 / (RRF_K + rank) for every row it holds; rows found by only one ranking
 still count, so a row without an embedding yet is found by its text alone. The fused score is then
 optionally weighted by recency and importance.
+
+The text ranking comes from a SECURITY DEFINER function of migration 0005 (under row-level security
+PostgreSQL cannot use the GIN index for `@@`); the vector ranking is plain SQL, since an ORDER BY on
+the distance uses the HNSW index under row-level security too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -37,6 +41,8 @@ class SearchTarget:
     time_column: str
     weight_column: str
     columns: str
+    # Ranks the namespace's rows by text: (query tsquery, max_rows integer, filters...) -> (id, score).
+    text_ranking_function: str
 
 
 @dataclass(frozen=True)
@@ -52,17 +58,17 @@ class SearchQuery:
     importance_weight: float = 0.0
 
 
-def _text_ranking(target: SearchTarget, conditions: Conditions, filters: str, text: str, candidates: str) -> str:
+def _text_ranking(
+    target: SearchTarget, conditions: Conditions, text: str, text_filter_args: Sequence[object], candidates: str
+) -> str:
+    filter_params = "".join(f", {conditions.param(value)}" for value in text_filter_args)
+    query = f"websearch_to_tsquery('english', {conditions.param(text)})"
     return f"""
         text_ranked AS (
-            SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, moment, weight FROM (
-                SELECT e.{target.id_column} AS id, ts_rank_cd(e.search_vector, query) AS score,
-                       e.{target.time_column} AS moment, e.{target.weight_column} AS weight
-                FROM {target.table} e, websearch_to_tsquery('english', {conditions.param(text)}) AS query
-                WHERE e.search_vector @@ query AND {filters}
-                ORDER BY score DESC, e.{target.id_column}
-                LIMIT {candidates}
-            ) AS hits
+            SELECT hits.id, hits.score::float8 AS score, row_number() OVER (ORDER BY hits.score DESC, hits.id) AS rank,
+                   e.{target.time_column} AS moment, e.{target.weight_column} AS weight
+            FROM {target.text_ranking_function}({query}, {candidates}{filter_params}) AS hits
+            JOIN {target.table} e ON e.{target.id_column} = hits.id
         )"""
 
 
@@ -100,10 +106,13 @@ async def search(
     namespace: str,
     query: SearchQuery,
     add_filters: Callable[[Conditions], None],
+    text_filter_args: Sequence[object],
 ) -> list[asyncpg.Record]:
     """Rows of ``target`` with text_score, text_rank, vector_score, vector_rank and fused_score, best first.
 
-    Must run inside a transaction: the HNSW search settings are set for it alone.
+    ``add_filters`` adds the filters to the vector ranking's SQL; ``text_filter_args`` are the same
+    filters as the arguments of the target's text ranking function. Must run inside a transaction that
+    declared ``namespace`` (the text ranking function reads it), and the HNSW settings are set for it alone.
     """
     candidates = candidate_count(query.top_k)
     if query.vector is not None:
@@ -113,15 +122,15 @@ async def search(
             "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
             str(candidates),
         )
+    # Every parameter must appear in the SQL: the filters are added only for the vector ranking's WHERE.
     conditions = Conditions([namespace])
-    conditions.add("e.namespace = $1")
-    add_filters(conditions)
-    filters = conditions.sql()
     limit = conditions.param(candidates)
-    text_cte = _text_ranking(target, conditions, filters, query.text, limit) if query.use_text else _EMPTY_TEXT
-    vector_cte = (
-        _vector_ranking(target, conditions, filters, query, limit) if query.vector is not None else _EMPTY_VECTOR
-    )
+    text_cte = _text_ranking(target, conditions, query.text, text_filter_args, limit) if query.use_text else _EMPTY_TEXT
+    vector_cte = _EMPTY_VECTOR
+    if query.vector is not None:
+        conditions.add("e.namespace = $1")
+        add_filters(conditions)
+        vector_cte = _vector_ranking(target, conditions, conditions.sql(), query, limit)
     recency_weight = conditions.param(query.recency_weight)
     half_life = conditions.param(query.recency_half_life_seconds)
     importance_weight = conditions.param(query.importance_weight)
@@ -145,6 +154,7 @@ async def search(
         -- Only the top hits are joined back for their columns (by primary key).
         SELECT {target.columns}, f.text_score, f.text_rank, f.vector_score, f.vector_rank, f.fused_score
         FROM fused f JOIN {target.table} e ON e.{target.id_column} = f.id
+        WHERE e.namespace = $1
         ORDER BY f.fused_score DESC, f.id
     """
     return await connection.fetch(sql, *conditions.args)
