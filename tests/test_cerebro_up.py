@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -48,9 +48,9 @@ def _port_environ() -> dict[str, str]:
 
 
 class RunningUp:
-    def __init__(self, data_dir: Path, ports: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, ports: dict[str, str], leases: Mapping[str, str] = SHORT_LEASES) -> None:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
-        environ.update(ports, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **SHORT_LEASES)
+        environ.update(ports, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **leases)
         self.ports = ports
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
