@@ -165,28 +165,38 @@ def start_worker(environ: dict[str, str], logs: Path) -> subprocess.Popen[bytes]
         time.sleep(0.2)
 
 
-async def recall_at_10(database_url: str, namespace: str, query_vectors: list[list[float]]) -> float:
-    """Share of the exact top 10 that the HNSW index returns with the service's settings."""
-    connection = await asyncpg.connect(database_url)
-    found = 0
+async def hnsw_recall(
+    database_url: str, namespace: str, query_vectors: list[list[float]], ef_values: list[int]
+) -> dict[int, tuple[float, float]]:
+    """For each hnsw.ef_search: the share of the exact top 10 the index returns, and the query's median ms."""
+    approximate_sql = (
+        "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
+        " ORDER BY embedding <=> $2::vector LIMIT 10"
+    )
+    # `+ 0` makes the ordering one no index serves: a sequential scan and a sort, the exact answer.
+    exact_sql = (
+        "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
+        " ORDER BY (embedding <=> $2::vector) + 0 LIMIT 10"
+    )
+    # No prepared-statement cache: a cached generic plan would ignore the settings below.
+    connection = await asyncpg.connect(database_url, statement_cache_size=0)
+    found = dict.fromkeys(ef_values, 0)
+    timings: dict[int, list[float]] = {ef: [] for ef in ef_values}
     try:
         for vector in query_vectors:
             literal = "[" + ",".join(f"{value:.7f}" for value in vector) + "]"
-            sql = (
-                "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
-                " ORDER BY embedding <=> $2::vector LIMIT 10"
-            )
-            async with connection.transaction():
-                await connection.execute(f"SET LOCAL hnsw.ef_search = {candidate_count(10)}")
-                await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                approximate = {row[0] for row in await connection.fetch(sql, namespace, literal)}
-            async with connection.transaction():
-                await connection.execute("SET LOCAL enable_indexscan = off")
-                exact = {row[0] for row in await connection.fetch(sql, namespace, literal)}
-            found += len(approximate & exact)
+            exact = {row[0] for row in await connection.fetch(exact_sql, namespace, literal)}
+            for ef in ef_values:
+                async with connection.transaction():
+                    await connection.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+                    await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    started = time.perf_counter()
+                    approximate = {row[0] for row in await connection.fetch(approximate_sql, namespace, literal)}
+                    timings[ef].append(time.perf_counter() - started)
+                found[ef] += len(approximate & exact)
     finally:
         await connection.close()
-    return found / (10 * len(query_vectors))
+    return {ef: (found[ef] / (10 * len(query_vectors)), percentile(timings[ef], 0.5) * 1000) for ef in ef_values}
 
 
 async def create_namespace(stub: memory_service_pb2_grpc.MemoryServiceStub, name: str) -> None:
@@ -280,8 +290,16 @@ async def measure_search(
     async with grpc.aio.insecure_channel(embedder_target) as embedder_channel:
         embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder_channel)
         vectors = [list((await embedder.Embed(embedder_pb2.EmbedRequest(text=query))).embedding) for query in queries]
-    recall = await recall_at_10(stack.database_url, "search", vectors)
-    rows.append((f"HNSW recall@10 vs exact, {args.search_episodes} episodes", f"{recall:.3f}"))
+    service_ef = candidate_count(10)
+    sweep = await hnsw_recall(stack.database_url, "search", vectors, sorted({20, 40, service_ef, 100, 200}))
+    for ef, (recall, milliseconds) in sweep.items():
+        setting = " (the service's, top_k 10)" if ef == service_ef else ""
+        rows.append(
+            (
+                f"HNSW recall@10 vs exact, {args.search_episodes} episodes, ef_search {ef}{setting}",
+                f"{recall:.3f} (index query p50 {milliseconds:.2f} ms)",
+            )
+        )
     return rows
 
 

@@ -1,9 +1,16 @@
-"""SearchEpisodes and SearchSemanticMemories: the query embedded through the Embedder, then hybrid retrieval."""
+"""SearchEpisodes and SearchSemanticMemories: the query embedded through the Embedder, then hybrid retrieval.
+
+The query is embedded while PostgreSQL ranks by text: the two are independent, and the embedding is
+the longest step of a search (a model call in another process).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Sequence
 
+import asyncpg
 import grpc
 
 from cerebro.memory.v1 import episodes_pb2, semantic_pb2
@@ -17,7 +24,7 @@ from services.memory.embedder_client import EmbeddedTexts, EmbedderError
 from services.memory.store import episodes as episodes_store
 from services.memory.store import semantic as semantic_store
 from services.memory.store.filters import Conditions, add_episode_filter, episode_text_filter_args
-from services.memory.store.search import SearchQuery, SearchTarget, search
+from services.memory.store.search import SearchQuery, SearchTarget, rank_by_text, search
 from services.memory.validation import Violations
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,32 @@ def _top_k(violations: Violations, value: int) -> int:
 
 
 class SearchApi(ApiBase):
+    async def _search(
+        self,
+        target: SearchTarget,
+        namespace: str,
+        text: str,
+        mode: int,
+        top_k: int,
+        text_filter_args: Sequence[object],
+        add_filters: Callable[[Conditions], None],
+        make_query: Callable[[EmbeddedTexts | None], SearchQuery],
+    ) -> tuple[list[asyncpg.Record], EmbeddedTexts | None]:
+        """The fused hits, and the query's embedding (None when the search ran on text only)."""
+        embedding = asyncio.create_task(self._embed_query(text, mode))
+        try:
+            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+                text_hits = None
+                if mode != episodes_pb2.SEARCH_MODE_VECTOR:
+                    text_hits = await rank_by_text(connection, target, text, top_k, text_filter_args)
+                embedded = await embedding
+                rows = await search(connection, target, namespace, make_query(embedded), text_hits, add_filters)
+        finally:
+            # Stops the embedding when the search failed first (an unknown namespace, PostgreSQL down).
+            embedding.cancel()
+            await asyncio.gather(embedding, return_exceptions=True)
+        return rows, embedded
+
     async def _embed_query(self, text: str, mode: int) -> EmbeddedTexts | None:
         """The query's vector; None when a hybrid search must run on text only (Embedder down)."""
         if mode == episodes_pb2.SEARCH_MODE_TEXT:
@@ -83,25 +116,30 @@ class SearchApi(ApiBase):
             if half_life <= 0:
                 violations.add("weighting.recency_half_life", "must be positive")
         violations.raise_if_any()
-        embedded = await self._embed_query(text, request.mode)
-        query = SearchQuery(
-            text=text,
-            vector=embedded.vectors[0] if embedded else None,
-            embedding_version=embedded.embedding_version if embedded else "",
-            use_text=request.mode != episodes_pb2.SEARCH_MODE_VECTOR,
-            top_k=top_k,
-            recency_weight=weighting.recency_weight,
-            recency_half_life_seconds=half_life,
-            importance_weight=weighting.importance_weight,
-        )
+
+        def make_query(embedded: EmbeddedTexts | None) -> SearchQuery:
+            return SearchQuery(
+                vector=embedded.vectors[0] if embedded else None,
+                embedding_version=embedded.embedding_version if embedded else "",
+                top_k=top_k,
+                recency_weight=weighting.recency_weight,
+                recency_half_life_seconds=half_life,
+                importance_weight=weighting.importance_weight,
+            )
 
         def add_filters(conditions: Conditions) -> None:
             add_episode_filter(conditions, "e", selected)
 
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await search(
-                connection, EPISODES, namespace, query, add_filters, episode_text_filter_args(selected)
-            )
+        rows, embedded = await self._search(
+            EPISODES,
+            namespace,
+            text,
+            request.mode,
+            top_k,
+            episode_text_filter_args(selected),
+            add_filters,
+            make_query,
+        )
         return pb.SearchEpisodesResponse(
             hits=[
                 episodes_pb2.EpisodeHit(
@@ -130,21 +168,21 @@ class SearchApi(ApiBase):
             else None
         )
         violations.raise_if_any()
-        embedded = await self._embed_query(text, request.mode)
-        query = SearchQuery(
-            text=text,
-            vector=embedded.vectors[0] if embedded else None,
-            embedding_version=embedded.embedding_version if embedded else "",
-            use_text=request.mode != episodes_pb2.SEARCH_MODE_VECTOR,
-            top_k=top_k,
-        )
+
+        def make_query(embedded: EmbeddedTexts | None) -> SearchQuery:
+            return SearchQuery(
+                vector=embedded.vectors[0] if embedded else None,
+                embedding_version=embedded.embedding_version if embedded else "",
+                top_k=top_k,
+            )
 
         def add_filters(conditions: Conditions) -> None:
             if min_confidence is not None:
                 conditions.add(f"e.confidence >= {conditions.param(min_confidence)}")
 
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await search(connection, SEMANTIC_MEMORIES, namespace, query, add_filters, (min_confidence,))
+        rows, embedded = await self._search(
+            SEMANTIC_MEMORIES, namespace, text, request.mode, top_k, (min_confidence,), add_filters, make_query
+        )
         return pb.SearchSemanticMemoriesResponse(
             hits=[
                 semantic_pb2.SemanticMemoryHit(
