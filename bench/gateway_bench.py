@@ -6,6 +6,11 @@ Runs a real `cerebro up` (embedded PostgreSQL and Redis, every service as its ow
 loopback ports in a temporary data directory, issues an API key, then measures, with 1 and 32 concurrent
 clients: memory.CreateEpisode vs gateway.Remember, and memory.SearchEpisodes (hybrid) vs gateway.Recall.
 Prints a markdown table of p50/p99 latencies and the p50 the gateway adds (goal: <= 1.5 ms on loopback).
+
+The direct CreateEpisode carries a request id, as the gateway's does (it adds one so that its retries
+are safe). Direct and gateway calls alternate in blocks of `--block` calls, so both see the same
+machine. The embeddings worker is paused (SIGSTOP) while measuring: otherwise the model, embedding
+every episode just written, takes both cores at random moments (Recall's query embedding still runs).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -60,6 +66,19 @@ def start_mesh(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
     raise SystemExit("cerebro up did not start")
 
 
+def child_process(parent: int, process_name: str) -> int:
+    """Pid of the `cerebro serve <process_name>` child of ``parent``."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent_pid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent_pid == parent and argv[-3:-1] == [b"serve", process_name.encode()]:
+            return int(stat.parent.name)
+    raise SystemExit(f"no {process_name} process under cerebro up")
+
+
 async def new_token(data_dir: Path) -> str:
     connection = await asyncpg.connect((data_dir / "secrets" / "database_url").read_text())
     try:
@@ -68,8 +87,11 @@ async def new_token(data_dir: Path) -> str:
         await connection.close()
 
 
-async def latencies(call: Callable[[int], Awaitable[object]], calls: int, clients: int) -> list[float]:
-    timings: list[float] = []
+async def latencies(
+    call: Callable[[int], Awaitable[object]], calls: int, clients: int, timings: list[float] | None = None
+) -> list[float]:
+    """Times ``calls`` calls made by ``clients`` concurrent clients, appended to ``timings``."""
+    timings = [] if timings is None else timings
     counter = iter(range(calls))
 
     async def client() -> None:
@@ -87,7 +109,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-async def measure(ports: dict[str, int], token: str, calls: int) -> list[tuple[str, int, list[float], list[float]]]:
+async def alternating(
+    direct: Callable[[int], Awaitable[object]],
+    through: Callable[[int], Awaitable[object]],
+    calls: int,
+    clients: int,
+    block: int,
+) -> tuple[list[float], list[float]]:
+    direct_timings: list[float] = []
+    through_timings: list[float] = []
+    for _ in range(max(1, calls // block)):
+        await latencies(direct, block, clients, direct_timings)
+        await latencies(through, block, clients, through_timings)
+    return direct_timings, through_timings
+
+
+async def measure(
+    ports: dict[str, int], token: str, calls: int, block: int
+) -> list[tuple[str, int, list[float], list[float]]]:
     auth = (("authorization", f"Bearer {token}"),)
     rows = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel, grpc.aio.insecure_channel(
@@ -98,7 +137,10 @@ async def measure(ports: dict[str, int], token: str, calls: int) -> list[tuple[s
 
         async def direct_create(i: int) -> object:
             episode = episodes_pb2.Episode(content=f"direct episode {i} about the mesh")
-            return await memory.CreateEpisode(memory_service_pb2.CreateEpisodeRequest(namespace=NAMESPACE, episode=episode))
+            request = memory_service_pb2.CreateEpisodeRequest(
+                namespace=NAMESPACE, episode=episode, request_id=str(uuid.uuid4())
+            )
+            return await memory.CreateEpisode(request)
 
         async def gateway_remember(i: int) -> object:
             return await gateway.Remember(gateway_pb2.RememberRequest(content=f"gateway episode {i}"), metadata=auth)
@@ -117,20 +159,26 @@ async def measure(ports: dict[str, int], token: str, calls: int) -> list[tuple[s
             for clients in (1, 32):
                 await latencies(direct, 20, clients)  # warm-up: connections, caches, query plans
                 await latencies(through, 20, clients)
-                rows.append((name, clients, await latencies(direct, calls, clients), await latencies(through, calls, clients)))
+                rows.append((name, clients, *await alternating(direct, through, calls, clients, max(block, clients))))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--block", type=int, default=20, help="calls per alternating block (at least the clients)")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="cerebro-bench-"))
     data_dir.chmod(0o755)  # the embedded PostgreSQL runs as another user when we are root
     process, ports = start_mesh(data_dir)
     try:
         token = asyncio.run(new_token(data_dir))
-        rows = asyncio.run(measure(ports, token, args.calls))
+        worker = child_process(process.pid, "embeddings-worker")
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            rows = asyncio.run(measure(ports, token, args.calls, args.block))
+        finally:
+            os.kill(worker, signal.SIGCONT)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
