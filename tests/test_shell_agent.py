@@ -1,5 +1,7 @@
 """examples/shell_agent.sh against `cerebro up`: an agent with only curl or grpcurl, openssl and jq.
 
+The same `cerebro up` also serves the Python example agent, and grpcurl describes every service.
+
 One `cerebro up` for the module. Each transport runs the script as its own agent (its own API key,
 instance name and Ed25519 key), which must walk every method of the AgentGateway; then the test checks
 from Python that what the shell did is real: the proposal it signed with openssl is decided, and its
@@ -26,7 +28,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cerebro.consensus.client import public_key_bytes, reverify
 from cerebro.consensus.rules import Outcome, ProposalState
 from cerebro.consensus.v1 import consensus_pb2
+from cerebro.embedder.v1 import embedder_pb2
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc, resources_pb2
+from cerebro.memory.v1 import memory_service_pb2
 from tests.test_cerebro_up import ROOT, RunningUp, _port_environ
 
 pytestmark = pytest.mark.slow
@@ -266,3 +270,54 @@ def test_a_wrong_api_key_fails_loudly(mesh: Mesh, transport: str) -> None:
     assert "UNAUTHENTICATED (16)" in failure
     if transport == "http":
         assert "HTTP 401" in failure
+
+
+def test_the_python_example_agent_runs_against_the_same_mesh(mesh: Mesh) -> None:
+    api_key = mesh.issue_key("python-example", instance="PYTHON-EXAMPLE")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
+    environ.update(
+        PYTHONPATH=str(ROOT),
+        CEREBRO_GATEWAY_TARGET=mesh.target,
+        CEREBRO_API_KEY_FILE=str(api_key),
+        CEREBRO_AGENT_NAME="PYTHON-EXAMPLE",
+        CEREBRO_AGENT_KEY_FILE=str(mesh.agent_key_file("PYTHON-EXAMPLE")),
+    )
+    agent = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "nexus_agent.py")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_SECONDS,
+    )
+    assert agent.returncode == 0, agent.stdout + agent.stderr
+    assert agent.stdout.startswith("PYTHON-EXAMPLE joined the mesh as instance ")
+    assert "yes=1" in agent.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("process", "service"),
+    [
+        ("GATEWAY", "cerebro.gateway.v1.AgentGateway"),
+        ("MEMORY", "cerebro.memory.v1.MemoryService"),
+        ("EMBEDDER", "cerebro.embedder.v1.EmbedderService"),
+        ("CONSENSUS", "cerebro.consensus.v1.ConsensusService"),
+    ],
+)
+def test_grpcurl_lists_and_describes_every_service(mesh: Mesh, process: str, service: str) -> None:
+    target = mesh.ports[f"CEREBRO_{process}_TARGET"]
+    listed = subprocess.run([str(GRPCURL), "-plaintext", target, "list"], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert {service, "grpc.health.v1.Health"} <= set(listed.stdout.split())
+    described = subprocess.run(
+        [str(GRPCURL), "-plaintext", target, "describe", service], capture_output=True, text=True, timeout=60
+    )
+    assert described.returncode == 0, described.stderr
+    rpc_lines = [line.strip() for line in described.stdout.splitlines() if line.strip().startswith("rpc ")]
+    methods = {line.removeprefix("rpc ").split("(")[0].strip() for line in rpc_lines}
+    descriptor = {
+        "GATEWAY": gateway_pb2.DESCRIPTOR,
+        "MEMORY": memory_service_pb2.DESCRIPTOR,
+        "EMBEDDER": embedder_pb2.DESCRIPTOR,
+        "CONSENSUS": consensus_pb2.DESCRIPTOR,
+    }[process]
+    assert methods == set(descriptor.services_by_name[service.rsplit(".", 1)[1]].methods_by_name)
