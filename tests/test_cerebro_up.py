@@ -65,9 +65,10 @@ class RunningUp:
     def wait_until_up(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
         assert self.process.stdout is not None
+        # Up to the banner's last line: lines left in this file's buffer would be missed by communicate().
         for line in self.process.stdout:
             self.output.append(line)
-            if line.startswith("Cerebro is up"):
+            if line.startswith("Press Ctrl-C to stop."):
                 return
             if time.monotonic() > deadline:
                 break
@@ -245,6 +246,8 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         output = first.interrupt()
     assert first.process.returncode == 0, output
     assert "Stopped." in output
+    # The banner names the HTTP/JSON face beside the gRPC ports.
+    assert f"http://localhost:{ports['CEREBRO_GATEWAY_HTTP_PORT']}" in output
     time.sleep(0.5)
     assert [pid for pid in pids if _alive(pid)] == [], output
 

@@ -17,6 +17,7 @@ from types import FrameType
 from cerebro.embedded import EmbeddedServerError, EmbeddedStack
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import ConfigError, Env, ServiceSettings, default_data_dir, load_service_settings
+from services.gateway.http.settings import HttpSettings
 
 DESCRIPTION = """\
 Start every Cerebro service and worker as its own process on the default ports and wait until each
@@ -128,7 +129,7 @@ def _stop_children(children: list[Child], grace_seconds: float) -> None:
             child.process.wait()
 
 
-def _print_banner(children: list[Child], data_dir: Path, embedded: bool) -> None:
+def _print_banner(children: list[Child], data_dir: Path, embedded: bool, environ: Mapping[str, str]) -> None:
     print(f"\nCerebro is up. Data: {data_dir}{' (embedded PostgreSQL and Redis)' if embedded else ''}")
     for child in children:
         grpc_part = f"gRPC localhost:{child.settings.port}" if child.settings.port else "worker"
@@ -137,10 +138,15 @@ def _print_banner(children: list[Child], data_dir: Path, embedded: bool) -> None
             f"   log {child.log_file}"
         )
     ports = {child.name: child.settings.port for child in children}
+    if "gateway" in ports:
+        http_port = HttpSettings.from_env(environ).port
+        print(f"  {'gateway (HTTP/JSON)':<22} http://localhost:{http_port}   (OpenAPI at /openapi.json)")
     print("\nTry:")
     for name, example in TRY_EXAMPLES.items():
         if name in ports:
             print("  " + example.format(port=ports[name]))
+    if "gateway" in ports:
+        print(f"  curl -s localhost:{http_port}/health")
     print("\nPress Ctrl-C to stop.", flush=True)
 
 
@@ -182,7 +188,7 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             _spawn(child, environ)
         status = _wait_until_ready(children, startup_timeout)
         if status == 0:
-            _print_banner(children, root, stack is not None)
+            _print_banner(children, root, stack is not None, environ)
             _supervise(children, environ)
     except _StopRequested:
         print("\nStopping ...", flush=True)
