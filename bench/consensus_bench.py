@@ -23,18 +23,18 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cerebro.consensus.client import create_proposal_request, register_request, vote_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.embedded import EmbeddedPostgres
 from cerebro.healthcheck import is_serving
-from cerebro.consensus.client import create_proposal_request, register_request, vote_request
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ async def one_round(voters: list[Voter], number: int) -> float:
         proposer.key,
         proposer_id=proposer.instance_id,
         topic=f"decision {number}",
-        deadline=datetime.now(timezone.utc) + timedelta(minutes=5),
+        deadline=datetime.now(UTC) + timedelta(minutes=5),
     )
     started = time.perf_counter()
     created = await proposer.stub_for(number).CreateProposal(request, timeout=60)
@@ -195,9 +195,10 @@ def main() -> None:
     print(f"{VOTERS} voting instances (quorum 5), {args.proposals} proposals per row, embedded PostgreSQL 18.\n")
     print("| replicas | proposals in flight | p50 proposal-to-decision (ms) | p99 (ms) | decided per second |")
     print("|---:|---:|---:|---:|---:|")
-    with tempfile.TemporaryDirectory(prefix="cerebro-consensus-bench-") as scratch, EmbeddedPostgres(
-        Path(scratch) / "stack"
-    ) as postgres:
+    with (
+        tempfile.TemporaryDirectory(prefix="cerebro-consensus-bench-") as scratch,
+        EmbeddedPostgres(Path(scratch) / "stack") as postgres,
+    ):
         for replicas in args.replicas:
             database_url = asyncio.run(fresh_database(postgres, f"consensus_bench_{replicas}"))
             processes, targets = start_replicas(database_url, replicas, Path(scratch))

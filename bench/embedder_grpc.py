@@ -25,13 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import grpc  # noqa: E402
+import grpc
 
-from bench.embedder_inprocess import make_text  # noqa: E402
-from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc  # noqa: E402
-from cerebro.healthcheck import is_serving  # noqa: E402
-from services.embedder.model import Backend, Encoder  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from bench.embedder_inprocess import make_text
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.healthcheck import is_serving
+from services.embedder.model import Backend, Encoder
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     print(f"Texts per second, median of {args.runs} rounds.\n")
     print("| backend | texts | in-process batched | gRPC, 1 client | gRPC, 16 clients | 16 clients / in-process |")
     print("|---|---|---:|---:|---:|---:|")

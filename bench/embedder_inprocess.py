@@ -17,17 +17,93 @@ from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from services.embedder.model import Backend, Encoder  # noqa: E402
+from services.embedder.model import Backend, Encoder
 
-WORDS = (
-    "agent memory episode cluster deploy failed because disk full cache warmed slowly consensus vote quorum "
-    "replica region latency request answer source link summary decision review token window chunk vector "
-    "search index namespace owner private shared grant policy retry queue batch model embedding database "
-    "redis postgres migration schema version backup restore incident alert metric trace span service gateway "
-    "the a of to and in on for with after before during while when then it was is are be has had will would"
-).split()
+WORDS = [
+    "agent",
+    "memory",
+    "episode",
+    "cluster",
+    "deploy",
+    "failed",
+    "because",
+    "disk",
+    "full",
+    "cache",
+    "warmed",
+    "slowly",
+    "consensus",
+    "vote",
+    "quorum",
+    "replica",
+    "region",
+    "latency",
+    "request",
+    "answer",
+    "source",
+    "link",
+    "summary",
+    "decision",
+    "review",
+    "token",
+    "window",
+    "chunk",
+    "vector",
+    "search",
+    "index",
+    "namespace",
+    "owner",
+    "private",
+    "shared",
+    "grant",
+    "policy",
+    "retry",
+    "queue",
+    "batch",
+    "model",
+    "embedding",
+    "database",
+    "redis",
+    "postgres",
+    "migration",
+    "schema",
+    "version",
+    "backup",
+    "restore",
+    "incident",
+    "alert",
+    "metric",
+    "trace",
+    "span",
+    "service",
+    "gateway",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "on",
+    "for",
+    "with",
+    "after",
+    "before",
+    "during",
+    "while",
+    "when",
+    "then",
+    "it",
+    "was",
+    "is",
+    "are",
+    "be",
+    "has",
+    "had",
+    "will",
+    "would",
+]
 
 
 @dataclass(frozen=True)

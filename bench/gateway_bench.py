@@ -57,7 +57,11 @@ def start_mesh(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
     environ["CEREBRO_GATEWAY_RATE_LIMIT_BURST"] = "100000"
     process = subprocess.Popen(
         [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
-        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert process.stdout is not None
     for line in process.stdout:
@@ -129,9 +133,10 @@ async def measure(
 ) -> list[tuple[str, int, list[float], list[float]]]:
     auth = (("authorization", f"Bearer {token}"),)
     rows = []
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel, grpc.aio.insecure_channel(
-        f"127.0.0.1:{ports['gateway']}"
-    ) as gateway_channel:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel,
+        grpc.aio.insecure_channel(f"127.0.0.1:{ports['gateway']}") as gateway_channel,
+    ):
         memory = memory_service_pb2_grpc.MemoryServiceStub(memory_channel)
         gateway = gateway_pb2_grpc.AgentGatewayStub(gateway_channel)
 

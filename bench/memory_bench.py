@@ -39,21 +39,21 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import asyncpg  # noqa: E402
-import grpc  # noqa: E402
+import asyncpg
+import grpc
 
-from bench.embedder_inprocess import make_text  # noqa: E402
-from cerebro.embedded import EmbeddedStack  # noqa: E402
-from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc  # noqa: E402
-from cerebro.healthcheck import is_serving  # noqa: E402
-from cerebro.memory.v1 import (  # noqa: E402
+from bench.embedder_inprocess import make_text
+from cerebro.embedded import EmbeddedStack
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.healthcheck import is_serving
+from cerebro.memory.v1 import (
     episodes_pb2,
-    memory_service_pb2_grpc,  # noqa: E402
+    memory_service_pb2_grpc,
     namespaces_pb2,
 )
-from cerebro.memory.v1 import memory_service_pb2 as pb  # noqa: E402
-from services.memory.store.search import candidate_count  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from cerebro.memory.v1 import memory_service_pb2 as pb
+from services.memory.store.search import candidate_count
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000

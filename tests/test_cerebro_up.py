@@ -155,7 +155,9 @@ def _memory_end_to_end(port: str) -> None:
         memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
         for content in contents:
             memory.CreateEpisode(
-                memory_service_pb2.CreateEpisodeRequest(namespace="nexus", episode=episodes_pb2.Episode(content=content)),
+                memory_service_pb2.CreateEpisodeRequest(
+                    namespace="nexus", episode=episodes_pb2.Episode(content=content)
+                ),
                 timeout=10,
             )
         deadline = time.monotonic() + 60

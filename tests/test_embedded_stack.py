@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from pgvector.asyncpg import register_vector
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from pgvector.asyncpg import register_vector
 from redis.exceptions import AuthenticationError, ResponseError
 
 import cerebro

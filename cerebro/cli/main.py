@@ -35,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=up.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    up_parser.add_argument(
-        "--data-dir", help="where data and logs live (default: $CEREBRO_DATA_DIR or ~/.cerebro)"
-    )
+    up_parser.add_argument("--data-dir", help="where data and logs live (default: $CEREBRO_DATA_DIR or ~/.cerebro)")
     up_parser.add_argument(
         "--startup-timeout", type=float, default=300.0, help="seconds to wait for every service (default: 300)"
     )

@@ -28,7 +28,7 @@ A process that dies is restarted with backoff."""
 
 # One grpcurl line per service, shown once it is up.
 TRY_EXAMPLES = {
-    "embedder": "grpcurl -plaintext -d '{{\"text\": \"NEXUS remembers\"}}' localhost:{port} "
+    "embedder": 'grpcurl -plaintext -d \'{{"text": "NEXUS remembers"}}\' localhost:{port} '
     "cerebro.embedder.v1.EmbedderService/Embed",
     "consensus": "grpcurl -plaintext localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
     "gateway": "grpcurl -plaintext localhost:{port} describe cerebro.gateway.v1.AgentGateway",
@@ -176,7 +176,9 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             secrets_dir = root / "secrets"
             if database_url is None:
                 environ.pop("CEREBRO_DATABASE_URL", None)
-                environ["CEREBRO_DATABASE_URL_FILE"] = str(_write_secret(secrets_dir / "database_url", stack.database_url))
+                environ["CEREBRO_DATABASE_URL_FILE"] = str(
+                    _write_secret(secrets_dir / "database_url", stack.database_url)
+                )
             if redis_url is None:
                 environ.pop("CEREBRO_REDIS_URL", None)
                 environ["CEREBRO_REDIS_URL_FILE"] = str(_write_secret(secrets_dir / "redis_url", stack.redis_url))

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -424,7 +424,7 @@ class AsyncCerebroClient:
         """Put ``topic`` to a vote, signed by this agent; votes are accepted until ``deadline`` (5 min)."""
         request = self._require_signer().propose_request(
             topic,
-            deadline or datetime.now(timezone.utc) + DEFAULT_VOTING_WINDOW,
+            deadline or datetime.now(UTC) + DEFAULT_VOTING_WINDOW,
             options,
             request_id or _new_request_id(),
         )

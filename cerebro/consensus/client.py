@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cerebro.consensus.v1 import consensus_pb2 as pb
+from cerebro.consensus.names import INSTANCE_TYPES, PROPOSAL_STATES
 from cerebro.consensus.rules import DEFAULT_OPTIONS, Outcome, ProposalState, outcome, quorum
 from cerebro.consensus.signatures import (
     deregistration_payload,
@@ -24,7 +24,7 @@ from cerebro.consensus.signatures import (
     verify,
     vote_payload,
 )
-from cerebro.consensus.names import INSTANCE_TYPES, PROPOSAL_STATES
+from cerebro.consensus.v1 import consensus_pb2 as pb
 
 
 class VerificationError(ValueError):
@@ -42,7 +42,7 @@ def _timestamp(value: datetime) -> Timestamp:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def register_request(
@@ -157,7 +157,7 @@ def reverify(proposal: pb.Proposal) -> Outcome:
         proposer_id=proposal.proposer_id,
         topic=proposal.topic,
         options=options,
-        deadline=proposal.deadline.ToDatetime(tzinfo=timezone.utc),
+        deadline=proposal.deadline.ToDatetime(tzinfo=UTC),
     )
     keys = {elector.instance_id: elector.public_key for elector in proposal.electorate}
     if len(keys) != proposal.electorate_size or len(proposal.electorate) != proposal.electorate_size:

@@ -71,9 +71,7 @@ class Env:
         _check_range(PREFIX + name, value, minimum, maximum)
         return value
 
-    def float(
-        self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
-    ) -> float:
+    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
         text = self.raw(PREFIX + name)
         if text is None:
             return default

@@ -90,4 +90,3 @@ def resource_exhausted(message: str, retry_after_seconds: float) -> ServiceError
 
 def unavailable(message: str, retry_after_seconds: float = 1.0) -> ServiceError:
     return ServiceError(grpc.StatusCode.UNAVAILABLE, message, [_retry_info(retry_after_seconds)])
-

@@ -86,9 +86,7 @@ async def applied_versions(connection: asyncpg.Connection, component: str) -> di
     return {row["version"]: row["checksum"] for row in rows}
 
 
-async def _apply_locked(
-    connection: asyncpg.Connection, component: str, migrations: list[Migration]
-) -> list[Migration]:
+async def _apply_locked(connection: asyncpg.Connection, component: str, migrations: list[Migration]) -> list[Migration]:
     await connection.execute(_BOOKKEEPING)
     done = await applied_versions(connection, component)
     applied = []

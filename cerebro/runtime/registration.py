@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
 from cerebro.runtime.config import ServiceSettings
-from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
 
 log = logging.getLogger(__name__)
 

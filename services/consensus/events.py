@@ -59,9 +59,7 @@ Loader = Callable[[Change], Awaitable[Any]]
 
 async def notify(connection: asyncpg.Connection, channel: str, subject_id: str, event: str) -> None:
     """Announce a change; delivered to every listener when the surrounding transaction commits."""
-    await connection.execute(
-        "SELECT pg_notify($1, $2)", channel, json.dumps({"id": subject_id, "event": event})
-    )
+    await connection.execute("SELECT pg_notify($1, $2)", channel, json.dumps({"id": subject_id, "event": event}))
 
 
 class Subscription:
@@ -111,7 +109,7 @@ class EventHub:
         try:
             # Just after start, or during a reconnect, give the LISTEN connection a moment.
             await asyncio.wait_for(self._listening.wait(), SUBSCRIBE_WAIT_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise unavailable("change notifications are unavailable while PostgreSQL is unreachable") from None
         if sum(len(subscriptions) for subscriptions in self._subscriptions.values()) >= self._max_watchers:
             raise resource_exhausted(f"this server already has {self._max_watchers} watchers", 5.0)
@@ -139,7 +137,7 @@ class EventHub:
         while True:
             try:
                 await self._listen_until_lost()
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if self._listening.is_set():
                     log.warning("lost the PostgreSQL notification connection: %s", exc)
                 else:

@@ -38,7 +38,7 @@ async def connect_and_migrate(dsn: str, pool_size: int) -> asyncpg.Pool:
         try:
             await apply_migrations(dsn, "consensus", migrations)
             return await open_pool(dsn, min_size=1, max_size=pool_size)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
             log.warning("PostgreSQL is unreachable (%s); retrying in %.1f s", exc, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, STARTUP_RETRY_MAX_SECONDS)

@@ -16,11 +16,11 @@ from typing import Any
 
 import asyncpg
 
+from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
+from cerebro.consensus.signatures import proposal_payload, verify
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
 from services.consensus.events import PROPOSALS_CHANNEL, notify
 from services.consensus.metrics import proposal_finished
-from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
-from cerebro.consensus.signatures import proposal_payload, verify
 from services.consensus.validation import NewProposal, ProposalFilter
 
 PROPOSAL_COLUMNS = """

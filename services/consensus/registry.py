@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
 from services.consensus.events import INSTANCES_CHANNEL, notify
 from services.consensus.settings import ConsensusSettings
-from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
 from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
 
 INSTANCE_COLUMNS = """
@@ -61,7 +61,7 @@ class Registry:
         async with self._pool.acquire() as connection, connection.transaction():
             self._check_clock(registration.sign_time, await connection.fetchval("SELECT now()"))
             created_id = await connection.fetchval(
-                f"""
+                """
                 INSERT INTO instance_network (
                     instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key,
                     voting, last_sign_time, last_signature, last_sync, lease_expire_time, offline_time,

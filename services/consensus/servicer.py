@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from cerebro.consensus.rules import ProposalState, VoteVerdict
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.errors import (
@@ -22,7 +23,6 @@ from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, Even
 from services.consensus.pagination import decode_page_token, encode_page_token
 from services.consensus.proposals import ProposalRecord, Proposals
 from services.consensus.registry import Registry
-from cerebro.consensus.rules import ProposalState, VoteVerdict
 from services.consensus.settings import ConsensusSettings
 from services.consensus.validation import (
     InstanceFilter,
@@ -116,7 +116,7 @@ class ConsensusServicer(consensus_pb2_grpc.ConsensusServiceServicer):
     async def CreateProposal(
         self, request: pb.CreateProposalRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateProposalResponse:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         new = parse_new_proposal(request, now, timedelta(seconds=self._settings.max_proposal_seconds))
         record = await self._proposals.create(new)
         return pb.CreateProposalResponse(proposal=convert.proposal(record, pb.PROPOSAL_VIEW_FULL))
@@ -168,9 +168,7 @@ class ConsensusServicer(consensus_pb2_grpc.ConsensusServiceServicer):
                 after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
             except ValueError:
                 raise invalid_argument([("page_token", "is not a token returned by this method")]) from None
-        records = await self._proposals.list_proposals(
-            where, after, page_size + 1, full=view == pb.PROPOSAL_VIEW_FULL
-        )
+        records = await self._proposals.list_proposals(where, after, page_size + 1, full=view == pb.PROPOSAL_VIEW_FULL)
         next_token = ""
         if len(records) > page_size:
             records = records[:page_size]

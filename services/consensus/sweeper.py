@@ -25,7 +25,7 @@ async def sweep_forever(registry: Registry, proposals: Proposals, interval_secon
             await registry.announce_status_changes()
             await proposals.expire_due()
             set_instances(await registry.count_by_status_and_region())
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.debug("sweep skipped, PostgreSQL unavailable: %s", exc)
         except Exception:
             log.exception("sweep failed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -135,7 +135,7 @@ class _Checker:
             return None
         value: Timestamp = getattr(message, name)
         try:
-            return value.ToDatetime(tzinfo=timezone.utc)
+            return value.ToDatetime(tzinfo=UTC)
         except (ValueError, OverflowError):
             self.fail(field, "is not a valid timestamp")
             return None

@@ -71,8 +71,8 @@ def vectors_per_text(chunk_vectors: np.ndarray, chunk_counts: Sequence[int]) -> 
     offset = 0
     for index, count in enumerate(chunk_counts):
         # A single chunk is already normalised: keep it bit-identical to a plain model.encode(text).
-        vectors[index] = chunk_vectors[offset] if count == 1 else combine_chunk_vectors(
-            chunk_vectors[offset : offset + count]
+        vectors[index] = (
+            chunk_vectors[offset] if count == 1 else combine_chunk_vectors(chunk_vectors[offset : offset + count])
         )
         offset += count
     return vectors
@@ -140,7 +140,11 @@ class _TorchModel:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self._model.encode(
-            texts, batch_size=FORWARD_BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts,
+            batch_size=FORWARD_BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
 
 

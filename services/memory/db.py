@@ -62,13 +62,12 @@ async def namespace_transaction(
     pool: asyncpg.Pool, namespace: str, *, readonly: bool = False
 ) -> AsyncIterator[asyncpg.Connection]:
     """A transaction that sees only ``namespace`` (row-level security); NOT_FOUND if it does not exist."""
-    async with pool.acquire() as connection:
-        async with connection.transaction(readonly=readonly):
-            exists = await connection.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
-                " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
-                namespace,
-            )
-            if not exists:
-                raise not_found("namespace", namespace)
-            yield connection
+    async with pool.acquire() as connection, connection.transaction(readonly=readonly):
+        exists = await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
+            " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
+            namespace,
+        )
+        if not exists:
+            raise not_found("namespace", namespace)
+        yield connection

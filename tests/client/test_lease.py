@@ -74,7 +74,9 @@ async def test_without_keep_lease_the_lease_runs_out(short_lease_mesh: Mesh) -> 
     token = (await mesh.issue(name.lower(), instance_name=name)).token
     async with AsyncCerebroClient(ClientSettings(target=mesh.gateway.target, api_key=token)) as client:
         joined = await client.register_instance(name, mesh.data_dir / f"{name}.pem", keep_lease=False)
-        await wait_for_status(mesh, joined.instance.instance_id, consensus_pb2.INSTANCE_STATUS_STANDBY, 3 * LEASE_SECONDS)
+        await wait_for_status(
+            mesh, joined.instance.instance_id, consensus_pb2.INSTANCE_STATUS_STANDBY, 3 * LEASE_SECONDS
+        )
         renewed = await client.renew_instance_lease()  # a lapsed lease is renewed by hand
         assert renewed.instance.status == consensus_pb2.INSTANCE_STATUS_ACTIVE
         left = await client.deregister_instance()

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from cerebro.consensus.client import create_proposal_request, register_request, vote_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
 from cerebro.runtime.server import ServiceHost
-from cerebro.consensus.client import create_proposal_request, register_request, vote_request
 from services.consensus.main import lifespan
 from services.consensus.settings import ConsensusSettings
 from tests.support import loopback_settings, running_host
@@ -71,7 +71,7 @@ class Member:
     def propose(
         self, topic: str = "adopt the plan", *, options: Sequence[str] = (), seconds: float = 60.0
     ) -> pb.CreateProposalRequest:
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        deadline = datetime.now(UTC) + timedelta(seconds=seconds)
         return create_proposal_request(
             self.key, proposer_id=self.instance_id, topic=topic, deadline=deadline, options=options
         )

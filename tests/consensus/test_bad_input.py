@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import Message
 
-from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.client import create_proposal_request, register_request
+from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import ConsensusServer, Member, field_violations, register_electorate
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -26,7 +26,7 @@ TABLES = (
 
 
 def in_hours(hours: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(hours=hours)
+    return datetime.now(UTC) + timedelta(hours=hours)
 
 
 def registration(**changes: object) -> pb.RegisterInstanceRequest:
@@ -62,8 +62,14 @@ def invalid_requests(member: Member, proposal_id: str) -> list[tuple[str, Messag
         (
             "RegisterInstance",
             pb.RegisterInstanceRequest(),
-            ["instance.instance_name", "instance.instance_type", "instance.region", "instance.public_key",
-             "sign_time", "signature"],
+            [
+                "instance.instance_name",
+                "instance.instance_type",
+                "instance.region",
+                "instance.public_key",
+                "sign_time",
+                "signature",
+            ],
         ),
         (
             "RegisterInstance",
@@ -94,13 +100,27 @@ def invalid_requests(member: Member, proposal_id: str) -> list[tuple[str, Messag
             proposal(member, request_id="r1", proposer_id="", proposer_signature=b"\x00" * 63),
             ["proposal.request_id", "proposal.proposer_id", "proposal.proposer_signature"],
         ),
-        ("CreateProposal", pb.CreateProposalRequest(), [
-            "proposal.request_id", "proposal.topic", "proposal.deadline", "proposal.proposer_id",
-            "proposal.proposer_signature",
-        ]),
-        ("Vote", pb.VoteRequest(proposal_id="p", voter_id="v", signature=b"\x00" * 65), [
-            "proposal_id", "voter_id", "choice", "signature",
-        ]),
+        (
+            "CreateProposal",
+            pb.CreateProposalRequest(),
+            [
+                "proposal.request_id",
+                "proposal.topic",
+                "proposal.deadline",
+                "proposal.proposer_id",
+                "proposal.proposer_signature",
+            ],
+        ),
+        (
+            "Vote",
+            pb.VoteRequest(proposal_id="p", voter_id="v", signature=b"\x00" * 65),
+            [
+                "proposal_id",
+                "voter_id",
+                "choice",
+                "signature",
+            ],
+        ),
         ("Vote", member.vote(proposal_id, "maybe"), ["choice"]),
         ("GetProposal", pb.GetProposalRequest(proposal_id=proposal_id, view=7), ["view"]),  # type: ignore[arg-type]
         ("GetProposal", pb.GetProposalRequest(), ["proposal_id"]),

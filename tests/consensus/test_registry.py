@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
+from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import (
     ConsensusServer,
     consensus_server,
@@ -43,7 +43,7 @@ def nexus_request(key: Ed25519PrivateKey, **changes: object) -> pb.RegisterInsta
 
 
 def seconds_from_now(seconds: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 async def status_of(server: ConsensusServer, instance_id: str) -> int:
@@ -61,7 +61,7 @@ async def test_registration_round_trips_and_a_name_is_bound_to_its_key(consensus
     assert list(instance.endpoints) == ["grpc://nexus.local:50051"] and instance.voting
     assert instance.public_key == key.public_key().public_bytes_raw()
     assert instance.status == pb.INSTANCE_STATUS_ACTIVE
-    assert instance.lease_expire_time.ToDatetime(tzinfo=timezone.utc) > datetime.now(timezone.utc)
+    assert instance.lease_expire_time.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
     fetched = await consensus.stub.GetInstance(pb.GetInstanceRequest(instance_id=instance.instance_id))
     assert fetched.instance == instance
 
@@ -190,7 +190,11 @@ async def test_list_instances_filters_and_pages(consensus: ConsensusServer) -> N
 
 async def test_watch_instances_streams_existing_then_changes(fresh_database_url: str, tmp_path: Path) -> None:
     # Leases long enough that ARIA's register-then-deregister never lapses in between, even on a busy machine.
-    leases = {**SHORT_LEASES, "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "2", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "3.5"}
+    leases = {
+        **SHORT_LEASES,
+        "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "2",
+        "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "3.5",
+    }
     async with consensus_server(fresh_database_url, tmp_path, leases) as server:
         existing = await register(server.stub, "NEXUS")
         watch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=30)

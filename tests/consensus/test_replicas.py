@@ -12,9 +12,9 @@ import asyncpg
 import grpc
 import pytest
 
-from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.client import reverify
 from cerebro.consensus.rules import Outcome, ProposalState
+from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import ConsensusServer, consensus_server, next_message, register_electorate
 
 ELECTORATE = 7  # quorum 5
@@ -83,8 +83,7 @@ async def test_concurrent_votes_at_two_replicas_decide_each_proposal_exactly_onc
     connection = await asyncpg.connect(fresh_database_url)
     try:
         counted = Counter(
-            str(row["consensus_id"])
-            for row in await connection.fetch("SELECT consensus_id FROM consensus_votes")
+            str(row["consensus_id"]) for row in await connection.fetch("SELECT consensus_id FROM consensus_votes")
         )
     finally:
         await connection.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,14 +25,16 @@ VOTER = "0e9d8c7b-6a59-4877-8695-a4b3c2d1e0f9"
 def test_vote_payload_is_the_documented_layout() -> None:
     assert vote_payload(PROPOSAL, VOTER, "yes") == (
         b"cerebro.consensus.v1.Vote\x00"
-        + b"\x00\x00\x00\x24" + PROPOSAL.encode()
-        + b"\x00\x00\x00\x24" + VOTER.encode()
+        + b"\x00\x00\x00\x24"
+        + PROPOSAL.encode()
+        + b"\x00\x00\x00\x24"
+        + VOTER.encode()
         + b"\x00\x00\x00\x03yes"
     )
 
 
 def test_registration_payload_is_the_documented_layout() -> None:
-    sign_time = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    sign_time = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     payload = registration_payload(
         instance_name="NEXUS",
         instance_type="primary",
@@ -48,16 +50,19 @@ def test_registration_payload_is_the_documented_layout() -> None:
         + b"\x00\x00\x00\x05NEXUS"
         + b"\x00\x00\x00\x07primary"
         + b"\x00\x00\x00\x02eu"
-        + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x06memory" + b"\x00\x00\x00\x04vote"
+        + b"\x00\x00\x00\x02"
+        + b"\x00\x00\x00\x06memory"
+        + b"\x00\x00\x00\x04vote"
         + b"\x00\x00\x00\x00"
-        + b"\x00\x00\x00\x20" + b"\x01" * 32
+        + b"\x00\x00\x00\x20"
+        + b"\x01" * 32
         + b"\x01"
         + (1_893_553_445_678_901).to_bytes(8, "big", signed=True)
     )
 
 
 def test_payloads_of_different_requests_differ() -> None:
-    when = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    when = datetime(2030, 1, 1, tzinfo=UTC)
     # Length prefixes keep field boundaries: moving a character across fields changes the bytes.
     assert vote_payload(PROPOSAL, VOTER, "ab") != vote_payload(PROPOSAL, VOTER + "a", "b")
     assert heartbeat_payload(VOTER, when) != heartbeat_payload(VOTER, when.replace(microsecond=1))
@@ -69,9 +74,9 @@ def test_payloads_of_different_requests_differ() -> None:
 
 
 def test_epoch_microseconds_is_exact_far_from_the_epoch() -> None:
-    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     assert epoch_microseconds(last) == 253_402_300_799_999_999
-    assert epoch_microseconds(datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)) == -1
+    assert epoch_microseconds(datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == -1
 
 
 def test_verify_accepts_only_the_signed_payload_and_never_raises() -> None:

@@ -194,7 +194,7 @@ def test_forged_votes_never_count_and_equivocation_leaves_evidence(data: st.Data
         assert observer.receive(signed(pid, voter, options[0])) is VoteVerdict.REPEATED
         assert observer.receive(signed(pid, voter, options[1])) is VoteVerdict.EQUIVOCATION
     assert observer.current.state is ProposalState.OPEN
-    assert [(first.choice, second.choice) for first, second in observer.evidence] == [
-        (options[0], options[1])
-    ] * len(scenario.dishonest)
+    assert [(first.choice, second.choice) for first, second in observer.evidence] == [(options[0], options[1])] * len(
+        scenario.dishonest
+    )
     assert [first.voter_id for first, _ in observer.evidence] == [VOTER_IDS[voter] for voter in scenario.dishonest]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.client import VerificationError, deregister_request, reverify, vote_request
 from cerebro.consensus.rules import Outcome, ProposalState
+from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import (
     ConsensusServer,
     consensus_server,
@@ -170,7 +170,7 @@ async def test_a_proposal_expires_at_its_deadline_and_its_watch_ends(consensus: 
     assert late.code() == grpc.StatusCode.FAILED_PRECONDITION
     final = await full_proposal(consensus, created.proposal_id)
     assert final.state == pb.PROPOSAL_STATE_EXPIRED
-    assert final.resolve_time.ToDatetime(tzinfo=timezone.utc) == final.deadline.ToDatetime(tzinfo=timezone.utc)
+    assert final.resolve_time.ToDatetime(tzinfo=UTC) == final.deadline.ToDatetime(tzinfo=UTC)
     assert reverify(final) == Outcome(ProposalState.EXPIRED)
 
 

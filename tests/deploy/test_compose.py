@@ -86,7 +86,9 @@ def test_references_resolve(compose: dict[str, Any]) -> None:
 
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
-    missing = [n for n, s in services(compose).items() if n not in ONE_SHOT and not s.get("healthcheck", {}).get("test")]
+    missing = [
+        n for n, s in services(compose).items() if n not in ONE_SHOT and not s.get("healthcheck", {}).get("test")
+    ]
     assert not missing, f"services without a healthcheck: {missing}"
     for name in ONE_SHOT:
         assert services(compose)[name]["restart"] == "no", f"{name} is a one-shot job"
@@ -153,7 +155,12 @@ def test_networks_isolate_the_data_stores(compose: dict[str, Any]) -> None:
     # Only what needs PostgreSQL or Redis joins their network.
     on_data = {name for name, s in services(compose).items() if "data" in as_list(s.get("networks"))}
     assert on_data == DATA_STORES | {
-        "migrate", "memory", "consensus", "embeddings-worker", "reconciliation-worker", "gateway"
+        "migrate",
+        "memory",
+        "consensus",
+        "embeddings-worker",
+        "reconciliation-worker",
+        "gateway",
     }
 
 
@@ -171,7 +178,15 @@ def test_credentials_reach_processes_only_as_secret_files(compose: dict[str, Any
 
 def test_cerebro_processes_share_one_image_and_keep_their_identity(compose: dict[str, Any]) -> None:
     cerebro = cerebro_services(compose)
-    assert set(cerebro) == {"migrate", "gateway", "memory", "embedder", "consensus", "embeddings-worker", "reconciliation-worker"}
+    assert set(cerebro) == {
+        "migrate",
+        "gateway",
+        "memory",
+        "embedder",
+        "consensus",
+        "embeddings-worker",
+        "reconciliation-worker",
+    }
     for name, service in cerebro.items():
         assert service["build"] == {"context": "."}, name
         assert service["user"] == "10001:10001", name

@@ -85,7 +85,9 @@ def test_every_kubernetes_image_is_pinned(rendered: dict[str, list[dict[str, Any
     for documents in rendered.values():
         for document in documents:
             spec = document.get("spec", {})
-            pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec")
+            pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get(
+                "template", {}
+            ).get("spec")
             for container in (pod or {}).get("containers", []) + (pod or {}).get("initContainers", []):
                 images.add(container["image"])
             if document["kind"] == "Cluster":
@@ -93,7 +95,9 @@ def test_every_kubernetes_image_is_pinned(rendered: dict[str, list[dict[str, Any
     assert images and all(pinned(image) for image in images), sorted(images)
 
 
-def test_cerebro_image_tag_is_the_project_version(compose: dict[str, Any], rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_cerebro_image_tag_is_the_project_version(
+    compose: dict[str, Any], rendered: dict[str, list[dict[str, Any]]]
+) -> None:
     expected = f"cerebro:{project_version()}"
     compose_tags = {s["image"] for s in compose["services"].values() if s["image"].startswith("cerebro:")}
     kubernetes_tags = {
@@ -155,5 +159,9 @@ def test_build_context_is_an_allow_list() -> None:
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "cerebro", "services"}
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    copied = {path.rstrip("/").removeprefix("./") for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, flags=re.MULTILINE) for path in line.split()[:-1]}
+    copied = {
+        path.rstrip("/").removeprefix("./")
+        for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, flags=re.MULTILINE)
+        for path in line.split()[:-1]
+    }
     assert copied <= allowed, f"COPY of files the build context does not contain: {copied - allowed}"

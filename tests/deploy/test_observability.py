@@ -133,8 +133,8 @@ def metric_names(expression: str) -> set[str]:
     [
         ('sum by (job, le) (rate(a_bucket{job=~"x|y", le!="1"}[5m]))', {"a_bucket"}),
         ("time() - max(b_seconds) > 900", {"b_seconds"}),
-        ('x / on (job) group_left (region) y offset 5m', {"x", "y"}),
-        ('histogram_quantile(0.99, sum by (le) (rate(c_bucket[$__rate_interval])))', {"c_bucket"}),
+        ("x / on (job) group_left (region) y offset 5m", {"x", "y"}),
+        ("histogram_quantile(0.99, sum by (le) (rate(c_bucket[$__rate_interval])))", {"c_bucket"}),
         ('up{job=~"$job"} == bool 0 and d_total', {"up", "d_total"}),
     ],
 )
@@ -253,8 +253,10 @@ def test_dashboard_is_well_formed(path: Path) -> None:
     occupied: set[tuple[int, int]] = set()
     for panel in panels:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
-        cells = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not cells & occupied, f"{panel['title']} overlaps another panel"
         occupied |= cells
         if panel["type"] != "row":
@@ -272,7 +274,9 @@ def test_grafana_is_provisioned_with_the_dashboard_and_data_sources(compose: dic
     assert sources["prometheus"]["url"] == "http://prometheus:9090" and sources["prometheus"]["type"] == "prometheus"
     assert sources["jaeger"]["url"] == "http://jaeger:16686" and sources["jaeger"]["type"] == "jaeger"
     (provider,) = load_yaml(provisioning / "dashboards" / "cerebro.yml")["providers"]
-    mounts = dict(m.rsplit(":", 1)[0].split(":", 1) for m in compose["services"]["grafana"]["volumes"] if m.startswith("./"))
+    mounts = dict(
+        m.rsplit(":", 1)[0].split(":", 1) for m in compose["services"]["grafana"]["volumes"] if m.startswith("./")
+    )
     assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
     assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
 
@@ -293,7 +297,11 @@ def test_collector_pipeline_is_wired(compose: dict[str, Any]) -> None:
     assert service["pipelines"]["traces"]["processors"] == ["memory_limiter", "batch"]
     receiver = config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
     services = compose["services"]
-    endpoints = {s["environment"].get("OTEL_EXPORTER_OTLP_ENDPOINT") for s in services.values() if isinstance(s.get("environment"), dict)}
+    endpoints = {
+        s["environment"].get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        for s in services.values()
+        if isinstance(s.get("environment"), dict)
+    }
     assert endpoints - {None} == {f"http://otel-collector:{receiver.rsplit(':', 1)[1]}"}
     exporter = config["exporters"]["otlp/jaeger"]["endpoint"]
     assert exporter.split(":")[0] in services

@@ -26,7 +26,10 @@ from cerebro.runtime.migrations import apply_migrations, load_migrations
 from tests.deploy.conftest import DEPLOY, REPO
 
 SCRIPT = DEPLOY / "postgres" / "initdb" / "10-cerebro-owner.sh"
-COMPONENTS = {"memory": REPO / "services" / "memory" / "migrations", "consensus": REPO / "services" / "consensus" / "migrations"}
+COMPONENTS = {
+    "memory": REPO / "services" / "memory" / "migrations",
+    "consensus": REPO / "services" / "consensus" / "migrations",
+}
 
 
 def psql_directory() -> Path:
@@ -87,7 +90,10 @@ async def fetch_one(url: str, query: str) -> object:
 
 
 async def test_the_owner_owns_the_database_and_is_no_superuser(owner_url: str) -> None:
-    assert await fetch_one(owner_url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'cerebro'") == "cerebro"
+    assert (
+        await fetch_one(owner_url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'cerebro'")
+        == "cerebro"
+    )
     assert await fetch_one(owner_url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
     assert await fetch_one(owner_url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
 

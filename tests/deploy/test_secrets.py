@@ -34,7 +34,9 @@ _PATTERNS = {
     ),
     "a Redis password": re.compile(r"(?i)\brequirepass\s+(?!" + _REFERENCE + r")\S"),
     "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "a long random-looking string": re.compile(r"(?<![0-9a-zA-Z:@])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{32,}(?![0-9a-zA-Z])"),
+    "a long random-looking string": re.compile(
+        r"(?<![0-9a-zA-Z:@])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{32,}(?![0-9a-zA-Z])"
+    ),
 }
 
 
@@ -91,7 +93,9 @@ def test_no_plaintext_secret_in_deployment_files(path: Path) -> None:
 def test_kubernetes_manifests_only_reference_secrets() -> None:
     for path in KUBERNETES.rglob("*.yaml"):
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            assert not (document and document.get("kind") == "Secret"), f"{path}: Secrets are created outside the repository"
+            assert not (document and document.get("kind") == "Secret"), (
+                f"{path}: Secrets are created outside the repository"
+            )
 
 
 def test_generated_secrets_are_ignored_by_git() -> None:
@@ -116,14 +120,24 @@ def contents(directory: Path) -> dict[str, str]:
 class TestGenerator:
     def test_writes_random_passwords_and_matching_urls(self, tmp_path: Path) -> None:
         directory = tmp_path / "secrets"
-        assert generate(directory, "--postgres-host", "db.example", "--redis-host", "cache.example:6380").returncode == 0
+        assert (
+            generate(directory, "--postgres-host", "db.example", "--redis-host", "cache.example:6380").returncode == 0
+        )
         files = contents(directory)
         passwords = {name: value for name, value in files.items() if name.endswith("_password")}
         assert len(set(passwords.values())) == len(passwords) == 6
         assert all(re.fullmatch(r"[0-9a-f]{48}", p) for p in passwords.values()), "192 bits, hex"
-        assert files["database_url_owner"] == f"postgresql://cerebro:{files['postgres_owner_password']}@db.example:5432/cerebro"
-        assert files["database_url_app"] == f"postgresql://nexus_app:{files['nexus_app_password']}@db.example:5432/cerebro"
-        assert files["database_url_worker"] == f"postgresql://nexus_worker:{files['nexus_worker_password']}@db.example:5432/cerebro"
+        assert (
+            files["database_url_owner"]
+            == f"postgresql://cerebro:{files['postgres_owner_password']}@db.example:5432/cerebro"
+        )
+        assert (
+            files["database_url_app"] == f"postgresql://nexus_app:{files['nexus_app_password']}@db.example:5432/cerebro"
+        )
+        assert (
+            files["database_url_worker"]
+            == f"postgresql://nexus_worker:{files['nexus_worker_password']}@db.example:5432/cerebro"
+        )
         assert files["redis_url"] == f"redis://:{files['redis_password']}@cache.example:6380/0"
 
     def test_keeps_the_directory_private(self, tmp_path: Path) -> None:

@@ -108,7 +108,9 @@ async def test_close_finishes_accepted_requests_then_refuses_new_ones(torch_enco
     batcher = MicroBatcher(torch_encoder, max_batch_tokens=8192, max_wait_seconds=60)
     requests = [[LONG_TEXT, f"text {n}"] for n in range(3)]
     pending = [asyncio.create_task(batcher.embed(texts)) for texts in requests]
-    all_tokens = sum(chunk.token_count + 2 for texts in requests for text in texts for chunk in torch_encoder.chunk(text))
+    all_tokens = sum(
+        chunk.token_count + 2 for texts in requests for text in texts for chunk in torch_encoder.chunk(text)
+    )
     while batcher.queued_tokens < all_tokens:
         await asyncio.sleep(0.001)
     assert batcher.model_calls == 0

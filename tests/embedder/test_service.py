@@ -119,7 +119,9 @@ async def test_batch_errors_name_every_bad_index(embedder: embedder_pb2_grpc.Emb
     assert [field for field, _ in _violations(caught.value)] == ["texts[1]", "texts[3]"]
 
 
-@pytest.mark.parametrize(("count", "message"), [(0, "must contain at least one text"), (9, "has 9 texts; the limit is 8")])
+@pytest.mark.parametrize(
+    ("count", "message"), [(0, "must contain at least one text"), (9, "has 9 texts; the limit is 8")]
+)
 async def test_batch_size_limits(embedder: embedder_pb2_grpc.EmbedderServiceStub, count: int, message: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await embedder.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["t"] * count))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -44,7 +44,7 @@ async def test_an_agent_joins_renews_proposes_and_leaves_through_the_gateway(mes
 
     # The instance id the gateway returned is the one proposals and votes are signed with, and the
     # registered agent is in the electorate.
-    deadline = datetime.now(timezone.utc) + timedelta(minutes=5)
+    deadline = datetime.now(UTC) + timedelta(minutes=5)
     proposed = await stub.Propose(signer.propose_request("adopt joining through the gateway", deadline), metadata=token)
     assert instance.instance_id in [elector.instance_id for elector in proposed.proposal.electorate]
     await stub.Vote(signer.vote_request(proposed.proposal.proposal_id, "yes"), metadata=token)
@@ -139,4 +139,3 @@ def test_discovery_takes_only_service_replicas_whatever_an_agent_claims() -> Non
         "specialist": instance(consensus_pb2.INSTANCE_TYPE_SPECIALIZED, "grpc://10.6.6.7:50052"),
     }
     assert active_replicas(instances, "memory") == {"10.0.0.5:50052": "local"}
-

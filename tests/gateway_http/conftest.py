@@ -28,9 +28,7 @@ class ScriptedFace:
 async def scripted_face() -> AsyncIterator[ScriptedFace]:
     async with scripted_gateway_server() as (gateway, grpc_port):
         channel = open_gateway_channel(f"127.0.0.1:{grpc_port}", None, "localhost")
-        settings = HttpSettings(
-            port=0, max_body_bytes=MAX_BODY_BYTES, default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS
-        )
+        settings = HttpSettings(port=0, max_body_bytes=MAX_BODY_BYTES, default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS)
         try:
             async with running_http_face(channel, settings, "127.0.0.1") as http_port:
                 base_url = f"http://127.0.0.1:{http_port}"

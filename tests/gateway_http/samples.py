@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf import any_pb2, duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -72,7 +72,7 @@ def _scalar(field: FieldDescriptor) -> object:
 def _special(full_name: str) -> Message | None:
     if full_name == "google.protobuf.Timestamp":
         stamp = timestamp_pb2.Timestamp()
-        stamp.FromDatetime(datetime(2026, 1, 31, 12, 30, 15, 250000, tzinfo=timezone.utc))
+        stamp.FromDatetime(datetime(2026, 1, 31, 12, 30, 15, 250000, tzinfo=UTC))
         return stamp
     if full_name == "google.protobuf.Duration":
         return duration_pb2.Duration(seconds=1, nanos=500_000_000)

@@ -51,7 +51,9 @@ async def bearer(mesh: Mesh, namespace: str, **options: object) -> dict[str, str
 
 
 async def test_document_004s_action_is_remembered_and_found_over_http(
-    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+    mesh: Mesh,
+    face: Face,
+    namespace: str,  # noqa: F811
 ) -> None:
     agent = await bearer(mesh, namespace)
     remembered = await face.http.post("/memory/action", json=DOCUMENT_004_ACTION, headers=agent)
@@ -85,7 +87,9 @@ async def test_working_memory_by_path(mesh: Mesh, face: Face, namespace: str) ->
 
 
 async def test_the_gateways_own_refusals_reach_the_http_client(
-    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+    mesh: Mesh,
+    face: Face,
+    namespace: str,  # noqa: F811
 ) -> None:
     agent = await bearer(mesh, namespace)
     blank = await face.http.post("/memory/action", json={"content": "   "}, headers=agent)
@@ -98,7 +102,9 @@ async def test_the_gateways_own_refusals_reach_the_http_client(
 
 
 async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
-    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+    mesh: Mesh,
+    face: Face,
+    namespace: str,  # noqa: F811
 ) -> None:
     missing = await face.http.post("/memory/search", json={"query": "x"})
     assert missing.status == 401
@@ -157,7 +163,9 @@ async def test_learnings_stream_to_a_subscriber_as_json_lines(mesh: Mesh, face: 
 
 
 async def test_fuzzing_the_real_gateway_over_http_finds_no_server_error(
-    mesh: Mesh, face: Face, namespace: str  # noqa: F811
+    mesh: Mesh,
+    face: Face,
+    namespace: str,  # noqa: F811
 ) -> None:
     agent = await bearer(mesh, namespace, instance_name=namespace.upper(), rate_per_second=100_000.0, burst=100_000)
     document = openapi_document(route_table())

@@ -204,7 +204,7 @@ async def test_where_fields_may_come_from_is_enforced(face: ScriptedFace) -> Non
         (b'{"query": "x", "query": "y"}', "duplicate key 'query'"),
         (b'{"importance": NaN}', "NaN is not JSON"),
         (b'["query"]', "must be a JSON object"),
-        (b'\xff\xfe{}', "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
         (b"[" * 50_000, "nested too deeply"),
     ],
 )
@@ -287,8 +287,15 @@ async def test_the_deadline_comes_from_the_headers_or_the_default(
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("grpc-timeout", "2"), ("grpc-timeout", "123456789S"), ("grpc-timeout", "0S"), ("X-Request-Timeout", "soon"),
-     ("X-Request-Timeout", "-1"), ("X-Request-Timeout", "nan"), ("X-Request-Timeout", "1e9")],
+    [
+        ("grpc-timeout", "2"),
+        ("grpc-timeout", "123456789S"),
+        ("grpc-timeout", "0S"),
+        ("X-Request-Timeout", "soon"),
+        ("X-Request-Timeout", "-1"),
+        ("X-Request-Timeout", "nan"),
+        ("X-Request-Timeout", "1e9"),
+    ],
 )
 async def test_a_malformed_deadline_is_400_naming_the_header(face: ScriptedFace, header: str, value: str) -> None:
     response = await face.http.get("/health", headers={header: value})
@@ -373,7 +380,6 @@ async def test_unauthenticated_is_401_and_permission_denied_403(face: ScriptedFa
     assert (await denied.json())["message"] == "Remember writes, and this credential is read-only"
 
 
-
 async def test_a_response_json_cannot_carry_is_500_in_the_apis_error_form(face: ScriptedFace) -> None:
     async def unwritable(request: Message, context: grpc.aio.ServicerContext) -> Message:
         return pb.RememberResponse(episode={"metadata": {"ratio": float("inf")}})  # JSON has no Infinity in a Struct
@@ -381,7 +387,11 @@ async def test_a_response_json_cannot_carry_is_500_in_the_apis_error_form(face: 
     face.gateway.scripts["Remember"] = unwritable
     response = await face.http.post("/memory/action", json={"content": "x"})
     assert response.status == 500
-    assert await response.json() == {"code": grpc.StatusCode.INTERNAL.value[0], "message": "internal error", "details": []}
+    assert await response.json() == {
+        "code": grpc.StatusCode.INTERNAL.value[0],
+        "message": "internal error",
+        "details": [],
+    }
 
 
 async def test_an_unreachable_gateway_is_503() -> None:

@@ -140,7 +140,9 @@ async def test_text_search_applies_every_filter_as_listing_does(memory: MemorySe
         episodes_pb2.EpisodeFilter(tags=["even"], min_importance=0.3, start_time=start),
     ]
     for selected in filters:
-        listed = await memory.stub.ListEpisodes(pb.ListEpisodesRequest(namespace="nexus", filter=selected, page_size=100))
+        listed = await memory.stub.ListEpisodes(
+            pb.ListEpisodesRequest(namespace="nexus", filter=selected, page_size=100)
+        )
         found = await search(memory, "orbit report", episodes_pb2.SEARCH_MODE_TEXT, filter=selected, top_k=100)
         expected = {episode.content for episode in listed.episodes}
         assert expected and {hit.episode.content for hit in found.hits} == expected, selected
@@ -152,7 +154,9 @@ async def test_the_text_ranking_function_keeps_to_the_declared_namespace(
     await memory.stub.CreateNamespace(pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name="aria")))
     for namespace in ("nexus", "aria"):
         await memory.stub.CreateEpisode(
-            pb.CreateEpisodeRequest(namespace=namespace, episode=episodes_pb2.Episode(content=f"{namespace} secret plan"))
+            pb.CreateEpisodeRequest(
+                namespace=namespace, episode=episodes_pb2.Episode(content=f"{namespace} secret plan")
+            )
         )
     connection = await asyncpg.connect(memory_database_url)
     ranked = (

@@ -36,7 +36,9 @@ class VoterAgent:
     def join(self) -> None:
         """Register as a voting instance and keep the lease alive from a background thread."""
         lease = self._register()
-        self._heartbeats = threading.Thread(target=self._keep_lease, args=(lease,), name=f"lease-{self.name}", daemon=True)
+        self._heartbeats = threading.Thread(
+            target=self._keep_lease, args=(lease,), name=f"lease-{self.name}", daemon=True
+        )
         self._heartbeats.start()
 
     def leave(self) -> None:
@@ -83,6 +85,10 @@ class VoterAgent:
 def get_proposal(consensus_target: str, proposal_id: str) -> pb.Proposal:
     """The full view of a proposal, read directly from the core."""
     with grpc.insecure_channel(consensus_target) as channel:
-        return consensus_pb2_grpc.ConsensusServiceStub(channel).GetProposal(
-            pb.GetProposalRequest(proposal_id=proposal_id, view=pb.PROPOSAL_VIEW_FULL), timeout=CALL_TIMEOUT_SECONDS
-        ).proposal
+        return (
+            consensus_pb2_grpc.ConsensusServiceStub(channel)
+            .GetProposal(
+                pb.GetProposalRequest(proposal_id=proposal_id, view=pb.PROPOSAL_VIEW_FULL), timeout=CALL_TIMEOUT_SECONDS
+            )
+            .proposal
+        )

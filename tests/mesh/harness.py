@@ -58,9 +58,7 @@ def _write_secret(path: Path, value: str) -> str:
 class Mesh:
     """The core, one link and namespace per region, and every process started in them."""
 
-    def __init__(
-        self, data_dir: Path, stack: EmbeddedStack, namespaces: dict[str, Namespace], leases: Leases
-    ) -> None:
+    def __init__(self, data_dir: Path, stack: EmbeddedStack, namespaces: dict[str, Namespace], leases: Leases) -> None:
         self.data_dir = data_dir
         self.stack = stack
         self.namespaces = namespaces

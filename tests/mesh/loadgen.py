@@ -151,7 +151,9 @@ class BackgroundLoad:
         deadline = time.monotonic() + timeout
         while len(self.report.acknowledged) < writes:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise AssertionError(f"only {len(self.report.acknowledged)} writes acknowledged: {self.report.summary()}")
+                raise AssertionError(
+                    f"only {len(self.report.acknowledged)} writes acknowledged: {self.report.summary()}"
+                )
             time.sleep(0.05)
 
     def result(self, timeout: float) -> LoadReport:

@@ -70,7 +70,9 @@ def _used_subnets() -> set[ipaddress.IPv4Network]:
 
 def _free_subnets(count: int) -> list[ipaddress.IPv4Network]:
     used = _used_subnets()
-    candidates = [net for net in SUBNET_BASE.subnets(new_prefix=24) if net not in used and net.network_address.packed[2]]
+    candidates = [
+        net for net in SUBNET_BASE.subnets(new_prefix=24) if net not in used and net.network_address.packed[2]
+    ]
     # Random choice, so two runs starting at once rarely pick the same /24.
     start = secrets.randbelow(len(candidates) - count)
     return candidates[start : start + count]

@@ -24,7 +24,9 @@ def test_cut_region_goes_standby_then_offline_and_returns_after_heal(mesh: Mesh)
 
     mesh.cut(CUT_REGION)
     try:
-        to_standby = mesh.wait_for_status(f"memory@{CUT_REGION}", INSTANCE_STATUS_STANDBY, timeout=leases.ttl_seconds * 3)
+        to_standby = mesh.wait_for_status(
+            f"memory@{CUT_REGION}", INSTANCE_STATUS_STANDBY, timeout=leases.ttl_seconds * 3
+        )
         to_offline = mesh.wait_for_status(
             f"memory@{CUT_REGION}", INSTANCE_STATUS_OFFLINE, timeout=leases.offline_after_seconds * 3
         )
@@ -36,4 +38,6 @@ def test_cut_region_goes_standby_then_offline_and_returns_after_heal(mesh: Mesh)
         mesh.heal(CUT_REGION)
     # Registration retries back off to at most 5 s, then registers again.
     back = mesh.wait_for_status(f"memory@{CUT_REGION}", INSTANCE_STATUS_ACTIVE, timeout=20)
-    print(f"\n[mesh f] standby after {to_standby:.1f} s, offline {to_offline:.1f} s later, active {back:.1f} s after heal")
+    print(
+        f"\n[mesh f] standby after {to_standby:.1f} s, offline {to_offline:.1f} s later, active {back:.1f} s after heal"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -27,7 +27,9 @@ PARTITIONED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 @pytest.fixture(scope="module")
 def voters(mesh: Mesh) -> Iterator[dict[str, VoterAgent]]:
     # One agent per region for the module: a name stays bound to the key it first registered with.
-    agents = {region: VoterAgent(f"agent@{region}", region, mesh.links[region].target("consensus")) for region in REGIONS}
+    agents = {
+        region: VoterAgent(f"agent@{region}", region, mesh.links[region].target("consensus")) for region in REGIONS
+    }
     try:
         for agent in agents.values():
             agent.join()
@@ -55,7 +57,7 @@ def _assert_vote_cut_off(agent: VoterAgent, proposal_id: str) -> None:
 
 
 def _deadline() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=PROPOSAL_SECONDS)
+    return datetime.now(UTC) + timedelta(seconds=PROPOSAL_SECONDS)
 
 
 def test_two_of_three_decide_with_one_region_cut_off(mesh: Mesh, voters: dict[str, VoterAgent]) -> None:
@@ -75,9 +77,7 @@ def test_two_of_three_decide_with_one_region_cut_off(mesh: Mesh, voters: dict[st
     assert reverify(full).decided_option == "yes"
 
 
-def test_no_decision_with_two_regions_cut_off_and_expiry_at_deadline(
-    mesh: Mesh, voters: dict[str, VoterAgent]
-) -> None:
+def test_no_decision_with_two_regions_cut_off_and_expiry_at_deadline(mesh: Mesh, voters: dict[str, VoterAgent]) -> None:
     _wait_all_active(mesh, voters)
     deadline = _deadline()
     proposal = voters["eu"].propose("move the core to ap", deadline)
@@ -94,6 +94,6 @@ def test_no_decision_with_two_regions_cut_off_and_expiry_at_deadline(
         assert time.monotonic() < wait_until, "the proposal never expired"
         time.sleep(0.2)
     assert state.state == pb.PROPOSAL_STATE_EXPIRED
-    assert state.resolve_time.ToDatetime(tzinfo=timezone.utc) == deadline
+    assert state.resolve_time.ToDatetime(tzinfo=UTC) == deadline
     assert [vote.voter_id for vote in state.votes] == [voters["eu"].instance_id]
     assert reverify(state).state is ProposalState.EXPIRED

@@ -66,7 +66,9 @@ def test_postgres_restart_is_survived_without_restarting_services(mesh: Mesh) ->
     assert report.acknowledged and report.found == len(report.acknowledged)
     assert report.duplicates == 0
     assert report.errors.get("UNAVAILABLE", 0) > 0, "the outage never reached the load"
-    exited = {label: process.log_tail(15) for label, process in mesh.processes.items() if process.popen.poll() is not None}  # type: ignore[union-attr]
+    exited = {
+        label: process.log_tail(15) for label, process in mesh.processes.items() if process.popen.poll() is not None
+    }  # type: ignore[union-attr]
     assert exited == {}, "a process did not survive the PostgreSQL restart"
     restarted = [label for label, pid in pids.items() if mesh.processes[label].popen.pid != pid]  # type: ignore[union-attr]
     assert restarted == []

@@ -43,7 +43,9 @@ def _write_items(memory: memory_service_pb2_grpc.MemoryServiceStub, namespace: s
 def _recall_all(memory: memory_service_pb2_grpc.MemoryServiceStub, namespace: str, ids: list[str]) -> int:
     found = 0
     for item_id in ids:
-        item = memory.GetWorkingMemoryItem(pb.GetWorkingMemoryItemRequest(namespace=namespace, item_id=item_id), timeout=10)
+        item = memory.GetWorkingMemoryItem(
+            pb.GetWorkingMemoryItemRequest(namespace=namespace, item_id=item_id), timeout=10
+        )
         found += item.item.item_id == item_id
     return found
 

@@ -41,7 +41,9 @@ class ScriptedServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         self.failures_before_success = 0
         self.release = asyncio.Event()
 
-    async def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.aio.ServicerContext) -> embedder_pb2.EmbedResponse:
+    async def Embed(
+        self, request: embedder_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> embedder_pb2.EmbedResponse:
         self.calls += 1
         match request.text:
             case "bad":
@@ -90,10 +92,9 @@ async def scripted_server(tmp_path: Path) -> AsyncIterator[tuple[ServiceHost, Sc
 
 
 async def test_service_error_becomes_status_with_field_violations(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, _, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="bad"))
+    async with scripted_server(tmp_path) as (host, _, _), open_channel(f"127.0.0.1:{host.bound_port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="bad"))
     error = caught.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(error)
@@ -142,7 +143,9 @@ async def test_channel_retries_unavailable_with_backoff(tmp_path: Path) -> None:
     async with scripted_server(tmp_path) as (host, servicer, _):
         servicer.failures_before_success = 2
         async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
-            response = await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="flaky"))
+            response = await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(
+                embedder_pb2.EmbedRequest(text="flaky")
+            )
     assert response.model_version == "test"
     assert servicer.calls == 3
 
@@ -174,7 +177,9 @@ async def test_health_follows_dependency_and_reflection_lists_services(tmp_path:
             await _wait_for_health(health, health_pb2.HealthCheckResponse.SERVING)
 
             reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-            responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            responses = reflection.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
             names = {s.name async for r in responses for s in r.list_services_response.service}
     assert {SERVICE.full_name, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
 
@@ -206,10 +211,9 @@ async def test_metrics_count_requests_by_method_and_code(tmp_path: Path) -> None
 
 async def test_trace_context_crosses_the_hop(tmp_path: Path, span_exporter: InMemorySpanExporter) -> None:
     span_exporter.clear()
-    async with scripted_server(tmp_path) as (host, _, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
-            with trace.get_tracer("test").start_as_current_span("caller") as caller:
-                await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="fine"))
+    async with scripted_server(tmp_path) as (host, _, _), open_channel(f"127.0.0.1:{host.bound_port}") as channel:
+        with trace.get_tracer("test").start_as_current_span("caller") as caller:
+            await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="fine"))
     spans = span_exporter.get_finished_spans()
     server_spans = [s for s in spans if s.kind == trace.SpanKind.SERVER]
     assert server_spans, [s.name for s in spans]

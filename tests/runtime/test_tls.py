@@ -28,7 +28,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _certificate(subject: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -98,7 +98,9 @@ async def test_mutual_tls_accepts_a_client_of_the_same_ca(tmp_path: Path, pki: d
 
 
 @pytest.mark.parametrize("client", ["rogue", None])
-async def test_mutual_tls_refuses_other_clients(tmp_path: Path, pki: dict[str, TlsSettings], client: str | None) -> None:
+async def test_mutual_tls_refuses_other_clients(
+    tmp_path: Path, pki: dict[str, TlsSettings], client: str | None
+) -> None:
     async with tls_server(tmp_path, pki["server"]) as target:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _check(target, pki[client] if client else None)

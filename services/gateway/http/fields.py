@@ -92,4 +92,3 @@ def resolve_path(descriptor: Descriptor, dotted: str) -> tuple[FieldDescriptor, 
 def proto_path(fields: tuple[FieldDescriptor, ...] | list[FieldDescriptor]) -> str:
     """The path in proto field names, as BadRequest field violations name fields (e.g. ``block.char_limit``)."""
     return ".".join(field.name for field in fields)
-

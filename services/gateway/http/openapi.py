@@ -148,8 +148,8 @@ def _success_response(route: Route, schemas: SchemaCollector, status_ref: Schema
     }
     return {
         "description": (
-            "A stream of newline-delimited JSON objects, one per line: `{\"result\": <message>}` for each "
-            "message, and `{\"error\": <google.rpc.Status>}` as the last line if the stream fails."
+            'A stream of newline-delimited JSON objects, one per line: `{"result": <message>}` for each '
+            'message, and `{"error": <google.rpc.Status>}` as the last line if the stream fails.'
         ),
         "content": {STREAM_CONTENT_TYPE: {"schema": line}},
     }

@@ -84,7 +84,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON (proto3 JSON writes it as the string \"{name}\")")
+    raise ValueError(f'{name} is not JSON (proto3 JSON writes it as the string "{name}")')
 
 
 def _body_document(route: Route, body: bytes, violations: list[FieldViolation]) -> dict[str, Any]:

@@ -68,8 +68,7 @@ async def rank_by_text(
     """
     filter_params = "".join(f", ${index}" for index in range(3, 3 + len(filter_args)))
     return await connection.fetch(
-        f"SELECT id, score FROM {target.text_ranking_function}"
-        f"(websearch_to_tsquery('english', $1), $2{filter_params})",
+        f"SELECT id, score FROM {target.text_ranking_function}(websearch_to_tsquery('english', $1), $2{filter_params})",
         text,
         candidate_count(top_k),
         *filter_args,
