@@ -27,13 +27,19 @@ def generate(output_dir: Path) -> list[Path]:
     """Write stubs for all protos into ``output_dir``; returns the files written."""
     sources = proto_files()
     well_known = str(files("grpc_tools") / "_proto")
+    # mypy-protobuf's plugins, installed beside this interpreter, write the type stubs of the messages and
+    # of the gRPC stubs and servicers (grpc_tools writes none for the latter).
+    plugins = Path(sys.executable).parent
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_DIR}",
         f"-I{well_known}",
+        f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
         f"--python_out={output_dir}",
-        f"--pyi_out={output_dir}",
+        f"--mypy_out={output_dir}",
         f"--grpc_python_out={output_dir}",
+        f"--mypy_grpc_out={output_dir}",
         *(str(path) for path in sources),
     ]
     if protoc.main(args) != 0:
