@@ -340,7 +340,9 @@ class EmbeddedRedis:
                     return
                 except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
                     if time.monotonic() > deadline:
-                        raise EmbeddedServerError(f"Redis did not answer within {START_TIMEOUT_SECONDS:.0f} s")
+                        raise EmbeddedServerError(
+                            f"Redis did not answer within {START_TIMEOUT_SECONDS:.0f} s"
+                        ) from None
                     time.sleep(0.02)
         finally:
             client.close()
@@ -409,7 +411,7 @@ class _DirectoryLock:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise EmbeddedServerError(f"{self._path.parent} is in use by another process (lock {self._path})")
+            raise EmbeddedServerError(f"{self._path.parent} is in use by another process (lock {self._path})") from None
         self._descriptor = descriptor
 
     def release(self) -> None:
@@ -493,7 +495,7 @@ def _postgres_os_user() -> str | None:
             raise EmbeddedServerError(
                 f"PostgreSQL cannot run as root and creating the account {POSTGRES_OS_USER_WHEN_ROOT!r} failed: "
                 f"{result.stderr.strip()}"
-            )
+            ) from None
     return POSTGRES_OS_USER_WHEN_ROOT
 
 

@@ -86,7 +86,7 @@ async def test_redis_refuses_clients_without_the_password(embedded_stack: Embedd
     # No retries: redis-py would retry the refused handshake with backoff for seconds.
     client = aioredis.Redis(host="127.0.0.1", port=embedded_stack.redis.port, retry=Retry(NoBackoff(), 0))
     try:
-        with pytest.raises((AuthenticationError, ResponseError), match="(?i)auth"):
+        with pytest.raises((AuthenticationError, ResponseError), match=r"(?i)auth"):
             await client.get("anything")
     finally:
         await client.aclose()

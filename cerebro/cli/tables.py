@@ -27,7 +27,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         return
     widths = [max(len(headers[index]), *(len(row[index]) for row in rows)) for index in range(len(headers))]
     for row in (headers, *rows):
-        print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
 
 
 def print_fields(fields: Sequence[tuple[str, str]]) -> None:

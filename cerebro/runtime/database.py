@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import asyncpg
@@ -12,11 +13,9 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     # jsonb <-> Python values, and vector <-> numpy arrays, on every pooled connection.
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await connection.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    try:
+    # The vector extension is created by a migration; pools opened before it exists skip the codec.
+    with contextlib.suppress(ValueError):
         await register_vector(connection)
-    except ValueError:
-        # The vector extension is created by a migration; pools opened before it exists skip the codec.
-        pass
 
 
 async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

@@ -145,7 +145,7 @@ async def test_the_same_create_request_at_two_replicas_makes_one_proposal(
 async def test_both_replicas_sweep_but_each_expiry_is_announced_once(
     replicas: tuple[ConsensusServer, ConsensusServer],
 ) -> None:
-    first, second = replicas
+    first, _ = replicas
     [proposer] = await register_electorate(first.stub, 1)
     watches = await watch_everywhere(replicas, proposer.propose("marker", seconds=600))
     ids = {(await first.stub.CreateProposal(proposer.propose(seconds=0.5))).proposal.proposal_id for _ in range(5)}

@@ -53,7 +53,7 @@ class Observer:
     options: Sequence[str]
     counted: dict[str, Ballot] = field(default_factory=dict)
     evidence: list[tuple[Ballot, Ballot]] = field(default_factory=list)
-    current: Outcome = Outcome(ProposalState.OPEN)
+    current: Outcome = field(default_factory=lambda: Outcome(ProposalState.OPEN))
 
     def receive(self, ballot: Ballot) -> VoteVerdict:
         before = self.current

@@ -6,6 +6,7 @@ region's link address), so cutting the region cuts the agent exactly as it cuts 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime
 
@@ -68,10 +69,8 @@ class VoterAgent:
                 self._stub.Heartbeat(heartbeat_request(self._key, self.instance_id), timeout=CALL_TIMEOUT_SECONDS)
             except grpc.RpcError as error:
                 if error.code() in _REGISTER_AGAIN:  # type: ignore[attr-defined]
-                    try:
+                    with contextlib.suppress(grpc.RpcError):
                         self._register()
-                    except grpc.RpcError:
-                        pass
 
     def propose(self, topic: str, deadline: datetime) -> pb.Proposal:
         request = create_proposal_request(self._key, proposer_id=self.instance_id, topic=topic, deadline=deadline)

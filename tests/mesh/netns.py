@@ -10,6 +10,7 @@ left behind without touching the namespaces of a run still going on beside it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -106,10 +107,8 @@ def create_namespaces(regions: list[str]) -> dict[str, Namespace]:
 def _kill_processes_in(name: str) -> None:
     result = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False)
     for pid in result.stdout.split():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _delete(name: str, root_device: str | None) -> None:

@@ -156,8 +156,12 @@ def test_agents_use_their_local_gateway_and_see_only_their_namespace(mesh: Mesh,
                 if other == region:
                     continue
                 for attempt in (
-                    lambda: client.recall("migration plan", namespace=namespace, timeout=CALL_TIMEOUT_SECONDS),
-                    lambda: client.recent_episodes(namespace=namespace, timeout=CALL_TIMEOUT_SECONDS),
+                    lambda client=client, namespace=namespace: client.recall(
+                        "migration plan", namespace=namespace, timeout=CALL_TIMEOUT_SECONDS
+                    ),
+                    lambda client=client, namespace=namespace: client.recent_episodes(
+                        namespace=namespace, timeout=CALL_TIMEOUT_SECONDS
+                    ),
                 ):
                     with pytest.raises(errors.PermissionDenied):
                         attempt()

@@ -114,7 +114,7 @@ async def test_restore_refuses_a_database_that_is_not_empty(
         await connection.execute("CREATE TABLE public.leftover (id int)")
     finally:
         await connection.close()
-    with pytest.raises(RestoreError, match="relation public.leftover"):
+    with pytest.raises(RestoreError, match=r"relation public\.leftover"):
         await restore_backup(other, tmp_path / "backup")
 
 

@@ -35,7 +35,7 @@ async def test_a_table_without_a_required_column_is_refused(
     source = await databases()
     await _execute(source, ARIA_SCHEMA)
     await _execute(source, "ALTER TABLE memory_system.episodes DROP COLUMN action_details")
-    with pytest.raises(SourceError, match="memory_system.episodes lacks the column.s. action_details"):
+    with pytest.raises(SourceError, match=r"memory_system\.episodes lacks the column.s. action_details"):
         await run_import(source, cerebro_url, ImportOptions())
 
 
