@@ -1,11 +1,14 @@
-"""Helpers shared by tests: settings on free loopback ports, and a ServiceHost running in the test's loop."""
+"""Helpers shared by tests: settings on free loopback ports, a ServiceHost running in the test's loop, and
+the one way to wait for a condition."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 from cerebro.runtime.config import ServiceSettings, load_service_settings
@@ -49,3 +52,17 @@ async def running_host(settings: ServiceSettings, lifespan: Lifespan) -> AsyncIt
     finally:
         host.request_stop()
         await task
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], *, timeout: float = 20.0, interval: float = 0.05
+) -> None:
+    """Wait until ``check()`` (a plain or an async function) is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check()
+        if await outcome if inspect.isawaitable(outcome) else outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

@@ -1,12 +1,76 @@
-"""PostgreSQL connection pools shared by every service that stores data."""
+"""PostgreSQL for every process that stores data: the URL, migrations when reachable, pools, the probe."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from pgvector.asyncpg import register_vector
+
+from cerebro.runtime.config import ConfigError
+from cerebro.runtime.migrations import Migration, apply_migrations, load_migrations
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
+# What PostgreSQL not (yet) accepting connections looks like.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A component's tables: its name in the migrations' bookkeeping, and its ``NNNN_name.sql`` files."""
+
+    component: str
+    migrations_dir: Path
+
+    def migrations(self) -> list[Migration]:
+        return load_migrations(self.migrations_dir)
+
+
+def require_database_url(database_url: str | None, process: str) -> str:
+    if database_url is None:
+        raise ConfigError(f"CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required by {process}")
+    return database_url
+
+
+def dsn_with_role(dsn: str, role: str | None) -> str:
+    """``dsn`` whose sessions start as ``role`` (the URL's user must be a member of it)."""
+    if role is None:
+        return dsn
+    parts = urlsplit(dsn)
+    # asyncpg sends unknown query parameters as startup settings: `role` becomes the session's role.
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key != "role"] + [("role", role)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def migrate(dsn: str, schema: Schema) -> list[Migration]:
+    """Apply the migrations of ``schema`` not yet applied; returns those applied."""
+    return await apply_migrations(dsn, schema.component, schema.migrations())
+
+
+async def migrate_when_reachable(dsn: str, schema: Schema) -> list[Migration]:
+    """:func:`migrate`, waiting with backoff while PostgreSQL is unreachable (a process starting before it)."""
+    delay = RETRY_MIN_SECONDS
+    while True:
+        try:
+            return await migrate(dsn, schema)
+        except UNREACHABLE as exc:
+            log.warning("PostgreSQL is unreachable for the %s migrations (%s); retrying", schema.component, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,15 +117,6 @@ def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
             detail.Unpack(request)
             violations += [(item.field, item.description) for item in request.field_violations]
     return violations
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
-    """Wait until ``check()`` is true; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not reached within {timeout} s")
-        await asyncio.sleep(interval)
 
 
 async def next_message(call: grpc.aio.UnaryStreamCall, timeout: float = 10.0) -> Any:

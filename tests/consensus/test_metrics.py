@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cerebro.consensus.client import deregister_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
-from tests.consensus.harness import ConsensusServer, consensus_server, eventually, register, register_electorate
+from tests.consensus.harness import ConsensusServer, consensus_server, register, register_electorate
+from tests.support import eventually
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -13,7 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
-from tests.consensus.harness import consensus_server, eventually, next_message, register
+from tests.consensus.harness import consensus_server, next_message, register
+from tests.support import eventually
 from tests.tcp_proxy import proxied
 
 

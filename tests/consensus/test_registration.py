@@ -15,8 +15,8 @@ from cerebro.consensus.client import deregister_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.registration import identity_key_path, keep_registered, load_or_create_identity_key
-from tests.consensus.harness import ConsensusServer, consensus_server, eventually
-from tests.support import free_port, loopback_settings
+from tests.consensus.harness import ConsensusServer, consensus_server
+from tests.support import eventually, free_port, loopback_settings
 
 SHORT_LEASES = {
     "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "0.6",

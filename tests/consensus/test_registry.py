@@ -15,11 +15,11 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import (
     ConsensusServer,
     consensus_server,
-    eventually,
     field_violations,
     next_message,
     register,
 )
+from tests.support import eventually
 
 # Leases short enough to watch them run out: standby after 0.6 s of silence, offline after 1.5 s.
 SHORT_LEASES = {

@@ -16,12 +16,12 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import (
     ConsensusServer,
     consensus_server,
-    eventually,
     field_violations,
     next_message,
     register,
     register_electorate,
 )
+from tests.support import eventually
 
 
 async def full_proposal(server: ConsensusServer, proposal_id: str) -> pb.Proposal:

@@ -63,7 +63,7 @@ async def test_https_with_a_client_certificate_and_a_key_reaches_the_gateway_ove
 
 async def test_a_client_without_a_certificate_is_refused_at_the_handshake(
     tls_gateway: tuple[Authority, GatewayServer],
-    https_port: int,  # noqa: F811
+    https_port: int,
 ) -> None:
     authority, _ = tls_gateway
     async with aiohttp.ClientSession() as http:

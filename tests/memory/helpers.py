@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -131,15 +130,6 @@ async def running_reconciliation_worker(
     finally:
         stop.set()
         await task
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, interval: float = 0.05) -> None:
-    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
 
 
 def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:

@@ -12,7 +12,8 @@ from grpc_health.v1 import health_pb2
 from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from tests.memory.embedder_double import EmbedderDouble
-from tests.memory.helpers import MemoryServer, eventually, running_memory_service
+from tests.memory.helpers import MemoryServer, running_memory_service
+from tests.support import eventually
 from tests.tcp_proxy import TcpProxy
 
 

@@ -9,7 +9,8 @@ from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from services.memory import embeddings_worker
 from tests.memory.embedder_double import POISON, EmbedderDouble
-from tests.memory.helpers import MemoryServer, eventually, running_embeddings_worker
+from tests.memory.helpers import MemoryServer, running_embeddings_worker
+from tests.support import eventually
 
 
 def coverage() -> float | None:

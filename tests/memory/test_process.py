@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from services.memory.servicer import MemoryServicer
 from tests.memory.embedder_double import EmbedderDouble
-from tests.memory.helpers import eventually
+from tests.support import eventually
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from cerebro.memory.v1 import episodes_pb2, namespaces_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from tests.memory.embedder_double import EmbedderDouble
-from tests.memory.helpers import MemoryServer, eventually, running_embeddings_worker, violated_fields
+from tests.memory.helpers import MemoryServer, running_embeddings_worker, violated_fields
+from tests.support import eventually
 
 CORPUS = [
     "the cat sat on the mat",

@@ -18,11 +18,11 @@ from cerebro.memory.v1 import working_memory_pb2
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import (
     MemoryServer,
-    eventually,
     running_memory_service,
     running_reconciliation_worker,
     violated_fields,
 )
+from tests.support import eventually
 from tests.tcp_proxy import TcpProxy
 
 

@@ -13,7 +13,8 @@ import asyncpg
 
 from services.operations import queue_admin, reembed
 from tests.memory.embedder_double import POISON, EmbedderDouble
-from tests.memory.helpers import eventually, running_embeddings_worker
+from tests.memory.helpers import running_embeddings_worker
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_ATTEMPT = {"CEREBRO_EMBEDDINGS_WORKER_MAX_ATTEMPTS": "1"}
