@@ -77,7 +77,7 @@ async def test_failures_back_off_then_die_after_the_last_attempt(pool: asyncpg.P
     await pool.execute(
         "UPDATE jobs SET state = 'pending', claim_token = NULL, locked_until = NULL WHERE job_id <> $1", claim.keys[0]
     )
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.4)
     again = await worker.claim(pool, 1)
     assert again.keys == claim.keys
     outcome = await worker.fail(pool, again, again.keys, "boom again")
@@ -90,7 +90,8 @@ async def test_without_an_attempt_limit_a_job_is_retried_for_ever(pool: asyncpg.
     worker = queue("a", max_attempts=None)
     await pool.execute("DELETE FROM jobs WHERE job_id > 1")
     for _ in range(5):
-        await asyncio.sleep(0.25)
+        # Longer than the largest backoff (0.2 s plus 25 % jitter).
+        await asyncio.sleep(0.4)
         claim = await worker.claim(pool, 1)
         assert claim.keys == [1]
         outcome = await worker.fail(pool, claim, claim.keys, "still failing")
@@ -113,10 +114,10 @@ async def test_expired_leases_are_reclaimed_and_the_dead_workers_token_no_longer
     assert (outcome.retried, outcome.dead) == (0, 2)
     assert await dead_worker.complete(pool, claim, claim.keys) == []
 
-    lively = queue("lively", lease=0.2, max_attempts=3)
+    lively = queue("lively", lease=2.0, max_attempts=3)
     held = await lively.claim(pool, 1)
     for _ in range(3):
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
         await lively.extend_lease(pool, held)
     assert (await lively.reclaim_expired(pool)).retried == 0
     assert await lively.complete(pool, held, held.keys) == held.keys
