@@ -27,6 +27,8 @@ from cerebro.consensus.client import (
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import Role
 from cerebro.runtime.server import ServiceHost
 from services.consensus import enrollment
 from services.consensus.main import lifespan
@@ -76,14 +78,20 @@ async def enrollments(database_url: str) -> list[Enrollment]:
 
 @contextlib.asynccontextmanager
 async def consensus_server(
-    database_url: str, data_dir: Path, env: Mapping[str, str] | None = None, *, port: int = 0
+    database_url: str,
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    port: int = 0,
+    client_tls: TlsSettings | None = None,
 ) -> AsyncIterator[ConsensusServer]:
+    """A consensus server; the test's stub presents ``client_tls`` (for a server with mutual TLS)."""
     environ = {**STEADY_ENV, **(env or {}), "CEREBRO_DATABASE_URL": database_url, "CEREBRO_CONSENSUS_PORT": str(port)}
     settings = loopback_settings("consensus", data_dir, environ)
     consensus_settings = ConsensusSettings.from_env(environ)
     async with running_host(settings, lambda host: lifespan(host, consensus_settings)) as host:
         target = f"127.0.0.1:{host.bound_port}"
-        channel = open_channel(target, max_attempts=1)
+        channel = open_channel(target, client_tls, server_role=Role.CONSENSUS, max_attempts=1)
         try:
             yield ConsensusServer(host, target, channel, consensus_pb2_grpc.ConsensusServiceStub(channel), database_url)
         finally:

@@ -1,4 +1,8 @@
-"""Discovery and failover: the gateway finds memory replicas in the registry and survives losing one."""
+"""Discovery and failover: the gateway finds memory replicas in the registry and survives losing one.
+
+Discovery runs only under mutual TLS (a registered replica must prove its capability with its
+certificate), so these meshes run with certificates of a test mesh CA.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,19 @@ import pytest
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc
+from cerebro.runtime.roles import Role
 from services.memory.db import migrate as migrate_memory
 from tests.consensus.harness import consensus_server
 from tests.gateway.harness import Metadata, bearer, gateway_server, issue_key
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import running_memory_service
+from tests.mesh_identity import MeshCertificates
 
 UNUSED_TARGET = "127.0.0.1:9"  # nothing listens there: only discovered replicas can answer
 WORKERS = 8
 
 
-def registering(consensus_target: str, name: str, data_dir: Path) -> dict[str, str]:
+def registering(authority: MeshCertificates, consensus_target: str, name: str, data_dir: Path) -> dict[str, str]:
     """Settings of a memory replica that registers in the instance network like a deployed one."""
     return {
         "CEREBRO_REGISTER": "true",
@@ -31,13 +37,28 @@ def registering(consensus_target: str, name: str, data_dir: Path) -> dict[str, s
         "CEREBRO_INSTANCE_NAME": name,
         "CEREBRO_DATA_DIR": str(data_dir),
         "CEREBRO_SHUTDOWN_GRACE_SECONDS": "5",
+        **authority.environ(Role.MEMORY),
+    }
+
+
+def gateway_environ(authority: MeshCertificates) -> dict[str, str]:
+    """A gateway that discovers (with its mesh certificate) and serves its agents plaintext on loopback."""
+    return {
+        "CEREBRO_GATEWAY_DISCOVERY": "true",
+        "CEREBRO_GATEWAY_SERVE_TLS": "false",
+        **authority.environ(Role.GATEWAY),
     }
 
 
 @pytest.fixture
-async def embedder() -> AsyncIterator[EmbedderDouble]:
+def authority(tmp_path: Path) -> MeshCertificates:
+    return MeshCertificates(tmp_path / "mesh-ca")
+
+
+@pytest.fixture
+async def embedder(authority: MeshCertificates) -> AsyncIterator[EmbedderDouble]:
     double = EmbedderDouble()
-    await double.start()
+    await double.start(authority.tls(Role.EMBEDDER))
     yield double
     await double.stop()
 
@@ -72,14 +93,24 @@ async def call_until(
 
 
 async def test_stopping_a_memory_replica_fails_no_retryable_call(
-    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble
+    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble, authority: MeshCertificates
 ) -> None:
     await migrate_memory(fresh_database_url)
     async with contextlib.AsyncExitStack() as stack:
-        consensus = await stack.enter_async_context(consensus_server(fresh_database_url, tmp_path / "consensus"))
+        consensus = await stack.enter_async_context(
+            consensus_server(
+                fresh_database_url,
+                tmp_path / "consensus",
+                authority.environ(Role.CONSENSUS),
+                client_tls=authority.tls(Role.OPERATOR),
+            )
+        )
         await stack.enter_async_context(
             running_memory_service(
-                fresh_database_url, None, embedder.target, registering(consensus.target, "memory-b", tmp_path / "b")
+                fresh_database_url,
+                None,
+                embedder.target,
+                registering(authority, consensus.target, "memory-b", tmp_path / "b"),
             )
         )
         gateway = await stack.enter_async_context(
@@ -89,13 +120,16 @@ async def test_stopping_a_memory_replica_fails_no_retryable_call(
                 memory_target=UNUSED_TARGET,
                 consensus_target=consensus.target,
                 embedder_target=embedder.target,
-                env={"CEREBRO_GATEWAY_DISCOVERY": "true"},
+                env=gateway_environ(authority),
             )
         )
         replica_a = contextlib.AsyncExitStack()
         await replica_a.enter_async_context(
             running_memory_service(
-                fresh_database_url, None, embedder.target, registering(consensus.target, "memory-a", tmp_path / "a")
+                fresh_database_url,
+                None,
+                embedder.target,
+                registering(authority, consensus.target, "memory-a", tmp_path / "a"),
             )
         )
         await wait_for_memory_replicas(gateway.stub, 2)
@@ -118,18 +152,19 @@ async def test_stopping_a_memory_replica_fails_no_retryable_call(
 
 
 async def test_without_a_reachable_registry_the_static_target_serves(
-    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble
+    fresh_database_url: str, tmp_path: Path, embedder: EmbedderDouble, authority: MeshCertificates
 ) -> None:
     await migrate_memory(fresh_database_url)
+    memory_environ = {"CEREBRO_REGISTER": "false", **authority.environ(Role.MEMORY)}
     async with (
-        running_memory_service(fresh_database_url, None, embedder.target, {"CEREBRO_REGISTER": "false"}) as memory,
+        running_memory_service(fresh_database_url, None, embedder.target, memory_environ) as memory,
         gateway_server(
             fresh_database_url,
             tmp_path / "gateway",
             memory_target=f"127.0.0.1:{memory.host.bound_port}",
             consensus_target=UNUSED_TARGET,
             embedder_target=embedder.target,
-            env={"CEREBRO_GATEWAY_DISCOVERY": "true"},
+            env=gateway_environ(authority),
         ) as gateway,
     ):
         token = bearer((await issue_key(fresh_database_url, f"agent-{uuid.uuid4().hex[:8]}")).token)
