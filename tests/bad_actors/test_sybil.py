@@ -152,11 +152,14 @@ def test_eight_fake_voters_cannot_change_a_decision(up: Up, agents: list[Agent])
                 )
             assert refused.value.code() == expected  # type: ignore[attr-defined]
 
-    for agent in agents:
-        voted = agent.client.vote(proposal.proposal_id, "yes", timeout=CALL_SECONDS).proposal
-    assert voted.state == consensus_pb2.PROPOSAL_STATE_DECIDED and voted.decided_option == "yes"
-    final = agents[1].client.get_decision(proposal.proposal_id, timeout=CALL_SECONDS).proposal
-    assert {vote.voter_id for vote in final.votes} == ours
+    # The report's proposal had electorate 11 and quorum 8 (3 agents + 8 fakes); this one has the 3 agents.
+    assert (proposal.electorate_size, proposal.quorum) == (3, 2)
+    first = agents[0].client.vote(proposal.proposal_id, "yes", timeout=CALL_SECONDS).proposal
+    assert first.state == consensus_pb2.PROPOSAL_STATE_OPEN
+    decided = agents[1].client.vote(proposal.proposal_id, "yes", timeout=CALL_SECONDS).proposal
+    assert decided.state == consensus_pb2.PROPOSAL_STATE_DECIDED and decided.decided_option == "yes"
+    final = agents[2].client.get_decision(proposal.proposal_id, timeout=CALL_SECONDS).proposal
+    assert [vote.choice for vote in final.votes] == ["yes", "yes"]
     assert reverify(final, up.enrollments()) == Outcome(ProposalState.DECIDED, "yes")
 
 
