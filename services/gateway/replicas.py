@@ -163,7 +163,8 @@ class ReplicaPool(Generic[StubT]):
             why = "the health watch ended"
             try:
                 async for reply in stub.Watch(health_pb2.HealthCheckRequest(service=service)):
-                    self._set_serving(replica, reply.status == health_pb2.HealthCheckResponse.SERVING, "reported")
+                    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                    self._set_serving(replica, reply.status == health_pb2.HealthCheckResponse.SERVING, status)
                     delay = HEALTH_RETRY_MIN_SECONDS
             except grpc.aio.AioRpcError as error:
                 why = f"{error.code().name}: {error.details()}"

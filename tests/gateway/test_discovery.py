@@ -227,7 +227,8 @@ async def test_discovery_keeps_watching_across_channel_swaps_restarts_and_lapses
         )
 
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(consensus_replica("consensus-a", port_a))
+        replica_a = contextlib.AsyncExitStack()
+        await replica_a.enter_async_context(consensus_replica("consensus-a", port_a))
         gateway = await stack.enter_async_context(
             gateway_server(
                 fresh_database_url,
@@ -263,6 +264,11 @@ async def test_discovery_keeps_watching_across_channel_swaps_restarts_and_lapses
 
         # A consensus replica stops (its watchers' streams end with it): the watch goes on on the other one.
         await replica_b.aclose()
+        await wait_for_component(gateway.stub, "consensus", replicas=1, serving=1)
+        # And the last one restarts: the watch waits for it and goes on.
+        await replica_a.aclose()
+        await wait_for_component(gateway.stub, "consensus", replicas=1, serving=0)
+        await stack.enter_async_context(consensus_replica("consensus-a", port_a))
         await wait_for_component(gateway.stub, "consensus", replicas=1, serving=1)
         # A replica whose lease lapses (its heartbeats cut, the process still running) leaves the pool.
         link = TcpProxy("127.0.0.1", port_a)
