@@ -4,7 +4,7 @@
 
 An embedded PostgreSQL 18 is started in a temporary directory, and for each replica count that many
 consensus processes (`services.consensus.main`) are started on free loopback ports over one fresh
-database. Seven voting instances register, each with its own Ed25519 key and its own gRPC channel to
+database. Seven voting instances are enrolled and register, each with its own Ed25519 key and its own gRPC channel to
 every replica. One round creates a proposal (the proposer rotates), then all seven sign and cast their
 vote at once, instance i at replica i mod R; the five earliest decide it (quorum ceil(2*7/3) = 5) and
 the others are refused as late. Latency is from sending CreateProposal to the first Vote response that
@@ -30,11 +30,12 @@ import asyncpg
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cerebro.consensus.client import create_proposal_request, register_request, vote_request
+from cerebro.consensus.client import create_proposal_request, public_key_bytes, register_request, vote_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.embedded import EmbeddedPostgres
 from cerebro.healthcheck import is_serving
+from services.consensus import enrollment
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,10 +82,15 @@ def start_replicas(database_url: str, count: int, data_dir: Path) -> tuple[list[
     return processes, targets
 
 
-async def register_voters(targets: list[str]) -> tuple[list[Voter], list[grpc.aio.Channel]]:
+async def register_voters(database_url: str, targets: list[str]) -> tuple[list[Voter], list[grpc.aio.Channel]]:
     voters, channels = [], []
     for index in range(VOTERS):
         key = Ed25519PrivateKey.generate()
+        admin = await asyncpg.connect(database_url)
+        try:
+            await enrollment.enroll(admin, f"agent-{index}", public_key_bytes(key), voting=True, by="consensus_bench")
+        finally:
+            await admin.close()
         own_channels = [grpc.aio.insecure_channel(target) for target in targets]
         channels += own_channels
         stubs = [consensus_pb2_grpc.ConsensusServiceStub(channel) for channel in own_channels]
@@ -149,10 +155,10 @@ async def run_rounds(voters: list[Voter], rounds: int, concurrency: int, first_n
 
 
 async def measure(
-    targets: list[str], proposals: int, concurrency_levels: list[int]
+    database_url: str, targets: list[str], proposals: int, concurrency_levels: list[int]
 ) -> list[tuple[int, float, float, float]]:
     """(proposals in flight, p50 seconds, p99 seconds, decided per second) per concurrency level."""
-    voters, channels = await register_voters(targets)
+    voters, channels = await register_voters(database_url, targets)
     try:
         results = []
         number = 0
@@ -203,7 +209,9 @@ def main() -> None:
             database_url = asyncio.run(fresh_database(postgres, f"consensus_bench_{replicas}"))
             processes, targets = start_replicas(database_url, replicas, Path(scratch))
             try:
-                for concurrency, p50, p99, rate in asyncio.run(measure(targets, args.proposals, args.concurrency)):
+                for concurrency, p50, p99, rate in asyncio.run(
+                    measure(database_url, targets, args.proposals, args.concurrency)
+                ):
                     row = f"| {replicas} | {concurrency} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {rate:.1f} |"
                     print(row, flush=True)
             finally:

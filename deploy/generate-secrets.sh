@@ -15,8 +15,14 @@
 #   nexus-worker        nexus_worker_password, database_url_worker   embeddings and reconciliation workers
 #   redis               redis_password, redis_url                    Redis and its clients
 #   grafana-admin       grafana_admin_password                       Grafana's admin user
+#   mesh-certificates   <process>_tls_cert, <process>_tls_key        each Cerebro process's certificate (mutual
+#                       (and operator_tls_cert/_key, for tools)      TLS inside the mesh), issued by the mesh CA
 #
 # Passwords are 192 random bits in hex: safe in URLs, shells and config files without any quoting.
+# The mesh CA (mesh_ca_cert, and mesh_ca_key, which no container mounts) is made once, with openssl; a
+# process certificate names its role twice: the URI SAN spiffe://cerebro/<process> (what servers check)
+# and the DNS SAN <process>.cerebro.internal (what clients check). Certificates are issued again when
+# missing, expiring within 30 days, not from the current CA, or rotated; a new CA: delete mesh_ca_*.
 set -Eeuo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +47,7 @@ while (($#)); do
 done
 for r in "${rotate[@]+"${rotate[@]}"}"; do
   case "$r" in
-    postgres-superuser|postgres-owner|nexus-app|nexus-worker|redis|grafana-admin) ;;
+    postgres-superuser|postgres-owner|nexus-app|nexus-worker|redis|grafana-admin|mesh-certificates) ;;
     *) echo "generate-secrets: --rotate $r: unknown credential (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -109,5 +115,58 @@ fi
 
 credential grafana-admin grafana_admin_password
 [[ $changed == true ]] && write grafana_admin_password "$password"
+
+# --- Mesh certificates (ECDSA P-256) -------------------------------------------------------------------
+scratch="$(mktemp -d "$dir/.tls.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+
+# install NAME FILE: FILE's content as secret NAME (atomically, mode 0644, like every other secret).
+install() {
+  chmod 644 "$2"
+  mv -f "$2" "$dir/$1"
+  echo "generate-secrets: wrote $dir/$1" >&2
+}
+
+if [[ ! -s $dir/mesh_ca_cert || ! -s $dir/mesh_ca_key ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=Cerebro mesh CA" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$scratch/ca.key" -out "$scratch/ca.crt" 2>/dev/null
+  install mesh_ca_key "$scratch/ca.key"
+  install mesh_ca_cert "$scratch/ca.crt"
+fi
+
+rotate_certificates=false
+for r in "${rotate[@]+"${rotate[@]}"}"; do
+  [[ $r == mesh-certificates ]] && rotate_certificates=true
+done
+
+# certificate ROLE: the certificate of one process (or of the operator's tools), unless a valid one exists.
+certificate() {
+  local role="$1" name="${1//-/_}" usage="serverAuth,clientAuth" names
+  local cert="$dir/${name}_tls_cert"
+  names="URI:spiffe://cerebro/$role,DNS:$role.cerebro.internal,DNS:$role,DNS:localhost"
+  if [[ $role == operator ]]; then
+    usage="clientAuth"
+    names="URI:spiffe://cerebro/operator"
+  fi
+  if [[ $rotate_certificates == false && -s $cert && -s $dir/${name}_tls_key ]] &&
+    openssl verify -CAfile "$dir/mesh_ca_cert" "$cert" >/dev/null 2>&1 &&
+    openssl x509 -in "$cert" -noout -checkend 2592000 >/dev/null; then
+    return
+  fi
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=cerebro $role" \
+    -keyout "$scratch/$name.key" -out "$scratch/$name.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\nsubjectAltName=%s\n' \
+    "$usage" "$names" >"$scratch/$name.ext"
+  openssl x509 -req -in "$scratch/$name.csr" -CA "$dir/mesh_ca_cert" -CAkey "$dir/mesh_ca_key" \
+    -set_serial "0x$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" -days 365 -extfile "$scratch/$name.ext" \
+    -out "$scratch/$name.crt" 2>/dev/null
+  install "${name}_tls_key" "$scratch/$name.key"
+  install "${name}_tls_cert" "$scratch/$name.crt"
+}
+
+for role in gateway memory embedder consensus embeddings-worker reconciliation-worker operator; do
+  certificate "$role"
+done
 
 echo "generate-secrets: secrets are in $dir" >&2

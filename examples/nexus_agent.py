@@ -1,11 +1,12 @@
 """A minimal NEXUS-style agent loop on the Cerebro client: remember, recall, checkpoint, propose and vote.
 
-Run it against `cerebro up` (see examples/README.md for the API key):
+Run it against `cerebro up` (see examples/README.md for the API key and the enrolment of the agent's key):
 
     CEREBRO_API_KEY_FILE=~/.cerebro/secrets/nexus_api_key PYTHONPATH=. python examples/nexus_agent.py
 
 Settings: CEREBRO_GATEWAY_TARGET (localhost:50051), CEREBRO_API_KEY(_FILE), CEREBRO_AGENT_NAME (NEXUS; the
-instance the API key is bound to), CEREBRO_AGENT_KEY_FILE (~/.cerebro/agents/<name>.pem, created on first run).
+instance the API key is bound to), CEREBRO_AGENT_KEY_FILE (~/.cerebro/agents/<name>.pem, whose public half an
+operator enrolled with `cerebro instances enroll`).
 """
 
 from __future__ import annotations

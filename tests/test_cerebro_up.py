@@ -23,6 +23,7 @@ from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
+from cerebro.runtime.roles import Role, role_dns_name
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
@@ -124,13 +125,23 @@ def _server_pids(data_dir: Path) -> list[int]:
     return pids
 
 
+def operator_channel(data_dir: Path, port: str, role: Role) -> grpc.Channel:
+    """A channel to ``role``'s internal service under `cerebro up`, with the operator's certificate."""
+    tls = data_dir / "tls"
+    credentials = grpc.ssl_channel_credentials(
+        (tls / "ca.crt").read_bytes(), (tls / "operator.key").read_bytes(), (tls / "operator.crt").read_bytes()
+    )
+    options = [("grpc.ssl_target_name_override", role_dns_name(role))]
+    return grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options)
+
+
 @pytest.fixture
 def up_run(stack_data_dir: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     yield stack_data_dir, _port_environ()
 
 
-def _embedder_checks(port: str) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+def _embedder_checks(data_dir: Path, port: str) -> None:
+    with operator_channel(data_dir, port, Role.EMBEDDER) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -144,14 +155,14 @@ def _embedder_checks(port: str) -> None:
         assert len(response.embedding) == 384
 
 
-def _memory_end_to_end(port: str) -> None:
+def _memory_end_to_end(data_dir: Path, port: str) -> None:
     """Episodes written to memory are embedded by the worker (coverage 100%) and found by hybrid search."""
     contents = [
         "NEXUS deployed the memory mesh across three regions.",
         "ARIA tuned the embeddings worker for long episodes.",
         "The quorum decided to adopt ONNX for the embedder.",
     ]
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with operator_channel(data_dir, port, Role.MEMORY) as channel:
         memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
         for content in contents:
             memory.CreateEpisode(
@@ -191,22 +202,23 @@ async def _read_marker(url: str) -> list[str]:
         await connection.close()
 
 
-def _statuses(port: str) -> dict[str, int]:
+def _statuses(data_dir: Path, port: str) -> dict[str, int]:
     """Instance status by capability (= process name) as the consensus service reports it."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with operator_channel(data_dir, port, Role.CONSENSUS) as channel:
         response = consensus_pb2_grpc.ConsensusServiceStub(channel).ListInstances(
             consensus_pb2.ListInstancesRequest(), timeout=10
         )
     return {capability: i.status for i in response.instances for capability in i.capabilities}
 
 
-def _wait_for_status(port: str, process: str, status: int, timeout: float = 60) -> None:
+def _wait_for_status(data_dir: Path, port: str, process: str, status: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _statuses(port).get(process) == status:
+        if _statuses(data_dir, port).get(process) == status:
             return
         time.sleep(0.2)
-    raise AssertionError(f"{process} never became {consensus_pb2.InstanceStatus.Name(status)}: {_statuses(port)}")
+    statuses = _statuses(data_dir, port)
+    raise AssertionError(f"{process} never became {consensus_pb2.InstanceStatus.Name(status)}: {statuses}")
 
 
 def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[str, str]]) -> None:
@@ -214,8 +226,11 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
     first = RunningUp(data_dir, ports)
     try:
         first.wait_until_up()
-        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
-        _memory_end_to_end(ports["CEREBRO_MEMORY_PORT"])
+        _embedder_checks(data_dir, ports["CEREBRO_EMBEDDER_PORT"])
+        _memory_end_to_end(data_dir, ports["CEREBRO_MEMORY_PORT"])
+        # The CA key and every process's key are private to the account that runs `cerebro up`.
+        assert {path.stat().st_mode & 0o777 for path in (data_dir / "tls").glob("*.key")} == {0o600}
+        assert (data_dir / "tls").stat().st_mode & 0o777 == 0o700
         # The gateway's HTTP/JSON face answers on its own port; /health needs no credentials.
         health_url = f"http://127.0.0.1:{ports['CEREBRO_GATEWAY_HTTP_PORT']}/health"
         with urllib.request.urlopen(health_url, timeout=10) as response:
@@ -228,19 +243,21 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         # Every running process is in the instance network; a killed one lapses, then comes back.
         consensus_port = ports["CEREBRO_CONSENSUS_PORT"]
         for process in PROCESS_MODULES:
-            _wait_for_status(consensus_port, process, consensus_pb2.INSTANCE_STATUS_ACTIVE)
+            _wait_for_status(data_dir, consensus_port, process, consensus_pb2.INSTANCE_STATUS_ACTIVE)
         os.kill(first.child_pid("embedder"), signal.SIGKILL)
-        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_STANDBY)
-        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_OFFLINE)
-        _wait_for_status(consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_ACTIVE, timeout=120)
-        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+        _wait_for_status(data_dir, consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_STANDBY)
+        _wait_for_status(data_dir, consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_OFFLINE)
+        _wait_for_status(data_dir, consensus_port, "embedder", consensus_pb2.INSTANCE_STATUS_ACTIVE, timeout=120)
+        _embedder_checks(data_dir, ports["CEREBRO_EMBEDDER_PORT"])
 
         # A second `cerebro up` over the same data directory is refused in one line, touching nothing.
+        certificates = {path: path.read_bytes() for path in (data_dir / "tls").iterdir()}
         second_owner = RunningUp(data_dir, _port_environ())
         refusal = second_owner.process.communicate(timeout=60)[0]
         assert second_owner.process.returncode == 1, refusal
         assert "Traceback" not in refusal and "cerebro up: " in refusal
-        _embedder_checks(ports["CEREBRO_EMBEDDER_PORT"])
+        assert {path: path.read_bytes() for path in (data_dir / "tls").iterdir()} == certificates
+        _embedder_checks(data_dir, ports["CEREBRO_EMBEDDER_PORT"])
 
         pids = first.descendants() | set(_server_pids(data_dir))
         assert pids
@@ -258,6 +275,9 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
         second.wait_until_up()
         database_url = (data_dir / "secrets" / "database_url").read_text()
         assert asyncio.run(_read_marker(database_url)) == ["survives restarts"]
+        # The mesh CA is kept: certificates and tools made for it keep working across restarts.
+        assert (data_dir / "tls" / "ca.crt").read_bytes() == certificates[data_dir / "tls" / "ca.crt"]
+        _embedder_checks(data_dir, ports["CEREBRO_EMBEDDER_PORT"])
     finally:
         second.interrupt()
     assert second.process.returncode == 0

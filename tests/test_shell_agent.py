@@ -10,6 +10,7 @@ signatures re-verify offline.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from cerebro.consensus.client import public_key_bytes, reverify
+from cerebro.consensus.client import Enrollment, public_key_bytes, reverify
 from cerebro.consensus.rules import Outcome, ProposalState
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.embedder.v1 import embedder_pb2
@@ -96,17 +97,36 @@ class Mesh:
     def target(self) -> str:
         return self.ports["CEREBRO_GATEWAY_TARGET"]
 
+    def admin(self, *argv: str) -> str:
+        """A `cerebro` admin command (keys, instances enroll ...), as the operator runs it; its output."""
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
+        environ["CEREBRO_DATABASE_URL_FILE"] = str(self.data_dir / "secrets" / "database_url")
+        done = subprocess.run(
+            [sys.executable, "-m", "cerebro", *argv], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
     def issue_key(self, namespace: str, instance: str | None = None) -> Path:
         """An API key from `cerebro keys issue`, as the admin makes it; the path of its token file."""
         token_file = self.secrets / f"{namespace}.key"
-        command = [sys.executable, "-m", "cerebro", "keys", "issue", namespace, "--token-file", str(token_file)]
-        if instance:
-            command += ["--instance", instance]
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
-        environ["CEREBRO_DATABASE_URL_FILE"] = str(self.data_dir / "secrets" / "database_url")
-        issued = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
-        assert issued.returncode == 0, issued.stdout + issued.stderr
+        self.admin(
+            "keys", "issue", namespace, "--token-file", str(token_file), *(["--instance", instance] if instance else [])
+        )
         return token_file
+
+    def enroll(self, name: str) -> None:
+        """The README's enrolment: the agent makes its key and hands its public half over; the operator enrols it."""
+        public_key = self.secrets / "agents" / f"{name}.pub"
+        public_key.parent.mkdir(parents=True, exist_ok=True)
+        public_key.write_text(self.admin("instances", "public-key", "--key-file", str(self.agent_key_file(name))))
+        self.admin("instances", "enroll", name, "--public-key", str(public_key), "--voting")
+
+    def enrollments(self) -> list[Enrollment]:
+        """Every enrolment, as an auditor reads them for `reverify`."""
+        return [
+            Enrollment.from_json(item) for item in json.loads(self.admin("instances", "enrolled", "--all", "--json"))
+        ]
 
     def run_agent(self, transport: str, name: str, api_key_file: Path) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
@@ -202,6 +222,7 @@ def test_the_script_passes_shellcheck() -> None:
 def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     name = f"SHELL-{transport.upper()}"
     api_key = mesh.issue_key(f"shell-{transport}", instance=name)
+    mesh.enroll(name)
     _learning_waiting_for(mesh, api_key, mesh.issue_key(f"peer-of-{transport}"))
 
     agent = mesh.run_agent(transport, name, api_key)
@@ -210,8 +231,8 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     assert "Traceback" not in output
     lines = output.splitlines()
     assert lines[-1] == f"shell agent done: {transport}", output
-    # The key was made by openssl, mode 0600, on the first run.
-    assert f"key: created the Ed25519 key {mesh.agent_key_file(name)}" in lines
+    # The script used the enrolled key (made by `cerebro instances public-key`, mode 0600) and made none.
+    assert not any(line.startswith("key: created") for line in lines)
     assert mesh.agent_key_file(name).stat().st_mode & 0o777 == 0o600
 
     steps = STEP_LINE.findall(output)
@@ -242,7 +263,7 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
         stats = gateway.GetStats(gateway_pb2.GetStatsRequest(), metadata=_credentials(api_key), timeout=60)
     assert proposal.state == consensus_pb2.PROPOSAL_STATE_DECIDED and proposal.decided_option == "yes"
     assert list(proposal.options) == ["yes", "no"]
-    assert reverify(proposal) == Outcome(ProposalState.DECIDED, "yes")
+    assert reverify(proposal, mesh.enrollments()) == Outcome(ProposalState.DECIDED, "yes")
     agent_key = load_pem_private_key(mesh.agent_key_file(name).read_bytes(), password=None)
     assert [(elector.instance_id, elector.public_key) for elector in proposal.electorate] == [
         (instance_id, public_key_bytes(agent_key))
@@ -274,6 +295,7 @@ def test_a_wrong_api_key_fails_loudly(mesh: Mesh, transport: str) -> None:
 
 def test_the_python_example_agent_runs_against_the_same_mesh(mesh: Mesh) -> None:
     api_key = mesh.issue_key("python-example", instance="PYTHON-EXAMPLE")
+    mesh.enroll("PYTHON-EXAMPLE")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
     environ.update(
         PYTHONPATH=str(ROOT),
@@ -305,11 +327,23 @@ def test_the_python_example_agent_runs_against_the_same_mesh(mesh: Mesh) -> None
 )
 def test_grpcurl_lists_and_describes_every_service(mesh: Mesh, process: str, service: str) -> None:
     target = mesh.ports[f"CEREBRO_{process}_TARGET"]
-    listed = subprocess.run([str(GRPCURL), "-plaintext", target, "list"], capture_output=True, text=True, timeout=60)
+    # As the README says: the gateway's agent port is plaintext, the internal services want the operator's certificate.
+    tls = mesh.data_dir / "tls"
+    security = (
+        ["-plaintext"]
+        if process == "GATEWAY"
+        else ["-cacert", str(tls / "ca.crt"), "-cert", str(tls / "operator.crt"), "-key", str(tls / "operator.key")]
+    )
+    listed = subprocess.run([str(GRPCURL), *security, target, "list"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert {service, "grpc.health.v1.Health"} <= set(listed.stdout.split())
+    if process != "GATEWAY":
+        plaintext = subprocess.run(
+            [str(GRPCURL), "-plaintext", target, "list"], capture_output=True, text=True, timeout=60
+        )
+        assert plaintext.returncode != 0, "an internal service answered a plaintext call"
     described = subprocess.run(
-        [str(GRPCURL), "-plaintext", target, "describe", service], capture_output=True, text=True, timeout=60
+        [str(GRPCURL), *security, target, "describe", service], capture_output=True, text=True, timeout=60
     )
     assert described.returncode == 0, described.stderr
     rpc_lines = [line.strip() for line in described.stdout.splitlines() if line.strip().startswith("rpc ")]

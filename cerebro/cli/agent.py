@@ -2,6 +2,7 @@
 
 Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
 Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
+`cerebro instances enroll|revoke|enrolled|public-key` are the enrolment actions of cerebro.cli.enrollments.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from cerebro.cli import enrollments
 from cerebro.cli.tables import cell, print_fields, print_table, when
 from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
 from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
@@ -87,10 +89,17 @@ def add_parsers(commands: Any) -> None:
     update.add_argument("--description")
     update.add_argument("--expected-version", type=int, help="change only if the block has this version")
 
-    instances = add("instances", "list the agent instances connected to the mesh", [common], CONNECTION_HELP)
+    instances = add(
+        "instances",
+        "list the agent instances connected to the mesh, or enrol their keys",
+        [common],
+        CONNECTION_HELP + "\n\n" + enrollments.HELP,
+    )
     instances.add_argument("--region", default="")
     instances.add_argument("--capability", default="")
     instances.add_argument("--all", action="store_true", help="also the mesh's own service replicas")
+    # Without an action, `cerebro instances` lists the connected instances through the gateway.
+    enrollments.add_actions(instances.add_subparsers(dest="action", metavar="ACTION"))
 
     join = add("join", "join the instance network as the agent the API key is bound to", [common], JOIN_HELP)
     join.add_argument("name", help="the instance name the API key is bound to, e.g. NEXUS")
@@ -113,6 +122,8 @@ def add_parsers(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one gateway command; the exit status."""
+    if args.command == "instances" and args.action in enrollments.ACTIONS:
+        return enrollments.run(args)
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
         signer = _signer(args) if args.command in ("propose", "vote") else None

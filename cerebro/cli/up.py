@@ -16,21 +16,32 @@ from types import FrameType
 
 from cerebro.embedded import EmbeddedServerError, EmbeddedStack
 from cerebro.healthcheck import is_serving
-from cerebro.runtime.config import ConfigError, Env, ServiceSettings, default_data_dir, load_service_settings
+from cerebro.runtime.config import (
+    ConfigError,
+    Env,
+    ServiceSettings,
+    TlsSettings,
+    default_data_dir,
+    load_service_settings,
+)
+from cerebro.runtime.mesh_ca import MeshAuthority
+from cerebro.runtime.roles import Role
 from services.gateway.http.settings import HttpSettings
 
 DESCRIPTION = """\
 Start every Cerebro service and worker as its own process on the default ports and wait until each
 is serving. Without CEREBRO_DATABASE_URL / CEREBRO_REDIS_URL (or their _FILE variants) it starts an
 embedded PostgreSQL 18 + pgvector and Redis whose data stays in the data directory across restarts.
-Logs go to <data dir>/logs/<process>.log. Ctrl-C or SIGTERM stops everything, embedded servers included.
-A process that dies is restarted with backoff."""
+The internal services speak mutual TLS only: every process gets a certificate with its role from a mesh
+CA kept in <data dir>/tls (made on the first run), and tools use <data dir>/tls/operator.crt. The
+gateway's agent-facing ports stay plaintext. Logs go to <data dir>/logs/<process>.log. Ctrl-C or SIGTERM
+stops everything, embedded servers included. A process that dies is restarted with backoff."""
 
-# One grpcurl line per service, shown once it is up.
+# One grpcurl line per service, shown once it is up ({tls}: the operator's certificate flags).
 TRY_EXAMPLES = {
-    "embedder": 'grpcurl -plaintext -d \'{{"text": "NEXUS remembers"}}\' localhost:{port} '
+    "embedder": 'grpcurl {tls} -d \'{{"text": "NEXUS remembers"}}\' localhost:{port} '
     "cerebro.embedder.v1.EmbedderService/Embed",
-    "consensus": "grpcurl -plaintext localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
+    "consensus": "grpcurl {tls} localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
     "gateway": "grpcurl -plaintext localhost:{port} describe cerebro.gateway.v1.AgentGateway",
 }
 
@@ -54,6 +65,10 @@ class Child:
     restarts: int = 0
     restart_at: float = 0.0
     log_file: Path = field(default_factory=Path)
+    # This process's own settings on top of the shared environment (its certificate).
+    environ: dict[str, str] = field(default_factory=dict)
+    # The operator's certificate, to ask an internal service whether it serves (None: plaintext).
+    probe_tls: TlsSettings | None = None
 
 
 class _StopRequested(Exception):
@@ -90,12 +105,41 @@ def _write_secret(path: Path, value: str) -> Path:
     return path
 
 
+def _give_certificates(children: list[Child], directory: Path) -> TlsSettings:
+    """A certificate of the mesh CA in ``directory`` for every process, with its role; returns the operator's.
+
+    The CA is made on the first run and kept; a certificate is issued again only when it is missing, about
+    to expire, or not from this CA, so a running `cerebro up` never sees its files change.
+    """
+    authority = MeshAuthority.load_or_create(directory)
+    operator = authority.ensure(Role.OPERATOR)
+    for child in children:
+        tls = authority.ensure(Role(child.name))
+        assert tls.ca_file is not None
+        child.environ = {
+            "CEREBRO_TLS_CERT_FILE": str(tls.cert_file),
+            "CEREBRO_TLS_KEY_FILE": str(tls.key_file),
+            "CEREBRO_TLS_CA_FILE": str(tls.ca_file),
+        }
+        if child.name == Role.GATEWAY:
+            # Agents reach the gateway plaintext on this machine (the README's examples); its calls into the
+            # mesh still present its certificate.
+            child.environ["CEREBRO_GATEWAY_SERVE_TLS"] = "false"
+        else:
+            child.probe_tls = operator
+    return operator
+
+
+def _tls_flags(operator: TlsSettings) -> str:
+    return f"-cacert {operator.ca_file} -cert {operator.cert_file} -key {operator.key_file}"
+
+
 def _spawn(child: Child, environ: Mapping[str, str]) -> None:
     child.log_file.parent.mkdir(parents=True, exist_ok=True)
     with child.log_file.open("ab") as log:
         child.process = subprocess.Popen(
             [sys.executable, "-m", "cerebro", "serve", child.name],
-            env={**environ, SUPERVISOR_PID_VARIABLE: str(os.getpid())},
+            env={**environ, **child.environ, SUPERVISOR_PID_VARIABLE: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -110,7 +154,7 @@ def _is_ready(child: Child) -> bool:
                 return True
         except OSError:
             return False
-    return is_serving(f"127.0.0.1:{settings.port}", timeout=1)
+    return is_serving(f"127.0.0.1:{settings.port}", timeout=1, tls=child.probe_tls, server_role=Role(child.name))
 
 
 def _stop_children(children: list[Child], grace_seconds: float) -> None:
@@ -129,7 +173,9 @@ def _stop_children(children: list[Child], grace_seconds: float) -> None:
             child.process.wait()
 
 
-def _print_banner(children: list[Child], data_dir: Path, embedded: bool, environ: Mapping[str, str]) -> None:
+def _print_banner(
+    children: list[Child], data_dir: Path, embedded: bool, environ: Mapping[str, str], operator: TlsSettings
+) -> None:
     print(f"\nCerebro is up. Data: {data_dir}{' (embedded PostgreSQL and Redis)' if embedded else ''}")
     for child in children:
         grpc_part = f"gRPC localhost:{child.settings.port}" if child.settings.port else "worker"
@@ -141,10 +187,10 @@ def _print_banner(children: list[Child], data_dir: Path, embedded: bool, environ
     if "gateway" in ports:
         http_port = HttpSettings.from_env(environ).port
         print(f"  {'gateway (HTTP/JSON)':<22} http://localhost:{http_port}   (OpenAPI at /openapi.json)")
-    print("\nTry:")
+    print(f"\nInternal services speak mutual TLS only; the operator's certificate is {operator.cert_file}.\nTry:")
     for name, example in TRY_EXAMPLES.items():
         if name in ports:
-            print("  " + example.format(port=ports[name]))
+            print("  " + example.format(port=ports[name], tls=_tls_flags(operator)))
     if "gateway" in ports:
         print(f"  curl -s localhost:{http_port}/health")
     print("\nPress Ctrl-C to stop.", flush=True)
@@ -185,12 +231,13 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             # The embedded owner is a superuser, which row-level security never applies to: the memory
             # processes work as their least-privilege roles instead.
             environ.update(EMBEDDED_DATABASE_ROLES)
+        operator = _give_certificates(children, root / "tls")
         for child in children:
             print(f"Starting {child.name} ...", flush=True)
             _spawn(child, environ)
         status = _wait_until_ready(children, startup_timeout)
         if status == 0:
-            _print_banner(children, root, stack is not None, environ)
+            _print_banner(children, root, stack is not None, environ, operator)
             _supervise(children, environ)
     except _StopRequested:
         print("\nStopping ...", flush=True)

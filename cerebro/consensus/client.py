@@ -5,10 +5,13 @@ Used by the runtime's self-registration, by agent instances, by the tests and by
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -29,6 +32,33 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 
 class VerificationError(ValueError):
     """A proposal's votes do not justify its recorded outcome; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """An operator's enrolment of an instance key, as `cerebro instances enrolled --json` lists it."""
+
+    instance_name: str
+    public_key: bytes
+    voting: bool
+    enroll_time: datetime
+    revoke_time: datetime | None = None
+
+    def entitles_vote_at(self, moment: datetime) -> bool:
+        """Whether this enrolment made its key a voter at ``moment``."""
+        return self.voting and self.enroll_time <= moment and (self.revoke_time is None or moment < self.revoke_time)
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Enrollment:
+        """From one entry of `cerebro instances enrolled --all --json`."""
+        revoked = item.get("revoked_at")
+        return cls(
+            instance_name=item["instance_name"],
+            public_key=base64.b64decode(item["public_key"]),
+            voting=bool(item["voting"]),
+            enroll_time=datetime.fromisoformat(item["enrolled_at"]),
+            revoke_time=datetime.fromisoformat(revoked) if revoked else None,
+        )
 
 
 def public_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
@@ -143,14 +173,29 @@ def vote_request(private_key: Ed25519PrivateKey, proposal_id: str, voter_id: str
     )
 
 
-def reverify(proposal: pb.Proposal) -> Outcome:
-    """Re-derive a proposal's outcome from its full view, trusting nothing but the signatures.
+def reverify(proposal: pb.Proposal, enrollments: Iterable[Enrollment]) -> Outcome:
+    """Re-derive a proposal's outcome from its full view, trusting nothing but the signatures and the enrolments.
 
-    Checks the proposer's signature, every vote against the frozen electorate's keys, the tally and
-    the quorum, every piece of equivocation evidence, and that the recorded state is what the
-    counted votes give. Returns that outcome; raises :class:`VerificationError` otherwise.
+    Checks that every elector (so every counted voter) was an enrolled voter, with the same name and key,
+    when the proposal was created; the proposer's signature, every vote against the frozen electorate's
+    keys, the tally and the quorum, every piece of equivocation evidence, and that the recorded state is
+    what the counted votes give. ``enrollments`` are every enrolment, revoked ones included (`cerebro
+    instances enrolled --all --json`). Returns the outcome; raises :class:`VerificationError` otherwise.
     """
     problems: list[str] = []
+    created = proposal.create_time.ToDatetime(tzinfo=UTC)
+    enrolled = list(enrollments)
+    for elector in proposal.electorate:
+        if not any(
+            e.instance_name == elector.instance_name
+            and e.public_key == elector.public_key
+            and e.entitles_vote_at(created)
+            for e in enrolled
+        ):
+            problems.append(
+                f"elector {elector.instance_name} ({elector.instance_id}) was not an enrolled voter with that key "
+                "when the proposal was created"
+            )
     options = list(proposal.options)
     payload = proposal_payload(
         request_id=proposal.request_id,

@@ -4,6 +4,9 @@ Every channel gets the same TLS, tracing, keepalive and message limits as the se
 deadline for every call, and transparent retries with exponential backoff for UNAVAILABLE (the
 code our services use for "a dependency is down, nothing was done, try again"). Retries live in
 gRPC's service config, so they apply per attempt and respect the call's overall deadline.
+
+Under TLS, a channel opened for a ``server_role`` accepts only a server whose certificate holds that
+role's DNS name (``<role>.cerebro.internal``, see :mod:`cerebro.runtime.roles`), whatever address it dials.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, TlsSettings
+from cerebro.runtime.roles import Role, role_dns_name
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -46,10 +50,15 @@ def open_channel(
     target: str,
     tls: TlsSettings | None = None,
     *,
+    server_role: Role | None = None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_attempts: int = 4,
 ) -> grpc.aio.Channel:
-    """A channel to another Cerebro service at ``target`` (``host:port`` or any gRPC target URI)."""
+    """A channel to another Cerebro service at ``target`` (``host:port`` or any gRPC target URI).
+
+    With ``tls`` and ``server_role``, the server must prove that role (else the host name of ``target``
+    is verified, as by any TLS client).
+    """
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", service_config(timeout_seconds, max_attempts)),
         ("grpc.enable_retries", 1),
@@ -66,4 +75,6 @@ def open_channel(
     interceptors = aio_client_interceptors()
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    if server_role is not None:
+        options.append(("grpc.ssl_target_name_override", role_dns_name(server_role)))
     return grpc.aio.secure_channel(target, channel_credentials(tls), options=options, interceptors=interceptors)

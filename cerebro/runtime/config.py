@@ -189,7 +189,7 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
         region=env.str("REGION", "local") or "local",
         data_dir=env.path("DATA_DIR", default_data_dir()) or default_data_dir(),
         grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0, maximum=600.0),
-        tls=_load_tls(env),
+        tls=load_tls_settings(env),
         database_url=env.secret("DATABASE_URL"),
         redis_url=env.secret("REDIS_URL"),
         targets=targets,
@@ -199,7 +199,8 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
     )
 
 
-def _load_tls(env: Env) -> TlsSettings | None:
+def load_tls_settings(env: Env) -> TlsSettings | None:
+    """This process's certificate from CEREBRO_TLS_CERT_FILE, _KEY_FILE and (for mutual TLS) _CA_FILE."""
     cert = env.path("TLS_CERT_FILE", must_exist=True)
     key = env.path("TLS_KEY_FILE", must_exist=True)
     ca = env.path("TLS_CA_FILE", must_exist=True)

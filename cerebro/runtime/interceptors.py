@@ -6,6 +6,7 @@ Tracing comes from OpenTelemetry's own gRPC interceptor (see :mod:`cerebro.runti
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -90,7 +91,12 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grp
 
     async def call_streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with observe(method, context, request if handler.unary_stream else None):
-            async for response in stream_handler(request, context):
+            responses = stream_handler(request, context)
+            if inspect.isawaitable(responses):
+                # A handler that writes with context.write() instead of yielding (grpc_health's Watch).
+                await responses
+                return
+            async for response in responses:
                 yield response
 
     if handler.unary_stream:

@@ -34,6 +34,7 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
 from cerebro.runtime.config import ServiceSettings
+from cerebro.runtime.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,11 @@ async def keep_registered(
         return
     # One attempt per call: the loop below does its own retrying, with its own backoff.
     channel = open_channel(
-        settings.target("consensus"), settings.tls, timeout_seconds=CALL_TIMEOUT_SECONDS, max_attempts=1
+        settings.target("consensus"),
+        settings.tls,
+        server_role=Role.CONSENSUS,
+        timeout_seconds=CALL_TIMEOUT_SECONDS,
+        max_attempts=1,
     )
     membership = _Membership(
         consensus_pb2_grpc.ConsensusServiceStub(channel),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
@@ -25,6 +25,7 @@ from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettin
 from cerebro.runtime.interceptors import ObservingInterceptor, map_errors, record_metrics, reject_nul_characters
 from cerebro.runtime.process import install_stop_handlers
 from cerebro.runtime.registration import keep_registered
+from cerebro.runtime.roles import CallerPolicy, Role
 from cerebro.runtime.telemetry import start_metrics_server
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class ServiceHost:
         self.bound_port: int | None = None
         self.bound_metrics_port: int | None = None
         self._services: list[tuple[ServiceDescriptor, Callable[[Any, grpc.aio.Server], None], object]] = []
+        self._callers: dict[str, Collection[Role]] = {}
+        self._serve_tls = settings.tls is not None
         self._probes: dict[str, DependencyProbe] = {}
         self._background: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,9 +82,29 @@ class ServiceHost:
         self.dependency_errors: dict[str, str] = {}
 
     def add_service(
-        self, descriptor: ServiceDescriptor, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: object
+        self,
+        descriptor: ServiceDescriptor,
+        add_to_server: Callable[[Any, grpc.aio.Server], None],
+        servicer: object,
+        *,
+        callers: Collection[Role] | None = None,
     ) -> None:
+        """Serve ``servicer``; under mutual TLS only to callers whose certificate proves one of ``callers``
+        (None: any certificate of the mesh CA, as for health and reflection)."""
         self._services.append((descriptor, add_to_server, servicer))
+        if callers is not None:
+            self._callers[descriptor.full_name] = callers
+
+    def serve_plaintext(self) -> None:
+        """Serve without TLS even though ``CEREBRO_TLS_*`` is set: the certificate is then only this
+        process's identity when it calls others (the gateway's agent-facing port on loopback or behind a
+        TLS-terminating proxy). Call it in the lifespan, before the server starts."""
+        self._serve_tls = False
+
+    @property
+    def requires_client_certificates(self) -> bool:
+        """Whether every caller has presented a certificate of the mesh CA (and so has a verified role)."""
+        return self._serve_tls and self.settings.tls is not None and self.settings.tls.mutual
 
     def add_dependency(self, name: str, probe: DependencyProbe) -> None:
         """``probe()`` raises while ``name`` is unreachable; health is NOT_SERVING until it passes."""
@@ -129,16 +152,22 @@ class ServiceHost:
         await keep_registered(self.settings, [self.settings.service], self.settings.endpoint(self.bound_port))
 
     def _build_server(self) -> grpc.aio.Server:
-        server = grpc.aio.server(
-            interceptors=[
-                aio_server_interceptor(),
-                ObservingInterceptor(record_metrics),
-                ObservingInterceptor(map_errors),
-                ObservingInterceptor(reject_nul_characters),
-            ],
-            options=SERVER_OPTIONS,
-            maximum_concurrent_rpcs=None,
-        )
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            aio_server_interceptor(),
+            ObservingInterceptor(record_metrics),
+            ObservingInterceptor(map_errors),
+        ]
+        if self.requires_client_certificates:
+            # Before any input check: a caller without the role learns nothing about the request.
+            interceptors.append(ObservingInterceptor(CallerPolicy(self._callers).check))
+        elif self._callers:
+            log.warning(
+                "no mutual TLS (CEREBRO_TLS_CERT_FILE, _KEY_FILE and _CA_FILE): callers of %s are not "
+                "authenticated, so only the network keeps others out",
+                ", ".join(self._callers),
+            )
+        interceptors.append(ObservingInterceptor(reject_nul_characters))
+        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS, maximum_concurrent_rpcs=None)
         names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         for descriptor, add_to_server, servicer in self._services:
             add_to_server(servicer, server)
@@ -146,7 +175,7 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(names, server)
         address = self.settings.address
-        if self.settings.tls is not None:
+        if self._serve_tls and self.settings.tls is not None:
             self.bound_port = server.add_secure_port(address, server_credentials(self.settings.tls))
         else:
             self.bound_port = server.add_insecure_port(address)

@@ -15,6 +15,7 @@ from cerebro.runtime.config import ConfigError, ServiceSettings
 from cerebro.runtime.database import check_connection, open_pool
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from cerebro.runtime.process import run_process
+from cerebro.runtime.roles import CONSENSUS_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, Change, EventHub
 from services.consensus.proposals import ProposalRecord, Proposals
@@ -75,7 +76,8 @@ async def lifespan(host: ServiceHost, settings: ConsensusSettings) -> AsyncItera
     host.add_service(
         SERVICE,
         consensus_pb2_grpc.add_ConsensusServiceServicer_to_server,
-        ConsensusServicer(registry, proposals, hub, settings),
+        ConsensusServicer(registry, proposals, hub, settings, roles_verified=host.requires_client_certificates),
+        callers=CONSENSUS_CALLERS,
     )
     host.add_dependency("postgres", probe_postgres)
     host.add_background_task(hub.run)

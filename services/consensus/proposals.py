@@ -3,6 +3,9 @@
 Every vote is judged (services.consensus.rules) inside a transaction that holds the proposal's row
 lock (SELECT ... FOR UPDATE), so votes arriving at several replicas at once are applied one after
 another and the state leaves `open` exactly once.
+
+Only enrolled instances propose, the electorate is the active voting instances whose registered key is
+enrolled for a vote (migration 0002), and a voter whose enrolment was revoked since votes no more.
 """
 
 from __future__ import annotations
@@ -18,10 +21,18 @@ import asyncpg
 
 from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
 from cerebro.consensus.signatures import proposal_payload, verify
-from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from cerebro.runtime.errors import already_exists, failed_precondition, not_found, permission_denied, unauthenticated
 from services.consensus.events import PROPOSALS_CHANNEL, notify
 from services.consensus.metrics import proposal_finished
 from services.consensus.validation import NewProposal, ProposalFilter
+
+# Conditions on an instance_network row aliased `n`: its name is actively enrolled for its key (for a vote).
+_ENROLLED = """EXISTS (
+    SELECT 1 FROM instance_enrollments e
+    WHERE e.instance_name = n.instance_name AND e.public_key = n.public_key AND e.revoked_at IS NULL)"""
+_ENROLLED_VOTER = """EXISTS (
+    SELECT 1 FROM instance_enrollments e
+    WHERE e.instance_name = n.instance_name AND e.public_key = n.public_key AND e.revoked_at IS NULL AND e.voting)"""
 
 PROPOSAL_COLUMNS = """
     consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key, proposer_signature,
@@ -84,7 +95,9 @@ class Proposals:
             )
             if locked is None:
                 raise not_found("proposal", ballot.proposal_id)
-            elector_key, counted, tally = await self._voter_and_tally(connection, ballot)
+            elector_key, still_enrolled, counted, tally = await self._voter_and_tally(connection, ballot)
+            if elector_key is not None and not still_enrolled:
+                raise permission_denied(f"the enrolment of instance {ballot.voter_id} was revoked; it votes no more")
             stored_state = ProposalState(locked["stored_state"])
             verdict = judge_vote(
                 ballot,
@@ -190,11 +203,13 @@ class Proposals:
         return existing["consensus_id"]
 
     async def _insert(self, connection: asyncpg.Connection, proposal: NewProposal) -> uuid.UUID:
-        proposer_key = await connection.fetchval(
-            "SELECT public_key FROM instance_network WHERE instance_id = $1", uuid.UUID(proposal.proposer_id)
+        proposer = await connection.fetchrow(
+            f"SELECT public_key, {_ENROLLED} AS enrolled FROM instance_network n WHERE instance_id = $1",
+            uuid.UUID(proposal.proposer_id),
         )
-        if proposer_key is None:
+        if proposer is None:
             raise not_found("instance", proposal.proposer_id)
+        proposer_key = proposer["public_key"]
         payload = proposal_payload(
             request_id=proposal.request_id,
             proposer_id=proposal.proposer_id,
@@ -204,10 +219,13 @@ class Proposals:
         )
         if not verify(proposer_key, payload, proposal.proposer_signature):
             raise unauthenticated("proposal.proposer_signature does not verify with the proposer's key")
+        if not proposer["enrolled"]:
+            raise permission_denied("only enrolled instances propose; the proposer's key is not enrolled")
         electors = await connection.fetch(
-            """
-            SELECT instance_id, instance_name, public_key FROM instance_network
+            f"""
+            SELECT instance_id, instance_name, public_key FROM instance_network n
             WHERE voting AND consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) = 'active'
+              AND {_ENROLLED_VOTER}
             ORDER BY instance_id
             """
         )
@@ -248,8 +266,9 @@ class Proposals:
     @staticmethod
     async def _voter_and_tally(
         connection: asyncpg.Connection, ballot: Ballot
-    ) -> tuple[bytes | None, Ballot | None, Counter[str]]:
-        """The voter's key in the electorate, its counted vote, and the tally, in one round trip.
+    ) -> tuple[bytes | None, bool, Ballot | None, Counter[str]]:
+        """The voter's key in the electorate, whether it is still enrolled, its counted vote, and the tally,
+        in one round trip.
 
         Called after the proposal's row lock is granted: as a statement of its own, it sees the votes
         committed by the transactions this one waited for.
@@ -259,6 +278,11 @@ class Proposals:
             SELECT
                 (SELECT public_key FROM consensus_electors WHERE consensus_id = $1 AND instance_id = $2)
                     AS elector_key,
+                EXISTS (
+                    SELECT 1 FROM consensus_electors el JOIN instance_enrollments e
+                        ON e.instance_name = el.instance_name AND e.public_key = el.public_key
+                    WHERE el.consensus_id = $1 AND el.instance_id = $2 AND e.revoked_at IS NULL
+                ) AS still_enrolled,
                 (SELECT row(choice, signature) FROM consensus_votes WHERE consensus_id = $1 AND voter_id = $2)
                     AS counted,
                 (SELECT coalesce(array_agg(choice), '{}') FROM consensus_votes WHERE consensus_id = $1)
@@ -271,7 +295,7 @@ class Proposals:
         if found["counted"] is not None:
             choice, signature = found["counted"]
             counted = Ballot(ballot.proposal_id, ballot.voter_id, choice, signature)
-        return found["elector_key"], counted, Counter(found["choices"])
+        return found["elector_key"], found["still_enrolled"], counted, Counter(found["choices"])
 
     async def _count(self, connection: asyncpg.Connection, ballot: Ballot, result: Outcome) -> None:
         """Inserts the vote, writes the outcome it reached, and announces it: one round trip."""

@@ -2,7 +2,8 @@
 
 An instance's status is derived from its lease by `consensus_instance_status()` (migration 0001)
 whenever it is read, so it is exact whatever replica answers; :meth:`Registry.announce_status_changes`
-writes the transitions that time alone causes, so that watchers hear about them.
+writes the transitions that time alone causes, so that watchers hear about them. Who may register
+what is decided by services.consensus.admission, against the enrolments of migration 0002.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import asyncpg
 
 from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from cerebro.runtime.roles import Role
+from services.consensus.admission import admit
+from services.consensus.enrollment import active_enrollment
 from services.consensus.events import INSTANCES_CHANNEL, notify
 from services.consensus.settings import ConsensusSettings
 from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
@@ -43,8 +47,14 @@ class Registry:
         self._pool = pool
         self._settings = settings
 
-    async def register(self, registration: Registration) -> tuple[asyncpg.Record, bool]:
-        """The registered instance, and whether this call created it."""
+    async def register(
+        self, registration: Registration, registrant: Role | None, roles_verified: bool
+    ) -> tuple[asyncpg.Record, bool]:
+        """The registered instance, and whether this call created it.
+
+        ``registrant`` is the role the caller's certificate proves, ``roles_verified`` whether this
+        server verifies certificates at all (see services.consensus.admission).
+        """
         payload = registration_payload(
             instance_name=registration.instance_name,
             instance_type=registration.instance_type,
@@ -59,6 +69,8 @@ class Registry:
             raise unauthenticated("signature does not verify with instance.public_key")
         ttl, offline_after = self._settings.lease_ttl_seconds, self._settings.offline_after_seconds
         async with self._pool.acquire() as connection, connection.transaction():
+            enrolled = await active_enrollment(connection, registration.instance_name)
+            admit(registration, enrolled, registrant, roles_verified)
             self._check_clock(registration.sign_time, await connection.fetchval("SELECT now()"))
             created_id = await connection.fetchval(
                 """
@@ -91,19 +103,22 @@ class Registry:
             current = await connection.fetchrow(
                 f"{_SIGNED_STATE} WHERE instance_name = $1 FOR UPDATE", registration.instance_name
             )
-            if current["public_key"] != registration.public_key:
+            key_changes = current["public_key"] != registration.public_key
+            if key_changes and enrolled is None:
                 raise already_exists(
                     "instance",
                     registration.instance_name,
                     f"instance name {registration.instance_name!r} is registered with another key",
                 )
-            if self._is_new(current, registration.sign_time, registration.signature):
+            # A name enrolled for this key is its own (admit() checked): the enrolled key takes it over from
+            # whatever key held it (one registered before the enrolment, or replaced by the operator).
+            if key_changes or self._is_new(current, registration.sign_time, registration.signature):
                 await connection.execute(
                     f"""
                     UPDATE instance_network SET
                         instance_type = $4, location = $5, capabilities = $6, endpoints = $7, voting = $8,
-                        deregistered = false, last_sign_time = $9, last_signature = $10, updated_at = now(),
-                        {_RENEW_LEASE}
+                        deregistered = false, last_sign_time = $9, last_signature = $10, public_key = $11,
+                        updated_at = now(), {_RENEW_LEASE}
                     WHERE instance_id = $1
                     """,
                     current["instance_id"],
@@ -116,6 +131,7 @@ class Registry:
                     registration.voting,
                     registration.sign_time,
                     registration.signature,
+                    registration.public_key,
                 )
                 await notify(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
             return await self._fetch(connection, current["instance_id"]), False

@@ -18,6 +18,7 @@ from cerebro.runtime.errors import (
     permission_denied,
     unauthenticated,
 )
+from cerebro.runtime.roles import peer_role
 from services.consensus import convert
 from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, EventHub
 from services.consensus.pagination import decode_page_token, encode_page_token
@@ -53,7 +54,17 @@ _PROPOSAL_EVENTS = {
 
 
 class ConsensusServicer(consensus_pb2_grpc.ConsensusServiceServicer):
-    def __init__(self, registry: Registry, proposals: Proposals, hub: EventHub, settings: ConsensusSettings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        proposals: Proposals,
+        hub: EventHub,
+        settings: ConsensusSettings,
+        *,
+        roles_verified: bool,
+    ) -> None:
+        """``roles_verified``: the server requires client certificates, so the caller's role is known."""
+        self._roles_verified = roles_verified
         self._registry = registry
         self._proposals = proposals
         self._hub = hub
@@ -62,7 +73,8 @@ class ConsensusServicer(consensus_pb2_grpc.ConsensusServiceServicer):
     async def RegisterInstance(
         self, request: pb.RegisterInstanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterInstanceResponse:
-        row, created = await self._registry.register(parse_registration(request))
+        registration = parse_registration(request)
+        row, created = await self._registry.register(registration, peer_role(context), self._roles_verified)
         return pb.RegisterInstanceResponse(
             instance=convert.instance(row), created=created, lease_ttl_seconds=self._settings.lease_ttl_seconds
         )

@@ -38,6 +38,11 @@ _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f]+")  # no whitespace, no control charact
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+def valid_token(value: str, max_chars: int) -> bool:
+    """A name, region or capability: 1 to ``max_chars`` characters, no whitespace or control characters."""
+    return 0 < len(value) <= max_chars and _TOKEN.fullmatch(value) is not None
+
+
 @dataclass(frozen=True)
 class Registration:
     instance_name: str

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.process import run_process
+from cerebro.runtime.roles import EMBEDDER_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.embedder.batching import MicroBatcher
 from services.embedder.model import Encoder
@@ -29,7 +30,9 @@ async def lifespan(host: ServiceHost, settings: EmbedderSettings) -> AsyncIterat
         max_queued_tokens=settings.max_queued_tokens,
     )
     servicer = EmbedderServicer(encoder, batcher, settings)
-    host.add_service(SERVICE, embedder_pb2_grpc.add_EmbedderServiceServicer_to_server, servicer)
+    host.add_service(
+        SERVICE, embedder_pb2_grpc.add_EmbedderServiceServicer_to_server, servicer, callers=EMBEDDER_CALLERS
+    )
     try:
         yield
     finally:

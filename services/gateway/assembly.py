@@ -6,15 +6,16 @@ face in the same process uses: ``gateway.guard.admit(...)`` then ``gateway.api.<
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 
-from cerebro.consensus.v1 import consensus_pb2_grpc
-from cerebro.embedder.v1 import embedder_pb2_grpc
-from cerebro.memory.v1 import memory_service_pb2_grpc
+from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ConfigError, ServiceSettings
 from cerebro.runtime.database import check_connection, open_pool
 from services.gateway.adapter import GrpcAdapter
@@ -31,6 +32,8 @@ from services.gateway.namespaces import Namespaces
 from services.gateway.notifications import CREDENTIALS_CHANNEL, LEARNINGS_CHANNEL, Listener
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,12 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
         await migrate_when_reachable(dsn)
     pool = await open_pool(dsn, max_size=settings.pool_size)
     memory = ReplicaPool(
-        "memory", memory_service_pb2_grpc.MemoryServiceStub, service.target("memory"), service.tls, service.region
+        "memory",
+        memory_service_pb2_grpc.MemoryServiceStub,
+        service.target("memory"),
+        service.tls,
+        service.region,
+        health_service=memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name,
     )
     consensus = ReplicaPool(
         "consensus",
@@ -72,9 +80,15 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
         service.target("consensus"),
         service.tls,
         service.region,
+        health_service=consensus_pb2.DESCRIPTOR.services_by_name["ConsensusService"].full_name,
     )
     embedder = ReplicaPool(
-        "embedder", embedder_pb2_grpc.EmbedderServiceStub, service.target("embedder"), service.tls, service.region
+        "embedder",
+        embedder_pb2_grpc.EmbedderServiceStub,
+        service.target("embedder"),
+        service.tls,
+        service.region,
+        health_service=embedder_pb2.DESCRIPTOR.services_by_name["EmbedderService"].full_name,
     )
     try:
         listener = Listener(dsn)
@@ -102,8 +116,13 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
         )
         storer = LearningStorer(learnings, memory, namespaces, signals, settings.learning_poll_seconds)
         background: list[Callable[[], Awaitable[None]]] = [listener.run, storer.run]
-        if settings.discovery:
+        if settings.discovery and service.tls is not None and service.tls.mutual:
             background.append(Discovery(consensus, pools).run)
+        elif settings.discovery:
+            log.warning(
+                "discovery is off: without mutual TLS (CEREBRO_TLS_CERT_FILE, _KEY_FILE, _CA_FILE) a registered "
+                "replica cannot prove what it is, so only the static CEREBRO_<SERVICE>_TARGETs are used"
+            )
         yield Gateway(
             api=GatewayApi(resources),
             guard=CallGuard(authenticator, RateLimiter(settings.rate_per_second, settings.burst)),

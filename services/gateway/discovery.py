@@ -6,6 +6,14 @@ registry (WatchInstances: every instance, then every change) and gives each :cla
 active replicas with its capability; a replica that deregisters or loses its lease leaves the pool
 within moments. While the registry is unreachable the pools keep the last known replicas (calls to a
 dead one fail over); a pool that knows none uses its static ``CEREBRO_<SERVICE>_TARGET``.
+
+The watch never ends for good: whatever ends it (the consensus replica restarting or leaving, its channel
+closed when discovery itself moves the consensus pool to another replica, a bug) is logged and it
+watches again, with backoff. Only the gateway's own shutdown (cancelling :meth:`Discovery.run`) stops it.
+
+A registration is a claim, not a proof: the pools give a discovered replica calls only once its
+certificate proved the capability's role and it reports SERVING (services.gateway.replicas). Without
+mutual TLS nothing could be proved, so the gateway does not run discovery at all (services.gateway.assembly).
 """
 
 from __future__ import annotations
@@ -72,25 +80,42 @@ class Discovery:
         self.watching = False
 
     async def run(self) -> None:
-        """Watch the registry until cancelled, watching again after every interruption."""
+        """Watch the registry until cancelled, watching again (with backoff) after whatever ends a watch."""
         delay = RETRY_MIN_SECONDS
         while True:
-            replica = self._consensus.choose()
-            try:
-                await self._watch(replica.stub)
-            except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.UNAVAILABLE:
-                    self._consensus.report_unavailable(replica)
-                level = logging.WARNING if self.watching else logging.DEBUG
-                log.log(level, "instance registry watch interrupted: %s %s", error.code().name, error.details())
-            except Exception:
-                # A bug must not end discovery for good; the pools keep their replicas meanwhile.
-                log.exception("instance registry watch failed")
+            ended = await self._watch_once()
             if self.watching:
                 delay = RETRY_MIN_SECONDS
+            # Warn when a working watch ends; while the registry stays unreachable, say so only once.
+            level = logging.WARNING if self.watching else logging.DEBUG
+            log.log(level, "instance registry watch ended (%s); watching again in %.1f s", ended, delay)
             self.watching = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    async def _watch_once(self) -> str:
+        """Watch on one consensus replica until the watch ends; returns why it ended."""
+        try:
+            replica = self._consensus.choose()
+        except grpc.aio.AioRpcError as error:
+            return error.details() or error.code().name
+        try:
+            await self._watch(replica.stub)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                self._consensus.report_unavailable(replica)
+            return f"{error.code().name}: {error.details()}"
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the gateway is stopping
+            # Not this task's cancellation: the replica's channel was closed under the watch (it left the pool).
+            return f"the channel to {replica.target} was closed"
+        except Exception:
+            # A bug must not end discovery for good; the pools keep their replicas meanwhile.
+            log.exception("instance registry watch failed")
+            return "an unexpected error"
+        return f"{replica.target} ended the stream"
 
     async def _watch(self, stub: consensus_pb2_grpc.ConsensusServiceStub) -> None:
         stream = stub.WatchInstances(pb.WatchInstancesRequest())

@@ -1,7 +1,8 @@
 """The comprehensive health of GetHealth: PostgreSQL, notifications, and every replica of each dependency.
 
-Each check is short and concurrent, and the result is reused for a second, so that GetHealth, which
-needs no credentials, cannot be used to flood the dependencies.
+The replicas' health is what the replica pools watch and route by (services.gateway.replicas); the
+PostgreSQL check is short, and the result is reused for a second, so that GetHealth, which needs no
+credentials, cannot be used to flood the dependencies.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import grpc
 from google.protobuf import timestamp_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cerebro.gateway.v1 import gateway_pb2, resources_pb2
 from cerebro.runtime.database import check_connection
@@ -54,7 +53,7 @@ class HealthChecker:
             components = [
                 await self._postgres(),
                 self._notifications(),
-                *await asyncio.gather(*(self._service(name, pool) for name, pool in self._replicas.items())),
+                *(self._service(name, pool) for name, pool in self._replicas.items()),
             ]
             checked = timestamp_pb2.Timestamp()
             checked.GetCurrentTime()
@@ -83,22 +82,13 @@ class HealthChecker:
             message="not listening; revocations wait for the cache to expire and learnings for the next poll",
         )
 
-    async def _service(self, name: str, pool: ReplicaPool[Any]) -> resources_pb2.ComponentHealth:
+    @staticmethod
+    def _service(name: str, pool: ReplicaPool[Any]) -> resources_pb2.ComponentHealth:
+        # What the pool routes by: each replica's own health, as its watch last reported it.
         replicas = pool.replicas
-        results = await asyncio.gather(*(_serving(replica.channel) for replica in replicas))
-        serving = sum(results)
+        serving = sum(replica.serving for replica in replicas)
         status = SERVING if serving == len(replicas) else DEGRADED if serving else NOT_SERVING
         message = "" if status == SERVING else f"{len(replicas) - serving} of {len(replicas)} replicas not serving"
         return resources_pb2.ComponentHealth(
             name=name, status=status, replicas=len(replicas), serving_replicas=serving, message=message
         )
-
-
-async def _serving(channel: grpc.aio.Channel) -> bool:
-    try:
-        response = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=CHECK_TIMEOUT_SECONDS
-        )
-    except grpc.aio.AioRpcError:
-        return False
-    return response.status == health_pb2.HealthCheckResponse.SERVING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,8 +24,10 @@ async def lifespan(
 ) -> AsyncIterator[None]:
     """Without ``http_settings``, only the gRPC face is served."""
     async with open_gateway(host.settings, settings) as gateway:
-        tls = host.settings.tls
-        servicer = gateway.grpc_servicer(trust_client_certificates=tls is not None and tls.mutual)
+        if not settings.serve_tls:
+            host.serve_plaintext()
+        # Client certificates are credentials only where the server verified them (mutual TLS).
+        servicer = gateway.grpc_servicer(trust_client_certificates=host.requires_client_certificates)
         host.add_service(SERVICE, gateway_pb2_grpc.add_AgentGatewayServicer_to_server, servicer)
         host.add_dependency("postgres", gateway.probe_postgres)
         for task in gateway.background_tasks:
@@ -32,7 +35,8 @@ async def lifespan(
         if http_settings is not None:
             # The HTTP face transcodes onto our own gRPC port (bound before background tasks start),
             # so auth, limits and errors are exactly gRPC's; at shutdown it drains before gRPC stops.
-            host.add_background_task(lambda: serve_http_face(host.settings, http_settings, host.bound_port))
+            face = host.settings if settings.serve_tls else dataclasses.replace(host.settings, tls=None)
+            host.add_background_task(lambda: serve_http_face(face, http_settings, host.bound_port))
         yield
 
 

@@ -18,8 +18,12 @@ class GatewaySettings:
     auth_cache_seconds: float
     # Deadline of downstream calls when the caller set none.
     downstream_timeout_seconds: float
-    # Find memory/embedder/consensus replicas in the instance registry (else only the static targets).
+    # Find memory/embedder/consensus replicas in the instance registry (else only the static targets);
+    # only under mutual TLS, where a replica's certificate proves its capability.
     discovery: bool
+    # Serve the agent-facing ports with the CEREBRO_TLS_* certificate (else plaintext: on loopback, or behind
+    # a TLS-terminating proxy); calls into the mesh present that certificate either way.
+    serve_tls: bool
     # Fallback wake-up of learning streams and of the learning store loop, should a notification be lost.
     learning_poll_seconds: float
     # Tasks assigned within this window count as an instance's load.
@@ -38,6 +42,7 @@ class GatewaySettings:
                 "GATEWAY_DOWNSTREAM_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=3_600.0
             ),
             discovery=env.bool("GATEWAY_DISCOVERY", True),
+            serve_tls=env.bool("GATEWAY_SERVE_TLS", True),
             learning_poll_seconds=env.float("GATEWAY_LEARNING_POLL_SECONDS", 2.0, minimum=0.05, maximum=600.0),
             task_load_window_seconds=env.float(
                 "GATEWAY_TASK_LOAD_WINDOW_SECONDS", 300.0, minimum=1.0, maximum=30 * 86_400.0

@@ -9,6 +9,7 @@ import grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.runtime.channels import open_channel
 from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import Role
 
 # Codes meaning "the Embedder could not do it now": the work is retried later.
 TRANSIENT_CODES = frozenset(
@@ -54,7 +55,7 @@ def _error(call: str, error: grpc.aio.AioRpcError) -> EmbedderError:
 class EmbedderClient:
     def __init__(self, target: str, tls: TlsSettings | None, *, timeout_seconds: float) -> None:
         # Retries of UNAVAILABLE happen inside the channel, within each call's deadline.
-        self._channel = open_channel(target, tls, timeout_seconds=timeout_seconds)
+        self._channel = open_channel(target, tls, server_role=Role.EMBEDDER, timeout_seconds=timeout_seconds)
         self._stub = embedder_pb2_grpc.EmbedderServiceStub(self._channel)
         self._timeout = timeout_seconds
 

@@ -39,6 +39,9 @@ MODEL_CHECK_INTERVAL_SECONDS = 60.0
 # Counting every episode is a scan: the coverage gauge is refreshed at this pace, not every maintenance round.
 COVERAGE_INTERVAL_SECONDS = 30.0
 MAX_EMBEDDER_BACKOFF_SECONDS = 30.0
+# PostgreSQL away (or restarting): wait and try again. InternalClientError is what asyncpg raises on a
+# connection broken mid-operation ("cannot switch to state ..."), as the runtime's error mapping knows.
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 PROCESSED = Counter("embeddings_processed_total", "Embedding jobs completed (vector stored, job done).")
 QUEUE_DEPTH = Gauge("embeddings_queue_depth", "Embedding jobs waiting in the pending state.")
@@ -115,7 +118,7 @@ class EmbeddingsWorker:
             self._wake.clear()
             try:
                 claim = await self._queue.claim(self._batch_size)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 log.warning("cannot claim embedding jobs: %s", error)
                 await self._sleep(stop, stop, self._settings.poll_interval_seconds)
                 continue
@@ -139,7 +142,7 @@ class EmbeddingsWorker:
                 await _stop_task(work)
                 released = await self._queue.release(claim, "worker stopped before finishing the batch")
                 log.info("stopping: %d embedding jobs given back", released)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             # PostgreSQL failed: nothing was stored; the lease runs out and the jobs are reclaimed.
             log.warning("embedding batch not finished, PostgreSQL failed: %s", error)
         finally:
@@ -155,7 +158,7 @@ class EmbeddingsWorker:
             await asyncio.sleep(interval)
             try:
                 await self._queue.extend_lease(claim)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 log.warning("cannot extend the lease of an embedding batch: %s", error)
 
     async def _embed_and_store(self, claim: Claim, jobs: list[ClaimedJob]) -> int:
@@ -231,7 +234,7 @@ class EmbeddingsWorker:
                 if self._pool is not None and time.monotonic() - last_coverage >= COVERAGE_INTERVAL_SECONDS:
                     last_coverage = time.monotonic()
                     COVERAGE.set(await embedding_coverage(self._pool))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 log.warning("queue maintenance failed: %s", error)
             await self._sleep(stop, stop, min(MAINTENANCE_INTERVAL_SECONDS, self._settings.lease_seconds / 2))
 
@@ -271,7 +274,7 @@ async def _keep_listening(dsn: str, on_notify: Callable[[], None], stop: asyncio
             on_notify()
             while not stop.is_set() and not connection.is_closed():
                 await _wait(stop, 1.0)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             log.warning("LISTEN %s failed, polling meanwhile: %s", CHANNEL, error)
         finally:
             connection.terminate()

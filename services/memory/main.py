@@ -9,6 +9,7 @@ from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.database import check_connection, open_pool
 from cerebro.runtime.process import run_process
+from cerebro.runtime.roles import MEMORY_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.memory.api.base import MemoryResources
 from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
@@ -33,7 +34,9 @@ async def lifespan(host: ServiceHost, settings: MemorySettings, role_passwords: 
         host.settings.target("embedder"), host.settings.tls, timeout_seconds=settings.embedder_timeout_seconds
     )
     servicer = MemoryServicer(MemoryResources(pool=pool, embedder=embedder, cache=cache))
-    host.add_service(SERVICE, memory_service_pb2_grpc.add_MemoryServiceServicer_to_server, servicer)
+    host.add_service(
+        SERVICE, memory_service_pb2_grpc.add_MemoryServiceServicer_to_server, servicer, callers=MEMORY_CALLERS
+    )
 
     async def probe_postgres() -> None:
         await check_connection(pool)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings
+from cerebro.runtime.registration import load_or_create_identity_key
 from tests.gateway.conftest import mesh, namespace  # noqa: F401  (the gateway tests' fixtures, reused)
 from tests.gateway.harness import Mesh
 
@@ -31,8 +32,10 @@ async def new_agent(mesh: Mesh, prefix: str = "nexus") -> Agent:  # noqa: F811
     name, agent_namespace = f"{prefix.upper()}-{suffix}", f"{prefix}-{suffix}"
     issued = await mesh.issue(agent_namespace, instance_name=name)
     settings = ClientSettings(target=mesh.gateway.target, api_key=issued.token)
+    key_file = mesh.data_dir / "agent-keys" / f"{name}.pem"
+    await mesh.consensus.enroll(name, load_or_create_identity_key(key_file))
     async with AsyncCerebroClient(settings) as client:
-        await client.register_instance(name, mesh.data_dir / "agent-keys" / f"{name}.pem", keep_lease=False)
+        await client.register_instance(name, key_file, keep_lease=False)
         assert client.signer is not None
         return Agent(name, agent_namespace, issued.token, client.signer)
 

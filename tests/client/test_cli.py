@@ -30,6 +30,15 @@ async def cerebro(mesh: Mesh, *argv: str) -> int:
     return await asyncio.to_thread(agent_commands.run, args)
 
 
+async def operator(mesh: Mesh, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """Run an admin action of `cerebro instances` as the operator, with the database's URL."""
+    monkeypatch.setenv("CEREBRO_DATABASE_URL", mesh.database_url)
+    try:
+        return await asyncio.to_thread(agent_commands.run, parse("instances", *argv))
+    finally:
+        monkeypatch.delenv("CEREBRO_DATABASE_URL")
+
+
 @pytest.fixture
 def as_agent(monkeypatch: pytest.MonkeyPatch, agent: Agent) -> Agent:
     monkeypatch.setenv("CEREBRO_API_KEY", agent.api_key)
@@ -97,6 +106,17 @@ async def test_join_prints_the_instance_id_that_then_signs_proposals(
     key_file = mesh.data_dir / "cli-keys" / f"{name}.pem"
     joining = ("join", name, "--key-file", str(key_file), "--region", "eu-west", "--capability", "planning")
 
+    # Not enrolled yet: the consensus service refuses, and says what to do.
+    assert await cerebro(mesh, *joining) == 1
+    assert f"cerebro instances enroll {name}" in capsys.readouterr().err
+    # The agent hands its public key over; the operator enrols it with a vote.
+    assert await operator(mesh, monkeypatch, "public-key", "--key-file", str(key_file)) == 0
+    public_key_file = key_file.with_suffix(".pub")
+    public_key_file.write_text(capsys.readouterr().out)
+    assert public_key_file.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert await operator(mesh, monkeypatch, "enroll", name, "--public-key", str(public_key_file), "--voting") == 0
+    assert name in capsys.readouterr().out
+
     assert await cerebro(mesh, *joining) == 0
     out = capsys.readouterr().out
     assert "now (new instance)" in out and "eu-west" in out
@@ -112,6 +132,14 @@ async def test_join_prints_the_instance_id_that_then_signs_proposals(
 
     assert await cerebro(mesh, "join", f"{name}-other", "--key-file", str(key_file)) == 1
     assert capsys.readouterr().err.startswith("cerebro join: PERMISSION_DENIED: ")
+
+    # Revoked: the instance is offline at once, and cannot join again; the audit trail keeps both acts.
+    assert await operator(mesh, monkeypatch, "revoke", name, "--by", "test-operator") == 0
+    assert await cerebro(mesh, *joining) == 1
+    assert "not enrolled" in capsys.readouterr().err
+    assert await operator(mesh, monkeypatch, "enrolled", "--all", "--json") == 0
+    [record] = [item for item in json.loads(capsys.readouterr().out) if item["instance_name"] == name]
+    assert record["voting"] and record["revoked_by"] == "test-operator" and record["revoked_at"]
 
 
 async def test_errors_are_one_line_with_field_violations(

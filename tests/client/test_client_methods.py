@@ -115,7 +115,7 @@ async def test_propose_vote_watch_and_decide_with_the_agents_own_signatures(mesh
     # Other tests' instances may be in the electorate: the two votes count, signed by their own keys.
     assert {vote.voter_id for vote in decision.votes} == {agent.signer.instance_id, aria.signer.instance_id}
     if decision.state == consensus_pb2.PROPOSAL_STATE_DECIDED:
-        reverify(decision)
+        reverify(decision, await mesh.consensus.enrollments())
 
 
 async def test_learnings_publish_subscribe_acknowledge(mesh: Mesh, agent: Agent) -> None:

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from cerebro.runtime.registration import load_or_create_identity_key
 from tests.gateway.harness import Mesh
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -18,13 +19,15 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
     key_file = mesh.data_dir / "example" / "api_key"
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text((await mesh.issue(f"nexus-{name[6:]}", instance_name=name)).token)
+    agent_key_file = mesh.data_dir / "example" / f"{name}.pem"
+    await mesh.consensus.enroll(name, load_or_create_identity_key(agent_key_file))
     environ = {
         **os.environ,
         "PYTHONPATH": str(REPOSITORY),
         "CEREBRO_GATEWAY_TARGET": mesh.gateway.target,
         "CEREBRO_API_KEY_FILE": str(key_file),
         "CEREBRO_AGENT_NAME": name,
-        "CEREBRO_AGENT_KEY_FILE": str(mesh.data_dir / "example" / f"{name}.pem"),
+        "CEREBRO_AGENT_KEY_FILE": str(agent_key_file),
     }
     environ.pop("CEREBRO_API_KEY", None)
     process = await asyncio.create_subprocess_exec(

@@ -15,6 +15,7 @@ import pytest
 from cerebro.client import AsyncCerebroClient, ClientSettings
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.embedded import EmbeddedStack
+from cerebro.runtime.registration import load_or_create_identity_key
 from tests.gateway.harness import Mesh, running_mesh, temporary_database
 
 LEASE_SECONDS = 1.5
@@ -56,6 +57,7 @@ async def test_the_lease_is_renewed_until_the_client_closes(short_lease_mesh: Me
     token = (await mesh.issue(name.lower(), instance_name=name)).token
     client = AsyncCerebroClient(ClientSettings(target=mesh.gateway.target, api_key=token))
     try:
+        await mesh.consensus.enroll(name, load_or_create_identity_key(mesh.data_dir / f"{name}.pem"))
         joined = await client.register_instance(name, mesh.data_dir / f"{name}.pem")
         instance_id = joined.instance.instance_id
         assert joined.lease_ttl_seconds == LEASE_SECONDS
@@ -73,6 +75,7 @@ async def test_without_keep_lease_the_lease_runs_out(short_lease_mesh: Mesh) -> 
     name = f"ARIA-{uuid.uuid4().hex[:8]}"
     token = (await mesh.issue(name.lower(), instance_name=name)).token
     async with AsyncCerebroClient(ClientSettings(target=mesh.gateway.target, api_key=token)) as client:
+        await mesh.consensus.enroll(name, load_or_create_identity_key(mesh.data_dir / f"{name}.pem"))
         joined = await client.register_instance(name, mesh.data_dir / f"{name}.pem", keep_lease=False)
         await wait_for_status(
             mesh, joined.instance.instance_id, consensus_pb2.INSTANCE_STATUS_STANDBY, 3 * LEASE_SECONDS

@@ -1,4 +1,4 @@
-"""Running consensus servers in the test's event loop, and registered members that sign what they send."""
+"""Running consensus servers in the test's event loop, and enrolled, registered members that sign what they send."""
 
 from __future__ import annotations
 
@@ -11,16 +11,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from cerebro.consensus.client import create_proposal_request, register_request, vote_request
+from cerebro.consensus.client import (
+    Enrollment,
+    create_proposal_request,
+    public_key_bytes,
+    register_request,
+    vote_request,
+)
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import Role
 from cerebro.runtime.server import ServiceHost
+from services.consensus import enrollment
 from services.consensus.main import lifespan
 from services.consensus.settings import ConsensusSettings
 from tests.support import loopback_settings, running_host
@@ -39,20 +49,51 @@ class ConsensusServer:
     target: str
     channel: grpc.aio.Channel
     stub: consensus_pb2_grpc.ConsensusServiceStub
+    database_url: str
+
+    async def enroll(self, name: str, key: Ed25519PrivateKey, *, voting: bool = True) -> None:
+        """What `cerebro instances enroll` does, as the operator."""
+        await enroll(self.database_url, name, key, voting=voting)
+
+    async def enrollments(self) -> list[Enrollment]:
+        """Every enrolment, revoked ones included: what `reverify` checks electorates against."""
+        return await enrollments(self.database_url)
+
+
+async def enroll(database_url: str, name: str, key: Ed25519PrivateKey, *, voting: bool = True) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await enrollment.enroll(connection, name, public_key_bytes(key), voting=voting, by="test@harness")
+    finally:
+        await connection.close()
+
+
+async def enrollments(database_url: str) -> list[Enrollment]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return [record.enrollment() for record in await enrollment.list_enrollments(connection, include_revoked=True)]
+    finally:
+        await connection.close()
 
 
 @contextlib.asynccontextmanager
 async def consensus_server(
-    database_url: str, data_dir: Path, env: Mapping[str, str] | None = None, *, port: int = 0
+    database_url: str,
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    port: int = 0,
+    client_tls: TlsSettings | None = None,
 ) -> AsyncIterator[ConsensusServer]:
+    """A consensus server; the test's stub presents ``client_tls`` (for a server with mutual TLS)."""
     environ = {**STEADY_ENV, **(env or {}), "CEREBRO_DATABASE_URL": database_url, "CEREBRO_CONSENSUS_PORT": str(port)}
     settings = loopback_settings("consensus", data_dir, environ)
     consensus_settings = ConsensusSettings.from_env(environ)
     async with running_host(settings, lambda host: lifespan(host, consensus_settings)) as host:
         target = f"127.0.0.1:{host.bound_port}"
-        channel = open_channel(target, max_attempts=1)
+        channel = open_channel(target, client_tls, server_role=Role.CONSENSUS, max_attempts=1)
         try:
-            yield ConsensusServer(host, target, channel, consensus_pb2_grpc.ConsensusServiceStub(channel))
+            yield ConsensusServer(host, target, channel, consensus_pb2_grpc.ConsensusServiceStub(channel), database_url)
         finally:
             await channel.close()
 
@@ -78,7 +119,7 @@ class Member:
 
 
 async def register(
-    stub: consensus_pb2_grpc.ConsensusServiceStub,
+    server: ConsensusServer,
     name: str | None = None,
     *,
     voting: bool = True,
@@ -86,9 +127,11 @@ async def register(
     capabilities: Sequence[str] = (),
     key: Ed25519PrivateKey | None = None,
 ) -> Member:
+    """An agent instance, enrolled by the operator (again, harmlessly, for the same key) and registered."""
     key = key or Ed25519PrivateKey.generate()
     name = name or f"agent-{uuid.uuid4().hex[:8]}"
-    response = await stub.RegisterInstance(
+    await server.enroll(name, key, voting=voting)
+    response = await server.stub.RegisterInstance(
         register_request(
             key,
             instance_name=name,
@@ -102,8 +145,8 @@ async def register(
     return Member(name, key, response.instance.instance_id)
 
 
-async def register_electorate(stub: consensus_pb2_grpc.ConsensusServiceStub, size: int) -> list[Member]:
-    return [await register(stub, f"voter-{index:02d}-{uuid.uuid4().hex[:6]}") for index in range(size)]
+async def register_electorate(server: ConsensusServer, size: int) -> list[Member]:
+    return [await register(server, f"voter-{index:02d}-{uuid.uuid4().hex[:6]}") for index in range(size)]
 
 
 def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:

@@ -152,7 +152,7 @@ async def fingerprint(connection: asyncpg.Connection) -> list[str | None]:
 async def test_invalid_arguments_name_every_bad_field_and_write_nothing(
     consensus: ConsensusServer, database: asyncpg.Connection
 ) -> None:
-    member, _ = await register_electorate(consensus.stub, 2)
+    member, _ = await register_electorate(consensus, 2)
     proposal_id = (await consensus.stub.CreateProposal(member.propose())).proposal.proposal_id
     before = await fingerprint(database)
     for method, request, fields in invalid_requests(member, proposal_id):
@@ -166,7 +166,7 @@ async def test_invalid_arguments_name_every_bad_field_and_write_nothing(
 async def test_unknown_ids_are_not_found_and_write_nothing(
     consensus: ConsensusServer, database: asyncpg.Connection
 ) -> None:
-    member, _ = await register_electorate(consensus.stub, 2)
+    member, _ = await register_electorate(consensus, 2)
     before = await fingerprint(database)
     calls = [
         consensus.stub.GetInstance(pb.GetInstanceRequest(instance_id=UNKNOWN_ID)),

@@ -54,7 +54,7 @@ def outcome_changes(before: Samples, after: Samples) -> dict[str, float]:
 
 async def test_decided_and_rejected_outcomes_are_counted_once(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    members = await register_electorate(stub, 3)  # quorum 2
+    members = await register_electorate(consensus, 3)  # quorum 2
     before = await scrape(consensus)
 
     decided_id = (await stub.CreateProposal(members[0].propose())).proposal.proposal_id
@@ -75,7 +75,7 @@ async def test_decided_and_rejected_outcomes_are_counted_once(consensus: Consens
 
 async def test_expiry_written_by_a_late_vote_is_counted_once(fresh_database_url: str, tmp_path: Path) -> None:
     async with consensus_server(fresh_database_url, tmp_path, NO_SWEEP) as server:
-        first, second, third = await register_electorate(server.stub, 3)
+        first, second, third = await register_electorate(server, 3)
         proposal_id = (await server.stub.CreateProposal(first.propose(seconds=0.5))).proposal.proposal_id
         before = await scrape(server)
         await asyncio.sleep(0.7)
@@ -87,7 +87,7 @@ async def test_expiry_written_by_a_late_vote_is_counted_once(fresh_database_url:
 
 
 async def test_expiry_written_by_the_sweeper_is_counted_once(consensus: ConsensusServer) -> None:
-    voter = await register(consensus.stub)
+    voter = await register(consensus)
     before = await scrape(consensus)
     await consensus.stub.CreateProposal(voter.propose(seconds=0.3))
     await consensus.stub.CreateProposal(voter.propose(seconds=0.3))
@@ -102,9 +102,9 @@ async def test_expiry_written_by_the_sweeper_is_counted_once(consensus: Consensu
 
 async def test_instances_by_status_and_region_follow_the_registry(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    await register(stub, region="metrics-eu")
-    await register(stub, region="metrics-eu")
-    leaving = await register(stub, region="metrics-us")
+    await register(consensus, region="metrics-eu")
+    await register(consensus, region="metrics-eu")
+    leaving = await register(consensus, region="metrics-us")
 
     async def registered() -> bool:
         samples = await scrape(consensus)

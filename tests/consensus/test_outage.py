@@ -29,7 +29,7 @@ async def test_health_is_not_serving_while_postgres_is_down_and_calls_are_unavai
             response = await health.Check(request)
             return response.status == status
 
-        member = await register(server.stub, "NEXUS")
+        member = await register(server, "NEXUS")
         assert await health_is(health_pb2.HealthCheckResponse.SERVING)
         watch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=60)
         assert (await next_message(watch)).event_type == pb.INSTANCE_EVENT_TYPE_EXISTING
@@ -57,7 +57,7 @@ async def test_health_is_not_serving_while_postgres_is_down_and_calls_are_unavai
         await eventually(reads_work, timeout=15)
         rewatch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=60)
         assert (await next_message(rewatch)).instance.instance_id == member.instance_id
-        await register(server.stub, "ARIA")
+        await register(server, "ARIA")
         assert (await next_message(rewatch)).instance.instance_name == "ARIA"
         rewatch.cancel()
 
@@ -67,7 +67,7 @@ async def test_the_service_starts_once_postgres_comes_up(fresh_database_url: str
         await proxy.cut()
         asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(proxy.start()))
         async with consensus_server(url, tmp_path) as server:
-            member = await register(server.stub, "NEXUS")
+            member = await register(server, "NEXUS")
             response = await server.stub.GetInstance(pb.GetInstanceRequest(instance_id=member.instance_id))
             assert response.instance.status == pb.INSTANCE_STATUS_ACTIVE
 
@@ -75,7 +75,7 @@ async def test_the_service_starts_once_postgres_comes_up(fresh_database_url: str
 async def test_a_graceful_stop_ends_open_watches_at_once(fresh_database_url: str, tmp_path: Path) -> None:
     async with contextlib.AsyncExitStack() as stack:
         server = await stack.enter_async_context(consensus_server(fresh_database_url, tmp_path))
-        await register(server.stub, "NEXUS")
+        await register(server, "NEXUS")
         # A channel of its own, so that the watch outlives the harness's channel.
         channel = open_channel(server.target, max_attempts=1)
         watch = consensus_pb2_grpc.ConsensusServiceStub(channel).WatchInstances(pb.WatchInstancesRequest(), timeout=60)

@@ -53,6 +53,7 @@ async def status_of(server: ConsensusServer, instance_id: str) -> int:
 
 async def test_registration_round_trips_and_a_name_is_bound_to_its_key(consensus: ConsensusServer) -> None:
     key = Ed25519PrivateKey.generate()
+    await consensus.enroll("NEXUS", key)
     first = await consensus.stub.RegisterInstance(nexus_request(key))
     instance = first.instance
     assert first.created and first.lease_ttl_seconds == 60
@@ -74,10 +75,10 @@ async def test_registration_round_trips_and_a_name_is_bound_to_its_key(consensus
     repeated = await consensus.stub.RegisterInstance(renewed_request)
     assert repeated.instance.instance_id == instance.instance_id and not repeated.created
 
-    # Another key cannot take the name.
+    # Another key cannot take the name: it is enrolled for this one.
     with pytest.raises(grpc.aio.AioRpcError) as taken:
         await consensus.stub.RegisterInstance(nexus_request(Ed25519PrivateKey.generate()))
-    assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert taken.value.code() == grpc.StatusCode.PERMISSION_DENIED
     # A replay of the older registration is refused once a newer one was accepted.
     with pytest.raises(grpc.aio.AioRpcError) as replay:
         await consensus.stub.RegisterInstance(nexus_request(key, sign_time=seconds_from_now(-30)))
@@ -88,6 +89,7 @@ async def test_registration_round_trips_and_a_name_is_bound_to_its_key(consensus
 
 async def test_registration_needs_proof_of_possession_and_a_fresh_signature(consensus: ConsensusServer) -> None:
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    await consensus.enroll("NEXUS", key)
     forged = nexus_request(key)
     forged.signature = other.sign(b"anything")
     with pytest.raises(grpc.aio.AioRpcError) as unauthenticated:
@@ -110,7 +112,7 @@ async def test_leases_turn_instances_standby_then_offline_and_heartbeats_revive_
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     async with consensus_server(fresh_database_url, tmp_path, SHORT_LEASES) as server:
-        member = await register(server.stub, "ARIA")
+        member = await register(server, "ARIA")
 
         async def has_status(status: int) -> bool:
             return await status_of(server, member.instance_id) == status
@@ -139,7 +141,7 @@ async def test_leases_turn_instances_standby_then_offline_and_heartbeats_revive_
         with pytest.raises(grpc.aio.AioRpcError) as deregistered:
             await server.stub.Heartbeat(heartbeat_request(member.key, member.instance_id))
         assert deregistered.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        back = await register(server.stub, "ARIA", key=member.key)
+        back = await register(server, "ARIA", key=member.key)
         assert back.instance_id == member.instance_id
         assert await has_status(pb.INSTANCE_STATUS_ACTIVE)
 
@@ -147,11 +149,11 @@ async def test_leases_turn_instances_standby_then_offline_and_heartbeats_revive_
 async def test_list_instances_filters_and_pages(consensus: ConsensusServer) -> None:
     stub = consensus.stub
     members = [
-        await register(stub, "a-nexus", region="eu", capabilities=["memory", "planning"]),
-        await register(stub, "b-aria", region="us", capabilities=["memory"]),
-        await register(stub, "c-embedder", region="eu", capabilities=["embedding"], voting=False),
-        await register(stub, "d-scout", region="eu", capabilities=["search"]),
-        await register(stub, "e-gone", region="us", capabilities=["memory"]),
+        await register(consensus, "a-nexus", region="eu", capabilities=["memory", "planning"]),
+        await register(consensus, "b-aria", region="us", capabilities=["memory"]),
+        await register(consensus, "c-embedder", region="eu", capabilities=["embedding"], voting=False),
+        await register(consensus, "d-scout", region="eu", capabilities=["search"]),
+        await register(consensus, "e-gone", region="us", capabilities=["memory"]),
     ]
     await stub.DeregisterInstance(deregister_request(members[4].key, members[4].instance_id))
 
@@ -196,13 +198,13 @@ async def test_watch_instances_streams_existing_then_changes(fresh_database_url:
         "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "3.5",
     }
     async with consensus_server(fresh_database_url, tmp_path, leases) as server:
-        existing = await register(server.stub, "NEXUS")
+        existing = await register(server, "NEXUS")
         watch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=30)
         first = await next_message(watch)
         assert first.event_type == pb.INSTANCE_EVENT_TYPE_EXISTING
         assert first.instance.instance_id == existing.instance_id
 
-        newcomer = await register(server.stub, "ARIA")
+        newcomer = await register(server, "ARIA")
         await server.stub.DeregisterInstance(deregister_request(newcomer.key, newcomer.instance_id))
         seen: dict[str, list[tuple[int, int]]] = {"NEXUS": [], "ARIA": []}
         while len(seen["NEXUS"]) + len(seen["ARIA"]) < 4:

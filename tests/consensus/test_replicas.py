@@ -62,7 +62,7 @@ async def test_concurrent_votes_at_two_replicas_decide_each_proposal_exactly_onc
     replicas: tuple[ConsensusServer, ConsensusServer], fresh_database_url: str
 ) -> None:
     first, second = replicas
-    voters = await register_electorate(first.stub, ELECTORATE)
+    voters = await register_electorate(first, ELECTORATE)
     watches = await watch_everywhere(replicas, voters[0].propose("marker"))
     proposal_ids = []
     for index in range(PROPOSALS):
@@ -96,7 +96,7 @@ async def test_concurrent_votes_at_two_replicas_decide_each_proposal_exactly_onc
         # The proposal was decided by the 5th vote; no vote was counted after the decision.
         assert succeeded == 5 and late == ELECTORATE - 5 and counted[proposal_id] == 5
         final = (await second.stub.GetProposal(pb.GetProposalRequest(proposal_id=proposal_id))).proposal
-        assert reverify(final) == Outcome(ProposalState.DECIDED, "yes")
+        assert reverify(final, await second.enrollments()) == Outcome(ProposalState.DECIDED, "yes")
 
     # Each replica's watcher hears every committed change once: one creation, five counted votes.
     for watch in watches:
@@ -113,7 +113,7 @@ async def test_concurrent_equivocation_at_two_replicas_counts_one_vote_and_keeps
     replicas: tuple[ConsensusServer, ConsensusServer],
 ) -> None:
     first, second = replicas
-    voters = await register_electorate(first.stub, ELECTORATE)
+    voters = await register_electorate(first, ELECTORATE)
     cheater = voters[0]
     for round_number in range(10):
         proposal_id = (await first.stub.CreateProposal(voters[1].propose(f"round {round_number}"))).proposal.proposal_id
@@ -133,7 +133,7 @@ async def test_the_same_create_request_at_two_replicas_makes_one_proposal(
     replicas: tuple[ConsensusServer, ConsensusServer],
 ) -> None:
     first, second = replicas
-    [proposer] = await register_electorate(first.stub, 1)
+    [proposer] = await register_electorate(first, 1)
     for _ in range(10):
         request = proposer.propose()
         created = await asyncio.gather(first.stub.CreateProposal(request), second.stub.CreateProposal(request))
@@ -146,7 +146,7 @@ async def test_both_replicas_sweep_but_each_expiry_is_announced_once(
     replicas: tuple[ConsensusServer, ConsensusServer],
 ) -> None:
     first, _ = replicas
-    [proposer] = await register_electorate(first.stub, 1)
+    [proposer] = await register_electorate(first, 1)
     watches = await watch_everywhere(replicas, proposer.propose("marker", seconds=600))
     ids = {(await first.stub.CreateProposal(proposer.propose(seconds=0.5))).proposal.proposal_id for _ in range(5)}
     for watch in watches:

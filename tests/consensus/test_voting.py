@@ -40,9 +40,9 @@ async def rpc_error(call: object) -> grpc.aio.AioRpcError:
 
 async def test_a_proposal_freezes_the_active_voting_instances(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    voters = await register_electorate(stub, 3)
-    observer = await register(stub, "observer", voting=False)
-    departed = await register(stub, "departed")
+    voters = await register_electorate(consensus, 3)
+    observer = await register(consensus, "observer", voting=False)
+    departed = await register(consensus, "departed")
     await stub.DeregisterInstance(deregister_request(departed.key, departed.instance_id))
 
     created = (await stub.CreateProposal(observer.propose())).proposal
@@ -51,7 +51,7 @@ async def test_a_proposal_freezes_the_active_voting_instances(consensus: Consens
     assert created.electorate_size == 3 and created.quorum == 2
     assert list(created.options) == ["yes", "no"] and tally(created) == {"yes": 0, "no": 0}
 
-    latecomer = await register(stub, "latecomer")
+    latecomer = await register(consensus, "latecomer")
     for outsider in (observer, departed, latecomer):
         error = await rpc_error(stub.Vote(outsider.vote(created.proposal_id, "yes")))
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -61,14 +61,14 @@ async def test_a_proposal_freezes_the_active_voting_instances(consensus: Consens
 async def test_standby_instances_are_not_in_a_new_electorate(fresh_database_url: str, tmp_path: Path) -> None:
     short = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "0.5", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "30"}
     async with consensus_server(fresh_database_url, tmp_path, short) as server:
-        silent = await register(server.stub, "silent")
+        silent = await register(server, "silent")
 
         async def silent_is_standby() -> bool:
             response = await server.stub.GetInstance(pb.GetInstanceRequest(instance_id=silent.instance_id))
             return response.instance.status == pb.INSTANCE_STATUS_STANDBY
 
         await eventually(silent_is_standby)
-        fresh = await register(server.stub, "fresh")
+        fresh = await register(server, "fresh")
         created = (await server.stub.CreateProposal(fresh.propose())).proposal
         assert [elector.instance_id for elector in created.electorate] == [fresh.instance_id]
 
@@ -77,7 +77,7 @@ async def test_votes_decide_at_quorum_with_idempotent_repeats_and_kept_equivocat
     consensus: ConsensusServer,
 ) -> None:
     stub = consensus.stub
-    first, second, third, fourth = await register_electorate(stub, 4)  # quorum 3
+    first, second, third, fourth = await register_electorate(consensus, 4)  # quorum 3
     proposal_id = (await stub.CreateProposal(first.propose())).proposal.proposal_id
 
     voted = (await stub.Vote(first.vote(proposal_id, "yes"))).proposal
@@ -110,48 +110,50 @@ async def test_votes_decide_at_quorum_with_idempotent_repeats_and_kept_equivocat
     assert (await stub.Vote(third.vote(proposal_id, "yes"))).proposal.state == pb.PROPOSAL_STATE_DECIDED
 
     final = await full_proposal(consensus, proposal_id)
-    assert reverify(final) == Outcome(ProposalState.DECIDED, "yes")
+    assert reverify(final, await consensus.enrollments()) == Outcome(ProposalState.DECIDED, "yes")
     assert len(final.votes) == 3 and tally(final) == {"yes": 3, "no": 0}
 
 
 async def test_offline_reverification_detects_tampering(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    members = await register_electorate(stub, 3)
+    members = await register_electorate(consensus, 3)
     proposal_id = (await stub.CreateProposal(members[0].propose())).proposal.proposal_id
     for member in members[:2]:
         await stub.Vote(member.vote(proposal_id, "no"))
     genuine = await full_proposal(consensus, proposal_id)
-    assert reverify(genuine) == Outcome(ProposalState.DECIDED, "no")
+    assert reverify(genuine, await consensus.enrollments()) == Outcome(ProposalState.DECIDED, "no")
 
     flipped = pb.Proposal()
     flipped.CopyFrom(genuine)
     flipped.votes[0].choice = "yes"
     flipped.decided_option = "yes"
     with pytest.raises(VerificationError, match="not validly signed"):
-        reverify(flipped)
+        reverify(flipped, await consensus.enrollments())
     stuffed = pb.Proposal()
     stuffed.CopyFrom(genuine)
     del stuffed.electorate[2]
     stuffed.electorate_size = 2
     stuffed.topic = "something else"
     with pytest.raises(VerificationError, match="proposer's signature"):
-        reverify(stuffed)
+        reverify(stuffed, await consensus.enrollments())
 
 
 async def test_rejected_as_soon_as_no_option_can_reach_the_quorum(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    members = await register_electorate(stub, 3)  # quorum 2
+    members = await register_electorate(consensus, 3)  # quorum 2
     created = (await stub.CreateProposal(members[0].propose(options=["a", "b", "c"]))).proposal
     assert (await stub.Vote(members[0].vote(created.proposal_id, "a"))).proposal.state == pb.PROPOSAL_STATE_OPEN
     assert (await stub.Vote(members[1].vote(created.proposal_id, "b"))).proposal.state == pb.PROPOSAL_STATE_OPEN
     rejected = (await stub.Vote(members[2].vote(created.proposal_id, "c"))).proposal
     assert rejected.state == pb.PROPOSAL_STATE_REJECTED and rejected.decided_option == ""
-    assert reverify(await full_proposal(consensus, created.proposal_id)) == Outcome(ProposalState.REJECTED)
+    assert reverify(await full_proposal(consensus, created.proposal_id), await consensus.enrollments()) == Outcome(
+        ProposalState.REJECTED
+    )
 
 
 async def test_a_proposal_expires_at_its_deadline_and_its_watch_ends(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    voter, other = await register_electorate(stub, 2)
+    voter, other = await register_electorate(consensus, 2)
     created = (await stub.CreateProposal(voter.propose(seconds=1.0))).proposal
     watch = stub.WatchProposals(pb.WatchProposalsRequest(proposal_id=created.proposal_id), timeout=30)
     existing = await next_message(watch)
@@ -171,12 +173,12 @@ async def test_a_proposal_expires_at_its_deadline_and_its_watch_ends(consensus: 
     final = await full_proposal(consensus, created.proposal_id)
     assert final.state == pb.PROPOSAL_STATE_EXPIRED
     assert final.resolve_time.ToDatetime(tzinfo=UTC) == final.deadline.ToDatetime(tzinfo=UTC)
-    assert reverify(final) == Outcome(ProposalState.EXPIRED)
+    assert reverify(final, await consensus.enrollments()) == Outcome(ProposalState.EXPIRED)
 
 
 async def test_watch_all_proposals_streams_open_ones_then_every_change(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    first, second = await register_electorate(stub, 2)  # quorum 2
+    first, second = await register_electorate(consensus, 2)  # quorum 2
     open_before = (await stub.CreateProposal(first.propose("already open"))).proposal
     watch = stub.WatchProposals(pb.WatchProposalsRequest(view=pb.PROPOSAL_VIEW_FULL), timeout=30)
     existing = await next_message(watch)
@@ -201,7 +203,7 @@ async def test_watch_all_proposals_streams_open_ones_then_every_change(consensus
 
 async def test_create_proposal_is_idempotent_per_request_id_and_signed(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    proposer = await register(stub, "proposer")
+    proposer = await register(consensus, "proposer")
     request = proposer.propose("one decision")
     first = (await stub.CreateProposal(request)).proposal
     retried = (await stub.CreateProposal(request)).proposal
@@ -223,7 +225,7 @@ async def test_create_proposal_is_idempotent_per_request_id_and_signed(consensus
 
 
 async def test_no_active_voter_means_no_proposal(consensus: ConsensusServer) -> None:
-    observer = await register(consensus.stub, "observer", voting=False)
+    observer = await register(consensus, "observer", voting=False)
     error = await rpc_error(consensus.stub.CreateProposal(observer.propose()))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert len((await consensus.stub.ListProposals(pb.ListProposalsRequest())).proposals) == 0
@@ -231,7 +233,7 @@ async def test_no_active_voter_means_no_proposal(consensus: ConsensusServer) -> 
 
 async def test_list_proposals_filters_and_pages_newest_first(consensus: ConsensusServer) -> None:
     stub = consensus.stub
-    alpha, beta = await register_electorate(stub, 2)
+    alpha, beta = await register_electorate(consensus, 2)
     ids = []
     for index in range(5):
         proposer = alpha if index % 2 == 0 else beta

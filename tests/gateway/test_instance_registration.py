@@ -26,6 +26,7 @@ async def test_an_agent_joins_renews_proposes_and_leaves_through_the_gateway(mes
     token = bearer((await mesh.issue(name.lower(), instance_name=name)).token)
     key = Ed25519PrivateKey.generate()
     stub = mesh.gateway.stub
+    await mesh.consensus.enroll(name, key)
 
     joined = await stub.RegisterInstance(
         registration_request(key, name, region="eu-west", capabilities=["planning"]), metadata=token
@@ -91,6 +92,12 @@ async def test_a_credential_registers_only_its_own_instance_and_only_as_an_agent
         await stub.RegisterInstance(forged, metadata=token)
     assert bad_signature.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
+    # Well signed, by the right credential, but the key is not enrolled: the consensus service refuses.
+    with pytest.raises(grpc.aio.AioRpcError) as unenrolled:
+        await stub.RegisterInstance(registration_request(key, name, region="local"), metadata=token)
+    assert unenrolled.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not enrolled" in (unenrolled.value.details() or "")
+
     # Nothing above registered the name.
     listed = await mesh.consensus.stub.ListInstances(consensus_pb2.ListInstancesRequest(region="local"))
     assert name not in [instance.instance_name for instance in listed.instances]
@@ -102,6 +109,7 @@ async def test_one_agent_cannot_renew_or_end_another_agents_lease(mesh: Mesh) ->
     keys = {name: Ed25519PrivateKey.generate() for name in (nexus, aria)}
     ids = {}
     for name in (nexus, aria):
+        await mesh.consensus.enroll(name, keys[name])
         response = await mesh.gateway.stub.RegisterInstance(
             registration_request(keys[name], name, region="local"), metadata=tokens[name]
         )

@@ -36,7 +36,7 @@ def vote_request(member: Member, proposal_id: str, choice: str) -> pb.VoteReques
 
 async def test_agents_propose_and_vote_with_their_own_signatures(mesh: Mesh) -> None:
     suffix = uuid.uuid4().hex[:6]
-    members = [await register(mesh.consensus.stub, f"{name}-{suffix}") for name in ("NEXUS", "ARIA", "RICARDO")]
+    members = [await register(mesh.consensus, f"{name}-{suffix}") for name in ("NEXUS", "ARIA", "RICARDO")]
     tokens = {
         member.name: bearer((await mesh.issue(member.name.lower(), instance_name=member.name)).token)
         for member in members
@@ -73,11 +73,13 @@ async def test_agents_propose_and_vote_with_their_own_signatures(mesh: Mesh) -> 
     decision = await stub.GetDecision(pb.GetDecisionRequest(proposal_id=proposal_id), metadata=tokens[ricardo.name])
     assert decision.proposal.decided_option == "yes"
     assert len(decision.proposal.votes) == 2
-    reverify(decision.proposal)  # every vote verifies offline against the voters' own keys
+    reverify(
+        decision.proposal, await mesh.consensus.enrollments()
+    )  # every vote verifies offline against the voters' own keys
 
 
 async def test_a_key_without_an_instance_cannot_propose(mesh: Mesh, namespace: str) -> None:
-    member = await register(mesh.consensus.stub)
+    member = await register(mesh.consensus)
     unbound = bearer((await mesh.issue(namespace)).token)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await mesh.gateway.stub.Propose(propose_request(member, "anything"), metadata=unbound)
@@ -88,7 +90,7 @@ async def test_connected_instances_are_the_active_agents(mesh: Mesh, namespace: 
     region = f"region-{uuid.uuid4().hex[:6]}"
     names = sorted(f"agent-{index}-{uuid.uuid4().hex[:6]}" for index in range(2))
     for name in names:
-        await register(mesh.consensus.stub, name, region=region, capabilities=["memory_management"])
+        await register(mesh.consensus, name, region=region, capabilities=["memory_management"])
     token = bearer((await mesh.issue(namespace)).token)
     listed = await mesh.gateway.stub.ListConnectedInstances(
         pb.ListConnectedInstancesRequest(region=region), metadata=token
@@ -131,9 +133,9 @@ async def test_task_goes_to_the_best_matching_instance_and_says_why(mesh: Mesh, 
     suffix = uuid.uuid4().hex[:6]
     skill = f"code_generation_{suffix}"
     debugging = f"debugging_{suffix}"
-    nexus = await register(mesh.consensus.stub, f"nexus-{suffix}", region="eu-west", capabilities=[skill, debugging])
-    await register(mesh.consensus.stub, f"aria-{suffix}", region="eu-west", capabilities=[skill])
-    far = await register(mesh.consensus.stub, f"far-{suffix}", region="us-east", capabilities=[skill, debugging])
+    nexus = await register(mesh.consensus, f"nexus-{suffix}", region="eu-west", capabilities=[skill, debugging])
+    await register(mesh.consensus, f"aria-{suffix}", region="eu-west", capabilities=[skill])
+    far = await register(mesh.consensus, f"far-{suffix}", region="us-east", capabilities=[skill, debugging])
     token = bearer((await mesh.issue(namespace)).token)
     stub = mesh.gateway.stub
 

@@ -21,7 +21,7 @@ def failure(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
 
 @pytest.fixture
 async def pool() -> ReplicaPool[FakeStub]:
-    replicas = ReplicaPool("memory", FakeStub, "static:1", None, "eu-west")
+    replicas = ReplicaPool("memory", FakeStub, "static:1", None, "eu-west", health_service=None)
     replicas.set_replicas({"a:1": "eu-west", "b:1": "eu-west", "far:1": "us-east"})
     yield replicas
     await replicas.close()

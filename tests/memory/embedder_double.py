@@ -15,6 +15,8 @@ import re
 import grpc
 
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.server import server_credentials
 
 DIMENSIONS = 384
 POISON = "poison-pill"
@@ -55,10 +57,16 @@ class EmbedderDouble(embedder_pb2_grpc.EmbedderServiceServicer):
     def release(self) -> None:
         self.released.set()
 
-    async def start(self) -> None:
+    async def start(self, tls: TlsSettings | None = None) -> None:
+        """Serve on loopback; with ``tls`` (an embedder certificate of a test mesh CA), with mutual TLS."""
         server = grpc.aio.server()
         embedder_pb2_grpc.add_EmbedderServiceServicer_to_server(self, server)
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        address = f"127.0.0.1:{self.port}"
+        self.port = (
+            server.add_insecure_port(address)
+            if tls is None
+            else server.add_secure_port(address, server_credentials(tls))
+        )
         await server.start()
         self._server = server
 

@@ -12,7 +12,9 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cerebro.memory.v1 import memory_service_pb2_grpc
-from cerebro.runtime.config import load_service_settings
+from cerebro.runtime.channels import open_channel
+from cerebro.runtime.config import TlsSettings, load_service_settings
+from cerebro.runtime.roles import Role
 from cerebro.runtime.server import ServiceHost
 from services.memory.embeddings_worker import run_embeddings_worker
 from services.memory.main import lifespan
@@ -33,9 +35,17 @@ class MemoryServer:
 
 @asynccontextmanager
 async def running_memory_service(
-    database_url: str, redis_url: str | None, embedder_target: str, extra: Mapping[str, str] | None = None
+    database_url: str,
+    redis_url: str | None,
+    embedder_target: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    client_tls: TlsSettings | None = None,
 ) -> AsyncIterator[MemoryServer]:
-    """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies)."""
+    """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies).
+
+    The test's stub presents ``client_tls`` (an operator's certificate when the service runs with mutual TLS).
+    """
     environ = {
         "CEREBRO_HOST": "127.0.0.1",
         "CEREBRO_MEMORY_PORT": "0",
@@ -55,7 +65,7 @@ async def running_memory_service(
     if serving.done():
         started.cancel()
         serving.result()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.bound_port}")
+    channel = open_channel(f"127.0.0.1:{host.bound_port}", client_tls, server_role=Role.MEMORY, max_attempts=1)
     try:
         yield MemoryServer(
             host, memory_service_pb2_grpc.MemoryServiceStub(channel), health_pb2_grpc.HealthStub(channel)

@@ -8,28 +8,42 @@ Every connection a region opens to the core passes its link, so cutting the link
 region. The test reaches a region's services directly on their namespace address (that is the
 observer, not a path the mesh uses). One embedder is shared by all regions through their links: it
 takes ~8 s and most of a core to load, and the scenarios exercise memory and consensus, not models.
+
+The mesh runs as deployed: every process holds a certificate of a mesh CA with its role (mutual TLS
+between all of them; the gateways serve their agents plaintext), and the test observes with the
+operator's. The core's processes advertise the host name ``cerebro-core``, which each region's hosts
+file resolves to its own link, so what discovery finds in the registry is reachable from every region.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cerebro.cli.up import EMBEDDED_DATABASE_ROLES
+from cerebro.consensus.client import Enrollment, public_key_bytes
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedded import EmbeddedStack
-from cerebro.runtime.config import DEFAULT_PORTS
+from cerebro.runtime.config import DEFAULT_PORTS, TlsSettings
+from cerebro.runtime.roles import Role, role_dns_name
+from services.consensus import enrollment
 from tests.mesh.link import LinkLoop, RegionLink
 from tests.mesh.netns import Namespace
 from tests.mesh.processes import MeshProcess, alive_pids, clean_environ
+from tests.mesh_identity import MeshCertificates
 from tests.support import free_port
 
 LOOPBACK = "127.0.0.1"
 CORE_REGION = "core"
+# The name the core's processes advertise in the registry; each region resolves it to its own link.
+CORE_HOST = "cerebro-core"
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,19 @@ def _with_host(url: str, host: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{parts.port}"))
 
 
+def secure_channel(
+    target: str, tls: TlsSettings, server_role: Role, options: list[tuple[str, object]] | None = None
+) -> grpc.Channel:
+    """A blocking channel to a ``server_role`` server at ``target``, presenting ``tls``."""
+    assert tls.ca_file is not None
+    credentials = grpc.ssl_channel_credentials(
+        tls.ca_file.read_bytes(), tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+    )
+    return grpc.secure_channel(
+        target, credentials, options=[*(options or []), ("grpc.ssl_target_name_override", role_dns_name(server_role))]
+    )
+
+
 def _write_secret(path: Path, value: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.write_text(value)
@@ -63,6 +90,9 @@ class Mesh:
         self.stack = stack
         self.namespaces = namespaces
         self.leases = leases
+        self.certificates = MeshCertificates(data_dir / "tls")
+        for namespace in namespaces.values():
+            namespace.write_hosts({CORE_HOST: namespace.link_address})
         self.core_ports = {
             "postgres": stack.postgres.port,
             "redis": stack.redis.port,
@@ -96,10 +126,47 @@ class Mesh:
 
     # -- processes ---------------------------------------------------------------------------
 
+    @property
+    def operator_tls(self) -> TlsSettings:
+        """The certificate the test observes the mesh with."""
+        return self.certificates.tls(Role.OPERATOR)
+
+    def channel(self, target: str, service: Role) -> grpc.Channel:
+        """A blocking channel to ``service`` at ``target``, as the operator."""
+        return secure_channel(target, self.operator_tls, service)
+
+    def enroll(self, name: str, key: Ed25519PrivateKey, *, voting: bool = True) -> None:
+        """What `cerebro instances enroll` does, as the operator."""
+
+        async def enroll() -> None:
+            connection = await asyncpg.connect(self.stack.database_url)
+            try:
+                await enrollment.enroll(connection, name, public_key_bytes(key), voting=voting, by="mesh-operator")
+            finally:
+                await connection.close()
+
+        asyncio.run(enroll())
+
+    def enrollments(self) -> list[Enrollment]:
+        async def listed() -> list[Enrollment]:
+            connection = await asyncpg.connect(self.stack.database_url)
+            try:
+                records = await enrollment.list_enrollments(connection, include_revoked=True)
+            finally:
+                await connection.close()
+            return [record.enrollment() for record in records]
+
+        return asyncio.run(listed())
+
     def _common_environ(self, region: str, process: str, database_url: str, redis_url: str) -> dict[str, str]:
         secrets = self.data_dir / "secrets" / region
         return clean_environ(
             {
+                **self.certificates.environ(Role(process)),
+                # Agents reach their region's gateway plaintext; the gateway calls the mesh with its certificate.
+                "CEREBRO_GATEWAY_SERVE_TLS": "false",
+                # getaddrinfo, which reads the region's hosts file (cerebro-core).
+                "GRPC_DNS_RESOLVER": "native",
                 "CEREBRO_DATA_DIR": str(self.data_dir / "regions" / region),
                 "CEREBRO_REGION": region,
                 "CEREBRO_INSTANCE_NAME": f"{process}@{region}",
@@ -119,6 +186,7 @@ class Mesh:
         environ.update(
             {
                 "CEREBRO_HOST": LOOPBACK,
+                "CEREBRO_ADVERTISE_HOST": CORE_HOST,
                 f"CEREBRO_{key}_PORT": str(port),
                 f"CEREBRO_{key}_METRICS_PORT": str(free_port()),
                 "CEREBRO_CONSENSUS_TARGET": f"{LOOPBACK}:{self.core_ports['consensus']}",
@@ -134,13 +202,20 @@ class Mesh:
                 environ=environ,
                 log_file=self.data_dir / "logs" / f"{process}@{CORE_REGION}.log",
                 ready_target=f"{LOOPBACK}:{port}",
+                ready_tls=self.operator_tls,
             )
         )
 
-    def start_in_region(self, region: str, process: str, extra: dict[str, str] | None = None) -> MeshProcess:
-        """Start ``process`` inside ``region``'s namespace, on its default ports, reaching the core by its link."""
+    def start_in_region(
+        self, region: str, process: str, extra: dict[str, str] | None = None, *, label: str | None = None
+    ) -> MeshProcess:
+        """Start ``process`` inside ``region``'s namespace, on its default ports (unless ``extra`` says other
+        ones), reaching the core by its link; ``label`` names it when a region runs two of a kind."""
         namespace, link = self.namespaces[region], self.links[region]
-        grpc_port, metrics_port = DEFAULT_PORTS[process]
+        key = _env_key(process)
+        defaults = DEFAULT_PORTS[process]
+        grpc_port = None if defaults[0] is None else int((extra or {}).get(f"CEREBRO_{key}_PORT", defaults[0]))
+        metrics_port = int((extra or {}).get(f"CEREBRO_{key}_METRICS_PORT", defaults[1]))
         environ = self._common_environ(
             region,
             process,
@@ -157,7 +232,8 @@ class Mesh:
                 **(extra or {}),
             }
         )
-        label = f"{process}@{region}"
+        label = label or f"{process}@{region}"
+        environ["CEREBRO_INSTANCE_NAME"] = (extra or {}).get("CEREBRO_INSTANCE_NAME", label)
         return self._start(
             MeshProcess(
                 label=label,
@@ -167,6 +243,8 @@ class Mesh:
                 prefix=namespace.command(),
                 ready_target=None if grpc_port is None else f"{namespace.address}:{grpc_port}",
                 ready_url=f"http://{namespace.address}:{metrics_port}/metrics",
+                # Gateways serve their agents plaintext.
+                ready_tls=None if process == "gateway" else self.operator_tls,
             )
         )
 
@@ -212,7 +290,7 @@ class Mesh:
 
     def instance_statuses(self) -> dict[str, int]:
         """Status of every registered instance, by instance name."""
-        with grpc.insecure_channel(self.consensus_target()) as channel:
+        with self.channel(self.consensus_target(), Role.CONSENSUS) as channel:
             response = consensus_pb2_grpc.ConsensusServiceStub(channel).ListInstances(
                 consensus_pb2.ListInstancesRequest(page_size=1000), timeout=10
             )

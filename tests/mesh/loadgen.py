@@ -3,7 +3,8 @@
 Each write carries its own `request_id` and is retried with that same id while the service is
 unreachable, so a retry after a crash exercises idempotency: the write is stored once or not at all.
 The run stops at ``count`` writes or ``seconds``, whichever comes first. :func:`verify` then lists
-what the service stored and reports acknowledged writes against writes found, and duplicates.
+what the service stored and reports acknowledged writes against writes found, and duplicates. Every
+call presents ``tls``, the operator's certificate (the memory service answers mutual TLS only).
 """
 
 from __future__ import annotations
@@ -18,13 +19,25 @@ from dataclasses import dataclass, field
 import grpc
 
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc, namespaces_pb2
+from cerebro.runtime.channels import channel_credentials
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import Role, role_dns_name
+from tests.mesh.harness import secure_channel
 
 CALL_TIMEOUT_SECONDS = 5.0
 RETRY_PAUSE_SECONDS = 0.2
 LIST_PAGE_SIZE = 500
 # Statuses worth retrying with the same request_id: the service or one of its dependencies is away.
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+    ("grpc.ssl_target_name_override", role_dns_name(Role.MEMORY)),
+]
+
+
+def _memory_channel(target: str, tls: TlsSettings) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=CHANNEL_OPTIONS)
 
 
 @dataclass
@@ -75,7 +88,9 @@ async def _write_one(
         return
 
 
-async def run_load(target: str, report: LoadReport, *, count: int, concurrency: int, seconds: float) -> LoadReport:
+async def run_load(
+    target: str, tls: TlsSettings, report: LoadReport, *, count: int, concurrency: int, seconds: float
+) -> LoadReport:
     """Write up to ``count`` episodes into ``report.namespace`` with ``concurrency`` writers, for at most
     ``seconds`` (plus one call); ``report`` fills as it goes."""
     run_id = uuid.uuid4().hex[:8]
@@ -90,18 +105,18 @@ async def run_load(target: str, report: LoadReport, *, count: int, concurrency: 
             report.attempted += 1
             await _write_one(stub, report, f"load {run_id} write {index}", give_up_at)
 
-    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+    async with _memory_channel(target, tls) as channel:
         stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         await asyncio.gather(*(writer(stub) for _ in range(concurrency)))
     report.elapsed_seconds = time.monotonic() - started
     return report
 
 
-async def verify(target: str, report: LoadReport) -> LoadReport:
+async def verify(target: str, tls: TlsSettings, report: LoadReport) -> LoadReport:
     """Fill ``found`` (acknowledged writes stored under their acknowledged id) and ``duplicates``."""
     stored: Counter[str] = Counter()
     ids: dict[str, str] = {}
-    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+    async with _memory_channel(target, tls) as channel:
         stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         page_token = ""
         while True:
@@ -121,9 +136,9 @@ async def verify(target: str, report: LoadReport) -> LoadReport:
     return report
 
 
-def create_namespace(target: str, name: str) -> None:
+def create_namespace(target: str, tls: TlsSettings, name: str) -> None:
     """Create the namespace a load writes into (episodes need an existing owner)."""
-    with grpc.insecure_channel(target) as channel:
+    with secure_channel(target, tls, Role.MEMORY) as channel:
         memory_service_pb2_grpc.MemoryServiceStub(channel).CreateNamespace(
             memory_service_pb2.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name=name)),
             timeout=CALL_TIMEOUT_SECONDS,
@@ -133,14 +148,16 @@ def create_namespace(target: str, name: str) -> None:
 class BackgroundLoad:
     """:func:`run_load` on its own thread, so the test can crash things while it runs."""
 
-    def __init__(self, target: str, namespace: str, *, count: int, concurrency: int, seconds: float) -> None:
+    def __init__(
+        self, target: str, tls: TlsSettings, namespace: str, *, count: int, concurrency: int, seconds: float
+    ) -> None:
         # Read by the test while the load runs, e.g. to crash something once writes are flowing.
         self.report = LoadReport(namespace)
         self._error: BaseException | None = None
 
         def run() -> None:
             try:
-                asyncio.run(run_load(target, self.report, count=count, concurrency=concurrency, seconds=seconds))
+                asyncio.run(run_load(target, tls, self.report, count=count, concurrency=concurrency, seconds=seconds))
             except BaseException as error:
                 self._error = error
 

@@ -6,6 +6,10 @@ Nothing routes beyond that /24, so a region reaches the rest of the mesh only th
 
 Names carry the pid of the test process that made them, so a later run removes what a crashed run
 left behind without touching the namespaces of a run still going on beside it.
+
+A namespace may have its own hosts file (``/etc/netns/<name>/hosts``, which `ip netns exec` mounts over
+``/etc/hosts`` for what runs inside): the core's processes advertise one host name, which each region
+resolves to its own link, so an endpoint found in the instance registry is reachable from every region.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import ipaddress
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 NAME_PREFIX = "cerebro-mesh-"
+NETNS_ETC = Path("/etc/netns")
 # 10.77.0.0/16 is private and used by nothing else on the CI machines; one /24 per region.
 SUBNET_BASE = ipaddress.ip_network("10.77.0.0/16")
 _LEFTOVER = re.compile(rf"^{re.escape(NAME_PREFIX)}(\d+)-")
@@ -50,6 +57,13 @@ class Namespace:
     def command(self, *argv: str) -> list[str]:
         """``argv`` run inside this namespace (`ip netns exec` execs it: the pid is the program's own)."""
         return ["ip", "netns", "exec", self.name, *argv]
+
+    def write_hosts(self, entries: dict[str, str]) -> None:
+        """The hosts file of what runs in this namespace: localhost, and ``entries`` (name -> address)."""
+        directory = NETNS_ETC / self.name
+        directory.mkdir(parents=True, exist_ok=True)
+        lines = ["127.0.0.1 localhost", *(f"{address} {name}" for name, address in entries.items())]
+        (directory / "hosts").write_text("\n".join(lines) + "\n")
 
 
 def check_available() -> None:
@@ -114,6 +128,7 @@ def _kill_processes_in(name: str) -> None:
 def _delete(name: str, root_device: str | None) -> None:
     _kill_processes_in(name)
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+    shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
     if root_device is not None:
         # Deleting the namespace destroys the pair, asynchronously; make sure before returning.
         deadline = time.monotonic() + 5
@@ -140,6 +155,11 @@ def remove_leftovers() -> list[str]:
             continue
         _delete(name, None)
         removed.append(name)
+    # Hosts files of namespaces that are gone already.
+    for directory in NETNS_ETC.glob(f"{NAME_PREFIX}*") if NETNS_ETC.is_dir() else []:
+        match = _LEFTOVER.match(directory.name)
+        if match is not None and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(directory, ignore_errors=True)
     return removed
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cerebro.cli.up import SUPERVISOR_PID_VARIABLE
 from cerebro.healthcheck import is_serving
+from cerebro.runtime.config import TlsSettings
+from cerebro.runtime.roles import Role
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 15.0
@@ -21,8 +23,9 @@ STOP_SECONDS = 15.0
 class MeshProcess:
     """``process`` run with ``environ``, inside ``prefix`` (an `ip netns exec` command) or in the root namespace.
 
-    ``ready_target`` is the gRPC ``host:port`` that reports SERVING once ready, or else
-    ``ready_url``, a metrics endpoint that answers once a worker is up.
+    ``ready_target`` is the gRPC ``host:port`` that reports SERVING once ready (asked with ``ready_tls``,
+    the operator's certificate, unless it serves plaintext), or else ``ready_url``, a metrics endpoint
+    that answers once a worker is up.
     """
 
     label: str
@@ -32,6 +35,7 @@ class MeshProcess:
     prefix: list[str] = field(default_factory=list)
     ready_target: str | None = None
     ready_url: str | None = None
+    ready_tls: TlsSettings | None = None
     popen: subprocess.Popen[bytes] | None = None
     # Every pid this process ever had, so the test can prove none of them outlives it.
     pids: list[int] = field(default_factory=list)
@@ -54,7 +58,7 @@ class MeshProcess:
         if self.popen is None or self.popen.poll() is not None:
             return False
         if self.ready_target is not None:
-            return is_serving(self.ready_target, timeout=1)
+            return is_serving(self.ready_target, timeout=1, tls=self.ready_tls, server_role=Role(self.process))
         assert self.ready_url is not None
         try:
             with urllib.request.urlopen(self.ready_url, timeout=1):

@@ -7,10 +7,10 @@ import asyncio
 import time
 import uuid
 
-import grpc
 import pytest
 
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
+from cerebro.runtime.roles import Role
 from tests.mesh.conftest import WORKER_REGION
 from tests.mesh.harness import Mesh
 from tests.mesh.loadgen import BackgroundLoad, create_namespace, verify
@@ -30,9 +30,9 @@ def _restart_after_kill(mesh: Mesh, label: str) -> None:
     process.wait_ready()
 
 
-def _wait_for_full_coverage(target: str, namespace: str) -> memory_service_pb2.GetStatsResponse:
+def _wait_for_full_coverage(mesh: Mesh, target: str, namespace: str) -> memory_service_pb2.GetStatsResponse:
     deadline = time.monotonic() + COVERAGE_SECONDS
-    with grpc.insecure_channel(target) as channel:
+    with mesh.channel(target, Role.MEMORY) as channel:
         memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
         while True:
             stats = memory.GetStats(memory_service_pb2.GetStatsRequest(namespace=namespace), timeout=10)
@@ -45,21 +45,23 @@ def _wait_for_full_coverage(target: str, namespace: str) -> memory_service_pb2.G
 def test_kill_9_of_memory_and_embeddings_worker_loses_nothing(mesh: Mesh) -> None:
     target = mesh.memory_target(WORKER_REGION)
     namespace = f"crash-{uuid.uuid4().hex[:8]}"
-    create_namespace(target, namespace)
-    load = BackgroundLoad(target, namespace, count=WRITES, concurrency=CONCURRENCY, seconds=LOAD_SECONDS)
+    create_namespace(target, mesh.operator_tls, namespace)
+    load = BackgroundLoad(
+        target, mesh.operator_tls, namespace, count=WRITES, concurrency=CONCURRENCY, seconds=LOAD_SECONDS
+    )
 
     load.wait_for_acknowledged(30, timeout=20)
     _restart_after_kill(mesh, f"memory@{WORKER_REGION}")
     load.wait_for_acknowledged(len(load.report.acknowledged) + 30, timeout=20)
     _restart_after_kill(mesh, f"embeddings-worker@{WORKER_REGION}")
 
-    report = asyncio.run(verify(target, load.result(timeout=LOAD_SECONDS + 30)))
+    report = asyncio.run(verify(target, mesh.operator_tls, load.result(timeout=LOAD_SECONDS + 30)))
     print(f"\n[mesh c] {report.summary()}")
     assert report.acknowledged, "no write was acknowledged"
     assert report.found == len(report.acknowledged)
     assert report.duplicates == 0
     assert report.errors.get("UNAVAILABLE", 0) > 0, "the kill never reached the load"
 
-    stats = _wait_for_full_coverage(target, namespace)
+    stats = _wait_for_full_coverage(mesh, target, namespace)
     assert stats.episodes_total >= len(report.acknowledged)
     assert stats.queue_dead == 0

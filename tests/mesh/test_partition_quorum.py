@@ -28,10 +28,12 @@ PARTITIONED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 def voters(mesh: Mesh) -> Iterator[dict[str, VoterAgent]]:
     # One agent per region for the module: a name stays bound to the key it first registered with.
     agents = {
-        region: VoterAgent(f"agent@{region}", region, mesh.links[region].target("consensus")) for region in REGIONS
+        region: VoterAgent(f"agent@{region}", region, mesh.links[region].target("consensus"), mesh.operator_tls)
+        for region in REGIONS
     }
     try:
         for agent in agents.values():
+            mesh.enroll(agent.name, agent.key)
             agent.join()
         yield agents
     finally:
@@ -72,9 +74,9 @@ def test_two_of_three_decide_with_one_region_cut_off(mesh: Mesh, voters: dict[st
     decided = voters["us"].vote(proposal.proposal_id, "yes")
     assert decided.state == pb.PROPOSAL_STATE_DECIDED and decided.decided_option == "yes"
 
-    full = get_proposal(mesh.consensus_target(), proposal.proposal_id)
+    full = get_proposal(mesh.consensus_target(), proposal.proposal_id, mesh.operator_tls)
     assert {vote.voter_id for vote in full.votes} == {voters["eu"].instance_id, voters["us"].instance_id}
-    assert reverify(full).decided_option == "yes"
+    assert reverify(full, mesh.enrollments()).decided_option == "yes"
 
 
 def test_no_decision_with_two_regions_cut_off_and_expiry_at_deadline(mesh: Mesh, voters: dict[str, VoterAgent]) -> None:
@@ -90,10 +92,12 @@ def test_no_decision_with_two_regions_cut_off_and_expiry_at_deadline(mesh: Mesh,
 
     # Bounded wait: the deadline plus a few sweeps of the consensus service (one per second).
     wait_until = time.monotonic() + PROPOSAL_SECONDS + 10
-    while (state := get_proposal(mesh.consensus_target(), proposal.proposal_id)).state == pb.PROPOSAL_STATE_OPEN:
+    while (state := get_proposal(mesh.consensus_target(), proposal.proposal_id, mesh.operator_tls)).state == (
+        pb.PROPOSAL_STATE_OPEN
+    ):
         assert time.monotonic() < wait_until, "the proposal never expired"
         time.sleep(0.2)
     assert state.state == pb.PROPOSAL_STATE_EXPIRED
     assert state.resolve_time.ToDatetime(tzinfo=UTC) == deadline
     assert [vote.voter_id for vote in state.votes] == [voters["eu"].instance_id]
-    assert reverify(state).state is ProposalState.EXPIRED
+    assert reverify(state, mesh.enrollments()).state is ProposalState.EXPIRED

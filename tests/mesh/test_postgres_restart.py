@@ -11,6 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cerebro.runtime.roles import Role
 from tests.mesh.conftest import REGIONS, WORKER_REGION
 from tests.mesh.harness import Mesh
 from tests.mesh.loadgen import BackgroundLoad, create_namespace, verify
@@ -23,8 +24,8 @@ LOAD_SECONDS = 40.0
 HEALTH_SECONDS = 30.0
 
 
-def _health(target: str) -> int:
-    with grpc.insecure_channel(target) as channel:
+def _health(mesh: Mesh, target: str) -> int:
+    with mesh.channel(target, Role.MEMORY) as channel:
         try:
             return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2).status
         except grpc.RpcError:
@@ -35,7 +36,7 @@ def _wait_for_health(mesh: Mesh, status: int) -> float:
     started = time.monotonic()
     pending = set(REGIONS)
     while pending:
-        pending = {region for region in pending if _health(mesh.memory_target(region)) != status}
+        pending = {region for region in pending if _health(mesh, mesh.memory_target(region)) != status}
         assert time.monotonic() - started < HEALTH_SECONDS, f"memory never reported {status} in {sorted(pending)}"
         time.sleep(0.2)
     return time.monotonic() - started
@@ -44,9 +45,11 @@ def _wait_for_health(mesh: Mesh, status: int) -> float:
 def test_postgres_restart_is_survived_without_restarting_services(mesh: Mesh) -> None:
     target = mesh.memory_target(WORKER_REGION)
     namespace = f"pgrestart-{uuid.uuid4().hex[:8]}"
-    create_namespace(target, namespace)
+    create_namespace(target, mesh.operator_tls, namespace)
     pids = {label: process.popen.pid for label, process in mesh.processes.items() if process.popen}
-    load = BackgroundLoad(target, namespace, count=WRITES, concurrency=CONCURRENCY, seconds=LOAD_SECONDS)
+    load = BackgroundLoad(
+        target, mesh.operator_tls, namespace, count=WRITES, concurrency=CONCURRENCY, seconds=LOAD_SECONDS
+    )
     load.wait_for_acknowledged(30, timeout=20)
 
     mesh.stack.postgres.stop()
@@ -56,7 +59,7 @@ def test_postgres_restart_is_survived_without_restarting_services(mesh: Mesh) ->
         mesh.stack.postgres.start()
     to_serving = _wait_for_health(mesh, health_pb2.HealthCheckResponse.SERVING)
 
-    report = asyncio.run(verify(target, load.result(timeout=LOAD_SECONDS + 30)))
+    report = asyncio.run(verify(target, mesh.operator_tls, load.result(timeout=LOAD_SECONDS + 30)))
     print(
         f"\n[mesh e] NOT_SERVING everywhere {to_not_serving:.1f} s after the stop, SERVING {to_serving:.1f} s "
         f"after the start; {report.summary()}"

@@ -8,13 +8,13 @@ import signal
 import time
 import uuid
 
-import grpc
 import pytest
 import redis
 from google.protobuf.struct_pb2 import Struct
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import memory_service_pb2_grpc, working_memory_pb2
+from cerebro.runtime.roles import Role
 from services.memory.store.working_memory_cache import cache_key
 from tests.mesh.conftest import WORKER_REGION
 from tests.mesh.harness import Mesh
@@ -53,8 +53,8 @@ def _recall_all(memory: memory_service_pb2_grpc.MemoryServiceStub, namespace: st
 def test_redis_outage_keeps_memory_working_and_cache_is_refilled(mesh: Mesh) -> None:
     target = mesh.memory_target(WORKER_REGION)
     namespace = f"redis-{uuid.uuid4().hex[:8]}"
-    create_namespace(target, namespace)
-    with grpc.insecure_channel(target) as channel:
+    create_namespace(target, mesh.operator_tls, namespace)
+    with mesh.channel(target, Role.MEMORY) as channel:
         memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
         before = _write_items(memory, namespace, "before")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -113,3 +116,39 @@ async def test_server_only_tls_serves_any_client_that_trusts_it(tmp_path: Path, 
         # The rogue client presents a certificate the server does not ask about, but trusts our CA.
         rogue_trusting_ca = TlsSettings(pki["rogue"].cert_file, pki["rogue"].key_file, pki["client"].ca_file)
         assert await _check(target, rogue_trusting_ca) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def _probe(target: str, *arguments: str, tls: TlsSettings | None) -> int:
+    """`python -m cerebro.healthcheck` as a container runs it: with the process's CEREBRO_TLS_* settings."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("CEREBRO_")}
+    if tls is not None:
+        environ.update(
+            CEREBRO_TLS_CERT_FILE=str(tls.cert_file),
+            CEREBRO_TLS_KEY_FILE=str(tls.key_file),
+            CEREBRO_TLS_CA_FILE=str(tls.ca_file),
+        )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cerebro.healthcheck", *arguments, target, env=environ, stderr=asyncio.subprocess.PIPE
+    )
+    await process.communicate()
+    assert process.returncode is not None
+    return process.returncode
+
+
+async def test_the_health_probe_speaks_the_containers_own_tls(tmp_path: Path, pki: dict[str, TlsSettings]) -> None:
+    async with tls_server(tmp_path, pki["server"]) as target:
+        assert await _probe(target, tls=pki["client"]) == 0
+        assert await _probe(target, tls=None) == 1
+        assert await _probe(target, "--plaintext", tls=pki["client"]) == 1
+
+
+async def test_the_health_probe_talks_plaintext_when_told(tmp_path: Path, pki: dict[str, TlsSettings]) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+        yield
+
+    async with running_host(loopback_settings("embedder", tmp_path), lifespan) as host:
+        target = f"localhost:{host.bound_port}"
+        # The gateway's agent port: plaintext, although the container holds a certificate.
+        assert await _probe(target, "--plaintext", tls=pki["client"]) == 0
+        assert await _probe(target, tls=pki["client"]) == 1

@@ -33,7 +33,7 @@ class ConsensusServiceStub:
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.
@@ -149,7 +149,7 @@ class ConsensusServiceServicer:
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.
@@ -197,7 +197,13 @@ class ConsensusServiceServicer:
     def RegisterInstance(self, request, context):
         """Registers an instance, or renews the registration of an instance with the same name.
         Re-registering a name keeps its instance id, and is only accepted when signed with the key
-        the name was first registered with (ALREADY_EXISTS otherwise). The registration starts a lease.
+        the name was first registered with (ALREADY_EXISTS otherwise), or with the key an operator
+        enrolled for the name, which takes the name over. The registration starts a lease.
+
+        PERMISSION_DENIED when a PRIMARY or SPECIALIZED (agent) or voting instance's key is not the one
+        enrolled for its name (with a vote, for a voting one), when a name enrolled for another key is
+        claimed, and, on a server that requires client certificates, when a WORKER registers without a
+        service certificate of the mesh or claims a capability other than its certificate's role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,8 +246,9 @@ class ConsensusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateProposal(self, request, context):
-        """Creates a proposal and freezes its electorate. FAILED_PRECONDITION when no voting instance
-        is active. A retry with the same request_id returns the same proposal.
+        """Creates a proposal and freezes its electorate: the active voting instances whose key is enrolled
+        for a vote. FAILED_PRECONDITION when there is none; PERMISSION_DENIED when the proposer's key is
+        not enrolled. A retry with the same request_id returns the same proposal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -250,7 +257,8 @@ class ConsensusServiceServicer:
     def Vote(self, request, context):
         """Casts a signed vote.
 
-        PERMISSION_DENIED when the voter is not in the proposal's electorate; UNAUTHENTICATED when
+        PERMISSION_DENIED when the voter is not in the proposal's electorate, or its enrolment was
+        revoked since the proposal was created; UNAUTHENTICATED when
         the signature does not verify with the voter's key; INVALID_ARGUMENT when the choice is not
         one of the options. The same vote again succeeds without change. A vote for a different
         option than the voter's first vote fails with ALREADY_EXISTS and is kept as equivocation
@@ -357,7 +365,7 @@ class ConsensusService:
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.

@@ -34,7 +34,7 @@ class ConsensusServiceStub:
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.
@@ -86,7 +86,13 @@ class ConsensusServiceStub:
     RegisterInstance: _grpc.UnaryUnaryMultiCallable[_consensus_pb2.RegisterInstanceRequest, _consensus_pb2.RegisterInstanceResponse]
     """Registers an instance, or renews the registration of an instance with the same name.
     Re-registering a name keeps its instance id, and is only accepted when signed with the key
-    the name was first registered with (ALREADY_EXISTS otherwise). The registration starts a lease.
+    the name was first registered with (ALREADY_EXISTS otherwise), or with the key an operator
+    enrolled for the name, which takes the name over. The registration starts a lease.
+
+    PERMISSION_DENIED when a PRIMARY or SPECIALIZED (agent) or voting instance's key is not the one
+    enrolled for its name (with a vote, for a voting one), when a name enrolled for another key is
+    claimed, and, on a server that requires client certificates, when a WORKER registers without a
+    service certificate of the mesh or claims a capability other than its certificate's role.
     """
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_consensus_pb2.HeartbeatRequest, _consensus_pb2.HeartbeatResponse]
     """Renews the lease of a registered instance (and makes a standby or offline instance active).
@@ -101,13 +107,15 @@ class ConsensusServiceStub:
     WatchInstances: _grpc.UnaryStreamMultiCallable[_consensus_pb2.WatchInstancesRequest, _consensus_pb2.WatchInstancesResponse]
     """Streams every current instance (EXISTING events), then every membership change."""
     CreateProposal: _grpc.UnaryUnaryMultiCallable[_consensus_pb2.CreateProposalRequest, _consensus_pb2.CreateProposalResponse]
-    """Creates a proposal and freezes its electorate. FAILED_PRECONDITION when no voting instance
-    is active. A retry with the same request_id returns the same proposal.
+    """Creates a proposal and freezes its electorate: the active voting instances whose key is enrolled
+    for a vote. FAILED_PRECONDITION when there is none; PERMISSION_DENIED when the proposer's key is
+    not enrolled. A retry with the same request_id returns the same proposal.
     """
     Vote: _grpc.UnaryUnaryMultiCallable[_consensus_pb2.VoteRequest, _consensus_pb2.VoteResponse]
     """Casts a signed vote.
 
-    PERMISSION_DENIED when the voter is not in the proposal's electorate; UNAUTHENTICATED when
+    PERMISSION_DENIED when the voter is not in the proposal's electorate, or its enrolment was
+    revoked since the proposal was created; UNAUTHENTICATED when
     the signature does not verify with the voter's key; INVALID_ARGUMENT when the choice is not
     one of the options. The same vote again succeeds without change. A vote for a different
     option than the voter's first vote fails with ALREADY_EXISTS and is kept as equivocation
@@ -132,7 +140,7 @@ class ConsensusServiceAsyncStub(ConsensusServiceStub):
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.
@@ -181,7 +189,13 @@ class ConsensusServiceAsyncStub(ConsensusServiceStub):
     RegisterInstance: _aio.UnaryUnaryMultiCallable[_consensus_pb2.RegisterInstanceRequest, _consensus_pb2.RegisterInstanceResponse]  # type: ignore[assignment]
     """Registers an instance, or renews the registration of an instance with the same name.
     Re-registering a name keeps its instance id, and is only accepted when signed with the key
-    the name was first registered with (ALREADY_EXISTS otherwise). The registration starts a lease.
+    the name was first registered with (ALREADY_EXISTS otherwise), or with the key an operator
+    enrolled for the name, which takes the name over. The registration starts a lease.
+
+    PERMISSION_DENIED when a PRIMARY or SPECIALIZED (agent) or voting instance's key is not the one
+    enrolled for its name (with a vote, for a voting one), when a name enrolled for another key is
+    claimed, and, on a server that requires client certificates, when a WORKER registers without a
+    service certificate of the mesh or claims a capability other than its certificate's role.
     """
     Heartbeat: _aio.UnaryUnaryMultiCallable[_consensus_pb2.HeartbeatRequest, _consensus_pb2.HeartbeatResponse]  # type: ignore[assignment]
     """Renews the lease of a registered instance (and makes a standby or offline instance active).
@@ -196,13 +210,15 @@ class ConsensusServiceAsyncStub(ConsensusServiceStub):
     WatchInstances: _aio.UnaryStreamMultiCallable[_consensus_pb2.WatchInstancesRequest, _consensus_pb2.WatchInstancesResponse]  # type: ignore[assignment]
     """Streams every current instance (EXISTING events), then every membership change."""
     CreateProposal: _aio.UnaryUnaryMultiCallable[_consensus_pb2.CreateProposalRequest, _consensus_pb2.CreateProposalResponse]  # type: ignore[assignment]
-    """Creates a proposal and freezes its electorate. FAILED_PRECONDITION when no voting instance
-    is active. A retry with the same request_id returns the same proposal.
+    """Creates a proposal and freezes its electorate: the active voting instances whose key is enrolled
+    for a vote. FAILED_PRECONDITION when there is none; PERMISSION_DENIED when the proposer's key is
+    not enrolled. A retry with the same request_id returns the same proposal.
     """
     Vote: _aio.UnaryUnaryMultiCallable[_consensus_pb2.VoteRequest, _consensus_pb2.VoteResponse]  # type: ignore[assignment]
     """Casts a signed vote.
 
-    PERMISSION_DENIED when the voter is not in the proposal's electorate; UNAUTHENTICATED when
+    PERMISSION_DENIED when the voter is not in the proposal's electorate, or its enrolment was
+    revoked since the proposal was created; UNAUTHENTICATED when
     the signature does not verify with the voter's key; INVALID_ARGUMENT when the choice is not
     one of the options. The same vote again succeeds without change. A vote for a different
     option than the voter's first vote fails with ALREADY_EXISTS and is kept as equivocation
@@ -226,7 +242,7 @@ class ConsensusServiceServicer(metaclass=_abc_1.ABCMeta):
     An instance whose lease ran out is `standby`; after a longer silence it is `offline`.
 
     A proposal freezes its electorate when it is created: the voting instances that are active at
-    that moment. It is decided when one option has at least quorum = ceil(2n/3) votes of its n
+    that moment and whose key an operator enrolled for a vote (`cerebro instances enroll`). It is decided when one option has at least quorum = ceil(2n/3) votes of its n
     electors, rejected as soon as no option can still reach the quorum, and expired at its deadline
     when neither happened first. Every vote is signed by the voter, and GetProposal returns every
     signed vote with the electorate's public keys, so anyone can re-verify an outcome offline.
@@ -279,7 +295,13 @@ class ConsensusServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_consensus_pb2.RegisterInstanceResponse, _abc.Awaitable[_consensus_pb2.RegisterInstanceResponse]]:
         """Registers an instance, or renews the registration of an instance with the same name.
         Re-registering a name keeps its instance id, and is only accepted when signed with the key
-        the name was first registered with (ALREADY_EXISTS otherwise). The registration starts a lease.
+        the name was first registered with (ALREADY_EXISTS otherwise), or with the key an operator
+        enrolled for the name, which takes the name over. The registration starts a lease.
+
+        PERMISSION_DENIED when a PRIMARY or SPECIALIZED (agent) or voting instance's key is not the one
+        enrolled for its name (with a vote, for a voting one), when a name enrolled for another key is
+        claimed, and, on a server that requires client certificates, when a WORKER registers without a
+        service certificate of the mesh or claims a capability other than its certificate's role.
         """
 
     @_abc_1.abstractmethod
@@ -330,8 +352,9 @@ class ConsensusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _consensus_pb2.CreateProposalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_consensus_pb2.CreateProposalResponse, _abc.Awaitable[_consensus_pb2.CreateProposalResponse]]:
-        """Creates a proposal and freezes its electorate. FAILED_PRECONDITION when no voting instance
-        is active. A retry with the same request_id returns the same proposal.
+        """Creates a proposal and freezes its electorate: the active voting instances whose key is enrolled
+        for a vote. FAILED_PRECONDITION when there is none; PERMISSION_DENIED when the proposer's key is
+        not enrolled. A retry with the same request_id returns the same proposal.
         """
 
     @_abc_1.abstractmethod
@@ -342,7 +365,8 @@ class ConsensusServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_consensus_pb2.VoteResponse, _abc.Awaitable[_consensus_pb2.VoteResponse]]:
         """Casts a signed vote.
 
-        PERMISSION_DENIED when the voter is not in the proposal's electorate; UNAUTHENTICATED when
+        PERMISSION_DENIED when the voter is not in the proposal's electorate, or its enrolment was
+        revoked since the proposal was created; UNAUTHENTICATED when
         the signature does not verify with the voter's key; INVALID_ARGUMENT when the choice is not
         one of the options. The same vote again succeeds without change. A vote for a different
         option than the voter's first vote fails with ALREADY_EXISTS and is kept as equivocation

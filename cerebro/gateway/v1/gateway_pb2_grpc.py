@@ -382,7 +382,9 @@ class AgentGatewayServicer:
         (see cerebro.consensus.v1.ConsensusService.RegisterInstance); registering again with the same
         key renews the registration and keeps the instance id. Agents register as PRIMARY or
         SPECIALIZED: WORKER is for the mesh's own service replicas, which register with the consensus
-        service directly. The lease lasts `lease_ttl_seconds`: renew it well within that.
+        service directly. The key must be the one an operator enrolled for the instance's name (with a
+        vote, to register as voting): PERMISSION_DENIED otherwise. The lease lasts `lease_ttl_seconds`:
+        renew it well within that.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

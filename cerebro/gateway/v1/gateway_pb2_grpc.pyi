@@ -105,7 +105,9 @@ class AgentGatewayStub:
     (see cerebro.consensus.v1.ConsensusService.RegisterInstance); registering again with the same
     key renews the registration and keeps the instance id. Agents register as PRIMARY or
     SPECIALIZED: WORKER is for the mesh's own service replicas, which register with the consensus
-    service directly. The lease lasts `lease_ttl_seconds`: renew it well within that.
+    service directly. The key must be the one an operator enrolled for the instance's name (with a
+    vote, to register as voting): PERMISSION_DENIED otherwise. The lease lasts `lease_ttl_seconds`:
+    renew it well within that.
     """
     RenewInstanceLease: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RenewInstanceLeaseRequest, _gateway_pb2.RenewInstanceLeaseResponse]
     """Renews the lease of the caller's instance (a signed heartbeat, forwarded as it is)."""
@@ -231,7 +233,9 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     (see cerebro.consensus.v1.ConsensusService.RegisterInstance); registering again with the same
     key renews the registration and keeps the instance id. Agents register as PRIMARY or
     SPECIALIZED: WORKER is for the mesh's own service replicas, which register with the consensus
-    service directly. The lease lasts `lease_ttl_seconds`: renew it well within that.
+    service directly. The key must be the one an operator enrolled for the instance's name (with a
+    vote, to register as voting): PERMISSION_DENIED otherwise. The lease lasts `lease_ttl_seconds`:
+    renew it well within that.
     """
     RenewInstanceLease: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RenewInstanceLeaseRequest, _gateway_pb2.RenewInstanceLeaseResponse]  # type: ignore[assignment]
     """Renews the lease of the caller's instance (a signed heartbeat, forwarded as it is)."""
@@ -462,7 +466,9 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         (see cerebro.consensus.v1.ConsensusService.RegisterInstance); registering again with the same
         key renews the registration and keeps the instance id. Agents register as PRIMARY or
         SPECIALIZED: WORKER is for the mesh's own service replicas, which register with the consensus
-        service directly. The lease lasts `lease_ttl_seconds`: renew it well within that.
+        service directly. The key must be the one an operator enrolled for the instance's name (with a
+        vote, to register as voting): PERMISSION_DENIED otherwise. The lease lasts `lease_ttl_seconds`:
+        renew it well within that.
         """
 
     @_abc_1.abstractmethod

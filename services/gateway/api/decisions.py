@@ -67,11 +67,15 @@ class DecisionsApi(ApiBase):
     async def WatchDecisions(
         self, request: pb.WatchDecisionsRequest, call: Call
     ) -> AsyncIterator[pb.WatchDecisionsResponse]:
-        replica = self.resources.consensus.choose()
         downstream = consensus_pb2.WatchProposalsRequest(
             proposal_id=request.proposal_id, view=consensus_pb2.PROPOSAL_VIEW_BASIC
         )
         timeout = None if call.deadline.expires_at is None else call.deadline.remaining()
+        try:
+            await self.resources.consensus.wait_for_serving(call.deadline)
+            replica = self.resources.consensus.choose()
+        except grpc.aio.AioRpcError as error:
+            raise relayed_error("consensus", error, {}) from None
         stream = replica.stub.WatchProposals(downstream, timeout=timeout)
         try:
             async for event in stream:

@@ -1,0 +1,215 @@
+"""`cerebro instances enroll|revoke|enrolled|public-key`: which keys may join the instance network.
+
+enroll, revoke and enrolled are admin actions: like `cerebro keys`, they need CEREBRO_DATABASE_URL (or
+_FILE) of the Cerebro database, not an API key. public-key is the agent's side: it prints the public half
+of the agent's Ed25519 key (creating the key, mode 0600, if it does not exist yet), for the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import getpass
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+
+from cerebro.cli.tables import print_fields, print_table
+from cerebro.runtime.config import ConfigError, Env
+from cerebro.runtime.registration import load_or_create_identity_key
+from services.consensus import enrollment
+
+ACTIONS = ("enroll", "revoke", "enrolled", "public-key")
+HELP = """\
+An agent joins (`cerebro join`) only with a key an operator enrolled for its name; a name enrolled for a
+key belongs to that key, and only keys enrolled --voting are in the electorate of new proposals:
+    cerebro instances public-key --key-file ~/.cerebro/agents/NEXUS.pem > NEXUS.pub   (the agent)
+    cerebro instances enroll NEXUS --public-key NEXUS.pub --voting                    (the operator)
+enroll, revoke and enrolled need CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up`:
+    export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url"""
+
+Result = TypeVar("Result")
+
+
+def add_actions(actions: Any) -> None:
+    """Add the enrolment actions to the subcommands of `cerebro instances`."""
+    # SUPPRESS: a default here would overwrite a --json given before the action (`instances --json enrolled`).
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("--by", default=_operator(), help="who does it, for the audit trail (default: %(default)s)")
+
+    enroll = actions.add_parser(
+        "enroll", help="enrol a key for an instance name (admin, database access)", parents=[as_json, who]
+    )
+    enroll.add_argument("name", help="the instance name, e.g. NEXUS")
+    source = enroll.add_mutually_exclusive_group(required=True)
+    source.add_argument("--public-key", type=Path, help="the instance's Ed25519 public key (PEM)")
+    source.add_argument(
+        "--registered-key",
+        action="store_true",
+        help="the key NAME is registered with now (an instance that joined before enrolment; check it first)",
+    )
+    enroll.add_argument("--voting", action="store_true", help="the instance may vote (is in new electorates)")
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke an enrolment: the instance leaves the network at once (admin)",
+        parents=[as_json, who],
+    )
+    revoke.add_argument("name")
+    listing = actions.add_parser(
+        "enrolled", help="the enrolments, with who made them and when (admin)", parents=[as_json]
+    )
+    listing.add_argument("--all", action="store_true", help="also revoked ones (what `reverify` needs)")
+    public = actions.add_parser("public-key", help="print the public half of this agent's key (created if missing)")
+    public.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one enrolment action; the exit status."""
+    try:
+        if args.action == "public-key":
+            return _public_key(args)
+        dsn = Env().secret("DATABASE_URL")
+        if dsn is None:
+            raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
+        if args.action == "enroll":
+            return _enroll(dsn, args)
+        if args.action == "revoke":
+            return _revoke(dsn, args)
+        return _list(dsn, args)
+    except (ConfigError, ValueError) as error:
+        print(f"cerebro instances {args.action}: {error}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"cerebro instances {args.action}: the database refused: {error}", file=sys.stderr)
+        return 1
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _with_database(dsn: str, action: Callable[[asyncpg.Connection], Awaitable[Result]]) -> Result:
+    async def connected() -> Result:
+        connection = await asyncpg.connect(dsn)
+        try:
+            return await action(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(connected())
+
+
+def read_public_key(path: Path) -> bytes:
+    """The raw 32 bytes of the Ed25519 public key in the PEM file ``path``."""
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror}") from None
+    except ValueError:
+        raise ValueError(f"{path} does not hold a PEM public key (BEGIN PUBLIC KEY)") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} holds a public key, but not an Ed25519 one")
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _public_key(args: argparse.Namespace) -> int:
+    key_file = args.key_file or Env().path("AGENT_KEY_FILE")
+    if key_file is None:
+        raise ValueError("needs --key-file (or CEREBRO_AGENT_KEY_FILE)")
+    key = load_or_create_identity_key(key_file)
+    sys.stdout.write(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode())
+    return 0
+
+
+def _enroll(dsn: str, args: argparse.Namespace) -> int:
+    async def enroll(connection: asyncpg.Connection) -> enrollment.EnrollmentRecord:
+        if args.registered_key:
+            key = await enrollment.registered_key(connection, args.name)
+            if key is None:
+                raise ValueError(f"no instance is registered as {args.name}")
+        else:
+            key = read_public_key(args.public_key)
+        return await enrollment.enroll(connection, args.name, key, voting=args.voting, by=args.by)
+
+    try:
+        record = _with_database(dsn, enroll)
+    except enrollment.EnrollmentError as error:
+        print(f"cerebro instances enroll: {error}", file=sys.stderr)
+        return 1
+    _show([record], getattr(args, "json", False))
+    return 0
+
+
+def _revoke(dsn: str, args: argparse.Namespace) -> int:
+    record = _with_database(dsn, lambda db: enrollment.revoke(db, args.name, by=args.by))
+    if record is None:
+        print(f"cerebro instances revoke: {args.name} has no active enrolment", file=sys.stderr)
+        return 1
+    _show([record], getattr(args, "json", False))
+    return 0
+
+
+def _list(dsn: str, args: argparse.Namespace) -> int:
+    records = _with_database(dsn, lambda db: enrollment.list_enrollments(db, include_revoked=args.all))
+    _show(records, getattr(args, "json", False), table=True)
+    return 0
+
+
+def enrollment_json(record: enrollment.EnrollmentRecord) -> dict[str, Any]:
+    """The JSON form `cerebro.consensus.client.Enrollment.from_json` reads back."""
+    return {
+        **dataclasses.asdict(record),
+        "public_key": base64.b64encode(record.public_key).decode(),
+        "enrolled_at": record.enrolled_at.isoformat(),
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+def _show(records: list[enrollment.EnrollmentRecord], as_json: bool, *, table: bool = False) -> None:
+    if as_json:
+        items = [enrollment_json(record) for record in records]
+        print(json.dumps(items if table else items[0], indent=2))
+        return
+    if table:
+        rows = [
+            [
+                record.instance_name,
+                "yes" if record.voting else "no",
+                base64.b64encode(record.public_key).decode(),
+                f"{record.enrolled_at:%Y-%m-%d %H:%M:%S} by {record.enrolled_by}",
+                f"{record.revoked_at:%Y-%m-%d %H:%M:%S} by {record.revoked_by}" if record.revoked_at else "-",
+            ]
+            for record in records
+        ]
+        print_table(["name", "voting", "public key", "enrolled", "revoked"], rows)
+        return
+    [record] = records
+    print_fields(
+        [
+            ("instance", record.instance_name),
+            ("voting", "yes" if record.voting else "no"),
+            ("public key", base64.b64encode(record.public_key).decode()),
+            ("enrolled", f"{record.enrolled_at:%Y-%m-%d %H:%M:%S} by {record.enrolled_by} ({record.enrolled_as})"),
+            (
+                "revoked",
+                f"{record.revoked_at:%Y-%m-%d %H:%M:%S} by {record.revoked_by} ({record.revoked_as})"
+                if record.revoked_at
+                else "-",
+            ),
+        ]
+    )
