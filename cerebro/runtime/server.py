@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
-from cerebro.runtime.interceptors import ObservingInterceptor, map_errors, record_metrics, reject_nul_characters
+from cerebro.runtime.interceptors import CheckedRequests, ObservingInterceptor, map_errors, record_metrics
 from cerebro.runtime.process import install_stop_handlers
 from cerebro.runtime.registration import keep_registered
 from cerebro.runtime.telemetry import start_metrics_server
@@ -134,7 +134,7 @@ class ServiceHost:
                 aio_server_interceptor(),
                 ObservingInterceptor(record_metrics),
                 ObservingInterceptor(map_errors),
-                ObservingInterceptor(reject_nul_characters),
+                CheckedRequests(),
             ],
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=None,

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cerebro.runtime.channels import channel_credentials
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
+from cerebro.runtime.response_checks import decoding_interceptors
 from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, route_table
 from services.gateway.http.handler import HttpHandler
 from services.gateway.http.proxy import GrpcProxy
@@ -103,9 +104,11 @@ def open_gateway_channel(target: str, tls: TlsSettings | None, server_name: str)
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=decoding_interceptors())
     options.append(("grpc.ssl_target_name_override", server_name))
-    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    return grpc.aio.secure_channel(
+        target, channel_credentials(tls), options=options, interceptors=decoding_interceptors()
+    )
 
 
 def server_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
