@@ -43,9 +43,6 @@ _JSON_TYPES = {"google.protobuf.Struct", "google.protobuf.Value", "google.protob
 _FLOATS = {FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-JsonMessage = struct_pb2.Struct | struct_pb2.Value | struct_pb2.ListValue
-
-
 def unsafe_values(message: Message) -> list[FieldViolation]:
     """Every value of ``message`` no Cerebro service accepts, as (field path, what is wrong)."""
     return list(_fields(message, ""))
@@ -84,12 +81,12 @@ def _field_value(field: FieldDescriptor, value: Any, path: str) -> Iterator[Fiel
             yield from _fields(value, path + ".")
 
 
-def json_depth(message: JsonMessage) -> int:
+def json_depth(message: Message) -> int:
     """Levels of objects and arrays in ``message``, counted only up to one past the limit."""
     return _depth(message, MAX_JSON_DEPTH + 1)
 
 
-def _depth(message: JsonMessage, budget: int) -> int:
+def _depth(message: Message, budget: int) -> int:
     """The depth of ``message``, or ``budget`` when it is deeper."""
     if isinstance(message, struct_pb2.Value):
         kind = message.WhichOneof("kind")
@@ -104,7 +101,7 @@ def _depth(message: JsonMessage, budget: int) -> int:
     return 1 + max((_depth(item, budget - 1) for item in items), default=0)
 
 
-def _json_values(message: JsonMessage, path: str) -> Iterator[FieldViolation]:
+def _json_values(message: Message, path: str) -> Iterator[FieldViolation]:
     if isinstance(message, struct_pb2.Struct):
         for key, item in message.fields.items():
             item_path = f"{path}.{key}" if _IDENTIFIER.match(key) else f"{path}[{json.dumps(key)}]"
