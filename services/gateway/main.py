@@ -32,7 +32,9 @@ async def lifespan(
         if http_settings is not None:
             # The HTTP face transcodes onto our own gRPC port (bound before background tasks start),
             # so auth, limits and errors are exactly gRPC's; at shutdown it drains before gRPC stops.
-            host.add_background_task(lambda: serve_http_face(host.settings, http_settings, host.bound_port))
+            host.add_background_task(
+                lambda: serve_http_face(host.settings, http_settings, host.bound_port, gateway.http_face_proof)
+            )
         yield
 
 

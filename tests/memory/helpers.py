@@ -38,7 +38,7 @@ async def running_memory_service(
 ) -> AsyncIterator[MemoryServer]:
     """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies)."""
     environ = {
-        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_BIND_HOST": "127.0.0.1",
         "CEREBRO_MEMORY_PORT": "0",
         "CEREBRO_MEMORY_METRICS_PORT": "0",
         "CEREBRO_DATABASE_URL": database_url,

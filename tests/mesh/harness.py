@@ -118,7 +118,7 @@ class Mesh:
         environ = self._common_environ(CORE_REGION, process, self.stack.database_url, self.stack.redis_url)
         environ.update(
             {
-                "CEREBRO_HOST": LOOPBACK,
+                "CEREBRO_BIND_HOST": LOOPBACK,
                 f"CEREBRO_{key}_PORT": str(port),
                 f"CEREBRO_{key}_METRICS_PORT": str(free_port()),
                 "CEREBRO_CONSENSUS_TARGET": f"{LOOPBACK}:{self.core_ports['consensus']}",
@@ -149,7 +149,7 @@ class Mesh:
         )
         environ.update(
             {
-                "CEREBRO_HOST": "0.0.0.0",
+                "CEREBRO_BIND_HOST": "0.0.0.0",
                 "CEREBRO_ADVERTISE_HOST": namespace.address,
                 "CEREBRO_CONSENSUS_TARGET": link.target("consensus"),
                 "CEREBRO_EMBEDDER_TARGET": link.target("embedder"),
