@@ -15,12 +15,14 @@ from typing import Any
 
 import asyncpg
 import grpc
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 from prometheus_client import Counter, Gauge, Histogram
 
 from cerebro.runtime.errors import ServiceError, invalid_argument, unavailable
 from cerebro.runtime.safe_values import unsafe_values
+from cerebro.runtime.undecodable import blamed_field
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +209,13 @@ class Undecodable:
     """What the request deserializer returns for bytes that are not a valid request message."""
 
     method: str
+    data: bytes
+    descriptor: Descriptor | None
 
     def error(self) -> ServiceError:
+        blamed = blamed_field(self.descriptor, self.data) if self.descriptor is not None else None
+        if blamed is not None:
+            return invalid_argument([blamed])
         return invalid_argument(
             [("", "is not a valid request message: corrupt, text that is not UTF-8, or nested too deeply")],
             f"the request to {self.method} cannot be decoded: it is corrupt, holds text that is not UTF-8, "
@@ -217,11 +224,14 @@ class Undecodable:
 
 
 def _tolerant(deserialize: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+    # Generated stubs deserialize with the request class's FromString: its class names the type.
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+
     def tolerant(data: bytes) -> Any:
         try:
             return deserialize(data)
         except Exception:  # any failure to decode is the client's input, not ours
-            return Undecodable(method)
+            return Undecodable(method, data, descriptor if isinstance(descriptor, Descriptor) else None)
 
     return tolerant
 

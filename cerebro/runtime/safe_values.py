@@ -39,9 +39,10 @@ NUL_TEXT = "must not contain the NUL character (U+0000)"
 NON_FINITE = "must be a finite number (not NaN or infinite)"
 TOO_DEEP = f"nests objects and arrays more than {MAX_JSON_DEPTH} levels deep"
 
-_JSON_TYPES = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+JSON_TYPES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
 _FLOATS = {FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 def unsafe_values(message: Message) -> list[FieldViolation]:
     """Every value of ``message`` no Cerebro service accepts, as (field path, what is wrong)."""
@@ -72,7 +73,7 @@ def _field_value(field: FieldDescriptor, value: Any, path: str) -> Iterator[Fiel
         if not math.isfinite(value):
             yield path, NON_FINITE
     elif field.type == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name in _JSON_TYPES:
+        if field.message_type.full_name in JSON_TYPES:
             if json_depth(value) > MAX_JSON_DEPTH:
                 yield path, TOO_DEEP
             else:

@@ -149,24 +149,31 @@ async def test_nan_and_infinity_are_refused_naming_the_field(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "field", "problem"),
     [
-        pytest.param(b"\xff\xff\xff\xff", id="corrupt"),
+        pytest.param(b"\xff\xff\xff\xff", "", "cannot be decoded", id="corrupt"),
         # episode (field 2) holding content (field 3) with a byte sequence that is not UTF-8.
-        pytest.param(b"\x12\x04\x1a\x02\xc3\x28", id="invalid-utf8"),
-        pytest.param(create(nested(40)).SerializeToString(), id="past-the-decoder-depth"),
+        pytest.param(b"\x12\x04\x1a\x02\xc3\x28", "episode.content", "is not valid UTF-8", id="invalid-utf8"),
+        pytest.param(
+            create(nested(40)).SerializeToString(), "episode.metadata", "levels deep", id="past-the-decoder-depth"
+        ),
+        # Decodes alone (31 levels of JSON), but not inside the request around it.
+        pytest.param(create(nested(31)).SerializeToString(), "episode.metadata", "levels deep", id="deep-in-context"),
     ],
 )
-async def test_a_request_that_does_not_decode_is_invalid_argument(tmp_path: Path, payload: bytes) -> None:
+async def test_a_request_that_does_not_decode_is_invalid_argument_naming_the_field_it_can(
+    tmp_path: Path, payload: bytes, field: str, problem: str
+) -> None:
     async with memory_double(tmp_path) as (channel, servicer):
         raw = channel.unary_unary(CREATE_EPISODE, request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await raw(payload)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = refused.value.details() or ""
-    assert "cannot be decoded" in details and CREATE_EPISODE in details
+    assert problem in details
     assert "DecodeError" not in details and "google.protobuf" not in details
-    assert violations(refused.value)
+    ((named, _),) = violations(refused.value)
+    assert named == field
     assert servicer.received == []
 
 
