@@ -14,7 +14,7 @@ import pytest
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.runtime.errors import ServiceError
 from services.gateway.auth import Authenticator, FailureLimiter, StreamLimiter, TtlCache, bearer_token
-from services.gateway.call import peer_address
+from services.gateway.call import HTTP_CLIENT_METADATA, peer_address
 from services.gateway.credentials import CredentialStore, Principal, Scope, StoredKey
 from tests.gateway.harness import GatewayServer, Mesh, bearer, retry_delay_seconds
 
@@ -185,3 +185,16 @@ async def test_two_authorization_headers_are_unauthenticated(mesh: Mesh, namespa
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await mesh.gateway.stub.Recall(pb.RecallRequest(query="x"), metadata=metadata)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_client_cannot_pass_its_failures_off_as_another_address(mesh: Mesh) -> None:
+    """Only the gateway's own HTTP face, holding the process's secret proof, may name the client address."""
+    async with limited_gateway(mesh, "forged", auth_failure_burst="3", auth_failure_rate_per_second="0.1") as gateway:
+        codes = []
+        for index in range(5):
+            forged = ((HTTP_CLIENT_METADATA, f"made-up-proof 10.9.9.{index}"), *bearer(MADE_UP_KEY))
+            try:
+                await gateway.stub.Recall(pb.RecallRequest(query="x"), metadata=forged)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 3 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
