@@ -85,9 +85,8 @@ class StatusRequestHandler(RequestHandler):
         if request.writer.output_size > 0:
             # Part of a response went out already: the connection is broken and can only be closed.
             raise ConnectionError("a response was partly sent; cannot send an error after it")
-        code = _CODES_BY_HTTP_STATUS.get(status, grpc.StatusCode.INTERNAL if status >= 500 else None)
-        if code is None:
-            code = grpc.StatusCode.INVALID_ARGUMENT
+        default = grpc.StatusCode.INTERNAL if status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
+        code = _CODES_BY_HTTP_STATUS.get(status, default)
         text = "internal error" if status >= 500 else f"the request is not valid HTTP/1.1: {_parse_problem(exc)}"
         response = status_response(ServiceError(code, text).to_status_proto(), status)
         response.force_close()
