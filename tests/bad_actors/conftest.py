@@ -46,8 +46,11 @@ class UpMesh:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def target(self, process: str) -> str:
-        return f"127.0.0.1:{self.grpc_port(process)}"
+    def channel(self, process: str, host: str = "127.0.0.1") -> grpc.aio.Channel:
+        """A channel to ``process``'s gRPC port on ``host``, as a process of this machine opens one.
+
+        Every direct call of the suite to an internal service goes through here."""
+        return grpc.aio.insecure_channel(f"{host}:{self.grpc_port(process)}")
 
     @property
     def owner_url(self) -> str:
@@ -98,7 +101,7 @@ def up_mesh() -> Iterator[UpMesh]:
 
 @pytest.fixture
 async def gateway(up_mesh: UpMesh) -> AsyncIterator[gateway_pb2_grpc.AgentGatewayStub]:
-    async with grpc.aio.insecure_channel(up_mesh.target("gateway")) as channel:
+    async with up_mesh.channel("gateway") as channel:
         yield gateway_pb2_grpc.AgentGatewayStub(channel)
 
 

@@ -66,20 +66,21 @@ def test_no_port_of_cerebro_up_accepts_a_connection_from_outside(up_mesh: UpMesh
 
 
 @pytest.mark.parametrize("process", ["memory", "consensus"])
-def test_a_plaintext_call_from_outside_gets_no_answer(up_mesh: UpMesh, outside_address: str, process: str) -> None:
+async def test_a_plaintext_call_from_outside_gets_no_answer(
+    up_mesh: UpMesh, outside_address: str, process: str
+) -> None:
     """The calls of the report (ListNamespaces on memory, ListInstances on consensus): answered on
     loopback, UNAVAILABLE (nothing listening) on the machine's own outside address."""
 
-    def call(host: str) -> object:
-        with grpc.insecure_channel(f"{host}:{up_mesh.grpc_port(process)}") as channel:
+    async def call(host: str) -> object:
+        async with up_mesh.channel(process, host) as channel:
             if process == "memory":
-                stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
-                return stub.ListNamespaces(memory_service_pb2.ListNamespacesRequest(), timeout=5)
-            return consensus_pb2_grpc.ConsensusServiceStub(channel).ListInstances(
-                consensus_pb2.ListInstancesRequest(), timeout=5
-            )
+                memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
+                return await memory.ListNamespaces(memory_service_pb2.ListNamespacesRequest(), timeout=5)
+            consensus = consensus_pb2_grpc.ConsensusServiceStub(channel)
+            return await consensus.ListInstances(consensus_pb2.ListInstancesRequest(), timeout=5)
 
-    assert call("127.0.0.1") is not None
-    with pytest.raises(grpc.RpcError) as caught:
-        call(outside_address)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert await call("127.0.0.1") is not None
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(outside_address)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -173,7 +173,7 @@ class TestBadInputIsAFieldError:
         self, up_mesh: UpMesh, payload: bytes, method: str
     ) -> None:
         process = "memory" if "MemoryService" in method else "gateway"
-        async with grpc.aio.insecure_channel(up_mesh.target(process)) as channel:
+        async with up_mesh.channel(process) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await channel.unary_unary(method)(payload, timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -182,11 +182,11 @@ class TestBadInputIsAFieldError:
     async def test_page_tokens_holding_deeply_nested_json(self, up_mesh: UpMesh, namespace: str) -> None:
         for depth in (100, 5000):
             token = base64.urlsafe_b64encode(b"[" * depth + b"]" * depth).decode().rstrip("=")
-            async with grpc.aio.insecure_channel(up_mesh.target("memory")) as channel:
+            async with up_mesh.channel("memory") as channel:
                 memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
                 with pytest.raises(grpc.aio.AioRpcError) as from_memory:
                     await memory.ListNamespaces(memory_service_pb2.ListNamespacesRequest(page_token=token))
-            async with grpc.aio.insecure_channel(up_mesh.target("consensus")) as channel:
+            async with up_mesh.channel("consensus") as channel:
                 consensus = consensus_pb2_grpc.ConsensusServiceStub(channel)
                 with pytest.raises(grpc.aio.AioRpcError) as from_consensus:
                     await consensus.ListInstances(consensus_pb2.ListInstancesRequest(page_token=token))

@@ -14,3 +14,13 @@ $$;
 GRANT USAGE ON SCHEMA public TO cerebro_consensus;
 GRANT SELECT, INSERT, UPDATE ON instance_network, distributed_consensus TO cerebro_consensus;
 GRANT SELECT, INSERT ON consensus_electors, consensus_votes, consensus_equivocations TO cerebro_consensus;
+
+-- Enrolments (consensus migration 0002, where present) are written only by operators, through
+-- `cerebro instances enroll` as the owner; the service only reads them.
+DO $$
+BEGIN
+    IF to_regclass('instance_enrollments') IS NOT NULL THEN
+        GRANT SELECT ON instance_enrollments TO cerebro_consensus;
+    END IF;
+END
+$$;
