@@ -29,6 +29,7 @@ from services.gateway.http.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
+
 def build_server(channel: grpc.aio.Channel, settings: HttpSettings, client_proof: str | None) -> GuardedServer:
     table = route_table()
     document = json.dumps(openapi_document(table), ensure_ascii=False).encode("utf-8")
