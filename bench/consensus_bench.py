@@ -61,7 +61,7 @@ def start_replicas(database_url: str, count: int, data_dir: Path) -> tuple[list[
         environ = dict(
             os.environ,
             PYTHONPATH=str(ROOT),
-            CEREBRO_HOST="127.0.0.1",
+            CEREBRO_BIND_HOST="127.0.0.1",
             CEREBRO_CONSENSUS_PORT=str(port),
             CEREBRO_CONSENSUS_METRICS_PORT="0",
             CEREBRO_DATA_DIR=str(data_dir / f"replica-{index}"),

@@ -316,7 +316,7 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
     environ = {key: value for key, value in os.environ.items() if not key.startswith("CEREBRO_")}
     environ.update(
         PYTHONPATH=str(ROOT),
-        CEREBRO_HOST="127.0.0.1",
+        CEREBRO_BIND_HOST="127.0.0.1",
         CEREBRO_LOG_LEVEL="WARNING",
         CEREBRO_DATABASE_URL=stack.database_url,
         CEREBRO_REDIS_URL=stack.redis_url,

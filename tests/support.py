@@ -25,7 +25,7 @@ def loopback_settings(service: str, data_dir: Path, extra: Mapping[str, str] | N
     """Settings for ``service`` on 127.0.0.1 with OS-chosen gRPC and metrics ports."""
     key = service.upper().replace("-", "_")
     environ = {
-        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_BIND_HOST": "127.0.0.1",
         f"CEREBRO_{key}_PORT": "0",
         f"CEREBRO_{key}_METRICS_PORT": "0",
         "CEREBRO_DATA_DIR": str(data_dir),

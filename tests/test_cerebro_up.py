@@ -266,7 +266,7 @@ def test_up_serves_then_stops_cleanly_and_keeps_data(up_run: tuple[Path, dict[st
     assert first.process.returncode == 0, output
     assert "Stopped." in output
     # The banner names the HTTP/JSON face beside the gRPC ports.
-    assert f"http://localhost:{ports['CEREBRO_GATEWAY_HTTP_PORT']}" in output
+    assert f"http://127.0.0.1:{ports['CEREBRO_GATEWAY_HTTP_PORT']}" in output
     time.sleep(0.5)
     assert [pid for pid in pids if _alive(pid)] == [], output
 

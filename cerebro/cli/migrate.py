@@ -8,25 +8,34 @@ import sys
 import asyncpg
 
 from cerebro.runtime.config import ConfigError, Env
-from cerebro.runtime.migrations import MigrationError, apply_migrations, load_migrations
+from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
+from cerebro.runtime.migrations import Migration, MigrationError, apply_migrations, load_migrations
 from services.consensus.main import MIGRATIONS_DIR as CONSENSUS_MIGRATIONS
 from services.gateway.db import MIGRATIONS_DIR as GATEWAY_MIGRATIONS
 from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
-from services.memory.roles import enable_role_logins, role_passwords_from_env
 
 DESCRIPTION = """\
 Apply the schema migrations of every component to CEREBRO_DATABASE_URL (or _FILE), connecting as the
 database owner. Each migration runs once, in its own transaction, under an advisory lock (safe while
-services start). Then the least-privilege roles nexus_app, nexus_worker and nexus_ro get a login for
-each of CEREBRO_NEXUS_APP_PASSWORD(_FILE), CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and
-CEREBRO_NEXUS_RO_PASSWORD(_FILE) that is set. Services also apply migrations at start."""
+services start). Then each least-privilege role whose password is set gets a login with it:
+nexus_app, nexus_worker and nexus_ro (memory) from CEREBRO_NEXUS_APP_PASSWORD(_FILE),
+CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and CEREBRO_NEXUS_RO_PASSWORD(_FILE); cerebro_gateway from
+CEREBRO_GATEWAY_DATABASE_PASSWORD(_FILE); cerebro_consensus from CEREBRO_CONSENSUS_DATABASE_PASSWORD(_FILE).
+Services also apply migrations at start unless told not to (CEREBRO_<SERVICE>_APPLY_MIGRATIONS=false)."""
 
 COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS, "gateway": GATEWAY_MIGRATIONS}
 
 
+async def apply_all(dsn: str) -> dict[str, list[Migration]]:
+    """Apply the migrations of every component, in order; the ones applied, by component."""
+    return {
+        component: await apply_migrations(dsn, component, load_migrations(directory))
+        for component, directory in COMPONENTS.items()
+    }
+
+
 async def migrate(dsn: str) -> None:
-    for component, directory in COMPONENTS.items():
-        applied = await apply_migrations(dsn, component, load_migrations(directory))
+    for component, applied in (await apply_all(dsn)).items():
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
         print(f"{component}: applied {names}")
     passwords = role_passwords_from_env()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import ipaddress
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,18 +16,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
+from cerebro.cli.migrate import apply_all
 from cerebro.embedded import EmbeddedServerError, EmbeddedStack
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import (
+    DEFAULT_BIND_HOST,
     ConfigError,
     Env,
     ServiceSettings,
     TlsSettings,
     default_data_dir,
+    host_port,
     load_service_settings,
 )
+from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.mesh_ca import MeshAuthority
+from cerebro.runtime.migrations import MigrationError
 from cerebro.runtime.roles import Role
 from services.gateway.http.settings import HttpSettings
 
@@ -32,18 +41,24 @@ DESCRIPTION = """\
 Start every Cerebro service and worker as its own process on the default ports and wait until each
 is serving. Without CEREBRO_DATABASE_URL / CEREBRO_REDIS_URL (or their _FILE variants) it starts an
 embedded PostgreSQL 18 + pgvector and Redis whose data stays in the data directory across restarts.
-The internal services speak mutual TLS only: every process gets a certificate with its role from a mesh
-CA kept in <data dir>/tls (made on the first run), and tools use <data dir>/tls/operator.crt. The
-gateway's agent-facing ports stay plaintext. Logs go to <data dir>/logs/<process>.log. Ctrl-C or SIGTERM
-stops everything, embedded servers included. A process that dies is restarted with backoff."""
-
+Every port listens on CEREBRO_BIND_HOST, by default 127.0.0.1 only. The internal services speak mutual
+TLS only: every process gets a certificate with its role from a mesh CA kept in <data dir>/tls (made on
+the first run), and tools use <data dir>/tls/operator.crt. The gateway's agent-facing ports stay
+plaintext. With the embedded database, the migrations are applied first, as its owner, and the gateway
+and consensus log in as their own least-privilege roles (cerebro_gateway, cerebro_consensus). Logs go to
+<data dir>/logs/<process>.log. Ctrl-C or SIGTERM stops everything, embedded servers included. A process
+that dies is restarted with backoff."""
 # One grpcurl line per service, shown once it is up ({tls}: the operator's certificate flags).
 TRY_EXAMPLES = {
-    "embedder": 'grpcurl {tls} -d \'{{"text": "NEXUS remembers"}}\' localhost:{port} '
+    "embedder": 'grpcurl {tls} -d \'{{"text": "NEXUS remembers"}}\' {address} '
     "cerebro.embedder.v1.EmbedderService/Embed",
-    "consensus": "grpcurl {tls} localhost:{port} cerebro.consensus.v1.ConsensusService/ListInstances",
-    "gateway": "grpcurl -plaintext localhost:{port} describe cerebro.gateway.v1.AgentGateway",
+    "consensus": "grpcurl {tls} {address} cerebro.consensus.v1.ConsensusService/ListInstances",
+    "gateway": "grpcurl -plaintext {address} describe cerebro.gateway.v1.AgentGateway",
 }
+
+# Under the embedded database, these processes log in as their own least-privilege role with a
+# password generated into the data directory; `cerebro up` applies the migrations first, as the owner.
+SERVICE_DATABASE_LOGINS = {"gateway": "cerebro_gateway", "consensus": "cerebro_consensus"}
 
 EMBEDDED_DATABASE_ROLES = {
     "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
@@ -65,7 +80,7 @@ class Child:
     restarts: int = 0
     restart_at: float = 0.0
     log_file: Path = field(default_factory=Path)
-    # This process's own settings on top of the shared environment (its certificate).
+    # This process's own settings on top of the shared environment (its certificate, its database login).
     environ: dict[str, str] = field(default_factory=dict)
     # The operator's certificate, to ask an internal service whether it serves (None: plaintext).
     probe_tls: TlsSettings | None = None
@@ -150,11 +165,49 @@ def _is_ready(child: Child) -> bool:
     settings = child.settings
     if settings.port is None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=1):
+            with urllib.request.urlopen(
+                f"http://{host_port(settings.local_host, settings.metrics_port)}/metrics", timeout=1
+            ):
                 return True
         except OSError:
             return False
-    return is_serving(f"127.0.0.1:{settings.port}", timeout=1, tls=child.probe_tls, server_role=Role(child.name))
+    return is_serving(
+        host_port(settings.local_host, settings.port), timeout=1, tls=child.probe_tls, server_role=Role(child.name)
+    )
+
+
+async def _service_logins(owner_url: str, secrets_dir: Path) -> dict[str, dict[str, str]]:
+    """Apply every migration as the owner, give each service role a login (its password kept in
+    ``secrets_dir``), and return the variables of each process that logs in as one."""
+    await apply_all(owner_url)
+    passwords = {
+        role: _read_or_write_secret(secrets_dir / f"{role}_password", secrets.token_urlsafe(32))
+        for role in SERVICE_DATABASE_LOGINS.values()
+    }
+    await enable_role_logins(owner_url, passwords)
+    logins = {}
+    for service, role in SERVICE_DATABASE_LOGINS.items():
+        url_file = _write_secret(secrets_dir / f"database_url_{service}", _with_login(owner_url, role, passwords[role]))
+        logins[service] = {
+            "CEREBRO_DATABASE_URL_FILE": str(url_file),
+            # Applied above, by the owner: the role could not.
+            f"CEREBRO_{service.upper()}_APPLY_MIGRATIONS": "false",
+        }
+    return logins
+
+
+def _read_or_write_secret(path: Path, new_value: str) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    _write_secret(path, new_value)
+    return new_value
+
+
+def _with_login(url: str, user: str, password: str) -> str:
+    """``url`` logging in as ``user`` with ``password`` (URL-safe, as generated here)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
 
 def _stop_children(children: list[Child], grace_seconds: float) -> None:
@@ -178,22 +231,37 @@ def _print_banner(
 ) -> None:
     print(f"\nCerebro is up. Data: {data_dir}{' (embedded PostgreSQL and Redis)' if embedded else ''}")
     for child in children:
-        grpc_part = f"gRPC localhost:{child.settings.port}" if child.settings.port else "worker"
+        local = child.settings.local_host
+        grpc_part = f"gRPC {host_port(local, child.settings.port)}" if child.settings.port else "worker"
         print(
-            f"  {child.name:<22} {grpc_part:<22} metrics http://localhost:{child.settings.metrics_port}/metrics"
+            f"  {child.name:<22} {grpc_part:<22} metrics http://{host_port(local, child.settings.metrics_port)}/metrics"
             f"   log {child.log_file}"
         )
     ports = {child.name: child.settings.port for child in children}
+    local = children[0].settings.local_host if children else DEFAULT_BIND_HOST
     if "gateway" in ports:
         http_port = HttpSettings.from_env(environ).port
-        print(f"  {'gateway (HTTP/JSON)':<22} http://localhost:{http_port}   (OpenAPI at /openapi.json)")
+        print(f"  {'gateway (HTTP/JSON)':<22} http://{host_port(local, http_port)}   (OpenAPI at /openapi.json)")
+    bind_host = children[0].settings.host if children else DEFAULT_BIND_HOST
+    if not _is_loopback(local):
+        print(
+            f"\nWARNING: every port listens on {bind_host} (CEREBRO_BIND_HOST), not only on loopback: the gateway"
+            " and every metrics endpoint can be reached from other hosts."
+        )
     print(f"\nInternal services speak mutual TLS only; the operator's certificate is {operator.cert_file}.\nTry:")
     for name, example in TRY_EXAMPLES.items():
         if name in ports:
-            print("  " + example.format(port=ports[name], tls=_tls_flags(operator)))
+            print("  " + example.format(address=host_port(local, ports[name]), tls=_tls_flags(operator)))
     if "gateway" in ports:
-        print(f"  curl -s localhost:{http_port}/health")
+        print(f"  curl -s {host_port(local, http_port)}/health")
     print("\nPress Ctrl-C to stop.", flush=True)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return host == "localhost"
 
 
 def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_timeout: float) -> int:
@@ -216,6 +284,7 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
     status = 0
     try:
         environ = dict(os.environ, CEREBRO_DATA_DIR=str(root))
+        operator = _give_certificates(children, root / "tls")
         if stack is not None:
             print(f"Starting embedded PostgreSQL and Redis in {root} ...", flush=True)
             stack.start()
@@ -231,7 +300,11 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             # The embedded owner is a superuser, which row-level security never applies to: the memory
             # processes work as their least-privilege roles instead.
             environ.update(EMBEDDED_DATABASE_ROLES)
-        operator = _give_certificates(children, root / "tls")
+            if database_url is None:
+                print("Applying migrations ...", flush=True)
+                logins = asyncio.run(_service_logins(stack.database_url, secrets_dir))
+                for child in children:
+                    child.environ.update(logins.get(child.name, {}))
         for child in children:
             print(f"Starting {child.name} ...", flush=True)
             _spawn(child, environ)
@@ -241,7 +314,7 @@ def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_tim
             _supervise(children, environ)
     except _StopRequested:
         print("\nStopping ...", flush=True)
-    except EmbeddedServerError as error:
+    except (EmbeddedServerError, MigrationError) as error:
         print(f"cerebro up: {error}", file=sys.stderr)
         status = 1
     finally:

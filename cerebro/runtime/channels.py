@@ -1,6 +1,7 @@
 """The one factory for service-to-service channels.
 
-Every channel gets the same TLS, tracing, keepalive and message limits as the servers, a default
+Every channel gets the same TLS, tracing, keepalive and message limits as the servers, clean errors
+for responses that cannot be decoded (:mod:`cerebro.runtime.response_checks`), a default
 deadline for every call, and transparent retries with exponential backoff for UNAVAILABLE (the
 code our services use for "a dependency is down, nothing was done, try again"). Retries live in
 gRPC's service config, so they apply per attempt and respect the call's overall deadline.
@@ -18,6 +19,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, TlsSettings
+from cerebro.runtime.response_checks import decoding_interceptors
 from cerebro.runtime.roles import Role, role_dns_name
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -72,7 +74,8 @@ def open_channel(
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
-    interceptors = aio_client_interceptors()
+    # Tracing outside, so that a response that cannot be decoded is recorded as the failure it is.
+    interceptors = [*aio_client_interceptors(), *decoding_interceptors()]
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     if server_role is not None:

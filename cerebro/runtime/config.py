@@ -26,6 +26,13 @@ DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
 }
 
 
+# Where every port of a process listens unless CEREBRO_BIND_HOST says otherwise: loopback, so that
+# nothing is reachable from another host by default. Containers set 0.0.0.0 (their network is the
+# boundary: see docs/deploy.md).
+DEFAULT_BIND_HOST = "127.0.0.1"
+# A server listening on every address is reached on loopback from its own host.
+_LOCAL_HOST_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
 # Largest gRPC message in either direction, for servers and channels alike (a batch of long texts fits).
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
@@ -151,7 +158,12 @@ class ServiceSettings:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
+
+    @property
+    def local_host(self) -> str:
+        """The address a process on this host uses to reach this one's ports."""
+        return local_host(self.host)
 
     def endpoint(self, port: int | None) -> str:
         """How other processes reach this one, as registered in the instance network."""
@@ -160,6 +172,16 @@ class ServiceSettings:
     def target(self, service: str) -> str:
         """Address of another service: ``CEREBRO_<SERVICE>_TARGET`` or its default local port."""
         return self.targets[service]
+
+
+def local_host(bind_host: str) -> str:
+    """The address a process on this host reaches a server listening on ``bind_host`` at."""
+    return _LOCAL_HOST_FOR.get(bind_host, bind_host)
+
+
+def host_port(host: str, port: int | None) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def default_data_dir() -> Path:
@@ -174,7 +196,7 @@ def load_service_settings(service: str, environ: Mapping[str, str] | None = None
     key = service.upper().replace("-", "_")
     default_port, default_metrics = DEFAULT_PORTS[service]
     port = None if default_port is None else env.int(f"{key}_PORT", default_port, minimum=0, maximum=65535)
-    host = env.str("HOST", "0.0.0.0") or "0.0.0.0"
+    host = env.str("BIND_HOST", DEFAULT_BIND_HOST) or DEFAULT_BIND_HOST
     targets = {
         name: env.str(f"{name.upper()}_TARGET", f"localhost:{ports[0]}") or ""
         for name, ports in DEFAULT_PORTS.items()

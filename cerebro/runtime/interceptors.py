@@ -1,4 +1,4 @@
-"""Server interceptors for what every RPC needs: error mapping and Prometheus metrics.
+"""Server interceptors for what every RPC needs: error mapping, Prometheus metrics and the edge check.
 
 Tracing comes from OpenTelemetry's own gRPC interceptor (see :mod:`cerebro.runtime.server`).
 """
@@ -9,18 +9,21 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 from prometheus_client import Counter, Gauge, Histogram
 
 from cerebro.runtime.errors import ServiceError, invalid_argument, unavailable
+from cerebro.runtime.safe_values import unsafe_values
+from cerebro.runtime.undecodable import blamed_field
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +67,25 @@ def _split_method(full_method: str) -> tuple[str, str]:
     return service, method
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grpc.RpcMethodHandler:
-    """Run every kind of RPC handler inside ``observe(method, context)``."""
+def _wrap(
+    handler: grpc.RpcMethodHandler,
+    method: str,
+    observe: Observer,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    """Run every kind of RPC handler inside ``observe(method, context)``.
+
+    With ``request_deserializer`` (see :class:`CheckedRequests`), streamed requests are also checked
+    one by one as the handler reads them.
+    """
     serializers = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer or handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+
+    def requests_of(requests: Any) -> Any:
+        return requests if request_deserializer is None else _checked_stream(requests)
+
     if handler.unary_unary:
         unary_unary = handler.unary_unary
 
@@ -83,15 +99,16 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, observe: Observer) -> grp
 
         async def call_stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
             async with observe(method, context, None):
-                return await stream_unary(requests, context)
+                return await stream_unary(requests_of(requests), context)
 
         return grpc.stream_unary_rpc_method_handler(call_stream_unary, **serializers)
 
     stream_handler = handler.unary_stream or handler.stream_stream
 
     async def call_streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with observe(method, context, request if handler.unary_stream else None):
-            responses = stream_handler(request, context)
+        unary = handler.unary_stream is not None
+        async with observe(method, context, request if unary else None):
+            responses = stream_handler(request if unary else requests_of(request), context)
             if inspect.isawaitable(responses):
                 # A handler that writes with context.write() instead of yielding (grpc_health's Watch).
                 await responses
@@ -167,38 +184,82 @@ async def record_metrics(method: str, context: grpc.aio.ServicerContext, request
         REQUESTS.labels(service, name, _code_name(code)).inc()
 
 
+class CheckedRequests(grpc.aio.ServerInterceptor):
+    """The edge check of every request, before any handler runs: it must decode, and hold only values
+    every service accepts (:mod:`cerebro.runtime.safe_values`); else INVALID_ARGUMENT naming the field.
+
+    gRPC deserialises a request before calling the handler, and answers UNKNOWN (with the decoder's
+    exception in the message) when that fails. The deserializer is therefore wrapped: a request that
+    does not decode becomes an :class:`Undecodable` marker, which the wrapped handler refuses. It must
+    be the innermost interceptor, so that the error mapping around it turns the refusal into a status.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        method = handler_call_details.method
+        return _wrap(handler, method, check_request, _tolerant(handler.request_deserializer, method))
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """What the request deserializer returns for bytes that are not a valid request message."""
+
+    method: str
+    data: bytes
+    descriptor: Descriptor | None
+
+    def error(self) -> ServiceError:
+        blamed = blamed_field(self.descriptor, self.data) if self.descriptor is not None else None
+        if blamed is not None:
+            return invalid_argument([blamed])
+        return invalid_argument(
+            [("", "is not a valid request message: corrupt, text that is not UTF-8, or nested too deeply")],
+            f"the request to {self.method} cannot be decoded: it is corrupt, holds text that is not UTF-8, "
+            "or nests messages deeper than the decoder allows",
+        )
+
+
+def _tolerant(deserialize: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+    # Generated stubs deserialize with the request class's FromString: its class names the type.
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # any failure to decode is the client's input, not ours
+            return Undecodable(method, data, descriptor if isinstance(descriptor, Descriptor) else None)
+
+    return tolerant
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise request.error()
+        check_values(request)
+        yield request
+
+
 @asynccontextmanager
-async def reject_nul_characters(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
-    """Refuse text holding U+0000 anywhere in a request, naming the field: PostgreSQL cannot store it, and
-    without this check it would surface deep inside a query as an internal error."""
-    if isinstance(request, Message):
-        violations = [(path, "must not contain the NUL character (U+0000)") for path in _nul_fields(request, "")]
-        if violations:
-            raise invalid_argument(violations)
+async def check_request(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+    """Refuse an undecodable request, or one holding values no service accepts, naming the fields."""
+    if isinstance(request, Undecodable):
+        raise request.error()
+    check_values(request)
     yield
 
 
-def _nul_fields(message: Message, prefix: str) -> Iterator[str]:
-    for field, value in message.ListFields():
-        path = prefix + field.name
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
-            for key, item in value.items():
-                if isinstance(key, str) and "\x00" in key:
-                    yield f"{path}[{key!r}]"
-                yield from _nul_values(value_field, item, f"{path}[{key!r}]")
-        elif field.is_repeated:
-            for index, item in enumerate(value):
-                yield from _nul_values(field, item, f"{path}[{index}]")
-        else:
-            yield from _nul_values(field, value, path)
-
-
-def _nul_values(field: FieldDescriptor, value: Any, path: str) -> Iterator[str]:
-    if field.type == FieldDescriptor.TYPE_STRING and "\x00" in value:
-        yield path
-    elif field.type == FieldDescriptor.TYPE_MESSAGE:
-        yield from _nul_fields(value, path + ".")
+def check_values(request: Any) -> None:
+    if isinstance(request, Message):
+        violations = unsafe_values(request)
+        if violations:
+            raise invalid_argument(violations)
 
 
 def _code_name(code: grpc.StatusCode | int) -> str:

@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
-from cerebro.runtime.interceptors import ObservingInterceptor, map_errors, record_metrics, reject_nul_characters
+from cerebro.runtime.interceptors import CheckedRequests, ObservingInterceptor, map_errors, record_metrics
 from cerebro.runtime.process import install_stop_handlers
 from cerebro.runtime.registration import keep_registered
 from cerebro.runtime.roles import CallerPolicy, Role
@@ -166,7 +166,8 @@ class ServiceHost:
                 "authenticated, so only the network keeps others out",
                 ", ".join(self._callers),
             )
-        interceptors.append(ObservingInterceptor(reject_nul_characters))
+        # Innermost: it replaces the request deserializer, so it must see the handler grpc built.
+        interceptors.append(CheckedRequests())
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS, maximum_concurrent_rpcs=None)
         names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         for descriptor, add_to_server, servicer in self._services:

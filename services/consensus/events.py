@@ -111,8 +111,10 @@ class EventHub:
             await asyncio.wait_for(self._listening.wait(), SUBSCRIBE_WAIT_SECONDS)
         except TimeoutError:
             raise unavailable("change notifications are unavailable while PostgreSQL is unreachable") from None
-        if sum(len(subscriptions) for subscriptions in self._subscriptions.values()) >= self._max_watchers:
-            raise resource_exhausted(f"this server already has {self._max_watchers} watchers", 5.0)
+        # A cap per channel, so that however many proposal watches agents open (one per WatchDecisions
+        # at the gateway), the mesh's own instance watches (discovery) still find room.
+        if len(self._subscriptions[channel]) >= self._max_watchers:
+            raise resource_exhausted(f"this server already has {self._max_watchers} watchers of {channel}", 5.0)
         subscription = Subscription(subject_id, self._queue_size)
         self._subscriptions[channel].add(subscription)
         try:

@@ -31,13 +31,15 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 STARTUP_RETRY_MAX_SECONDS = 5.0
 
 
-async def connect_and_migrate(dsn: str, pool_size: int) -> asyncpg.Pool:
-    """Apply the migrations and open the pool, waiting for PostgreSQL as long as it is unreachable."""
+async def connect_and_migrate(dsn: str, pool_size: int, *, migrate: bool) -> asyncpg.Pool:
+    """Apply the migrations (when ``migrate``) and open the pool, waiting for PostgreSQL as long as it
+    is unreachable."""
     migrations = load_migrations(MIGRATIONS_DIR)
     delay = 0.2
     while True:
         try:
-            await apply_migrations(dsn, "consensus", migrations)
+            if migrate:
+                await apply_migrations(dsn, "consensus", migrations)
             return await open_pool(dsn, min_size=1, max_size=pool_size)
         except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
             log.warning("PostgreSQL is unreachable (%s); retrying in %.1f s", exc, delay)
@@ -50,7 +52,7 @@ async def lifespan(host: ServiceHost, settings: ConsensusSettings) -> AsyncItera
     dsn = host.settings.database_url
     if dsn is None:
         raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required by the consensus service")
-    pool = await connect_and_migrate(dsn, settings.pool_size)
+    pool = await connect_and_migrate(dsn, settings.pool_size, migrate=settings.apply_migrations)
     registry = Registry(pool, settings)
     proposals = Proposals(pool)
 

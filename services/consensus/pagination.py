@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 from cerebro.runtime.errors import invalid_argument
 
+# Tokens issued here are a few hundred characters; longer ones are refused before any decoding.
+MAX_TOKEN_CHARS = 2048
+
 Position = list[str]
 """The sort key of the last row of a page, as strings."""
 
@@ -28,11 +31,14 @@ def decode_page_token(token: str, filters: Sequence[object], length: int) -> Pos
     token is malformed or was issued for other filters."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise invalid_argument([("page_token", "is not a token returned by this method")])
     try:
         document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         position = document["after"]
         matches = document["filters"] == _fingerprint(filters)
-    except (ValueError, binascii.Error, KeyError, TypeError):
+    # RecursionError: JSON nested thousands deep, which no token of ours is.
+    except (ValueError, binascii.Error, KeyError, TypeError, RecursionError):
         raise invalid_argument([("page_token", "is not a token returned by this method")]) from None
     if not matches:
         raise invalid_argument([("page_token", "was issued for different filters")])

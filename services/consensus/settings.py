@@ -16,8 +16,12 @@ class ConsensusSettings:
     max_proposal_seconds: float
     sweep_interval_seconds: float
     watch_queue_size: int
+    # Per kind of watch (instances, proposals), on this replica.
     max_watchers: int
     pool_size: int
+    # Off where a migration job applies them as the schema owner and this process logs in as a role
+    # that could not (compose, Kubernetes, `cerebro up`).
+    apply_migrations: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsensusSettings:
@@ -35,6 +39,7 @@ class ConsensusSettings:
             watch_queue_size=env.int("CONSENSUS_WATCH_QUEUE_SIZE", 256, minimum=1, maximum=100_000),
             max_watchers=env.int("CONSENSUS_MAX_WATCHERS", 1_000, minimum=1, maximum=100_000),
             pool_size=env.int("CONSENSUS_POOL_SIZE", 10, minimum=2, maximum=200),
+            apply_migrations=env.bool("CONSENSUS_APPLY_MIGRATIONS", True),
         )
         if settings.offline_after_seconds < settings.lease_ttl_seconds:
             raise ConfigError(

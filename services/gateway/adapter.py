@@ -8,6 +8,7 @@ raised here (UNAUTHENTICATED, ...) are ServiceErrors, mapped to rich statuses by
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from google.protobuf.message import Message
 
 from cerebro.gateway.v1 import gateway_pb2
 from services.gateway.auth import CallGuard
-from services.gateway.call import Call, Deadline
+from services.gateway.call import HTTP_CLIENT_METADATA, Call, Deadline, peer_address
 
 SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
 
@@ -28,11 +29,18 @@ class GrpcAdapter:
     """Has one attribute per AgentGateway RPC, as the generated ``add_AgentGatewayServicer_to_server`` expects."""
 
     def __init__(
-        self, api: object, guard: CallGuard, *, default_timeout: float, trust_client_certificates: bool
+        self,
+        api: object,
+        guard: CallGuard,
+        *,
+        default_timeout: float,
+        trust_client_certificates: bool,
+        http_face_proof: str | None = None,
     ) -> None:
         self._guard = guard
         self._default_timeout = default_timeout
         self._trust_client_certificates = trust_client_certificates
+        self._http_face_proof = http_face_proof
         for method in SERVICE.methods:
             implementation = getattr(api, method.name)
             wrapped = (
@@ -43,8 +51,19 @@ class GrpcAdapter:
             setattr(self, method.name, wrapped)
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Call:
-        principal = await self._guard.admit(method, context.invocation_metadata() or (), self._identities(context))
+        metadata = context.invocation_metadata() or ()
+        principal = await self._guard.admit(method, metadata, self._identities(context), self._peer(context, metadata))
         return Call(principal, Deadline.after(context.time_remaining(), self._default_timeout))
+
+    def _peer(self, context: grpc.aio.ServicerContext, metadata: Any) -> str:
+        """The client's address: the HTTP client's for a call of our own HTTP face, else the connection's."""
+        if self._http_face_proof is not None:
+            for key, value in metadata:
+                if key == HTTP_CLIENT_METADATA and isinstance(value, str):
+                    proof, _, address = value.partition(" ")
+                    if address and hmac.compare_digest(proof, self._http_face_proof):
+                        return address
+        return peer_address(context.peer() or "")
 
     def _identities(self, context: grpc.aio.ServicerContext) -> list[str]:
         # Only a server that requires client certificates has verified them.
@@ -61,7 +80,8 @@ class GrpcAdapter:
     def _stream(self, method: str, implementation: StreamMethod) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
         async def handle(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
             call = await self._admit(method, context)
-            async for response in implementation(request, call):
-                yield response
+            with self._guard.streams.slot(call.caller):
+                async for response in implementation(request, call):
+                    yield response
 
         return handle

@@ -7,6 +7,7 @@ face in the same process uses: ``gateway.guard.admit(...)`` then ``gateway.api.<
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from cerebro.runtime.database import check_connection, open_pool
 from services.gateway.adapter import GrpcAdapter
 from services.gateway.api.base import GatewayResources
 from services.gateway.api.gateway import GatewayApi
-from services.gateway.auth import Authenticator, CallGuard, RateLimiter
+from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
 from services.gateway.credentials import CredentialStore
 from services.gateway.db import migrate_when_reachable
 from services.gateway.discovery import Discovery
@@ -44,6 +45,9 @@ class Gateway:
     settings: GatewaySettings
     # Run while the gateway serves (notifications, learning storage, discovery); cancelled at stop.
     background_tasks: list[Callable[[], Awaitable[None]]]
+    # A secret of this process that its own HTTP face sends along with its clients' addresses, so that
+    # the gRPC face counts authentication failures per HTTP client instead of per loopback connection.
+    http_face_proof: str
 
     def grpc_servicer(self, *, trust_client_certificates: bool) -> GrpcAdapter:
         """The AgentGateway servicer for a gRPC server (client certificates count only under mutual TLS)."""
@@ -52,6 +56,7 @@ class Gateway:
             self.guard,
             default_timeout=self.settings.downstream_timeout_seconds,
             trust_client_certificates=trust_client_certificates,
+            http_face_proof=self.http_face_proof,
         )
 
     async def probe_postgres(self) -> None:
@@ -92,7 +97,9 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
     )
     try:
         listener = Listener(dsn)
-        authenticator = Authenticator(CredentialStore(pool), settings.auth_cache_seconds)
+        authenticator = Authenticator(
+            CredentialStore(pool), settings.auth_cache_seconds, unknown_key_seconds=settings.unknown_key_cache_seconds
+        )
         listener.on(CREDENTIALS_CHANNEL, authenticator.invalidate)
         listener.on_reconnect(authenticator.clear)
         signals = LearningSignals()
@@ -125,7 +132,13 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
             )
         yield Gateway(
             api=GatewayApi(resources),
-            guard=CallGuard(authenticator, RateLimiter(settings.rate_per_second, settings.burst)),
+            guard=CallGuard(
+                authenticator,
+                RateLimiter(settings.rate_per_second, settings.burst),
+                FailureLimiter(settings.auth_failure_rate_per_second, settings.auth_failure_burst),
+                StreamLimiter(settings.max_streams_per_credential),
+            ),
+            http_face_proof=secrets.token_urlsafe(32),
             pool=pool,
             settings=settings,
             background_tasks=background,

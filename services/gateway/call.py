@@ -14,6 +14,19 @@ import grpc
 from cerebro.runtime.errors import ServiceError
 from services.gateway.credentials import Principal
 
+# Metadata the gateway's own HTTP face adds to each call: "<proof> <client address>", where the
+# proof is a secret of the process (Gateway.http_face_proof). Anyone else sending it is ignored.
+HTTP_CLIENT_METADATA = "x-cerebro-http-client"
+
+
+def peer_address(peer: str) -> str:
+    """The address in a gRPC peer string: "ipv4:10.0.0.5:4321" -> "10.0.0.5", "ipv6:[::1]:80" -> "::1"."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        host = rest.rpartition(":")[0]
+        return host.removeprefix("[").removesuffix("]") or rest
+    return peer
+
 
 @dataclass(frozen=True)
 class Deadline:

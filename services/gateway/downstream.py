@@ -3,7 +3,8 @@
 A downstream status keeps its code and ``google.rpc`` details, with two changes: BadRequest field
 paths are rewritten from the downstream request's names to the gateway request's (so the caller
 sees the field it sent), and failures that are the downstream service's own (INTERNAL, UNKNOWN,
-...) become INTERNAL without their message, as any other server-side failure.
+...) become INTERNAL without their message, as any other server-side failure. A response the
+gateway cannot decode is INTERNAL too, naming the call (:mod:`cerebro.runtime.response_checks`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from cerebro.runtime.errors import ServiceError
+from cerebro.runtime.response_checks import UndecodableResponse
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class RelayedError(ServiceError):
 
 def relayed_error(service: str, error: grpc.aio.AioRpcError, fields: FieldMap) -> ServiceError:
     code = error.code()
+    if isinstance(error, UndecodableResponse):
+        log.error("%s: %s", service, error.details())
+        return ServiceError(grpc.StatusCode.INTERNAL, f"the {service} service failed: {error.details()}")
     if code not in _RELAYED_CODES:
         log.error("%s failed: %s %s", service, code.name, error.details())
         return ServiceError(grpc.StatusCode.INTERNAL, f"the {service} service failed")

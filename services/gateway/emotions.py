@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from google.protobuf import struct_pb2
 
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import identity_pb2
+from cerebro.runtime.safe_values import stored_struct
 
 
 class EmotionStore:
@@ -45,7 +45,7 @@ class EmotionStore:
                 ),
             )
             if row["context"] is not None:
-                member.context.CopyFrom(_struct(row["context"]))
+                member.context.CopyFrom(stored_struct(row["context"], f"shared emotion of {row['namespace']} context"))
             member.update_time.FromDatetime(row["updated_at"])
         if rows:
             count = len(rows)
@@ -58,9 +58,3 @@ class EmotionStore:
             )
             state.update_time.FromDatetime(max(row["updated_at"] for row in rows))
         return state
-
-
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message

@@ -16,11 +16,11 @@ import uuid
 
 import asyncpg
 import grpc
-from google.protobuf import struct_pb2
 
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
 from cerebro.memory.v1 import memory_service_pb2_grpc, semantic_pb2
 from cerebro.runtime.errors import ServiceError
+from cerebro.runtime.safe_values import stored_struct
 from services.gateway.call import Deadline
 from services.gateway.learnings import LearningSignals, LearningStore, UnstoredDelivery
 from services.gateway.namespaces import Namespaces
@@ -43,8 +43,7 @@ def storage_request_id(learning_id: uuid.UUID, namespace: str) -> str:
 
 def semantic_memory_of(delivery: UnstoredDelivery) -> semantic_pb2.SemanticMemory:
     learning = delivery.learning
-    relationships = struct_pb2.Struct()
-    relationships.update(learning.relationships)
+    relationships = stored_struct(learning.relationships, f"learning {learning.learning_id} relationships")
     relationships.update({PROVENANCE_KEY: {"publisher": learning.publisher, "learning_id": str(learning.learning_id)}})
     memory = semantic_pb2.SemanticMemory(
         concept=learning.concept, definition=learning.definition, relationships=relationships

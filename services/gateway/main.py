@@ -36,7 +36,9 @@ async def lifespan(
             # The HTTP face transcodes onto our own gRPC port (bound before background tasks start),
             # so auth, limits and errors are exactly gRPC's; at shutdown it drains before gRPC stops.
             face = host.settings if settings.serve_tls else dataclasses.replace(host.settings, tls=None)
-            host.add_background_task(lambda: serve_http_face(face, http_settings, host.bound_port))
+            host.add_background_task(
+                lambda: serve_http_face(face, http_settings, host.bound_port, gateway.http_face_proof)
+            )
         yield
 
 

@@ -16,6 +16,13 @@ class GatewaySettings:
     # How long an authenticated credential or a grant list is trusted without asking PostgreSQL
     # again; revocations also arrive at once by notification, this bounds a missed one.
     auth_cache_seconds: float
+    # How long a key id PostgreSQL did not know is answered "unknown" without asking again.
+    unknown_key_cache_seconds: float
+    # Authentication failures one client address may make: a burst, refilled at a rate per second.
+    auth_failure_burst: int
+    auth_failure_rate_per_second: float
+    # Streams (WatchDecisions, SubscribeLearnings) one credential may hold open on this replica.
+    max_streams_per_credential: int
     # Deadline of downstream calls when the caller set none.
     downstream_timeout_seconds: float
     # Find memory/embedder/consensus replicas in the instance registry (else only the static targets);
@@ -38,6 +45,12 @@ class GatewaySettings:
             rate_per_second=env.float("GATEWAY_RATE_LIMIT_PER_SECOND", 50.0, minimum=0.001, maximum=1_000_000.0),
             burst=env.int("GATEWAY_RATE_LIMIT_BURST", 100, minimum=1, maximum=1_000_000),
             auth_cache_seconds=env.float("GATEWAY_AUTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=3_600.0),
+            unknown_key_cache_seconds=env.float("GATEWAY_UNKNOWN_KEY_CACHE_SECONDS", 5.0, minimum=0.0, maximum=3_600.0),
+            auth_failure_burst=env.int("GATEWAY_AUTH_FAILURE_BURST", 20, minimum=1, maximum=1_000_000),
+            auth_failure_rate_per_second=env.float(
+                "GATEWAY_AUTH_FAILURE_RATE_PER_SECOND", 1.0, minimum=0.001, maximum=1_000_000.0
+            ),
+            max_streams_per_credential=env.int("GATEWAY_MAX_STREAMS_PER_CREDENTIAL", 16, minimum=1, maximum=100_000),
             downstream_timeout_seconds=env.float(
                 "GATEWAY_DOWNSTREAM_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=3_600.0
             ),

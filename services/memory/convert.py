@@ -9,6 +9,8 @@ from typing import Any
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from cerebro.runtime.safe_values import stored_struct
+
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
@@ -28,11 +30,10 @@ def duration(value: timedelta) -> duration_pb2.Duration:
     return message
 
 
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    if value:
-        message.update(value)
-    return message
+def struct(value: dict[str, Any] | None, what: str) -> struct_pb2.Struct:
+    """A stored JSON object as a Struct; anything nested past the request limit (written before it
+    existed) is sent as null rather than breaking the read. ``what`` names the value in the warning."""
+    return stored_struct(value, what)
 
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:

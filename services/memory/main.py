@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.database import check_connection, open_pool
+from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.process import run_process
 from cerebro.runtime.roles import MEMORY_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.memory.api.base import MemoryResources
 from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
 from services.memory.embedder_client import EmbedderClient
-from services.memory.roles import enable_role_logins, role_passwords_from_env
 from services.memory.servicer import MemoryServicer
 from services.memory.settings import MemorySettings
 from services.memory.store.working_memory_cache import WorkingMemoryCache, open_redis

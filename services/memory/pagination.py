@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 from cerebro.runtime.errors import invalid_argument
 
 KeyPart = Literal["time", "uuid", "text", "int"]
+# Tokens issued here are a few hundred characters; longer ones are refused before any decoding.
+MAX_TOKEN_CHARS = 2048
 KeyValue = datetime | uuid.UUID | str | int
 
 
@@ -44,6 +46,8 @@ def decode_page_token(request: Message, kinds: tuple[KeyPart, ...]) -> tuple[Key
     token: str = request.page_token  # type: ignore[attr-defined]
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise invalid_argument([("page_token", "is not a page token issued by this service")])
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if payload["f"] != _fingerprint(request):
@@ -52,7 +56,8 @@ def decode_page_token(request: Message, kinds: tuple[KeyPart, ...]) -> tuple[Key
         if len(parts) != len(kinds):
             raise ValueError("wrong key length")
         return tuple(_parse(kind, part) for kind, part in zip(kinds, parts, strict=True))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: JSON nested thousands deep, which no token of ours is.
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise invalid_argument([("page_token", "is not a page token issued by this service")]) from None
 
 

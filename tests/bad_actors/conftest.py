@@ -1,5 +1,6 @@
-"""One `cerebro up` for the bad-actor scenarios, attacked as issue #12's report did: from outside the
-gateway, with no certificate, someone else's certificate, or self-signed keys nobody enrolled."""
+"""One `cerebro up` for the whole bad-actors suite, attacked as issue #12's report did: from outside the
+gateway, with no certificate, someone else's certificate, self-signed keys nobody enrolled, and inputs
+meant to break the services. Tests keep apart by using namespaces of their own."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 
 from cerebro.consensus.client import Enrollment
+from cerebro.gateway.v1 import gateway_pb2_grpc
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role, role_dns_name
+from services.gateway import keys
 from tests.test_cerebro_up import ROOT, RunningUp, _port_environ
 
 # Long leases: the agents of these scenarios register once and must stay electors while they run.
@@ -93,6 +98,63 @@ class Up:
         return [Enrollment.from_json(item) for item in json.loads(listed)]
 
 
+@dataclass(frozen=True)
+class UpMesh:
+    """A running `cerebro up`: where each process listens, and the owner's database URL."""
+
+    data_dir: Path
+    environ: dict[str, str]
+
+    def grpc_port(self, process: str) -> int:
+        return int(self.environ[f"CEREBRO_{process.upper()}_PORT"])
+
+    def metrics_port(self, process: str) -> int:
+        return int(self.environ[f"CEREBRO_{process.upper().replace('-', '_')}_METRICS_PORT"])
+
+    @property
+    def http_port(self) -> int:
+        return int(self.environ["CEREBRO_GATEWAY_HTTP_PORT"])
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def channel(self, process: str, host: str = "127.0.0.1") -> grpc.aio.Channel:
+        """A channel to ``process``'s gRPC port on ``host``, as the operator's tools open one: plaintext to
+        the gateway, with the operator's certificate to an internal service.
+
+        Every direct call of the suite to an internal service goes through here."""
+        target = f"{host}:{self.grpc_port(process)}"
+        if process == "gateway":
+            return grpc.aio.insecure_channel(target)
+        tls = self.data_dir / "tls"
+        credentials = grpc.ssl_channel_credentials(
+            (tls / "ca.crt").read_bytes(), (tls / "operator.key").read_bytes(), (tls / "operator.crt").read_bytes()
+        )
+        return grpc.aio.secure_channel(
+            target, credentials, options=[("grpc.ssl_target_name_override", role_dns_name(Role(process)))]
+        )
+
+    @property
+    def owner_url(self) -> str:
+        """The embedded database's owner (what `cerebro keys` and other operator tools use)."""
+        return (self.data_dir / "secrets" / "database_url").read_text(encoding="utf-8")
+
+    async def issue_key(self, namespace: str) -> str:
+        connection = await asyncpg.connect(self.owner_url)
+        try:
+            return (await keys.issue_key(connection, namespace)).token
+        finally:
+            await connection.close()
+
+    async def grant_read(self, owner: str, grantee: str) -> None:
+        connection = await asyncpg.connect(self.owner_url)
+        try:
+            await keys.grant_read(connection, owner, grantee)
+        finally:
+            await connection.close()
+
+
 @pytest.fixture(scope="package")
 def up() -> Iterator[Up]:
     # Not pytest's tmp_path: PostgreSQL runs as another account and must reach its data (tests/conftest.py).
@@ -108,3 +170,21 @@ def up() -> Iterator[Up]:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     assert running.process.returncode == 0, output
+
+
+@pytest.fixture(scope="package")
+def up_mesh(up: Up) -> UpMesh:
+    """The same `cerebro up`, seen as the inputs-and-limits scenarios use it."""
+    return UpMesh(up.data_dir, up.ports)
+
+
+@pytest.fixture
+async def gateway(up_mesh: UpMesh) -> AsyncIterator[gateway_pb2_grpc.AgentGatewayStub]:
+    async with up_mesh.channel("gateway") as channel:
+        yield gateway_pb2_grpc.AgentGatewayStub(channel)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace no other test uses."""
+    return f"agent-{uuid.uuid4().hex[:10]}"

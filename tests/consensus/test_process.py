@@ -23,7 +23,7 @@ def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         **environ,
         "PYTHONPATH": str(ROOT),
-        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_BIND_HOST": "127.0.0.1",
         "CEREBRO_CONSENSUS_METRICS_PORT": "0",
         "CEREBRO_DATA_DIR": str(tmp_path),
         **extra,

@@ -198,7 +198,25 @@ def test_cerebro_processes_share_one_image_and_keep_their_identity(compose: dict
         # CEREBRO_DATA_DIR (the image's /var/lib/cerebro) holds the instance identity key.
         assert any(m.endswith(":/var/lib/cerebro") and not m.startswith(".") for m in service["volumes"]), name
         assert service["environment"]["OTEL_SERVICE_NAME"] == f"cerebro-{name}"
-        assert service["environment"]["CEREBRO_MEMORY_APPLY_MIGRATIONS"] == "false"
+        environment = service["environment"]
+        assert environment["CEREBRO_MEMORY_APPLY_MIGRATIONS"] == "false"
+        assert (
+            environment["CEREBRO_GATEWAY_APPLY_MIGRATIONS"]
+            == environment["CEREBRO_CONSENSUS_APPLY_MIGRATIONS"]
+            == "false"
+        )
+        # Containers listen on their own addresses (the default is loopback); the networks are the boundary.
+        assert environment["CEREBRO_BIND_HOST"] == "0.0.0.0"
+
+
+def test_gateway_and_consensus_log_in_as_their_own_roles(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("gateway", "consensus"):
+        assert services[name]["environment"]["CEREBRO_DATABASE_URL_FILE"] == f"/run/secrets/database_url_{name}"
+        assert services[name]["secrets"] == [f"database_url_{name}"]
+    migrate = services["migrate"]["environment"]
+    assert migrate["CEREBRO_GATEWAY_DATABASE_PASSWORD_FILE"] == "/run/secrets/cerebro_gateway_password"
+    assert migrate["CEREBRO_CONSENSUS_DATABASE_PASSWORD_FILE"] == "/run/secrets/cerebro_consensus_password"
 
 
 def test_every_cerebro_process_holds_its_own_role_certificate(compose: dict[str, Any]) -> None:

@@ -190,13 +190,17 @@ def test_network_policies_deny_by_default_and_cover_every_connection(rendered: d
 def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[str, list[dict[str, Any]]]) -> None:
     """Every process labelled postgres-client gets CEREBRO_DATABASE_URL_FILE from a Secret volume; only
     the migrate Job applies migrations (the services' own switches are off in the shared ConfigMap)."""
-    app_role = {"gateway", "memory", "consensus"}
+    own_role = {"gateway": "cerebro-database-gateway", "consensus": "cerebro-database-consensus"}
+    app_role = {"memory"}
     worker_role = {"embeddings-worker", "reconciliation-worker"}
     for region in REGIONS:
         documents = rendered[region]
         (shared,) = [m for name, m in of_kind(documents, "ConfigMap").items() if name.startswith("cerebro-env")]
         assert shared["data"]["CEREBRO_MEMORY_APPLY_MIGRATIONS"] == "false"
         assert shared["data"]["CEREBRO_GATEWAY_APPLY_MIGRATIONS"] == "false"
+        assert shared["data"]["CEREBRO_CONSENSUS_APPLY_MIGRATIONS"] == "false"
+        # Containers listen on the pod's addresses; the network policies are the boundary.
+        assert shared["data"]["CEREBRO_BIND_HOST"] == "0.0.0.0"
         for name, deployment in of_kind(documents, "Deployment").items():
             if deployment["spec"]["template"]["metadata"]["labels"].get("cerebro.io/postgres-client") != "true":
                 continue
@@ -209,15 +213,18 @@ def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[st
             directory, key = url_file.rsplit("/", 1)
             volume = volumes[mounts[directory]]
             assert [item["key"] for item in volume["secret"]["items"]] == [key], (region, name)
-            expected = "cerebro-database-app" if name in app_role else "cerebro-database-worker"
-            assert name in app_role | worker_role and volume["secret"]["secretName"] == expected, (region, name)
+            expected = own_role.get(name) or ("cerebro-database-app" if name in app_role else "cerebro-database-worker")
+            assert name in app_role | worker_role | own_role.keys(), (region, name)
+            assert volume["secret"]["secretName"] == expected, (region, name)
             assert volumes[mounts["/run/secrets/cerebro/postgres-ca"]]["secret"]["secretName"] == "cerebro-db-ca"
 
 
 def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, list[dict[str, Any]]]) -> None:
     expected_secrets = {
         "cerebro-database-app", "cerebro-database-worker", "cerebro-database-owner", "cerebro-redis",
+        "cerebro-database-gateway", "cerebro-database-consensus",
         "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-nexus-app", "cerebro-db-nexus-worker", "cerebro-db-backup-s3",
+        "cerebro-db-cerebro-gateway", "cerebro-db-cerebro-consensus",
     } | MESH_SECRETS  # fmt: skip
     referenced: set[str] = set()
     for documents in rendered.values():
@@ -337,7 +344,7 @@ class TestPostgresTopology:
                 "pgvector is in the standard images"
             )
             roles = {r["name"]: r for r in spec["managed"]["roles"]}
-            assert set(roles) == {"nexus_app", "nexus_worker"}
+            assert set(roles) == {"nexus_app", "nexus_worker", "cerebro_gateway", "cerebro_consensus"}
             for role in roles.values():
                 assert role["login"] is True and role["ensure"] == "present" and role["passwordSecret"]["name"]
             (plugin,) = spec["plugins"]

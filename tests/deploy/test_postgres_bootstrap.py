@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 
 from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
+from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from tests.deploy.conftest import DEPLOY, REPO
 
@@ -29,6 +30,7 @@ SCRIPT = DEPLOY / "postgres" / "initdb" / "10-cerebro-owner.sh"
 COMPONENTS = {
     "memory": REPO / "services" / "memory" / "migrations",
     "consensus": REPO / "services" / "consensus" / "migrations",
+    "gateway": REPO / "services" / "gateway" / "migrations",
 }
 
 
@@ -119,3 +121,93 @@ async def test_the_owner_gives_the_least_privilege_roles_their_logins(migrated: 
     worker_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"nexus_worker:{password}@")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await fetch_one(worker_url, "DELETE FROM memory.episodes")
+
+
+async def login(migrated: str, role: str) -> str:
+    """Give ``role`` a login, as `cerebro migrate` does, and return its URL."""
+    password = secrets.token_hex(24)
+    await enable_role_logins(migrated, {role: password})
+    return migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"{role}:{password}@")
+
+
+async def test_the_gateway_role_writes_only_what_the_gateway_keeps(migrated: str) -> None:
+    url = await login(migrated, "cerebro_gateway")
+    connection = await asyncpg.connect(url)
+    try:
+        # What the gateway does: read credentials and grants, keep learnings, deliveries, emotions, tasks.
+        await connection.fetch("SELECT * FROM gateway.api_keys")
+        await connection.fetch("SELECT * FROM gateway.certificate_bindings")
+        await connection.fetch("SELECT * FROM gateway.read_grants")
+        learning = await connection.fetchval(
+            "INSERT INTO gateway.learnings (learning_id, publisher, concept, definition, relationships, content_sha256)"
+            " VALUES (gen_random_uuid(), 'nexus', 'c', 'd', '{}', '\\x00') RETURNING learning_id"
+        )
+        await connection.execute("INSERT INTO gateway.learning_subscriptions (namespace) VALUES ('aria')")
+        await connection.execute(
+            "INSERT INTO gateway.learning_deliveries (namespace, learning_id) VALUES ('aria', $1)", learning
+        )
+        await connection.execute("UPDATE gateway.learning_deliveries SET attempts = attempts + 1")
+        await connection.execute(
+            "INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement) VALUES ('aria', 0.5, 0.5, 0.5)"
+            " ON CONFLICT (namespace) DO UPDATE SET focus = excluded.focus"
+        )
+        # What it may not: issue or revoke credentials, grant reads, delete, touch memory or consensus.
+        for statement in (
+            "INSERT INTO gateway.api_keys (key_id, secret_sha256, namespace, scope)"
+            " VALUES ('k', '\\x00', 'x', 'read-only')",
+            "UPDATE gateway.api_keys SET revoked_at = now()",
+            "INSERT INTO gateway.read_grants (owner_namespace, grantee_namespace) VALUES ('a', 'b')",
+            "DELETE FROM gateway.learning_deliveries",
+            "SELECT * FROM memory.episodes",
+            "SELECT * FROM instance_network",
+            "CREATE TABLE gateway.not_allowed (x int)",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def test_the_consensus_role_records_but_never_rewrites_votes(migrated: str) -> None:
+    url = await login(migrated, "cerebro_consensus")
+    connection = await asyncpg.connect(url)
+    try:
+        for table in ("instance_network", "distributed_consensus", "consensus_electors", "consensus_votes"):
+            await connection.fetch(f"SELECT * FROM {table}")
+        await connection.fetchval("SELECT consensus_instance_status(false, now(), now(), now())")
+        for statement in (
+            "UPDATE consensus_votes SET choice = 'no'",
+            "DELETE FROM consensus_votes",
+            "DELETE FROM instance_network",
+            "UPDATE consensus_equivocations SET choice = 'x'",
+            "SELECT * FROM gateway.api_keys",
+            "SELECT * FROM memory.episodes",
+            "SELECT * FROM cerebro_schema_migrations",
+            "CREATE TABLE public.not_allowed (x int)",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def test_every_consensus_table_is_granted_to_the_consensus_role(migrated: str) -> None:
+    """A later consensus migration that adds a table must grant it (or the service cannot use it)."""
+    connection = await asyncpg.connect(migrated)
+    try:
+        missing = await connection.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+            " AND relname <> 'cerebro_schema_migrations'"
+            " AND NOT has_table_privilege('cerebro_consensus', oid, 'SELECT')"
+        )
+    finally:
+        await connection.close()
+    assert [row["relname"] for row in missing] == []
+
+
+async def test_the_memory_api_role_lost_the_gateway_schema(migrated: str) -> None:
+    connection = await asyncpg.connect(migrated)
+    try:
+        assert await connection.fetchval("SELECT has_schema_privilege('nexus_app', 'gateway', 'USAGE')") is False
+    finally:
+        await connection.close()

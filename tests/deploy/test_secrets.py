@@ -134,7 +134,7 @@ class TestGenerator:
         )
         files = contents(directory)
         passwords = {name: value for name, value in files.items() if name.endswith("_password")}
-        assert len(set(passwords.values())) == len(passwords) == 6
+        assert len(set(passwords.values())) == len(passwords) == 8
         assert all(re.fullmatch(r"[0-9a-f]{48}", p) for p in passwords.values()), "192 bits, hex"
         assert (
             files["database_url_owner"]
@@ -147,6 +147,11 @@ class TestGenerator:
             files["database_url_worker"]
             == f"postgresql://nexus_worker:{files['nexus_worker_password']}@db.example:5432/cerebro"
         )
+        for service in ("gateway", "consensus"):
+            password = files[f"cerebro_{service}_password"]
+            assert (
+                files[f"database_url_{service}"] == f"postgresql://cerebro_{service}:{password}@db.example:5432/cerebro"
+            )
         assert files["redis_url"] == f"redis://:{files['redis_password']}@cache.example:6380/0"
 
     def test_keeps_the_directory_private(self, tmp_path: Path) -> None:

@@ -111,3 +111,48 @@ async def test_only_idempotent_calls_are_retried(
         await gateway.stub.UpdateIdentityState(update, metadata=token)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # the caller decides whether to retry
     assert len(memory.remaining["UpdateConsciousnessState"]) == 1
+
+
+async def test_a_response_that_cannot_be_decoded_is_internal_naming_the_call(
+    gateway_database_url: str, tmp_path: Path
+) -> None:
+    """A memory replica answering bytes no SearchEpisodesResponse decodes from (corrupt, or nested
+    past the decoder's limit) gives the caller INTERNAL naming the call, not an AttributeError."""
+
+    async def create_namespace(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        name = memory_pb.CreateNamespaceRequest.FromString(request).namespace.name
+        return memory_pb.CreateNamespaceResponse(namespace=namespaces_pb2.Namespace(name=name)).SerializeToString()
+
+    async def corrupt(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return b"\xff\xff\xff\xff"
+
+    server = grpc.aio.server()
+    handlers = {"CreateNamespace": create_namespace, "SearchEpisodes": corrupt}
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "cerebro.memory.v1.MemoryService",
+                {name: grpc.unary_unary_rpc_method_handler(handler) for name, handler in handlers.items()},
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with gateway_server(
+            gateway_database_url,
+            tmp_path,
+            memory_target=f"127.0.0.1:{port}",
+            consensus_target="127.0.0.1:9",
+            embedder_target="127.0.0.1:9",
+        ) as gateway:
+            token = bearer((await issue_key(gateway_database_url, f"agent-{uuid.uuid4().hex[:8]}")).token)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await gateway.stub.Recall(pb.RecallRequest(query="q"), metadata=token)
+    finally:
+        await server.stop(grace=None)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == (
+        "the memory service failed: "
+        "the response of /cerebro.memory.v1.MemoryService/SearchEpisodes could not be decoded"
+    )

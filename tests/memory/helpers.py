@@ -47,7 +47,7 @@ async def running_memory_service(
     The test's stub presents ``client_tls`` (an operator's certificate when the service runs with mutual TLS).
     """
     environ = {
-        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_BIND_HOST": "127.0.0.1",
         "CEREBRO_MEMORY_PORT": "0",
         "CEREBRO_MEMORY_METRICS_PORT": "0",
         "CEREBRO_DATABASE_URL": database_url,

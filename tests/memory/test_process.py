@@ -42,7 +42,7 @@ async def test_service_process_serves_and_stops_gracefully(
     environ = {
         **os.environ,
         "PYTHONPATH": str(REPOSITORY),
-        "CEREBRO_HOST": "127.0.0.1",
+        "CEREBRO_BIND_HOST": "127.0.0.1",
         "CEREBRO_MEMORY_PORT": str(port),
         "CEREBRO_MEMORY_METRICS_PORT": "0",
         "CEREBRO_DATABASE_URL": fresh_database_url,

@@ -8,8 +8,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from services.memory.db import dsn_with_role, migrate
-from services.memory.roles import enable_role_logins, role_passwords_from_env
 
 
 async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:

@@ -185,7 +185,7 @@ class Mesh:
         environ = self._common_environ(CORE_REGION, process, self.stack.database_url, self.stack.redis_url)
         environ.update(
             {
-                "CEREBRO_HOST": LOOPBACK,
+                "CEREBRO_BIND_HOST": LOOPBACK,
                 "CEREBRO_ADVERTISE_HOST": CORE_HOST,
                 f"CEREBRO_{key}_PORT": str(port),
                 f"CEREBRO_{key}_METRICS_PORT": str(free_port()),
@@ -224,7 +224,7 @@ class Mesh:
         )
         environ.update(
             {
-                "CEREBRO_HOST": "0.0.0.0",
+                "CEREBRO_BIND_HOST": "0.0.0.0",
                 "CEREBRO_ADVERTISE_HOST": namespace.address,
                 "CEREBRO_CONSENSUS_TARGET": link.target("consensus"),
                 "CEREBRO_EMBEDDER_TARGET": link.target("embedder"),

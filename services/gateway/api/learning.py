@@ -7,10 +7,11 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
+from cerebro.runtime.safe_values import stored_struct
 from services.gateway.api.base import ApiBase
 from services.gateway.call import Call
 from services.gateway.learning_storer import PROVENANCE_KEY
@@ -26,8 +27,7 @@ SEND_BATCH = 100
 
 
 def learning_message(record: LearningRecord) -> resources_pb2.Learning:
-    relationships = struct_pb2.Struct()
-    relationships.update(record.relationships)
+    relationships = stored_struct(record.relationships, f"learning {record.learning_id} relationships")
     published = timestamp_pb2.Timestamp()
     published.FromDatetime(record.published_at)
     message = resources_pb2.Learning(

@@ -6,7 +6,8 @@
   ``{"result": <message>}`` for each message and, if the stream fails once started,
   ``{"error": <google.rpc.Status>}`` as the last line. A failure within the first
   :data:`FIRST_EVENT_WAIT_SECONDS` (bad credentials, bad input) is an ordinary HTTP error instead.
-- The ``Authorization`` header (and W3C trace context) is passed on as gRPC metadata; the deadline
+- The ``Authorization`` header (and W3C trace context) is passed on as gRPC metadata, with the
+  client's address when the face runs in the gateway's process (see ``HTTP_CLIENT_METADATA``); the deadline
   comes from ``grpc-timeout`` or ``X-Request-Timeout``, else a default for unary calls (none for streams).
 """
 
@@ -27,10 +28,12 @@ from multidict import CIMultiDictProxy
 from prometheus_client import Counter
 
 from cerebro.runtime.errors import ServiceError, unauthenticated
+from services.gateway.call import HTTP_CLIENT_METADATA
+from services.gateway.http.connections import status_response
 from services.gateway.http.deadlines import request_timeout
 from services.gateway.http.proxy import GrpcProxy, Metadata
 from services.gateway.http.routes import Route, RouteTable
-from services.gateway.http.statuses import error_reply, status_json, status_of_rpc_error
+from services.gateway.http.statuses import status_json, status_of_rpc_error
 from services.gateway.http.transcode import build_request, message_to_json
 
 log = logging.getLogger(__name__)
@@ -57,14 +60,23 @@ HTTP_REQUESTS = Counter(
 
 class HttpHandler:
     def __init__(
-        self, table: RouteTable, proxy: GrpcProxy, documents: Mapping[str, bytes], *, default_timeout: float
+        self,
+        table: RouteTable,
+        proxy: GrpcProxy,
+        documents: Mapping[str, bytes],
+        *,
+        default_timeout: float,
+        read_timeout: float,
+        client_proof: str | None = None,
     ) -> None:
         self._table = table
+        self._client_proof = client_proof
         self._proxy = proxy
         self._documents = documents
         self._default_timeout = default_timeout
+        self._read_timeout = read_timeout
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             return await self._handle(request)
         except ConnectionError:  # the client went away
@@ -74,7 +86,7 @@ class HttpHandler:
             error = ServiceError(grpc.StatusCode.INTERNAL, "internal error")
             return self._error("unmatched", error.to_status_proto())
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
         if request.method == "GET" and path in self._documents:
             return self._answer(f"GET {path}", web.Response(body=self._documents[path], content_type=JSON_CONTENT_TYPE))
@@ -89,10 +101,18 @@ class HttpHandler:
             return self._error("unmatched", error.to_status_proto(), 405, {"Allow": ", ".join(found)})
         route = found.route
         try:
-            body = await request.read()
+            async with asyncio.timeout(self._read_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge as too_large:
             error = ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the body is over the limit: {too_large.text}")
             return self._error(route.label, error.to_status_proto(), 413)
+        except TimeoutError:
+            error = ServiceError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"the body did not arrive within {self._read_timeout:g} s"
+            )
+            response = self._error(route.label, error.to_status_proto(), 408)
+            response.force_close()
+            return response
         if body.strip() and not _is_json(request.headers):
             error = ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"the body must be {JSON_CONTENT_TYPE}")
             return self._error(route.label, error.to_status_proto(), 415)
@@ -101,6 +121,8 @@ class HttpHandler:
             default = None if route.method.server_streaming else self._default_timeout
             timeout = request_timeout(request.headers, default)
             metadata = forwarded_metadata(request.headers)
+            if self._client_proof is not None and request.remote:
+                metadata.append((HTTP_CLIENT_METADATA, f"{self._client_proof} {request.remote}"))
         except ServiceError as error:
             return self._error(route.label, error.to_status_proto())
         if route.method.server_streaming:
@@ -112,7 +134,7 @@ class HttpHandler:
         return self._answer(route.label, _json_response(200, message_to_json(response)))
 
     async def _stream(
-        self, request: web.Request, route: Route, message: Message, timeout: float | None, metadata: Metadata
+        self, request: web.BaseRequest, route: Route, message: Message, timeout: float | None, metadata: Metadata
     ) -> web.StreamResponse:
         call = self._proxy.stream(route, message, timeout=timeout, metadata=metadata)
         first = asyncio.ensure_future(call.read())
@@ -151,16 +173,7 @@ class HttpHandler:
         http_status: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
-        reply = error_reply(status, http_status)
-        # ASCII: error texts may quote the client's input, lone surrogates included.
-        body = json.dumps(reply.body).encode("ascii")
-        response = web.Response(
-            status=reply.http_status,
-            body=body,
-            content_type=JSON_CONTENT_TYPE,
-            headers={**reply.headers, **(headers or {}), **_NO_STORE},
-        )
-        return self._answer(label, response)
+        return self._answer(label, status_response(status, http_status, headers))
 
     @staticmethod
     def _answer(label: str, response: web.Response) -> web.Response:
@@ -169,7 +182,11 @@ class HttpHandler:
 
 
 def forwarded_metadata(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """The headers passed on as metadata; UNAUTHENTICATED for an Authorization value gRPC cannot carry."""
+    """The headers passed on as metadata; UNAUTHENTICATED for an Authorization value gRPC cannot carry,
+    or for more than one Authorization header."""
+    credentials = headers.getall("authorization", ())
+    if len(credentials) > 1:
+        raise unauthenticated(f"send one Authorization header, not {len(credentials)}")
     metadata: list[tuple[str, str]] = []
     for name in FORWARDED_HEADERS:
         for value in headers.getall(name, ()):

@@ -2,7 +2,7 @@
 
 aiohttp runs in the gateway's own event loop beside grpc.aio, reads bodies with a size limit (413
 beyond it), streams responses, and cancels a handler when its client disconnects (which cancels the
-gRPC call behind it).
+gRPC call behind it). Its connections are limited as :mod:`services.gateway.http.connections` says.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import grpc
 from aiohttp import web
 
 from cerebro.runtime.channels import channel_credentials
-from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
+from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings, host_port, local_host
+from cerebro.runtime.response_checks import decoding_interceptors
+from services.gateway.http.connections import GuardedServer
 from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, route_table
 from services.gateway.http.handler import HttpHandler
 from services.gateway.http.proxy import GrpcProxy
@@ -27,11 +29,8 @@ from services.gateway.http.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
-# A server listening on every address is reached on loopback.
-_LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
-
-def build_app(channel: grpc.aio.Channel, settings: HttpSettings) -> web.Application:
+def build_server(channel: grpc.aio.Channel, settings: HttpSettings, client_proof: str | None) -> GuardedServer:
     table = route_table()
     document = json.dumps(openapi_document(table), ensure_ascii=False).encode("utf-8")
     handler = HttpHandler(
@@ -39,11 +38,18 @@ def build_app(channel: grpc.aio.Channel, settings: HttpSettings) -> web.Applicat
         GrpcProxy(channel, table.routes),
         {OPENAPI_PATH: document},
         default_timeout=settings.default_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        client_proof=client_proof,
     )
-    app = web.Application(client_max_size=settings.max_body_bytes)
-    # Every path goes to the handler, which routes by the route table ([\s\S]: paths may hold "%0A").
-    app.router.add_route("*", r"/{path:[\s\S]*}", handler.handle)
-    return app
+    # Every path goes to the handler, which routes by the route table.
+    return GuardedServer(
+        handler.handle,
+        max_connections_per_client=settings.max_connections_per_client,
+        read_timeout_seconds=settings.read_timeout_seconds,
+        client_max_size=settings.max_body_bytes,
+        handler_cancellation=True,
+        access_log=None,
+    )
 
 
 @asynccontextmanager
@@ -54,14 +60,13 @@ async def running_http_face(
     *,
     tls: TlsSettings | None = None,
     grace_seconds: float = 10.0,
+    client_proof: str | None = None,
 ) -> AsyncIterator[int]:
-    """Serve HTTP on ``host``:``settings.port`` until the block ends; yields the bound port."""
-    runner = web.AppRunner(
-        build_app(channel, settings),
-        handler_cancellation=True,
-        access_log=None,
-        shutdown_timeout=grace_seconds,
-    )
+    """Serve HTTP on ``host``:``settings.port`` until the block ends; yields the bound port.
+
+    With ``client_proof`` (the gateway's ``http_face_proof``), each call carries its client's address.
+    """
+    runner = web.ServerRunner(build_server(channel, settings, client_proof), shutdown_timeout=grace_seconds)
     await runner.setup()
     try:
         ssl_context = server_ssl_context(tls) if tls is not None else None
@@ -72,12 +77,19 @@ async def running_http_face(
         await runner.cleanup()
 
 
-async def serve_http_face(service: ServiceSettings, settings: HttpSettings, grpc_port: int) -> None:
+async def serve_http_face(
+    service: ServiceSettings, settings: HttpSettings, grpc_port: int, client_proof: str | None = None
+) -> None:
     """The HTTP face of the gateway serving gRPC on ``grpc_port`` of this host, until cancelled."""
     channel = open_gateway_channel(gateway_target(service.host, grpc_port), service.tls, service.advertise_host)
     try:
         async with running_http_face(
-            channel, settings, service.host, tls=service.tls, grace_seconds=service.grace_seconds
+            channel,
+            settings,
+            service.host,
+            tls=service.tls,
+            grace_seconds=service.grace_seconds,
+            client_proof=client_proof,
         ) as port:
             log.info("serving HTTP/JSON on port %s (OpenAPI document at %s)", port, OPENAPI_PATH)
             await asyncio.Event().wait()
@@ -87,8 +99,7 @@ async def serve_http_face(service: ServiceSettings, settings: HttpSettings, grpc
 
 def gateway_target(host: str, grpc_port: int) -> str:
     """Where the gateway's gRPC server is reached from this process: loopback when it listens on all addresses."""
-    address = _LOOPBACK_FOR.get(host, host)
-    return f"[{address}]:{grpc_port}" if ":" in address else f"{address}:{grpc_port}"
+    return host_port(local_host(host), grpc_port)
 
 
 def open_gateway_channel(target: str, tls: TlsSettings | None, server_name: str) -> grpc.aio.Channel:
@@ -103,9 +114,11 @@ def open_gateway_channel(target: str, tls: TlsSettings | None, server_name: str)
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=decoding_interceptors())
     options.append(("grpc.ssl_target_name_override", server_name))
-    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    return grpc.aio.secure_channel(
+        target, channel_credentials(tls), options=options, interceptors=decoding_interceptors()
+    )
 
 
 def server_ssl_context(tls: TlsSettings) -> ssl.SSLContext:

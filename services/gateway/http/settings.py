@@ -19,6 +19,11 @@ class HttpSettings:
     max_body_bytes: int
     # Deadline of a unary call whose request names none (streams have none unless asked).
     default_timeout_seconds: float
+    # How long a client may take to send a request's head (from connecting, or from its previous
+    # response: an idle connection closes after it too) and, once the head is in, its body.
+    read_timeout_seconds: float = 15.0
+    # Connections one client address may hold open; more are answered 429 and closed.
+    max_connections_per_client: int = 64
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
@@ -27,4 +32,8 @@ class HttpSettings:
             port=env.int("GATEWAY_HTTP_PORT", DEFAULT_PORT, minimum=0, maximum=65535),
             max_body_bytes=env.int("GATEWAY_HTTP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
             default_timeout_seconds=env.float("GATEWAY_HTTP_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=3600.0),
+            read_timeout_seconds=env.float("GATEWAY_HTTP_READ_TIMEOUT_SECONDS", 15.0, minimum=0.5, maximum=3600.0),
+            max_connections_per_client=env.int(
+                "GATEWAY_HTTP_MAX_CONNECTIONS_PER_CLIENT", 64, minimum=1, maximum=100_000
+            ),
         )

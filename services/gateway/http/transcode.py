@@ -10,8 +10,10 @@ A request message is assembled from three places:
   proto name, nested ones with dots (``?filter.tags=a&filter.tags=b&pageSize=5``); refused when the
   body is the whole request.
 
-Everything is parsed by ``json_format`` with unknown fields refused. Any problem raises
-INVALID_ARGUMENT with a ``google.rpc.BadRequest`` naming every bad field.
+Everything is parsed by ``json_format`` with unknown fields refused, and the result must hold only
+values every service accepts (:mod:`cerebro.runtime.safe_values`: no NaN or infinite number, such as
+JSON's ``1e400``, no Struct nested past 20 levels). Any problem raises INVALID_ARGUMENT with a
+``google.rpc.BadRequest`` naming every bad field.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from cerebro.runtime.errors import FieldViolation, invalid_argument
+from cerebro.runtime.safe_values import unsafe_values
 from services.gateway.http.fields import (
     FieldPathError,
     find_field,
@@ -36,7 +39,7 @@ from services.gateway.http.fields import (
 )
 from services.gateway.http.routes import BODY_WHOLE_REQUEST, Route, RouteMatch
 from services.gateway.http.templates import decode_value
-from services.gateway.http.violations import bad_value, expected_form, find_violations
+from services.gateway.http.violations import bad_value, expected_form, find_violations, nesting_violations
 
 QueryItems = Sequence[tuple[str, str]]
 
@@ -49,6 +52,7 @@ def build_request(match: RouteMatch, query: QueryItems, body: bytes) -> Message:
     document = _body_document(route, body, violations)
     _add_query_parameters(route, query, document, violations)
     path_values = _decoded_path_values(match, violations)
+    violations += nesting_violations(descriptor, document)
     if violations:
         raise invalid_argument(violations)
     message = message_class(descriptor)()
@@ -58,6 +62,11 @@ def build_request(match: RouteMatch, query: QueryItems, body: bytes) -> Message:
         located = find_violations(descriptor, document)
         raise invalid_argument(located or [("", str(error).splitlines()[0])]) from None
     _apply_path_values(route, path_values, message)
+    # The rules every service keeps (NaN or infinite numbers, written 1e400 in JSON; NUL), here
+    # rather than from the gRPC call, so that they are checked before anything else is.
+    unsafe = unsafe_values(message)
+    if unsafe:
+        raise invalid_argument(unsafe)
     return message
 
 

@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from cerebro.runtime.errors import FieldViolation
+from cerebro.runtime.safe_values import MAX_JSON_DEPTH, TOO_DEEP
 from services.gateway.http.fields import (
     ANY,
     DURATION,
@@ -165,3 +166,53 @@ def _got(value: object) -> str:
     if len(text) > _PREVIEW_CHARS:
         text = text[: _PREVIEW_CHARS - 3] + "..."
     return f"; got {text}"
+
+
+def nesting_violations(descriptor: Descriptor, document: object, path: str = "") -> list[FieldViolation]:
+    """Struct, Value and ListValue fields of ``document`` nested past the limit every service keeps.
+
+    Checked on the JSON before json_format parses it: json_format stops at 100 levels with a message
+    that names no field, and a message between the two limits would only be refused by the gateway
+    without a field name, as one it cannot decode.
+    """
+    if not isinstance(document, dict):
+        return []
+    violations: list[FieldViolation] = []
+    for key, value in document.items():
+        field = find_field(descriptor, key)
+        if field is None or field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        field_path = _join(path, field.name)
+        if is_map(field):
+            value_field = field.message_type.fields_by_name["value"]
+            items = value.items() if isinstance(value, dict) else ()
+            for entry_key, entry in items:
+                violations += _nested(value_field, entry, f"{field_path}[{entry_key}]")
+        elif field.is_repeated and isinstance(value, list):
+            for index, element in enumerate(value):
+                violations += _nested(field, element, f"{field_path}[{index}]")
+        else:
+            violations += _nested(field, value, field_path)
+    return violations
+
+
+def _nested(field: FieldDescriptor, value: object, path: str) -> list[FieldViolation]:
+    if field.type != FieldDescriptor.TYPE_MESSAGE:
+        return []
+    if field.message_type.full_name in {STRUCT, VALUE, LIST_VALUE}:
+        return [(path, TOO_DEEP)] if _json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH else []
+    if is_plain_message(field):
+        return nesting_violations(field.message_type, value, path)
+    return []
+
+
+def _json_depth(value: object, limit: int) -> int:
+    """Levels of JSON objects and arrays in ``value``, counted level by level up to ``limit`` + 1."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return depth

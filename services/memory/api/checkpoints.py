@@ -24,10 +24,10 @@ def checkpoint_message(row: asyncpg.Record) -> identity_pb2.Checkpoint:
         checkpoint_id=str(row["checkpoint_id"]),
         namespace=row["namespace"],
         checkpoint_type=row["checkpoint_type"],
-        state_data=struct(row["state_data"]),
+        state_data=struct(row["state_data"], f"checkpoint {row['checkpoint_id']} state_data"),
         identity_hash=row["identity_hash"],
         block_count=len(row["block_digests"]),
-        metadata=struct(row["metadata"]),
+        metadata=struct(row["metadata"], f"checkpoint {row['checkpoint_id']} metadata"),
         create_time=timestamp(row["created_at"]),
     )
 

@@ -27,9 +27,9 @@ def state_message(namespace: str, row: asyncpg.Record | None) -> identity_pb2.Co
     state = identity_pb2.ConsciousnessState(
         namespace=row["namespace"],
         current_focus=row["current_focus"],
-        working_context=struct(row["working_context"]),
+        working_context=struct(row["working_context"], f"consciousness state of {namespace} working_context"),
         active_projects=row["active_projects"],
-        metadata=struct(row["metadata"]),
+        metadata=struct(row["metadata"], f"consciousness state of {namespace} metadata"),
         last_heartbeat_time=timestamp(row["last_heartbeat_at"]),
         update_time=timestamp(row["updated_at"]),
         version=row["version"],

@@ -34,7 +34,7 @@ def project_message(row: asyncpg.Record) -> namespaces_pb2.Project:
         dna=row["dna"] or "",
         description=row["description"],
         status=STATUS_VALUES[row["status"]],
-        metadata=struct(row["metadata"]),
+        metadata=struct(row["metadata"], f"project {row['project_id']} metadata"),
         create_time=timestamp(row["created_at"]),
         update_time=timestamp(row["updated_at"]),
     )

@@ -30,7 +30,7 @@ def semantic_memory_message(row: asyncpg.Record) -> semantic_pb2.SemanticMemory:
         namespace=row["namespace"],
         concept=row["concept"],
         definition=row["definition"],
-        relationships=struct(row["relationships"]),
+        relationships=struct(row["relationships"], f"semantic memory {row['semantic_memory_id']} relationships"),
         confidence=row["confidence"],
         source_episode_ids=[str(value) for value in row["source_episode_ids"]],
         create_time=timestamp(row["created_at"]),

@@ -52,7 +52,7 @@ def item_message(row: asyncpg.Record) -> working_memory_pb2.WorkingMemoryItem:
         item_id=str(row["item_id"]),
         namespace=row["namespace"],
         context_type=row["context_type"],
-        content=struct(row["content"]),
+        content=struct(row["content"], f"working memory item {row['item_id']} content"),
         priority=PRIORITY_VALUES[row["priority"]],
         expire_time=timestamp(row["expires_at"]),
         create_time=timestamp(row["created_at"]),

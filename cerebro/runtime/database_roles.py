@@ -1,8 +1,9 @@
 """Logins for the least-privilege roles, with passwords from secret files (never from the repository).
 
-The migrations create `nexus_app`, `nexus_worker` and `nexus_ro` without LOGIN. Setting
-CEREBRO_NEXUS_APP_PASSWORD_FILE (or CEREBRO_NEXUS_APP_PASSWORD), and the same for NEXUS_WORKER and
-NEXUS_RO, lets those roles log in with that password; the memory service applies them at start.
+The migrations create every role without LOGIN: `nexus_app`, `nexus_worker` and `nexus_ro` (memory),
+`cerebro_gateway` (gateway) and `cerebro_consensus` (consensus). Setting the role's password variable
+of :data:`PASSWORD_VARIABLES` (``CEREBRO_NEXUS_APP_PASSWORD_FILE``, ...) lets it log in with that
+password; `cerebro migrate` applies them, and so does the memory service at start.
 
 Only a SCRAM-SHA-256 verifier made here is sent to the server, never the password itself, so it
 cannot appear in the server's logs (a failed statement is logged with its text) or in pg_stat_activity.
@@ -18,15 +19,22 @@ from scramp import ScramMechanism
 
 from cerebro.runtime.config import Env
 
-ROLES = ("nexus_app", "nexus_worker", "nexus_ro")
+# Each role, and the variable (after CEREBRO_, with _FILE for a secret file) holding its password.
+PASSWORD_VARIABLES = {
+    "nexus_app": "NEXUS_APP_PASSWORD",
+    "nexus_worker": "NEXUS_WORKER_PASSWORD",
+    "nexus_ro": "NEXUS_RO_PASSWORD",
+    "cerebro_gateway": "GATEWAY_DATABASE_PASSWORD",
+    "cerebro_consensus": "CONSENSUS_DATABASE_PASSWORD",
+}
 # PostgreSQL's own default (scram_iterations).
 SCRAM_ITERATIONS = 4096
 
 
 def role_passwords_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """{role: password} for every role whose CEREBRO_<ROLE>_PASSWORD(_FILE) is set."""
+    """{role: password} for every role whose password variable (or its _FILE) is set."""
     env = Env(environ)
-    passwords = {role: env.secret(f"{role.upper()}_PASSWORD") for role in ROLES}
+    passwords = {role: env.secret(variable) for role, variable in PASSWORD_VARIABLES.items()}
     return {role: password for role, password in passwords.items() if password}
 
 

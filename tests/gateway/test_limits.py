@@ -1,0 +1,200 @@
+"""The gateway's limits against a greedy or guessing client, through real gRPC and PostgreSQL:
+streams per credential, authentication failures per address, unknown key ids, duplicate credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import pytest
+
+from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.runtime.errors import ServiceError
+from services.gateway.auth import Authenticator, FailureLimiter, StreamLimiter, TtlCache, bearer_token
+from services.gateway.call import HTTP_CLIENT_METADATA, peer_address
+from services.gateway.credentials import CredentialStore, Principal, Scope, StoredKey
+from tests.gateway.harness import GatewayServer, Mesh, bearer, retry_delay_seconds
+
+MADE_UP_KEY = "crb_0123456789abcdef." + "A" * 43
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def principal(credential: str = "key:0123456789abcdef") -> Principal:
+    return Principal(credential, "nexus", Scope.READ_WRITE, None, None, None)
+
+
+class TestParts:
+    def test_two_authorization_entries_are_unauthenticated(self) -> None:
+        with pytest.raises(ServiceError) as caught:
+            bearer_token([("authorization", "Bearer crb_a"), ("authorization", "Bearer crb_b")])
+        assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+        assert "one authorization header, not 2" in caught.value.message
+
+    def test_failures_are_limited_per_address_and_refill(self) -> None:
+        clock = FakeClock()
+        limiter = FailureLimiter(rate=0.5, burst=3, clock=clock)
+        for _ in range(3):
+            limiter.check("10.0.0.5")
+            limiter.record_failure("10.0.0.5")
+        with pytest.raises(ServiceError) as caught:
+            limiter.check("10.0.0.5")
+        assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        (retry_info,) = caught.value.details
+        assert retry_info.retry_delay.ToNanoseconds() == 2_000_000_000
+        limiter.check("10.0.0.6")  # another address is not affected
+        clock.now += 2.0
+        limiter.check("10.0.0.5")
+
+    def test_failure_buckets_are_bounded_by_forgetting_refilled_ones(self) -> None:
+        clock = FakeClock()
+        limiter = FailureLimiter(rate=1.0, burst=2, clock=clock, max_peers=2)
+        limiter.record_failure("a")
+        limiter.record_failure("a")
+        limiter.record_failure("b")
+        clock.now += 10
+        limiter.record_failure("c")  # both earlier buckets refilled and are forgotten
+        limiter.record_failure("a")
+        limiter.check("a")
+
+    def test_streams_are_limited_per_credential(self) -> None:
+        limiter = StreamLimiter(limit=2)
+        with limiter.slot(principal()), limiter.slot(principal()):
+            with pytest.raises(ServiceError) as caught, limiter.slot(principal()):
+                pass
+            assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            with limiter.slot(principal("key:fedcba9876543210")):
+                pass
+        with limiter.slot(principal()), limiter.slot(principal()):
+            pass
+
+    def test_a_full_cache_drops_expired_then_oldest_entries(self) -> None:
+        clock = FakeClock()
+        cache: TtlCache[str, int] = TtlCache(5.0, clock, max_entries=2)
+        cache.put("a", 1)
+        clock.now += 3
+        cache.put("b", 2)
+        cache.put("c", 3)  # full: "a", the oldest, goes
+        assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
+        clock.now += 3  # "b" expired
+        cache.put("d", 4)
+        assert (cache.get("c"), cache.get("d")) == (3, 4)
+
+    def test_peer_addresses(self) -> None:
+        assert peer_address("ipv4:10.0.0.5:4321") == "10.0.0.5"
+        assert peer_address("ipv6:[::1]:50051") == "::1"
+        assert peer_address("unix:/tmp/socket") == "unix:/tmp/socket"
+
+
+class CountingStore(CredentialStore):
+    """The real credential store, counting key lookups."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.key_lookups = 0
+
+    async def key(self, key_id: str) -> StoredKey | None:
+        self.key_lookups += 1
+        return await super().key(key_id)
+
+
+async def test_an_unknown_key_id_is_looked_up_once_per_cache_period(gateway_pool: asyncpg.Pool) -> None:
+    clock = FakeClock()
+    store = CountingStore(gateway_pool)
+    authenticator = Authenticator(store, 5.0, clock, unknown_key_seconds=5.0)
+    for _ in range(100):
+        with pytest.raises(ServiceError):
+            await authenticator.from_token(MADE_UP_KEY)
+    assert store.key_lookups == 1
+    clock.now += 5.0
+    with pytest.raises(ServiceError):
+        await authenticator.from_token(MADE_UP_KEY)
+    assert store.key_lookups == 2
+
+
+@contextlib.asynccontextmanager
+async def limited_gateway(mesh: Mesh, name: str, **env: str) -> AsyncIterator[GatewayServer]:
+    async with mesh.another_gateway(name, {f"CEREBRO_GATEWAY_{key.upper()}": value for key, value in env.items()}) as g:
+        yield g
+
+
+async def test_a_credential_may_hold_only_so_many_streams(mesh: Mesh, namespace: str) -> None:
+    token = bearer((await mesh.issue(namespace)).token)
+    async with limited_gateway(mesh, "streams", max_streams_per_credential="2") as gateway:
+        request = pb.WatchDecisionsRequest()
+        held = [gateway.stub.WatchDecisions(request, metadata=token) for _ in range(2)]
+        try:
+            for call in held:  # open: no failure within a moment
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(call.read()), 0.5)
+            refused = gateway.stub.WatchDecisions(request, metadata=token)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await refused.read()
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert retry_delay_seconds(caught.value) > 0
+            other = bearer((await mesh.issue(namespace)).token)
+            another_credential = gateway.stub.WatchDecisions(request, metadata=other)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(another_credential.read()), 0.5)
+            another_credential.cancel()
+            held.pop().cancel()
+            await asyncio.sleep(0.3)
+            again = gateway.stub.WatchDecisions(request, metadata=token)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(again.read()), 0.5)
+            held.append(again)
+        finally:
+            for call in held:
+                call.cancel()
+
+
+async def test_an_address_that_keeps_failing_authentication_is_slowed_down(mesh: Mesh, namespace: str) -> None:
+    good = bearer((await mesh.issue(namespace)).token)
+    async with limited_gateway(mesh, "failures", auth_failure_burst="5", auth_failure_rate_per_second="0.5") as gateway:
+        request = pb.RecallRequest(query="x")
+        codes = []
+        for _ in range(7):
+            try:
+                await gateway.stub.Recall(request, metadata=bearer(MADE_UP_KEY))
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 5 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+        # Every call from the address waits, valid keys included; then the address may try again.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await gateway.stub.Recall(request, metadata=good)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        await asyncio.sleep(retry_delay_seconds(caught.value))
+        await gateway.stub.Recall(request, metadata=good)
+        # Public methods are never refused.
+        await gateway.stub.GetHealth(pb.GetHealthRequest())
+
+
+async def test_two_authorization_headers_are_unauthenticated(mesh: Mesh, namespace: str) -> None:
+    token = (await mesh.issue(namespace)).token
+    other = (await mesh.issue(namespace)).token
+    metadata = (("authorization", f"Bearer {token}"), ("authorization", f"Bearer {other}"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.gateway.stub.Recall(pb.RecallRequest(query="x"), metadata=metadata)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_client_cannot_pass_its_failures_off_as_another_address(mesh: Mesh) -> None:
+    """Only the gateway's own HTTP face, holding the process's secret proof, may name the client address."""
+    async with limited_gateway(mesh, "forged", auth_failure_burst="3", auth_failure_rate_per_second="0.1") as gateway:
+        codes = []
+        for index in range(5):
+            forged = ((HTTP_CLIENT_METADATA, f"made-up-proof 10.9.9.{index}"), *bearer(MADE_UP_KEY))
+            try:
+                await gateway.stub.Recall(pb.RecallRequest(query="x"), metadata=forged)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 3 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
