@@ -14,7 +14,7 @@ from tests.consensus.harness import consensus_server, next_message, register
 
 async def test_proposal_watchers_cannot_crowd_out_instance_watchers(fresh_database_url: str, tmp_path: Path) -> None:
     async with consensus_server(fresh_database_url, tmp_path, {"CEREBRO_CONSENSUS_MAX_WATCHERS": "2"}) as server:
-        await register(server.stub, "NEXUS")
+        await register(server, "NEXUS")
         proposals = [server.stub.WatchProposals(pb.WatchProposalsRequest(), timeout=30) for _ in range(2)]
         try:
             for watch in proposals:  # open, waiting for changes

@@ -213,7 +213,13 @@ def test_gateway_and_consensus_log_in_as_their_own_roles(compose: dict[str, Any]
     services = compose["services"]
     for name in ("gateway", "consensus"):
         assert services[name]["environment"]["CEREBRO_DATABASE_URL_FILE"] == f"/run/secrets/database_url_{name}"
-        assert services[name]["secrets"] == [f"database_url_{name}"]
+        # Its own database login, and its certificate of the mesh CA: no other credential.
+        assert services[name]["secrets"] == [
+            f"database_url_{name}",
+            "mesh_ca_cert",
+            f"{name}_tls_cert",
+            f"{name}_tls_key",
+        ]
     migrate = services["migrate"]["environment"]
     assert migrate["CEREBRO_GATEWAY_DATABASE_PASSWORD_FILE"] == "/run/secrets/cerebro_gateway_password"
     assert migrate["CEREBRO_CONSENSUS_DATABASE_PASSWORD_FILE"] == "/run/secrets/cerebro_consensus_password"

@@ -136,6 +136,9 @@ async def test_a_response_that_cannot_be_decoded_is_internal_naming_the_call(
             )
         ]
     )
+    health = HealthServicer()
+    await health.set("cerebro.memory.v1.MemoryService", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
