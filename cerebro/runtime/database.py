@@ -95,6 +95,18 @@ async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> async
     )
 
 
+async def open_pool_when_reachable(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """:func:`open_pool`, waiting with backoff while PostgreSQL is unreachable."""
+    delay = RETRY_MIN_SECONDS
+    while True:
+        try:
+            return await open_pool(dsn, min_size=min_size, max_size=max_size)
+        except UNREACHABLE as exc:
+            log.warning("PostgreSQL is unreachable (%s); retrying", exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+
 async def check_connection(pool: asyncpg.Pool) -> None:
     """Raises while PostgreSQL is unreachable (the health probe of data services)."""
     async with pool.acquire(timeout=2) as connection:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+import asyncpg
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +23,14 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings
+from cerebro.runtime.database import (
+    Schema,
+    check_connection,
+    dsn_with_role,
+    migrate_when_reachable,
+    open_pool_when_reachable,
+    require_database_url,
+)
 from cerebro.runtime.interceptors import CheckedRequests, ObservingInterceptor, map_errors, record_metrics
 from cerebro.runtime.process import install_stop_handlers
 from cerebro.runtime.registration import keep_registered
@@ -77,6 +86,8 @@ class ServiceHost:
         self._probes: dict[str, DependencyProbe] = {}
         self._background: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []
+        self._resources = contextlib.AsyncExitStack()
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
         self.dependency_errors: dict[str, str] = {}
@@ -106,6 +117,30 @@ class ServiceHost:
         """Whether every caller has presented a certificate of the mesh CA (and so has a verified role)."""
         return self._serve_tls and self.settings.tls is not None and self.settings.tls.mutual
 
+    def add_interceptor(self, interceptor: grpc.aio.ServerInterceptor) -> None:
+        """Run ``interceptor`` around every RPC of this server (in the order added): inside the host's own
+        tracing, metrics, error mapping and caller check, so that its ServiceErrors become statuses, and
+        outside the edge check of the request, so that a refused caller learns nothing about its input."""
+        self._interceptors.append(interceptor)
+
+    async def add_postgres(self, schema: Schema | None, *, role: str | None = None, max_size: int = 10) -> asyncpg.Pool:
+        """A pool on ``CEREBRO_DATABASE_URL``, opened once PostgreSQL answers, closed at shutdown.
+
+        ``schema``'s migrations are applied first (None: another process applies them, e.g. as the owner);
+        sessions work as ``role`` when given; health is NOT_SERVING while PostgreSQL does not answer.
+        """
+        dsn = require_database_url(self.settings.database_url, self.settings.service)
+        if schema is not None:
+            await migrate_when_reachable(dsn, schema)
+        pool = await open_pool_when_reachable(dsn_with_role(dsn, role), max_size=max_size)
+        self._resources.push_async_callback(pool.close)
+
+        async def probe() -> None:
+            await check_connection(pool)
+
+        self.add_dependency("postgres", probe)
+        return pool
+
     def add_dependency(self, name: str, probe: DependencyProbe) -> None:
         """``probe()`` raises while ``name`` is unreachable; health is NOT_SERVING until it passes."""
         self._probes[name] = probe
@@ -122,7 +157,7 @@ class ServiceHost:
 
     async def serve(self, lifespan: Lifespan) -> None:
         """Run until :meth:`request_stop`, SIGTERM or SIGINT, then shut down gracefully."""
-        async with lifespan(self):
+        async with self._resources, lifespan(self):
             server = self._build_server()
             await server.start()
             if self.settings.metrics_port is not None:
@@ -166,6 +201,7 @@ class ServiceHost:
                 "authenticated, so only the network keeps others out",
                 ", ".join(self._callers),
             )
+        interceptors += self._interceptors
         # Innermost: it replaces the request deserializer, so it must see the handler grpc built.
         interceptors.append(CheckedRequests())
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS, maximum_concurrent_rpcs=None)

@@ -11,7 +11,9 @@ import contextlib
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -26,6 +28,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.channels import open_channel
+from cerebro.runtime.config import ConfigError
+from cerebro.runtime.database import Schema
 from cerebro.runtime.errors import invalid_argument, unavailable
 from cerebro.runtime.server import ServiceHost
 from tests.support import loopback_settings, running_host
@@ -237,3 +241,78 @@ async def test_graceful_shutdown_drains_in_flight_calls_and_refuses_new_ones(tmp
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="late"))
     assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class RecordingInterceptor(grpc.aio.ServerInterceptor):
+    """Records the methods it sees; refuses the one named ``refuse`` before any handler runs."""
+
+    def __init__(self, refuse: str = "") -> None:
+        self.seen: list[str] = []
+        self.refuse = refuse
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        self.seen.append(details.method)
+        if details.method == self.refuse:
+            return grpc.unary_unary_rpc_method_handler(self._refused)
+        return await continuation(details)
+
+    async def _refused(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise unavailable("refused by the interceptor")
+
+
+async def test_added_interceptors_see_every_call_and_their_errors_become_statuses(tmp_path: Path) -> None:
+    recorder = RecordingInterceptor(refuse="/cerebro.embedder.v1.EmbedderService/EmbedBatch")
+    servicer = ScriptedServicer()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+        host.add_service(SERVICE, embedder_pb2_grpc.add_EmbedderServiceServicer_to_server, servicer)
+        host.add_interceptor(recorder)
+        yield
+
+    async with running_host(loopback_settings("embedder", tmp_path), lifespan) as host:
+        async with open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel:
+            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+            await stub.Embed(embedder_pb2.EmbedRequest(text="hello"))
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["x"]))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert recorder.seen == [
+        "/cerebro.embedder.v1.EmbedderService/Embed",
+        "/cerebro.embedder.v1.EmbedderService/EmbedBatch",
+    ]
+    assert servicer.calls == 1
+
+
+async def test_add_postgres_migrates_opens_probes_and_closes(fresh_database_url: str, tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_notes.sql").write_text("CREATE TABLE notes (body text NOT NULL);")
+    pools: list[asyncpg.Pool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+        pools.append(await host.add_postgres(Schema("test", migrations), max_size=2))
+        yield
+
+    settings = loopback_settings("embedder", tmp_path, {"CEREBRO_DATABASE_URL": fresh_database_url})
+    async with running_host(settings, lifespan) as host:
+        await pools[0].execute("INSERT INTO notes VALUES ('kept')")
+        assert host.dependency_errors == {}
+    assert pools[0].is_closing()
+    connection = await asyncpg.connect(fresh_database_url)
+    try:
+        assert await connection.fetchval("SELECT body FROM notes") == "kept"
+    finally:
+        await connection.close()
+
+
+async def test_add_postgres_without_a_database_url_stops_the_start_naming_the_variable(tmp_path: Path) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+        await host.add_postgres(None)
+        yield
+
+    with pytest.raises(ConfigError, match="CEREBRO_DATABASE_URL"):
+        async with running_host(loopback_settings("embedder", tmp_path), lifespan):
+            pass
