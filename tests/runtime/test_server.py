@@ -112,13 +112,15 @@ async def test_service_error_becomes_status_with_field_violations(tmp_path: Path
 
 
 async def test_nul_characters_are_refused_naming_the_field(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, servicer, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
-            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as single:
-                await stub.Embed(embedder_pb2.EmbedRequest(text="NEXUS\x00ARIA"))
-            with pytest.raises(grpc.aio.AioRpcError) as batch:
-                await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["fine", "bad\x00"]))
+    async with (
+        scripted_server(tmp_path) as (host, servicer, _),
+        open_channel(f"127.0.0.1:{host.bound_port}") as channel,
+    ):
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as single:
+            await stub.Embed(embedder_pb2.EmbedRequest(text="NEXUS\x00ARIA"))
+        with pytest.raises(grpc.aio.AioRpcError) as batch:
+            await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["fine", "bad\x00"]))
     assert single.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(single.value)
     assert status is not None
@@ -130,13 +132,15 @@ async def test_nul_characters_are_refused_naming_the_field(tmp_path: Path) -> No
 
 
 async def test_unexpected_error_is_internal_without_details_and_dependency_error_unavailable(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, _, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel:
-            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as crash:
-                await stub.Embed(embedder_pb2.EmbedRequest(text="crash"))
-            with pytest.raises(grpc.aio.AioRpcError) as down:
-                await stub.Embed(embedder_pb2.EmbedRequest(text="db-down"))
+    async with (
+        scripted_server(tmp_path) as (host, _, _),
+        open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel,
+    ):
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as crash:
+            await stub.Embed(embedder_pb2.EmbedRequest(text="crash"))
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            await stub.Embed(embedder_pb2.EmbedRequest(text="db-down"))
     assert crash.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in (crash.value.details() or "")
     assert "Traceback" not in (crash.value.details() or "")
@@ -155,36 +159,35 @@ async def test_channel_retries_unavailable_with_backoff(tmp_path: Path) -> None:
 
 
 async def test_channel_default_deadline(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, servicer, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}", timeout_seconds=0.3) as channel:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="slow"))
+    async with (
+        scripted_server(tmp_path) as (host, servicer, _),
+        open_channel(f"127.0.0.1:{host.bound_port}", timeout_seconds=0.3) as channel,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await embedder_pb2_grpc.EmbedderServiceStub(channel).Embed(embedder_pb2.EmbedRequest(text="slow"))
         servicer.release.set()
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 async def test_health_follows_dependency_and_reflection_lists_services(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, _, switch):
-        async with open_channel(f"127.0.0.1:{host.bound_port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            serving = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE.full_name))
-            assert serving.status == health_pb2.HealthCheckResponse.SERVING
+    async with scripted_server(tmp_path) as (host, _, switch), open_channel(f"127.0.0.1:{host.bound_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        serving = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE.full_name))
+        assert serving.status == health_pb2.HealthCheckResponse.SERVING
 
-            address = f"127.0.0.1:{host.bound_port}"
-            assert await asyncio.to_thread(is_serving, address)
+        address = f"127.0.0.1:{host.bound_port}"
+        assert await asyncio.to_thread(is_serving, address)
 
-            switch.up = False
-            await _wait_for_health(health, health_pb2.HealthCheckResponse.NOT_SERVING)
-            assert "switch" in host.dependency_errors
-            assert not await asyncio.to_thread(is_serving, address)
-            switch.up = True
-            await _wait_for_health(health, health_pb2.HealthCheckResponse.SERVING)
+        switch.up = False
+        await _wait_for_health(health, health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert "switch" in host.dependency_errors
+        assert not await asyncio.to_thread(is_serving, address)
+        switch.up = True
+        await _wait_for_health(health, health_pb2.HealthCheckResponse.SERVING)
 
-            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-            responses = reflection.ServerReflectionInfo(
-                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-            )
-            names = {s.name async for r in responses for s in r.list_services_response.service}
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name async for r in responses for s in r.list_services_response.service}
     assert {SERVICE.full_name, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
 
 
@@ -198,12 +201,14 @@ async def _wait_for_health(health: health_pb2_grpc.HealthStub, wanted: int) -> N
 
 
 async def test_metrics_count_requests_by_method_and_code(tmp_path: Path) -> None:
-    async with scripted_server(tmp_path) as (host, _, _):
-        async with open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel:
-            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
-            await stub.Embed(embedder_pb2.EmbedRequest(text="fine"))
-            with pytest.raises(grpc.aio.AioRpcError):
-                await stub.Embed(embedder_pb2.EmbedRequest(text="bad"))
+    async with (
+        scripted_server(tmp_path) as (host, _, _),
+        open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel,
+    ):
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        await stub.Embed(embedder_pb2.EmbedRequest(text="fine"))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.Embed(embedder_pb2.EmbedRequest(text="bad"))
         url = f"http://127.0.0.1:{host.bound_metrics_port}/metrics"
         text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     labels = 'grpc_code="{code}",grpc_method="Embed",grpc_service="cerebro.embedder.v1.EmbedderService"'
@@ -270,12 +275,14 @@ async def test_added_interceptors_see_every_call_and_their_errors_become_statuse
         host.add_interceptor(recorder)
         yield
 
-    async with running_host(loopback_settings("embedder", tmp_path), lifespan) as host:
-        async with open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel:
-            stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
-            await stub.Embed(embedder_pb2.EmbedRequest(text="hello"))
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["x"]))
+    async with (
+        running_host(loopback_settings("embedder", tmp_path), lifespan) as host,
+        open_channel(f"127.0.0.1:{host.bound_port}", max_attempts=1) as channel,
+    ):
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        await stub.Embed(embedder_pb2.EmbedRequest(text="hello"))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=["x"]))
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert recorder.seen == [
         "/cerebro.embedder.v1.EmbedderService/Embed",
