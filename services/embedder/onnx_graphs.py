@@ -102,7 +102,8 @@ def quantize_int8(fp32_graph: bytes) -> bytes:
         op_types_to_quantize=("MatMul",),
     )
     quantizer.process()
-    return quantizer.model.model.SerializeToString()
+    graph: bytes = quantizer.model.model.SerializeToString()
+    return graph
 
 
 class _LastHiddenState(torch.nn.Module):
@@ -112,7 +113,10 @@ class _LastHiddenState(torch.nn.Module):
         super().__init__()
         self.bert = bert
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
-        return self.bert(
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        states: torch.Tensor = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
+        return states
