@@ -77,7 +77,8 @@ async def test_batch_keeps_order_and_matches_single_calls(embedder: embedder_pb2
     singles = await asyncio.gather(*(embedder.Embed(embedder_pb2.EmbedRequest(text=t)) for t in texts))
     assert len(batch.embeddings) == len(texts)
     for item, single in zip(batch.embeddings, singles, strict=True):
-        assert _cosine(np.array(item.values), np.array(single.embedding)) > 0.9999
+        # int8 (the default) computes a row slightly differently in a call of one text than in a call of many.
+        assert _cosine(np.array(item.values), np.array(single.embedding)) > 0.999
     assert batch.model_version == singles[0].model_version
 
 
