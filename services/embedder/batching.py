@@ -5,6 +5,10 @@ full 254-token chunk differ ~10x in compute. Each model call takes at most `max_
 round-robin across the waiting requests, so one large EmbedBatch request cannot hold back a single-text
 request for more than one model call. Inference runs on one dedicated thread: the model is used by one
 caller at a time and there are only a couple of cores to share.
+
+Before a model call the batcher may wait for companions of the oldest waiting request: a fixed wait when
+`max_wait_seconds` is set, otherwise an adaptive one that only many concurrent callers pay for (see
+`MicroBatcher._gather_companions`).
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ from services.embedder.model import SPECIAL_TOKENS_PER_INPUT, EncodedTexts, Enco
 # ~0.5 s of model work on a 2-core CPU (~4k tokens/s): the longest a newcomer waits for the call in progress,
 # while still giving ~75 short texts per call, which is past the point where bigger batches stop helping.
 DEFAULT_MAX_BATCH_TOKENS = 2048
-# No deliberate wait: requests that arrive while a model call runs are batched into the next call anyway, so
-# under load batches fill by themselves, and waiting would only delay a lone request (5 ms measured on a
-# ~4 ms single-query encode). A wait can still be configured for bursty callers on an idle model.
+# No fixed wait: it would delay a lone request (5 ms measured on a ~4 ms single-query encode). A fixed wait
+# can still be configured for bursty callers on an idle model.
 DEFAULT_MAX_WAIT_SECONDS = 0.0
+# Without a fixed wait, the longest a request waits for companions while recent model calls served several
+# callers. Many single-text callers otherwise split into a call for the first arrival and one for the rest,
+# and a model call on one short text does ~1/3 of the work per second of a call on many.
+DEFAULT_ADAPTIVE_WAIT_SECONDS = 0.002
+# How many recent model calls decide whether, and for how many callers, the adaptive wait waits.
+RECENT_CALLS = 4
+# Requests this small are split into chunks on the event loop: tokenizing them costs less than a thread hop.
+INLINE_CHUNKING_CHARS = 2000
 # ~30 s of backlog on that CPU: past it, telling clients to back off beats queueing them for longer.
 DEFAULT_MAX_QUEUED_TOKENS = 131_072
 
@@ -70,6 +81,7 @@ class MicroBatcher:
         *,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+        adaptive_wait_seconds: float = DEFAULT_ADAPTIVE_WAIT_SECONDS,
         max_queued_tokens: int = DEFAULT_MAX_QUEUED_TOKENS,
     ) -> None:
         if max_batch_tokens < encoder.max_tokens_per_chunk + SPECIAL_TOKENS_PER_INPUT:
@@ -77,8 +89,11 @@ class MicroBatcher:
         self._encoder = encoder
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_seconds = max_wait_seconds
+        self.adaptive_wait_seconds = adaptive_wait_seconds
         self.max_queued_tokens = max_queued_tokens
         self.model_calls = 0
+        # Distinct requests served by each of the last model calls.
+        self.recent_callers: deque[int] = deque(maxlen=RECENT_CALLS)
         self.queued_tokens = 0  # accepted and not yet finished, in-flight included
         self._unsent_tokens = 0  # accepted and not yet handed to the model
         self._waiting: deque[_Request] = deque()  # requests with chunks not yet sent to the model
@@ -100,8 +115,10 @@ class MicroBatcher:
             return EncodedTexts(np.empty((0, self._encoder.dimensions), dtype=np.float32), ())
         if self.queued_tokens >= self.max_queued_tokens:  # refuse before spending any work on the request
             raise QueueFullError(f"embedding queue is full ({self.queued_tokens} tokens waiting)")
-        # Off the event loop: tokenizing a long text takes ~0.7 s per MB.
-        per_text = await asyncio.to_thread(self._chunk_texts, texts)
+        if sum(len(text) for text in texts) <= INLINE_CHUNKING_CHARS:
+            per_text = self._chunk_texts(texts)
+        else:  # off the event loop: tokenizing a long text takes ~0.7 s per MB
+            per_text = await asyncio.to_thread(self._chunk_texts, texts)
         chunks = [chunk for text_chunks in per_text for chunk in text_chunks]
         tokens = sum(_cost(chunk) for chunk in chunks)
         if tokens > self.max_queued_tokens:
@@ -165,9 +182,26 @@ class MicroBatcher:
             self._accepted.clear()
 
     async def _gather_companions(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until a full batch is queued or the oldest waiting request has waited `max_wait_seconds`."""
-        deadline = self._waiting[0].enqueued_at + self.max_wait_seconds
-        while not self._closed and self._unsent_tokens < self.max_batch_tokens:
+        """Wait for companions of the oldest waiting request, when waiting is worth it; never past a full batch.
+
+        With `max_wait_seconds` set, until the oldest request has waited that long. Otherwise only while
+        one of the last `RECENT_CALLS` model calls served several callers, until as many requests wait as
+        the busiest of them served, and at most until the oldest request has waited `adaptive_wait_seconds`.
+        A lone caller is never delayed: its model calls serve one caller each.
+        """
+        if self.max_wait_seconds > 0:
+            wait, enough_requests = self.max_wait_seconds, None
+        else:
+            enough_requests = max(self.recent_callers, default=1)
+            if enough_requests < 2 or self.adaptive_wait_seconds <= 0:
+                return
+            wait = self.adaptive_wait_seconds
+        deadline = self._waiting[0].enqueued_at + wait
+        while (
+            not self._closed
+            and self._unsent_tokens < self.max_batch_tokens
+            and (enough_requests is None or len(self._waiting) < enough_requests)
+        ):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -200,6 +234,7 @@ class MicroBatcher:
 
     async def _encode(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[_Request, int]]) -> None:
         self.model_calls += 1
+        self.recent_callers.append(len({request for request, _ in batch}))
         texts = [request.chunks[index].text for request, index in batch]
         try:
             vectors = await loop.run_in_executor(self._thread, self._encoder.encode_chunks, texts)

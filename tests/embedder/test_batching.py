@@ -1,6 +1,7 @@
 """The micro-batcher shares model calls between concurrent callers, fairly, within a bounded queue."""
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ LONG_TEXT = " ".join(f"Observation {n}: the agent noted that the cache warmed up
 
 
 async def wait_until_queued(batcher: MicroBatcher) -> None:
-    """Chunking happens on a thread before a request is queued; wait until it is."""
-    while batcher.queued_tokens == 0:
+    """Chunking of a large request happens on a thread before it is queued; wait until it is."""
+    while batcher.queued_tokens == 0:  # noqa: ASYNC110 (the batcher has no event to wait on; poll it)
         await asyncio.sleep(0.001)
 
 
@@ -24,7 +25,7 @@ async def test_each_caller_gets_its_own_vectors_in_order(torch_encoder: Encoder)
     results = await asyncio.gather(*(batcher.embed(texts) for texts in requests))
     await batcher.close()
 
-    for texts, result in zip(requests, results):
+    for texts, result in zip(requests, results, strict=True):
         expected = torch_encoder.encode_texts(texts)
         assert result.chunk_counts == expected.chunk_counts
         np.testing.assert_allclose(result.vectors, expected.vectors, atol=1e-5)
@@ -111,7 +112,7 @@ async def test_close_finishes_accepted_requests_then_refuses_new_ones(torch_enco
     all_tokens = sum(
         chunk.token_count + 2 for texts in requests for text in texts for chunk in torch_encoder.chunk(text)
     )
-    while batcher.queued_tokens < all_tokens:
+    while batcher.queued_tokens < all_tokens:  # noqa: ASYNC110 (poll, as in wait_until_queued)
         await asyncio.sleep(0.001)
     assert batcher.model_calls == 0
 
@@ -132,3 +133,79 @@ async def test_close_cut_short_fails_what_is_left(torch_encoder: Encoder) -> Non
 
     with pytest.raises(BatcherClosedError):
         await big
+
+
+async def staggered(batcher: MicroBatcher, count: int, gap_seconds: float) -> None:
+    """`count` single-text callers arriving `gap_seconds` apart, as clients whose replies went out together."""
+
+    async def caller(n: int) -> None:
+        await asyncio.sleep(n * gap_seconds)
+        await batcher.embed([f"staggered caller {n}"])
+
+    await asyncio.gather(*(caller(n) for n in range(count)))
+
+
+async def test_a_lone_caller_is_not_delayed_by_the_adaptive_wait(torch_encoder: Encoder) -> None:
+    batcher = MicroBatcher(torch_encoder, adaptive_wait_seconds=5.0)
+
+    started = time.monotonic()
+    for n in range(5):
+        await batcher.embed([f"one question at a time {n}"])
+    elapsed = time.monotonic() - started
+    await batcher.close()
+
+    assert list(batcher.recent_callers) == [1, 1, 1, 1]
+    assert batcher.model_calls == 5
+    assert elapsed < 5.0  # a single adaptive wait would have taken 5 s
+
+
+async def test_after_calls_that_served_many_callers_the_next_call_waits_for_as_many(torch_encoder: Encoder) -> None:
+    batcher = MicroBatcher(torch_encoder, adaptive_wait_seconds=5.0)
+    await asyncio.gather(*(batcher.embed([f"burst {n}"]) for n in range(8)))
+    assert list(batcher.recent_callers) == [8]
+
+    started = time.monotonic()
+    await staggered(batcher, 8, gap_seconds=0.02)
+    elapsed = time.monotonic() - started
+    await batcher.close()
+
+    # One model call for the eight staggered callers, started as soon as the eighth arrived.
+    assert list(batcher.recent_callers) == [8, 8]
+    assert elapsed < 5.0
+
+
+async def test_without_the_adaptive_wait_staggered_callers_split_into_several_calls(torch_encoder: Encoder) -> None:
+    batcher = MicroBatcher(torch_encoder, adaptive_wait_seconds=0)
+    await asyncio.gather(*(batcher.embed([f"burst {n}"]) for n in range(8)))
+
+    await staggered(batcher, 8, gap_seconds=0.02)
+    await batcher.close()
+
+    assert batcher.model_calls > 2
+
+
+async def test_the_adaptive_wait_ends_at_its_limit_and_fades_with_a_lone_caller(torch_encoder: Encoder) -> None:
+    batcher = MicroBatcher(torch_encoder, adaptive_wait_seconds=1.0)
+    await asyncio.gather(*(batcher.embed([f"burst {n}"]) for n in range(8)))
+
+    waits = []
+    for n in range(6):
+        started = time.monotonic()
+        await batcher.embed([f"left alone {n}"])
+        waits.append(time.monotonic() - started)
+    await batcher.close()
+
+    # The busy call is remembered for RECENT_CALLS calls: each waits 1 s for companions that never come.
+    assert all(wait >= 1.0 for wait in waits[:4])
+    assert all(wait < 1.0 for wait in waits[4:])
+
+
+async def test_an_explicit_wait_applies_even_to_a_lone_caller(torch_encoder: Encoder) -> None:
+    batcher = MicroBatcher(torch_encoder, max_wait_seconds=0.3, adaptive_wait_seconds=0)
+
+    started = time.monotonic()
+    await batcher.embed(["waits for companions that may come"])
+    elapsed = time.monotonic() - started
+    await batcher.close()
+
+    assert elapsed >= 0.3

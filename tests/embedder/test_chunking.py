@@ -1,5 +1,7 @@
 """The chunker never drops text, never exceeds the window, and cuts at the most natural boundary it can."""
 
+import itertools
+
 import pytest
 
 from services.embedder.chunking import Chunk, TokenChunker
@@ -28,7 +30,7 @@ def assert_covers(text: str, chunks: list[Chunk]) -> None:
     assert chunks[-1].end == len(text)
     for chunk in chunks:
         assert chunk.text == text[chunk.start : chunk.end]
-    for previous, following in zip(chunks, chunks[1:]):
+    for previous, following in itertools.pairwise(chunks):
         assert previous.start < following.start <= previous.end
 
 
@@ -66,7 +68,7 @@ def test_text_without_word_pieces_gives_no_chunks(model_chunker: TokenChunker, t
 def test_consecutive_chunks_overlap(model_chunker: TokenChunker) -> None:
     chunks = model_chunker.split("word " * 3000)
 
-    for previous, following in zip(chunks, chunks[1:]):
+    for previous, following in itertools.pairwise(chunks):
         overlap = previous.text[following.start - previous.start :]
         assert model_chunker.count_tokens(overlap) == model_chunker.overlap_tokens
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from services.embedder.model import MODEL_NAME, Backend, EmptyTextError, Encoder
+from services.embedder.model import FORWARD_BATCH_SIZE, MODEL_NAME, Backend, EmptyTextError, Encoder, forward_passes
 
 SHORT_TEXTS = [
     "The deploy failed at 14:02 because the disk was full.",
@@ -46,7 +46,7 @@ def test_short_text_equals_plain_sentence_transformers(encoder: Encoder, referen
     assert encoded.vectors.shape == (len(SHORT_TEXTS), 384)
     assert encoded.vectors.dtype == np.float32
     assert encoded.chunk_counts == (1,) * len(SHORT_TEXTS)
-    for text, vector in zip(SHORT_TEXTS, encoded.vectors):
+    for text, vector in zip(SHORT_TEXTS, encoded.vectors, strict=True):
         expected = reference_model.encode(text, normalize_embeddings=True)
         assert cosine(vector, expected) > 0.9999
 
@@ -83,7 +83,7 @@ def test_backends_agree_on_padded_batches(torch_encoder: Encoder, onnx_encoder: 
     from_torch = torch_encoder.encode_texts(texts).vectors
     from_onnx = onnx_encoder.encode_texts(texts).vectors
 
-    for a, b in zip(from_torch, from_onnx):
+    for a, b in zip(from_torch, from_onnx, strict=True):
         assert cosine(a, b) > 0.9999
 
 
@@ -106,3 +106,17 @@ def test_no_texts_gives_no_vectors(torch_encoder: Encoder) -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError):
         Encoder("tensorflow")
+
+
+def test_forward_passes_cover_every_input_once_in_order() -> None:
+    lengths = sorted((7 * n % 61 + 3 for n in range(100)), reverse=True)
+
+    passes = forward_passes(lengths)
+
+    assert [index for part in passes for index in range(part.start, part.stop)] == list(range(100))
+    assert all(part.stop - part.start <= FORWARD_BATCH_SIZE for part in passes)
+
+
+def test_a_full_chunk_gets_a_forward_pass_of_its_own_rather_than_padding_short_texts() -> None:
+    assert forward_passes([256] + [30] * 15) == [slice(0, 1), slice(1, 16)]
+    assert forward_passes([40, 38, 37, 35]) == [slice(0, 4)]
