@@ -64,7 +64,7 @@ def start_server(label: str, backend: Backend, tree: Path, extra_env: dict[str, 
     port = free_port()
     environ = dict(
         os.environ,
-        CEREBRO_HOST="127.0.0.1",
+        CEREBRO_BIND_HOST="127.0.0.1",
         CEREBRO_EMBEDDER_PORT=str(port),
         CEREBRO_EMBEDDER_METRICS_PORT=str(free_port()),
         CEREBRO_EMBEDDER_BACKEND=backend.value,

@@ -200,7 +200,9 @@ class GetModelInfoResponse(_message.Message):
     vectors with another version are known to need re-embedding.
     """
     backend: _builtins.str
-    """Inference backend in use: "torch" or "onnx"."""
+    """Inference backend in use: "torch", "onnx" (fp32) or "onnx-int8". All share one embedding_version:
+    int8 serves only when its vectors agree with fp32 (cosine >= 0.99), else the service falls back to "onnx".
+    """
     max_text_bytes: _builtins.int
     """Largest accepted text, in UTF-8 bytes."""
     max_batch_texts: _builtins.int
