@@ -36,7 +36,7 @@ from cerebro.cli.main import PROCESS_MODULES
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
-from services.gateway.keys import issue_key
+from services.gateway.store.keys import issue_key
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

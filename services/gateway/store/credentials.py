@@ -20,7 +20,6 @@ import asyncpg
 
 TOKEN_PREFIX = "crb_"
 _TOKEN = re.compile(r"^crb_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
-NAMESPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 INSTANCE_NAME_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
 
 

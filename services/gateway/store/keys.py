@@ -1,7 +1,7 @@
 """Administration of gateway credentials and read grants (what `cerebro keys ...` runs).
 
-Every function takes an asyncpg connection or pool on a database migrated with
-:func:`services.gateway.db.migrate`. Bad arguments raise :class:`ValueError` with a one-line message.
+Every function takes an asyncpg connection or pool on a database with the gateway's schema
+(:data:`services.gateway.store.schema.SCHEMA`). Bad arguments raise :class:`ValueError` with a one-line message.
 Changes notify the running gateways, which drop their cached view of the credential at once.
 The token of an issued key is returned once, by :func:`issue_key`, and never stored.
 """
@@ -15,8 +15,10 @@ from datetime import datetime
 
 import asyncpg
 
-from services.gateway.credentials import INSTANCE_NAME_PATTERN, NAMESPACE_PATTERN, Scope, new_key
-from services.gateway.notifications import CREDENTIALS_CHANNEL, notify
+from cerebro.runtime.notifications import notify
+from cerebro.runtime.violations import NAMESPACE_PATTERN, NAMESPACE_RULE
+from services.gateway.store.channels import CREDENTIALS_CHANNEL
+from services.gateway.store.credentials import INSTANCE_NAME_PATTERN, Scope, new_key
 
 Database = asyncpg.Connection | asyncpg.Pool
 
@@ -66,11 +68,8 @@ class Grant:
 
 
 def _check_namespace(namespace: str, what: str = "namespace") -> None:
-    if not NAMESPACE_PATTERN.match(namespace):
-        raise ValueError(
-            f"{what} {namespace!r} must be 1-63 characters: "
-            "a lowercase letter, then lowercase letters, digits, '_' or '-'"
-        )
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        raise ValueError(f"{what} {namespace!r} {NAMESPACE_RULE}")
 
 
 def _check_common(

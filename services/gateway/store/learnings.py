@@ -2,20 +2,22 @@
 
 Publishing inserts the learning and, in the same transaction, a delivery for every subscribed
 namespace but the publisher's (an outbox), then notifies. Any gateway replica then stores each
-delivery as semantic memory in its receiver's namespace (:mod:`services.gateway.learning_storer`),
+delivery as semantic memory in its receiver's namespace (:mod:`services.gateway.learning_delivery`),
 and the replica holding the receiver's stream sends it until the receiver acknowledges it. Everything
 lives in PostgreSQL, so a gateway restart or a second replica loses and duplicates nothing: the
 learning id is the primary key of a learning, and (namespace, learning id) of a delivery.
+
+The deliveries to store are a job table of the runtime kit's leased queue
+(:mod:`cerebro.runtime.leased_queue`, keyed by ``sequence``): replicas claim them under a lease,
+and a failed one is retried for ever with capped backoff. A delivery is stored when ``stored_at`` is
+set, in the same transaction that completes its job; the streams send only stored deliveries.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +25,9 @@ from typing import Any
 import asyncpg
 
 from cerebro.runtime.errors import already_exists
-from services.gateway.notifications import LEARNINGS_CHANNEL, notify
+from cerebro.runtime.leased_queue import Claim, JobTable, LeasedQueue, RetryPolicy
+from cerebro.runtime.notifications import notify
+from services.gateway.store.channels import LEARNINGS_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,23 @@ class Delivery:
 class UnstoredDelivery:
     """A learning to store in ``namespace``, claimed by this replica."""
 
+    sequence: int
     namespace: str
     learning: LearningRecord
     attempts: int
+
+
+@dataclass(frozen=True)
+class ClaimedDeliveries:
+    claim: Claim
+    deliveries: list[UnstoredDelivery]
+
+
+DELIVERY_JOBS = JobTable(name="gateway.learning_deliveries", key="sequence", claim_order="sequence")
+# No attempt limit: a learning is stored in every subscriber's namespace, however long the memory
+# service is unavailable. Retries wait 1, 2, 4, ... seconds, at most a minute.
+DELIVERY_RETRY = RetryPolicy(max_attempts=None, backoff_base_seconds=1.0, backoff_max_seconds=60.0)
+DELIVERY_LEASE_SECONDS = 30.0
 
 
 _LEARNING_COLUMNS = "l.learning_id, l.publisher, l.concept, l.definition, l.relationships, l.confidence, l.published_at"
@@ -80,10 +98,16 @@ def content_digest(
 
 
 class LearningStore:
-    """The SQL of cross-learning. The pool must decode jsonb (cerebro.runtime.database.open_pool)."""
+    """The SQL of cross-learning. The pool must decode jsonb (cerebro.runtime.database.open_pool).
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    ``worker_id`` names this replica in the claims it makes (for operators).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, worker_id: str) -> None:
         self._pool = pool
+        self._deliveries = LeasedQueue(
+            DELIVERY_JOBS, worker_id=worker_id, lease_seconds=DELIVERY_LEASE_SECONDS, retry=DELIVERY_RETRY
+        )
 
     async def publish(
         self,
@@ -142,47 +166,44 @@ class LearningStore:
             "INSERT INTO gateway.learning_subscriptions (namespace) VALUES ($1) ON CONFLICT DO NOTHING", namespace
         )
 
-    async def claim_unstored(self, limit: int, lease_seconds: float) -> list[UnstoredDelivery]:
-        """Deliveries not yet stored and not claimed by another replica, claimed for ``lease_seconds``."""
-        rows = await self._pool.fetch(
-            f"""WITH claimed AS (
-                    UPDATE gateway.learning_deliveries d
-                    SET claimed_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
-                    WHERE (d.namespace, d.learning_id) IN (
-                        SELECT namespace, learning_id FROM gateway.learning_deliveries
-                        WHERE stored_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-                        ORDER BY sequence LIMIT $1 FOR UPDATE SKIP LOCKED)
-                    RETURNING d.namespace, d.learning_id, d.attempts, d.sequence)
-                SELECT c.namespace, c.attempts, {_LEARNING_COLUMNS}
-                FROM claimed c JOIN gateway.learnings l ON l.learning_id = c.learning_id
-                ORDER BY c.sequence""",
-            limit,
-            lease_seconds,
-        )
-        return [UnstoredDelivery(row["namespace"], _record(row), row["attempts"]) for row in rows]
+    async def claim_unstored(self, limit: int) -> ClaimedDeliveries:
+        """Up to ``limit`` due deliveries not yet stored, claimed by this replica for the lease.
 
-    async def mark_stored(self, namespace: str, learning_id: uuid.UUID, semantic_memory_id: uuid.UUID) -> None:
+        Deliveries whose claim outlived its lease (a replica died storing them) are put back first.
+        """
+        await self._deliveries.reclaim_expired(self._pool)
+        claim = await self._deliveries.claim(self._pool, limit)
+        if not claim.keys:
+            return ClaimedDeliveries(claim, [])
+        rows = await self._pool.fetch(
+            f"""SELECT d.sequence, d.namespace, d.attempts, {_LEARNING_COLUMNS}
+                FROM gateway.learning_deliveries d JOIN gateway.learnings l ON l.learning_id = d.learning_id
+                WHERE d.sequence = ANY($1::bigint[])
+                ORDER BY d.sequence""",
+            claim.keys,
+        )
+        deliveries = [
+            UnstoredDelivery(row["sequence"], row["namespace"], _record(row), row["attempts"]) for row in rows
+        ]
+        return ClaimedDeliveries(claim, deliveries)
+
+    async def mark_stored(self, claim: Claim, delivery: UnstoredDelivery, semantic_memory_id: uuid.UUID) -> None:
+        """Record where the delivery was stored and complete its job, unless the claim was lost meanwhile."""
         async with self._pool.acquire() as connection, connection.transaction():
+            if not await self._deliveries.complete(connection, claim, [delivery.sequence]):
+                # The lease ran out and another replica has it now; its store returns the same memory.
+                return
             await connection.execute(
-                """UPDATE gateway.learning_deliveries
-                   SET stored_at = now(), semantic_memory_id = $3, claimed_until = NULL, last_error = NULL
-                   WHERE namespace = $1 AND learning_id = $2 AND stored_at IS NULL""",
-                namespace,
-                learning_id,
+                """UPDATE gateway.learning_deliveries SET stored_at = now(), semantic_memory_id = $2
+                   WHERE sequence = $1""",
+                delivery.sequence,
                 semantic_memory_id,
             )
-            await notify(connection, LEARNINGS_CHANNEL, namespace)
+            await notify(connection, LEARNINGS_CHANNEL, delivery.namespace)
 
-    async def mark_failed(self, namespace: str, learning_id: uuid.UUID, error: str, retry_after: float) -> None:
-        await self._pool.execute(
-            """UPDATE gateway.learning_deliveries
-               SET claimed_until = now() + make_interval(secs => $3), last_error = $4
-               WHERE namespace = $1 AND learning_id = $2 AND stored_at IS NULL""",
-            namespace,
-            learning_id,
-            retry_after,
-            error,
-        )
+    async def mark_failed(self, claim: Claim, delivery: UnstoredDelivery, error: str) -> None:
+        """Give the delivery back, to be claimed again after a backoff."""
+        await self._deliveries.fail(self._pool, claim, [delivery.sequence], error)
 
     async def unsent(self, namespace: str, sent: list[int], limit: int) -> list[Delivery]:
         """Stored, unacknowledged deliveries of ``namespace`` whose sequence is not in ``sent``, in order."""
@@ -219,37 +240,3 @@ class LearningStore:
             namespace,
         )
         return row["pending"], row["published"]
-
-
-class LearningSignals:
-    """Wake-ups from LEARNINGS_CHANNEL notifications: of the store loop, and of each namespace's streams."""
-
-    def __init__(self) -> None:
-        self.store_wanted = asyncio.Event()
-        self._streams: dict[str, set[asyncio.Event]] = {}
-
-    def notified(self, payload: str) -> None:
-        if payload:
-            for event in self._streams.get(payload, ()):
-                event.set()
-        else:
-            self.store_wanted.set()
-
-    def wake_all(self) -> None:
-        self.store_wanted.set()
-        for events in self._streams.values():
-            for event in events:
-                event.set()
-
-    @contextmanager
-    def stream_waiter(self, namespace: str) -> Iterator[asyncio.Event]:
-        """An event set whenever a delivery of ``namespace`` was stored, for the ``with`` block."""
-        event = asyncio.Event()
-        self._streams.setdefault(namespace, set()).add(event)
-        try:
-            yield event
-        finally:
-            events = self._streams[namespace]
-            events.discard(event)
-            if not events:
-                del self._streams[namespace]
