@@ -1,8 +1,7 @@
-"""`cerebro.gateway.v1.AgentGateway`: the API parts combined.
+"""`cerebro.gateway.v1.AgentGateway`: the API parts combined into one servicer.
 
-Each method takes the request and a :class:`services.gateway.call.Call` (the admitted caller and its
-deadline) and returns the response, or yields them for server streams. The gRPC face adapts it in
-services.gateway.adapter; the HTTP/JSON face calls the same methods.
+Every method has the generated signature, ``(request, context) -> response`` (or an async iterator of
+responses for a server stream), and is implemented in the part named after its resource.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from services.gateway.api.tasks import TasksApi
 from services.gateway.api.working_memory import WorkingMemoryApi
 
 
-class GatewayApi(
+class GatewayServicer(
     EpisodesApi,
     WorkingMemoryApi,
     IdentityApi,
@@ -31,4 +30,4 @@ class GatewayApi(
     TasksApi,
     SystemApi,
 ):
-    """Every AgentGateway method (a test checks that none is missing)."""
+    """Every AgentGateway method (a test checks that none is left to the generated base)."""
