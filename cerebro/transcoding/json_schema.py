@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from services.gateway.http.fields import (
+from cerebro.transcoding.fields import (
     ANY,
     DURATION,
     FIELD_MASK,
@@ -25,7 +25,9 @@ from services.gateway.http.fields import (
     UINT64_TYPES,
     VALUE,
     WRAPPERS,
+    enum_type,
     is_map,
+    message_type,
 )
 
 Schema = dict[str, Any]
@@ -73,7 +75,7 @@ class SchemaCollector:
 
     def field_schema(self, field: FieldDescriptor) -> Schema:
         if is_map(field):
-            entry = field.message_type
+            entry = message_type(field)
             return {
                 "type": "object",
                 "propertyNames": _map_key_schema(entry.fields_by_name["key"]),
@@ -86,11 +88,11 @@ class SchemaCollector:
     def value_schema(self, field: FieldDescriptor) -> Schema:
         """The schema of one value of ``field`` (one element when it is repeated)."""
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.full_name in WRAPPERS:
-                return self.value_schema(field.message_type.fields_by_name["value"])
-            return self.message_ref(field.message_type)
+            if message_type(field).full_name in WRAPPERS:
+                return self.value_schema(message_type(field).fields_by_name["value"])
+            return self.message_ref(message_type(field))
         if field.type == FieldDescriptor.TYPE_ENUM:
-            return self._enum_ref(field.enum_type)
+            return self._enum_ref(enum_type(field))
         return scalar_schema(field)
 
     def _enum_ref(self, enum: EnumDescriptor) -> Schema:

@@ -1,10 +1,10 @@
-"""The OpenAPI 3.1 document of an HTTP face, generated from the same route table that serves it.
+"""The OpenAPI 3.1 document of a transcoded service, generated from the same route table that serves it.
 
 Each route is an operation: its path variables are path parameters, the fields the body carries are
 the request body, every other field with a single-string form is a query parameter (nested ones by
 dotted JSON name, e.g. ``filter.startTime``), and the response is the output message, or for a
 server stream newline-delimited ``{"result": ...}`` / ``{"error": ...}`` objects. Errors are
-``google.rpc.Status`` objects. Schemas follow :mod:`services.gateway.http.json_schema`.
+``google.rpc.Status`` objects. Schemas follow :mod:`cerebro.transcoding.json_schema`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import status_pb2
 
-from services.gateway.http.fields import is_plain_message, is_single_valued
-from services.gateway.http.handler import JSON_CONTENT_TYPE, STREAM_CONTENT_TYPE
-from services.gateway.http.json_schema import Schema, SchemaCollector
-from services.gateway.http.routes import BODY_WHOLE_REQUEST, Route, RouteTable
-from services.gateway.http.templates import parameter_name
+from cerebro.transcoding.fields import is_plain_message, is_single_valued, message_type
+from cerebro.transcoding.handler import JSON_CONTENT_TYPE, STREAM_CONTENT_TYPE
+from cerebro.transcoding.json_schema import Schema, SchemaCollector
+from cerebro.transcoding.routes import BODY_WHOLE_REQUEST, Route, RouteTable
+from cerebro.transcoding.templates import parameter_name
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearerAuth"
@@ -119,8 +119,8 @@ def _query_fields(
     for field in descriptor.fields:
         fields = (*prefix, field)
         if is_plain_message(field) and not field.is_repeated:
-            if field.message_type.full_name not in visiting:
-                yield from _query_fields(field.message_type, fields, visiting | {descriptor.full_name})
+            if message_type(field).full_name not in visiting:
+                yield from _query_fields(message_type(field), fields, visiting | {descriptor.full_name})
         elif is_single_valued(field):
             yield fields
 

@@ -1,4 +1,4 @@
-"""The HTTP face's connections: aiohttp's low-level server with the limits an edge needs.
+"""The transcoder's connections: aiohttp's low-level server with the limits an edge needs.
 
 - **Errors in the API's form, even before a request exists.** aiohttp answers a request it cannot
   parse (a 10 KB request line, a malformed header) from ``RequestHandler.handle_error`` with a
@@ -6,7 +6,7 @@
   ``google.rpc.Status`` like every other error, and never echo the offending bytes.
 - **A read timeout on the request head (slowloris).** aiohttp closes a connection whose next request
   head has not fully arrived ``keepalive_timeout`` seconds after it opened or after its previous
-  response; that timeout is the face's read timeout, so a client trickling a head byte by byte is cut
+  response; that timeout is the read timeout, so a client trickling a head byte by byte is cut
   off, and so is a connection left idle.
 - **A cap on connections per client address.** A connection over the cap is answered 429
   (RESOURCE_EXHAUSTED with RetryInfo) at its first request and closed. Behind a proxy every client
@@ -28,7 +28,7 @@ from aiohttp.web_protocol import RequestHandler
 from google.rpc import status_pb2
 
 from cerebro.runtime.errors import ServiceError, resource_exhausted
-from services.gateway.http.statuses import error_reply
+from cerebro.transcoding.statuses import error_reply
 
 log = logging.getLogger(__name__)
 

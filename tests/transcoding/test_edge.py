@@ -18,10 +18,10 @@ import pytest
 from multidict import CIMultiDict
 
 from cerebro.runtime.safe_values import MAX_JSON_DEPTH
-from services.gateway.http.server import open_gateway_channel, running_http_face
-from services.gateway.http.settings import HttpSettings
-from tests.gateway_http.conftest import MAX_BODY_BYTES, ScriptedFace
-from tests.gateway_http.scripted_gateway import ScriptedGateway, scripted_gateway_server
+from cerebro.transcoding.routes import build_route_table
+from cerebro.transcoding.server import ServerSettings, running_transcoder
+from tests.transcoding.conftest import MAX_BODY_BYTES, ScriptedFace, loopback_channel
+from tests.transcoding.scripted_server import SAMPLE_SERVICE, ScriptedServer, scripted_server
 
 READ_TIMEOUT_SECONDS = 1.0
 MAX_CONNECTIONS = 3
@@ -42,11 +42,11 @@ def fields_of(status: dict[str, Any]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def limited_face() -> AsyncIterator[tuple[ScriptedGateway, int]]:
+async def limited_face() -> AsyncIterator[tuple[ScriptedServer, int]]:
     """A face with a short read timeout and a small per-client connection cap."""
-    async with scripted_gateway_server() as (gateway, grpc_port):
-        channel = open_gateway_channel(f"127.0.0.1:{grpc_port}", None, "localhost")
-        settings = HttpSettings(
+    async with scripted_server() as (server, grpc_port):
+        channel = loopback_channel(f"127.0.0.1:{grpc_port}")
+        settings = ServerSettings(
             port=0,
             max_body_bytes=MAX_BODY_BYTES,
             default_timeout_seconds=5.0,
@@ -54,8 +54,8 @@ async def limited_face() -> AsyncIterator[tuple[ScriptedGateway, int]]:
             max_connections_per_client=MAX_CONNECTIONS,
         )
         try:
-            async with running_http_face(channel, settings, "127.0.0.1") as port:
-                yield gateway, port
+            async with running_transcoder(channel, build_route_table(SAMPLE_SERVICE), settings, "127.0.0.1") as port:
+                yield server, port
         finally:
             await channel.close()
 
@@ -98,7 +98,7 @@ class TestValuesNoServiceAccepts:
         status = await response.json()
         assert status["code"] == INVALID_ARGUMENT
         assert fields_of(status) == [field]
-        assert not [call for call in face.gateway.calls if call.method == "Remember"]
+        assert not [call for call in face.server.calls if call.method == "Remember"]
 
     @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 40, 150, 900])
     async def test_a_struct_nested_past_the_limit_is_a_field_error(self, face: ScriptedFace, depth: int) -> None:
@@ -166,7 +166,7 @@ class TestSlowAndGreedyClients:
         assert READ_TIMEOUT_SECONDS * 0.9 <= elapsed < READ_TIMEOUT_SECONDS + 3
 
     async def test_a_body_sent_too_slowly_is_408(self) -> None:
-        async with limited_face() as (gateway, port):
+        async with limited_face() as (server, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 b"POST /memory/action HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -177,7 +177,7 @@ class TestSlowAndGreedyClients:
             writer.close()
         assert status == 408
         assert json.loads(body)["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
-        assert not gateway.calls
+        assert not server.calls
 
     async def test_connections_over_the_per_client_cap_are_429_with_retry_after(self) -> None:
         async with limited_face() as (_, port):
@@ -203,4 +203,4 @@ async def test_two_authorization_headers_are_401(face: ScriptedFace) -> None:
     response = await face.http.post("/memory/search", json={"query": "x"}, headers=headers)
     assert response.status == 401
     assert (await response.json())["message"] == "send one Authorization header, not 2"
-    assert not face.gateway.calls
+    assert not face.server.calls

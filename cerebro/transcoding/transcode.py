@@ -28,8 +28,9 @@ from google.protobuf.message import Message
 
 from cerebro.runtime.errors import FieldViolation, invalid_argument
 from cerebro.runtime.safe_values import unsafe_values
-from services.gateway.http.fields import (
+from cerebro.transcoding.fields import (
     FieldPathError,
+    containing_type,
     find_field,
     is_bool,
     is_single_valued,
@@ -37,9 +38,9 @@ from services.gateway.http.fields import (
     proto_path,
     resolve_path,
 )
-from services.gateway.http.routes import BODY_WHOLE_REQUEST, Route, RouteMatch
-from services.gateway.http.templates import decode_value
-from services.gateway.http.violations import bad_value, expected_form, find_violations, nesting_violations
+from cerebro.transcoding.routes import BODY_WHOLE_REQUEST, Route, RouteMatch
+from cerebro.transcoding.templates import decode_value
+from cerebro.transcoding.violations import bad_value, expected_form, find_violations, nesting_violations
 
 QueryItems = Sequence[tuple[str, str]]
 
@@ -167,7 +168,7 @@ def _apply_path_values(route: Route, values: dict[str, str], message: Message) -
     for field_path, text in values.items():
         fields = route.path_fields[field_path]
         leaf = fields[-1]
-        parsed = message_class(leaf.containing_type)()
+        parsed = message_class(containing_type(leaf))()
         try:
             json_format.ParseDict({leaf.json_name: _json_value(leaf, text)}, parsed, ignore_unknown_fields=False)
         except json_format.ParseError:

@@ -1,14 +1,14 @@
-"""The HTTP face's request handler: find the route, build the request, call gRPC, answer in JSON.
+"""The transcoder's request handler: find the route, build the request, call gRPC, answer in JSON.
 
 - Unary methods answer ``200`` with the response message in proto3 JSON, or the mapped HTTP status
-  with the ``google.rpc.Status`` as JSON (see :mod:`services.gateway.http.statuses`).
+  with the ``google.rpc.Status`` as JSON (see :mod:`cerebro.transcoding.statuses`).
 - Server-streaming methods answer ``200`` with ``application/x-ndjson``: one JSON object per line,
   ``{"result": <message>}`` for each message and, if the stream fails once started,
   ``{"error": <google.rpc.Status>}`` as the last line. A failure within the first
   :data:`FIRST_EVENT_WAIT_SECONDS` (bad credentials, bad input) is an ordinary HTTP error instead.
-- The ``Authorization`` header (and W3C trace context) is passed on as gRPC metadata, with the
-  client's address when the face runs in the gateway's process (see ``HTTP_CLIENT_METADATA``); the deadline
-  comes from ``grpc-timeout`` or ``X-Request-Timeout``, else a default for unary calls (none for streams).
+- The ``Authorization`` header (and W3C trace context) is passed on as gRPC metadata, and with
+  :class:`ClientAddress` the HTTP client's address too; the deadline comes from ``grpc-timeout`` or
+  ``X-Request-Timeout``, else a default for unary calls (none for streams).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -28,22 +29,21 @@ from multidict import CIMultiDictProxy
 from prometheus_client import Counter
 
 from cerebro.runtime.errors import ServiceError, unauthenticated
-from services.gateway.call import HTTP_CLIENT_METADATA
-from services.gateway.http.connections import status_response
-from services.gateway.http.deadlines import request_timeout
-from services.gateway.http.proxy import GrpcProxy, Metadata
-from services.gateway.http.routes import Route, RouteTable
-from services.gateway.http.statuses import status_json, status_of_rpc_error
-from services.gateway.http.transcode import build_request, message_to_json
+from cerebro.transcoding.connections import status_response
+from cerebro.transcoding.deadlines import request_timeout
+from cerebro.transcoding.proxy import GrpcProxy, Metadata
+from cerebro.transcoding.routes import Route, RouteTable
+from cerebro.transcoding.statuses import status_json, status_of_rpc_error
+from cerebro.transcoding.transcode import build_request, message_to_json
 
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
 STREAM_CONTENT_TYPE = "application/x-ndjson"
-# Headers passed on to the gateway as gRPC metadata: credentials and W3C trace context.
+# Headers passed on to the gRPC server as metadata: credentials and W3C trace context.
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
 # How long a stream's first message or failure is awaited before answering 200: long enough for the
-# gateway to refuse bad credentials or input, short enough that an idle stream starts at once.
+# server to refuse bad credentials or input, short enough that an idle stream starts at once.
 FIRST_EVENT_WAIT_SECONDS = 0.5
 
 # gRPC metadata values must be printable ASCII.
@@ -52,10 +52,22 @@ _METADATA_VALUE = re.compile(r"^[\x20-\x7e]*$")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 HTTP_REQUESTS = Counter(
-    "cerebro_gateway_http_requests_total",
-    "HTTP/JSON requests answered by the gateway, by route and HTTP status (streams count when they start).",
+    "cerebro_http_transcoder_requests_total",
+    "HTTP/JSON requests answered by the transcoder, by route and HTTP status (streams count when they start).",
     ["route", "status"],
 )
+
+
+@dataclass(frozen=True)
+class ClientAddress:
+    """Pass each HTTP client's address on to the gRPC server as metadata ``key: "<proof> <address>"``.
+
+    Behind the transcoder every call comes from its own connection; with this, a server that knows the
+    proof (a secret it shares with the transcoder) can count per client what it counts per address.
+    """
+
+    metadata_key: str
+    proof: str
 
 
 class HttpHandler:
@@ -67,10 +79,10 @@ class HttpHandler:
         *,
         default_timeout: float,
         read_timeout: float,
-        client_proof: str | None = None,
+        client_address: ClientAddress | None = None,
     ) -> None:
         self._table = table
-        self._client_proof = client_proof
+        self._client_address = client_address
         self._proxy = proxy
         self._documents = documents
         self._default_timeout = default_timeout
@@ -121,17 +133,17 @@ class HttpHandler:
             default = None if route.method.server_streaming else self._default_timeout
             timeout = request_timeout(request.headers, default)
             metadata = forwarded_metadata(request.headers)
-            if self._client_proof is not None and request.remote:
-                metadata.append((HTTP_CLIENT_METADATA, f"{self._client_proof} {request.remote}"))
+            if self._client_address is not None and request.remote:
+                metadata.append((self._client_address.metadata_key, f"{self._client_address.proof} {request.remote}"))
         except ServiceError as error:
             return self._error(route.label, error.to_status_proto())
         if route.method.server_streaming:
             return await self._stream(request, route, message, timeout, metadata)
         try:
-            response = await self._proxy.unary(route, message, timeout=timeout, metadata=metadata)
+            reply = await self._proxy.unary(route, message, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as failure:
             return self._error(route.label, status_of_rpc_error(failure))
-        return self._answer(route.label, _json_response(200, message_to_json(response)))
+        return self._answer(route.label, _json_response(200, message_to_json(reply)))
 
     async def _stream(
         self, request: web.BaseRequest, route: Route, message: Message, timeout: float | None, metadata: Metadata
@@ -148,7 +160,8 @@ class HttpHandler:
             HTTP_REQUESTS.labels(route.label, "200").inc()
             try:
                 item = await first
-                while item is not grpc.aio.EOF:
+                # Every message the stream reads is a Message; its end (grpc.aio.EOF) is not.
+                while isinstance(item, Message):
                     await response.write(_line({"result": message_to_json(item)}))
                     item = await call.read()
             except grpc.aio.AioRpcError as failure:

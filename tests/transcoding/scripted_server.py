@@ -1,9 +1,10 @@
-"""A scripted AgentGateway on a real grpc.aio server, to test the HTTP face on its own.
+"""A scripted gRPC service on a real grpc.aio server, to test the transcoder on its own.
 
 Every method records its call (request, metadata, time remaining) and, unless a test scripts it,
 answers a response with every field set (a stream: two of them). A script fails a call by raising
 ServiceError: the server has the runtime's error interceptor, so statuses carry ``google.rpc``
-details exactly as the real gateway's do.
+details exactly as a Cerebro service's do. The service is AgentGateway's descriptor by default (its
+HTTP rules use every feature of google.api.http); nothing of the gateway's code runs.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
+from cerebro.gateway.v1 import gateway_pb2
 from cerebro.runtime.interceptors import ObservingInterceptor, map_errors
-from services.gateway.http.fields import message_class
-from services.gateway.http.gateway_api import SERVICE
-from tests.gateway_http.samples import filled
+from cerebro.transcoding.fields import message_class
+from tests.transcoding.samples import filled
+
+SAMPLE_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
 
 UnaryScript = Callable[[Message, grpc.aio.ServicerContext], Awaitable[Message]]
 StreamScript = Callable[[Message, grpc.aio.ServicerContext], AsyncIterator[Message]]
@@ -37,7 +41,8 @@ class RecordedCall:
 
 
 @dataclass
-class ScriptedGateway:
+class ScriptedServer:
+    service: ServiceDescriptor = SAMPLE_SERVICE
     calls: list[RecordedCall] = field(default_factory=list)
     scripts: dict[str, Any] = field(default_factory=dict)
 
@@ -50,7 +55,7 @@ class ScriptedGateway:
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
         handlers = {}
-        for method in SERVICE.methods:
+        for method in self.service.methods:
             codec = {
                 "request_deserializer": message_class(method.input_type).FromString,
                 "response_serializer": message_class(method.output_type).SerializeToString,
@@ -59,14 +64,14 @@ class ScriptedGateway:
                 handlers[method.name] = grpc.unary_stream_rpc_method_handler(self._stream(method.name), **codec)
             else:
                 handlers[method.name] = grpc.unary_unary_rpc_method_handler(self._unary(method.name), **codec)
-        return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
+        return grpc.method_handlers_generic_handler(self.service.full_name, handlers)
 
     def _record(self, name: str, request: Message, context: grpc.aio.ServicerContext) -> None:
         metadata = [(key, value) for key, value in context.invocation_metadata() or () if isinstance(value, str)]
         self.calls.append(RecordedCall(name, request, metadata, context.time_remaining()))
 
     def _unary(self, name: str) -> UnaryScript:
-        output = SERVICE.methods_by_name[name].output_type
+        output = self.service.methods_by_name[name].output_type
 
         async def handle(request: Message, context: grpc.aio.ServicerContext) -> Message:
             self._record(name, request, context)
@@ -79,7 +84,7 @@ class ScriptedGateway:
         return handle
 
     def _stream(self, name: str) -> StreamScript:
-        output = SERVICE.methods_by_name[name].output_type
+        output = self.service.methods_by_name[name].output_type
 
         async def handle(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
             self._record(name, request, context)
@@ -95,14 +100,14 @@ class ScriptedGateway:
 
 
 @asynccontextmanager
-async def scripted_gateway_server() -> AsyncIterator[tuple[ScriptedGateway, int]]:
-    """A ScriptedGateway serving on a loopback port; yields it and the port."""
-    gateway = ScriptedGateway()
+async def scripted_server() -> AsyncIterator[tuple[ScriptedServer, int]]:
+    """A ScriptedServer serving on a loopback port; yields it and the port."""
+    scripted = ScriptedServer()
     server = grpc.aio.server(interceptors=[ObservingInterceptor(map_errors)])
-    server.add_generic_rpc_handlers((gateway.generic_handler(),))
+    server.add_generic_rpc_handlers((scripted.generic_handler(),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        yield gateway, port
+        yield scripted, port
     finally:
         await server.stop(0)

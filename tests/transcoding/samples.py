@@ -9,7 +9,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-from services.gateway.http.fields import is_map, message_class
+from cerebro.transcoding.fields import is_map, message_class
 
 MAX_DEPTH = 6
 

@@ -16,7 +16,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 
 from cerebro.runtime.errors import FieldViolation
 from cerebro.runtime.safe_values import MAX_JSON_DEPTH, TOO_DEEP
-from services.gateway.http.fields import (
+from cerebro.transcoding.fields import (
     ANY,
     DURATION,
     FIELD_MASK,
@@ -30,10 +30,12 @@ from services.gateway.http.fields import (
     UINT64_TYPES,
     VALUE,
     WRAPPERS,
+    enum_type,
     find_field,
     is_map,
     is_plain_message,
     message_class,
+    message_type,
 )
 
 _PREVIEW_CHARS = 40
@@ -80,12 +82,12 @@ def _field_violations(
     parent: Descriptor, field: FieldDescriptor, key: str, value: object, path: str, problem: str
 ) -> list[FieldViolation]:
     if is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = message_type(field).fields_by_name["value"]
         if isinstance(value, dict) and is_plain_message(value_field):
             nested = [
                 violation
                 for entry_key, entry in value.items()
-                for violation in find_violations(value_field.message_type, entry, f"{path}[{entry_key}]")
+                for violation in find_violations(message_type(value_field), entry, f"{path}[{entry_key}]")
             ]
             if nested:
                 return nested
@@ -99,12 +101,12 @@ def _field_violations(
                 continue
             element_path = f"{path}[{index}]"
             if is_plain_message(field) and isinstance(element, dict):
-                nested += find_violations(field.message_type, element, element_path)
+                nested += find_violations(message_type(field), element, element_path)
             else:
                 nested.append((element_path, f"must be {element_form(field)}{_got(element)}"))
         return nested or [(path, problem)]
     if is_plain_message(field) and isinstance(value, dict):
-        return find_violations(field.message_type, value, path) or [(path, problem)]
+        return find_violations(message_type(field), value, path) or [(path, problem)]
     return [(path, f"must be {expected_form(field)}{_got(value)}")]
 
 
@@ -116,7 +118,7 @@ def bad_value(field: FieldDescriptor, value: object) -> str:
 def expected_form(field: FieldDescriptor) -> str:
     """What a value of ``field`` looks like in proto3 JSON, for people."""
     if is_map(field):
-        return f"a JSON object whose values are each {element_form(field.message_type.fields_by_name['value'])}"
+        return f"a JSON object whose values are each {element_form(message_type(field).fields_by_name['value'])}"
     if field.is_repeated:
         return f"a JSON array whose elements are each {element_form(field)}"
     return element_form(field)
@@ -125,12 +127,12 @@ def expected_form(field: FieldDescriptor) -> str:
 def element_form(field: FieldDescriptor) -> str:
     """The form of one value of ``field`` (one element when it is repeated)."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        name = field.message_type.full_name
+        name = message_type(field).full_name
         if name in WRAPPERS:
-            return element_form(field.message_type.fields_by_name["value"])
+            return element_form(message_type(field).fields_by_name["value"])
         return _MESSAGE_FORMS.get(name, f"a JSON object ({name})")
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return _enum_form(field.enum_type)
+        return _enum_form(enum_type(field))
     if field.type == FieldDescriptor.TYPE_STRING:
         return "a string"
     if field.type == FieldDescriptor.TYPE_BYTES:
@@ -172,7 +174,7 @@ def nesting_violations(descriptor: Descriptor, document: object, path: str = "")
     """Struct, Value and ListValue fields of ``document`` nested past the limit every service keeps.
 
     Checked on the JSON before json_format parses it: json_format stops at 100 levels with a message
-    that names no field, and a message between the two limits would only be refused by the gateway
+    that names no field, and a message between the two limits would only be refused by the gRPC server
     without a field name, as one it cannot decode.
     """
     if not isinstance(document, dict):
@@ -184,7 +186,7 @@ def nesting_violations(descriptor: Descriptor, document: object, path: str = "")
             continue
         field_path = _join(path, field.name)
         if is_map(field):
-            value_field = field.message_type.fields_by_name["value"]
+            value_field = message_type(field).fields_by_name["value"]
             items = value.items() if isinstance(value, dict) else ()
             for entry_key, entry in items:
                 violations += _nested(value_field, entry, f"{field_path}[{entry_key}]")
@@ -199,10 +201,10 @@ def nesting_violations(descriptor: Descriptor, document: object, path: str = "")
 def _nested(field: FieldDescriptor, value: object, path: str) -> list[FieldViolation]:
     if field.type != FieldDescriptor.TYPE_MESSAGE:
         return []
-    if field.message_type.full_name in {STRUCT, VALUE, LIST_VALUE}:
+    if message_type(field).full_name in {STRUCT, VALUE, LIST_VALUE}:
         return [(path, TOO_DEEP)] if _json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH else []
     if is_plain_message(field):
-        return nesting_violations(field.message_type, value, path)
+        return nesting_violations(message_type(field), value, path)
     return []
 
 

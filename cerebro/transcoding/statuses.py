@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -66,7 +66,8 @@ def error_reply(status: status_pb2.Status, http_status: int | None = None) -> Er
 def status_of_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     """The rich status a call ended with (its details included), or one made of its code and message."""
     try:
-        status = rpc_status.from_call(error)
+        # An AioRpcError has all from_call reads (code, details, trailing metadata), though it is no grpc.Call.
+        status = rpc_status.from_call(cast(grpc.Call, error))
     except ValueError:  # the details trailer disagrees with the call's code or message
         status = None
     if status is None:
@@ -90,5 +91,5 @@ def retry_after_seconds(status: status_pb2.Status) -> int | None:
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
-            return max(1, math.ceil(info.retry_delay.ToNanoseconds() / 1e9))
+            return max(1, math.ceil(int(info.retry_delay.ToNanoseconds()) / 1e9))
     return None

@@ -14,9 +14,9 @@ from google.protobuf.message import Message
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.runtime.errors import unauthenticated, unavailable
-from services.gateway.http.handler import FIRST_EVENT_WAIT_SECONDS
-from tests.gateway_http.conftest import ScriptedFace
-from tests.gateway_http.samples import filled
+from cerebro.transcoding.handler import FIRST_EVENT_WAIT_SECONDS
+from tests.transcoding.conftest import ScriptedFace
+from tests.transcoding.samples import filled
 
 WATCH = "/neural-mesh/consensus:watch"
 SUBSCRIBE = "/neural-mesh/cross-learning:subscribe"
@@ -38,7 +38,7 @@ async def test_each_message_is_one_json_line(face: ScriptedFace) -> None:
         filled(pb.WatchDecisionsResponse.DESCRIPTOR), always_print_fields_with_no_presence=True
     )
     assert lines(await response.text()) == [{"result": expected}, {"result": expected}]
-    call = face.gateway.last("WatchDecisions")
+    call = face.server.last("WatchDecisions")
     assert call.request == pb.WatchDecisionsRequest(proposal_id="p-1")
     assert call.time_remaining is None  # streams get no default deadline
 
@@ -48,7 +48,7 @@ async def test_a_stream_refused_at_once_is_an_http_error(face: ScriptedFace) -> 
         raise unauthenticated("credentials required")
         yield  # a generator
 
-    face.gateway.scripts["SubscribeLearnings"] = refuse
+    face.server.scripts["SubscribeLearnings"] = refuse
     response = await face.http.get(SUBSCRIBE)
     assert response.status == 401
     assert (await response.json())["message"] == "credentials required"
@@ -59,7 +59,7 @@ async def test_a_stream_failing_after_it_started_ends_with_an_error_line(face: S
         yield learning("first")
         raise unavailable("the memory service is unavailable", retry_after_seconds=1.0)
 
-    face.gateway.scripts["SubscribeLearnings"] = fail_later
+    face.server.scripts["SubscribeLearnings"] = fail_later
     response = await face.http.get(SUBSCRIBE)
     assert response.status == 200
     first, last = lines(await response.text())
@@ -75,7 +75,7 @@ async def test_an_idle_stream_starts_at_once_and_delivers_later(face: ScriptedFa
         await released.wait()
         yield learning("late")
 
-    face.gateway.scripts["SubscribeLearnings"] = later
+    face.server.scripts["SubscribeLearnings"] = later
     response = await asyncio.wait_for(face.http.get(SUBSCRIBE), timeout=FIRST_EVENT_WAIT_SECONDS + 5)
     assert response.status == 200
     released.set()
@@ -94,7 +94,7 @@ async def test_a_client_going_away_cancels_the_grpc_stream(face: ScriptedFace) -
         finally:
             ended.set()
 
-    face.gateway.scripts["SubscribeLearnings"] = forever
+    face.server.scripts["SubscribeLearnings"] = forever
     response = await face.http.get(SUBSCRIBE)
     assert json.loads(await response.content.readline())["result"]["learning"]["concept"] == "one"
     response.close()
@@ -104,7 +104,7 @@ async def test_a_client_going_away_cancels_the_grpc_stream(face: ScriptedFace) -
 async def test_a_stream_deadline_comes_from_the_headers(face: ScriptedFace) -> None:
     response = await face.http.get(WATCH, headers={"grpc-timeout": "30S"})
     await response.read()
-    remaining = face.gateway.last("WatchDecisions").time_remaining
+    remaining = face.server.last("WatchDecisions").time_remaining
     assert remaining is not None and 29 < remaining <= 30.5
 
 
@@ -113,7 +113,7 @@ async def test_a_message_json_cannot_carry_ends_the_stream_with_an_internal_erro
         yield learning("fine")
         yield pb.SubscribeLearningsResponse(learning={"relationships": {"weight": float("nan")}})
 
-    face.gateway.scripts["SubscribeLearnings"] = unwritable
+    face.server.scripts["SubscribeLearnings"] = unwritable
     response = await face.http.get(SUBSCRIBE)
     first, last = lines(await response.text())
     assert first["result"]["learning"]["concept"] == "fine"

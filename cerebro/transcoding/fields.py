@@ -1,9 +1,9 @@
-"""Protobuf fields as the HTTP face sees them: finding them by name, and how each is written in JSON."""
+"""Protobuf fields as the transcoder sees them: finding them by name, and how each is written in JSON."""
 
 from __future__ import annotations
 
 from google.protobuf import message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 TIMESTAMP = "google.protobuf.Timestamp"
@@ -37,8 +37,28 @@ def message_class(descriptor: Descriptor) -> type[Message]:
     return message_factory.GetMessageClass(descriptor)
 
 
+def message_type(field: FieldDescriptor) -> Descriptor:
+    """The type of a message field (of a map field: its entry type)."""
+    if field.message_type is None:
+        raise TypeError(f"{field.full_name} is not a message field")
+    return field.message_type
+
+
+def enum_type(field: FieldDescriptor) -> EnumDescriptor:
+    if field.enum_type is None:
+        raise TypeError(f"{field.full_name} is not an enum field")
+    return field.enum_type
+
+
+def containing_type(field: FieldDescriptor) -> Descriptor:
+    """The message ``field`` belongs to (every field of a message descriptor has one)."""
+    if field.containing_type is None:
+        raise TypeError(f"{field.full_name} is an extension outside any message")
+    return field.containing_type
+
+
 def is_map(field: FieldDescriptor) -> bool:
-    return field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+    return field.type == FieldDescriptor.TYPE_MESSAGE and message_type(field).GetOptions().map_entry
 
 
 def is_plain_message(field: FieldDescriptor) -> bool:
@@ -46,7 +66,7 @@ def is_plain_message(field: FieldDescriptor) -> bool:
     return (
         field.type == FieldDescriptor.TYPE_MESSAGE
         and not is_map(field)
-        and field.message_type.full_name not in SPECIAL_MESSAGES
+        and message_type(field).full_name not in SPECIAL_MESSAGES
     )
 
 
@@ -54,12 +74,12 @@ def is_single_valued(field: FieldDescriptor) -> bool:
     """A field whose JSON value (or each element's) can be written as one string: a URL path or query value."""
     if field.type != FieldDescriptor.TYPE_MESSAGE:
         return True
-    return field.message_type.full_name in STRING_MESSAGES | WRAPPERS
+    return message_type(field).full_name in STRING_MESSAGES | WRAPPERS
 
 
 def is_bool(field: FieldDescriptor) -> bool:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return field.message_type.full_name == "google.protobuf.BoolValue"
+        return message_type(field).full_name == "google.protobuf.BoolValue"
     return field.type == FieldDescriptor.TYPE_BOOL
 
 
@@ -85,7 +105,7 @@ def resolve_path(descriptor: Descriptor, dotted: str) -> tuple[FieldDescriptor, 
         if index < len(names) - 1:
             if field.is_repeated or not is_plain_message(field):
                 raise FieldPathError(f"{proto_path(fields)} has no fields to select")
-            current = field.message_type
+            current = message_type(field)
     return tuple(fields)
 
 

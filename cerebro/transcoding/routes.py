@@ -1,4 +1,4 @@
-"""The route table of the HTTP face, built from the ``google.api.http`` options of a gRPC service.
+"""The route table of the transcoder, built from the ``google.api.http`` options of a gRPC service.
 
 Every method with an ``HttpRule`` (and each of its ``additional_bindings``) becomes a route: an HTTP
 method, a path template, and where the request's fields come from (path variables, the body, the
@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
-from services.gateway.http.fields import FieldPathError, find_field, is_single_valued, proto_path, resolve_path
-from services.gateway.http.templates import PathTemplate, TemplateError
+from cerebro.transcoding.fields import FieldPathError, find_field, is_single_valued, proto_path, resolve_path
+from cerebro.transcoding.templates import PathTemplate, TemplateError
 
 BODY_WHOLE_REQUEST = "*"
 _PATTERN_KINDS = ("get", "put", "post", "delete", "patch")
 
 
 class RouteError(ValueError):
-    """An HttpRule the HTTP face cannot serve."""
+    """An HttpRule the transcoder cannot serve."""
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ from google.protobuf.message import Message
 from prometheus_client import REGISTRY
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
-from cerebro.memory.v1 import episodes_pb2, memory_service_pb2
+from cerebro.gateway.v1 import resources_pb2
+from cerebro.memory.v1 import episodes_pb2
 from cerebro.runtime.errors import ServiceError, invalid_argument, resource_exhausted, unauthenticated
-from services.gateway.http.server import open_gateway_channel, running_http_face
-from services.gateway.http.settings import HttpSettings
-from services.gateway.http.statuses import HTTP_STATUS
-from tests.gateway_http.conftest import DEFAULT_TIMEOUT_SECONDS, MAX_BODY_BYTES, ScriptedFace
-from tests.gateway_http.samples import filled
+from cerebro.transcoding.routes import build_route_table
+from cerebro.transcoding.server import running_transcoder
+from cerebro.transcoding.statuses import HTTP_STATUS
 from tests.support import free_port
+from tests.transcoding.conftest import DEFAULT_TIMEOUT_SECONDS, MAX_BODY_BYTES, SETTINGS, ScriptedFace, loopback_channel
+from tests.transcoding.samples import filled
+from tests.transcoding.scripted_server import SAMPLE_SERVICE
 
 
 def violations(body: dict[str, Any]) -> dict[str, str]:
@@ -47,7 +49,7 @@ async def test_a_request_and_its_response_go_through_in_proto3_json(face: Script
     response = await face.http.post("/memory/action", json=sent)
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/json"
-    received = face.gateway.last("Remember").request
+    received = face.server.last("Remember").request
     assert canonical(received) == canonical(json_format.ParseDict(sent, pb.RememberRequest()))
     assert received.HasField("importance") and received.occur_time.nanos == 500_000_000
     body = await response.json()
@@ -62,10 +64,10 @@ async def test_a_request_and_its_response_go_through_in_proto3_json(face: Script
 async def test_64_bit_integers_are_strings_and_zero_values_are_written(face: ScriptedFace) -> None:
     async def stats(request: Message, context: grpc.aio.ServicerContext) -> Message:
         return pb.GetStatsResponse(
-            namespace="nexus", memory=memory_service_pb2.GetStatsResponse(episodes_total=2**53 + 1), pending_learnings=0
+            namespace="nexus", memory=resources_pb2.MemoryStats(episodes_total=2**53 + 1), pending_learnings=0
         )
 
-    face.gateway.scripts["GetStats"] = stats
+    face.server.scripts["GetStats"] = stats
     body = await (await face.http.get("/stats")).json()
     assert body["memory"]["episodesTotal"] == str(2**53 + 1)
     assert body["pendingLearnings"] == "0"
@@ -75,7 +77,7 @@ async def test_64_bit_integers_are_strings_and_zero_values_are_written(face: Scr
 async def test_proto_field_names_are_accepted_as_well_as_json_names(face: ScriptedFace) -> None:
     response = await face.http.post("/memory/search", json={"query": "first day", "top_k": 3, "namespace": "aria"})
     assert response.status == 200
-    assert face.gateway.last("Recall").request == pb.RecallRequest(query="first day", top_k=3, namespace="aria")
+    assert face.server.last("Recall").request == pb.RecallRequest(query="first day", top_k=3, namespace="aria")
 
 
 async def test_query_parameters_fill_the_fields_the_path_and_body_do_not(face: ScriptedFace) -> None:
@@ -89,12 +91,12 @@ async def test_query_parameters_fill_the_fields_the_path_and_body_do_not(face: S
     ]
     response = await face.http.get("/memory/episodic/recent", params=query)
     assert response.status == 200
-    request = face.gateway.last("ListRecentEpisodes").request
+    request = face.server.last("ListRecentEpisodes").request
     assert list(request.filter.tags) == ["ops", "memory"]
     assert request.filter.start_time.ToJsonString() == "2026-01-01T00:00:00Z"
     assert (request.filter.min_importance, request.page_size, request.namespace) == (0.5, 5, "aria")
     await face.http.get("/neural-mesh/connected-agents", params={"includeServiceReplicas": "true", "region": "eu"})
-    listed = face.gateway.last("ListConnectedInstances").request
+    listed = face.server.last("ListConnectedInstances").request
     assert (listed.include_service_replicas, listed.region) == (True, "eu")
 
 
@@ -105,7 +107,7 @@ async def test_path_variables_and_a_body_field_make_one_request(face: ScriptedFa
         json={"value": "NEXUS, curious", "charLimit": 2000},
     )
     assert response.status == 200
-    request = face.gateway.last("UpdateMemoryBlock").request
+    request = face.server.last("UpdateMemoryBlock").request
     assert request.block.label == "core persona/1"
     assert (request.block.value, request.block.char_limit) == ("NEXUS, curious", 2000)
     assert list(request.update_mask.paths) == ["value", "char_limit"]
@@ -115,7 +117,7 @@ async def test_path_variables_and_a_body_field_make_one_request(face: ScriptedFa
         json={"voterId": "v1", "choice": "yes", "signature": "c2lnbmVk"},
     )
     assert vote.status == 200
-    assert face.gateway.last("Vote").request == pb.VoteRequest(
+    assert face.server.last("Vote").request == pb.VoteRequest(
         proposal_id="6d1f0c3e-8a3b-4f0e-9f3e-2b1d8c7a9e01", voter_id="v1", choice="yes", signature=b"signed"
     )
 
@@ -159,7 +161,7 @@ async def test_unknown_fields_and_wrong_types_are_400_naming_the_field(
     body = await response.json()
     assert body["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert needs in violations(body)[field]
-    assert face.gateway.calls == []
+    assert face.server.calls == []
 
 
 async def test_every_bad_field_is_reported_at_once(face: ScriptedFace) -> None:
@@ -194,7 +196,7 @@ async def test_where_fields_may_come_from_is_enforced(face: ScriptedFace) -> Non
     assert "set by the path" in violations(await path_field.json())["label"]
     no_body = await face.http.get("/health", data=b'{"x": 1}', headers={"Content-Type": "application/json"})
     assert "takes no body" in violations(await no_body.json())[""]
-    assert face.gateway.calls == []
+    assert face.server.calls == []
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ async def test_malformed_bodies_are_400(face: ScriptedFace, body: bytes, needs: 
 async def test_an_empty_body_is_an_empty_request(face: ScriptedFace) -> None:
     response = await face.http.post("/memory/identity:heartbeat")
     assert response.status == 200
-    assert face.gateway.last("Heartbeat").request == pb.HeartbeatRequest()
+    assert face.server.last("Heartbeat").request == pb.HeartbeatRequest()
 
 
 async def test_a_body_over_the_limit_is_413_and_never_reaches_grpc(face: ScriptedFace) -> None:
@@ -227,7 +229,7 @@ async def test_a_body_over_the_limit_is_413_and_never_reaches_grpc(face: Scripte
     body = await response.json()
     assert body["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert "over the limit" in body["message"]
-    assert face.gateway.calls == []
+    assert face.server.calls == []
 
 
 async def test_a_body_that_is_not_json_is_415(face: ScriptedFace) -> None:
@@ -253,7 +255,7 @@ async def test_credentials_and_trace_context_are_passed_on_as_metadata(face: Scr
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     headers = {"Authorization": "Bearer crb_0123456789abcdef.secret", "traceparent": traceparent, "X-Other": "no"}
     await face.http.get("/stats", headers=headers)
-    call = face.gateway.last("GetStats")
+    call = face.server.last("GetStats")
     assert call.header("authorization") == ["Bearer crb_0123456789abcdef.secret"]
     assert call.header("traceparent") == [traceparent]
     assert call.header("x-other") == []
@@ -263,7 +265,7 @@ async def test_an_authorization_header_grpc_cannot_carry_is_401(face: ScriptedFa
     response = await face.http.get("/stats", headers={"Authorization": "Bearer caf\u00e9"})
     assert response.status == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert face.gateway.calls == []
+    assert face.server.calls == []
 
 
 @pytest.mark.parametrize(
@@ -280,7 +282,7 @@ async def test_the_deadline_comes_from_the_headers_or_the_default(
     face: ScriptedFace, headers: dict[str, str], seconds: float
 ) -> None:
     await face.http.get("/health", headers=headers)
-    remaining = face.gateway.last("GetHealth").time_remaining
+    remaining = face.server.last("GetHealth").time_remaining
     # gRPC sends the timeout rounded to its wire units, so the server may see a little more.
     assert remaining is not None and seconds - 1.0 < remaining <= seconds * 1.01 + 0.1
 
@@ -308,7 +310,7 @@ async def test_a_call_past_its_deadline_is_504(face: ScriptedFace) -> None:
         await asyncio.Event().wait()  # until the deadline cancels the call
         raise AssertionError("unreachable")
 
-    face.gateway.scripts["GetHealth"] = slow
+    face.server.scripts["GetHealth"] = slow
     response = await face.http.get("/health", headers={"grpc-timeout": "100m"})
     assert response.status == 504
     assert (await response.json())["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
@@ -322,7 +324,7 @@ async def test_grpc_codes_become_google_rpc_http_statuses(face: ScriptedFace, co
     async def fail(request: Message, context: grpc.aio.ServicerContext) -> Message:
         raise ServiceError(code, f"failed with {code.name}")
 
-    face.gateway.scripts["GetStats"] = fail
+    face.server.scripts["GetStats"] = fail
     response = await face.http.get("/stats")
     assert response.status == HTTP_STATUS[code]
     body = await response.json()
@@ -344,7 +346,7 @@ async def test_error_details_reach_the_http_client(face: ScriptedFace) -> None:
     async def refuse(request: Message, context: grpc.aio.ServicerContext) -> Message:
         raise invalid_argument([("content", "must contain non-whitespace text")])
 
-    face.gateway.scripts["Remember"] = refuse
+    face.server.scripts["Remember"] = refuse
     response = await face.http.post("/memory/action", json={"content": "   "})
     assert response.status == 400
     body = await response.json()
@@ -356,7 +358,7 @@ async def test_resource_exhausted_is_429_with_retry_after(face: ScriptedFace) ->
     async def limited(request: Message, context: grpc.aio.ServicerContext) -> Message:
         raise resource_exhausted("rate limit exceeded", 2.2)
 
-    face.gateway.scripts["Recall"] = limited
+    face.server.scripts["Recall"] = limited
     response = await face.http.post("/memory/search", json={"query": "x"})
     assert response.status == 429
     assert response.headers["Retry-After"] == "3"
@@ -371,8 +373,8 @@ async def test_unauthenticated_is_401_and_permission_denied_403(face: ScriptedFa
     async def read_only(request: Message, context: grpc.aio.ServicerContext) -> Message:
         raise ServiceError(grpc.StatusCode.PERMISSION_DENIED, "Remember writes, and this credential is read-only")
 
-    face.gateway.scripts["Recall"] = unknown_key
-    face.gateway.scripts["Remember"] = read_only
+    face.server.scripts["Recall"] = unknown_key
+    face.server.scripts["Remember"] = read_only
     refused = await face.http.post("/memory/search", json={"query": "x"})
     assert (refused.status, refused.headers["WWW-Authenticate"]) == (401, 'Bearer realm="cerebro"')
     denied = await face.http.post("/memory/action", json={"content": "x"})
@@ -384,7 +386,7 @@ async def test_a_response_json_cannot_carry_is_500_in_the_apis_error_form(face: 
     async def unwritable(request: Message, context: grpc.aio.ServicerContext) -> Message:
         return pb.RememberResponse(episode={"metadata": {"ratio": float("inf")}})  # JSON has no Infinity in a Struct
 
-    face.gateway.scripts["Remember"] = unwritable
+    face.server.scripts["Remember"] = unwritable
     response = await face.http.post("/memory/action", json={"content": "x"})
     assert response.status == 500
     assert await response.json() == {
@@ -394,11 +396,14 @@ async def test_a_response_json_cannot_carry_is_500_in_the_apis_error_form(face: 
     }
 
 
-async def test_an_unreachable_gateway_is_503() -> None:
-    channel = open_gateway_channel(f"127.0.0.1:{free_port()}", None, "localhost")
-    settings = HttpSettings(port=0, max_body_bytes=MAX_BODY_BYTES, default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS)
+async def test_an_unreachable_grpc_server_is_503() -> None:
+    channel = loopback_channel(f"127.0.0.1:{free_port()}")
+    table = build_route_table(SAMPLE_SERVICE)
     try:
-        async with running_http_face(channel, settings, "127.0.0.1") as port, aiohttp.ClientSession() as http:
+        async with (
+            running_transcoder(channel, table, SETTINGS, "127.0.0.1") as port,
+            aiohttp.ClientSession() as http,
+        ):
             response = await http.get(f"http://127.0.0.1:{port}/health")
             assert response.status == 503
             assert (await response.json())["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
@@ -408,7 +413,7 @@ async def test_an_unreachable_gateway_is_503() -> None:
 
 async def test_requests_are_counted_by_route_and_status(face: ScriptedFace) -> None:
     def count(route: str, status: str) -> float:
-        value = REGISTRY.get_sample_value("cerebro_gateway_http_requests_total", {"route": route, "status": status})
+        value = REGISTRY.get_sample_value("cerebro_http_transcoder_requests_total", {"route": route, "status": status})
         return value or 0.0
 
     before = (count("GET /health", "200"), count("unmatched", "404"))
