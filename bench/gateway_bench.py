@@ -36,6 +36,7 @@ from cerebro.cli.main import PROCESS_MODULES
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
+from cerebro.runtime.roles import Role, role_dns_name
 from services.gateway.store.keys import issue_key
 from tests.support import free_port
 
@@ -128,16 +129,26 @@ async def alternating(
     return direct_timings, through_timings
 
 
+def memory_channel(data_dir: Path, port: int) -> grpc.aio.Channel:
+    """The memory service speaks mutual TLS only: the bench calls it with the operator's certificate."""
+    tls = data_dir / "tls"
+    credentials = grpc.ssl_channel_credentials(
+        (tls / "ca.crt").read_bytes(), (tls / "operator.key").read_bytes(), (tls / "operator.crt").read_bytes()
+    )
+    options = [("grpc.ssl_target_name_override", role_dns_name(Role.MEMORY))]
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options=options)
+
+
 async def measure(
-    ports: dict[str, int], token: str, calls: int, block: int
+    data_dir: Path, ports: dict[str, int], token: str, calls: int, block: int
 ) -> list[tuple[str, int, list[float], list[float]]]:
     auth = (("authorization", f"Bearer {token}"),)
     rows = []
     async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel,
+        memory_channel(data_dir, ports["memory"]) as direct_channel,
         grpc.aio.insecure_channel(f"127.0.0.1:{ports['gateway']}") as gateway_channel,
     ):
-        memory = memory_service_pb2_grpc.MemoryServiceStub(memory_channel)
+        memory = memory_service_pb2_grpc.MemoryServiceStub(direct_channel)
         gateway = gateway_pb2_grpc.AgentGatewayStub(gateway_channel)
 
         async def direct_create(i: int) -> object:
@@ -181,7 +192,7 @@ def main() -> None:
         worker = child_process(process.pid, "embeddings-worker")
         os.kill(worker, signal.SIGSTOP)
         try:
-            rows = asyncio.run(measure(ports, token, args.calls, args.block))
+            rows = asyncio.run(measure(data_dir, ports, token, args.calls, args.block))
         finally:
             os.kill(worker, signal.SIGCONT)
     finally:
