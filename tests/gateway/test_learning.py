@@ -154,6 +154,8 @@ async def test_a_learning_id_cannot_be_reused_for_other_content(mesh: Mesh, name
         ({"concept": " "}, "learning.concept"),
         ({"concept": "x", "learning_id": "nope"}, "learning.learning_id"),
         ({"concept": "x", "confidence": 1.5}, "learning.confidence"),
+        # The memory service would refuse it at every delivery: refused at publish instead.
+        ({"concept": "x", "definition": " \n "}, "learning.definition"),
         ({"concept": "x", "relationships": {"learned_from": "me"}}, "learning.relationships.learned_from"),
     ],
 )

@@ -79,7 +79,7 @@ class Learning(_message.Message):
     concept: _builtins.str
     """Required. The concept's name: 1-500 characters, not only whitespace."""
     definition: _builtins.str
-    """Optional. What was learned, at most 262,144 UTF-8 bytes."""
+    """Optional. What was learned: when set, not only whitespace, at most 262,144 UTF-8 bytes."""
     confidence: _builtins.float
     """Optional. Confidence in [0, 1]; 0.5 when not set."""
     @_builtins.property
