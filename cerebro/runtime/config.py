@@ -7,6 +7,7 @@ A bad value raises :class:`ConfigError` whose message is the one line printed at
 
 from __future__ import annotations
 
+import builtins
 import os
 import socket
 from collections.abc import Mapping
@@ -51,9 +52,6 @@ class Env:
         value = self._environ.get(name)
         return value if value not in (None, "") else None
 
-    def str(self, name: str, default: str | None = None) -> str | None:
-        return self.raw(PREFIX + name) or default
-
     def secret(self, name: str) -> str | None:
         """``CEREBRO_<NAME>`` or the content of the file named by ``CEREBRO_<NAME>_FILE``."""
         direct, file_var = PREFIX + name, PREFIX + name + "_FILE"
@@ -66,39 +64,6 @@ class Env:
             except OSError as exc:
                 raise ConfigError(f"{file_var}: cannot read {path!r}: {exc.strerror}") from exc
         return self.raw(direct)
-
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name}={text!r} is not an integer") from None
-        _check_range(PREFIX + name, value, minimum, maximum)
-        return value
-
-    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name}={text!r} is not a number") from None
-        _check_range(PREFIX + name, value, minimum, maximum)
-        return value
-
-    def bool(self, name: str, default: bool) -> bool:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        lowered = text.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{PREFIX}{name}={text!r} is not a boolean (use true or false)")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default)
@@ -115,6 +80,57 @@ class Env:
         if must_exist and not path.exists():
             raise ConfigError(f"{PREFIX}{name}={text!r}: no such file")
         return path
+
+    # The typed reads come last: below them, `str`, `int`, ... in this class's annotations would name them.
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
+        return self.raw(PREFIX + name) or default
+
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
+        text = self.raw(PREFIX + name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}={text!r} is not an integer") from None
+        _check_range(PREFIX + name, value, minimum, maximum)
+        return value
+
+    def float(
+        self,
+        name: builtins.str,
+        default: builtins.float,
+        *,
+        minimum: builtins.float | None = None,
+        maximum: builtins.float | None = None,
+    ) -> builtins.float:
+        text = self.raw(PREFIX + name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}={text!r} is not a number") from None
+        _check_range(PREFIX + name, value, minimum, maximum)
+        return value
+
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
+        text = self.raw(PREFIX + name)
+        if text is None:
+            return default
+        lowered = text.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{PREFIX}{name}={text!r} is not a boolean (use true or false)")
 
 
 def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:

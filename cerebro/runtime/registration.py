@@ -144,7 +144,7 @@ async def keep_registered(
         await membership.leave()
         raise
     finally:
-        await channel.close()
+        await channel.close(grace=None)
 
 
 class _Membership:
@@ -152,7 +152,7 @@ class _Membership:
 
     def __init__(
         self,
-        stub: consensus_pb2_grpc.ConsensusServiceStub,
+        stub: consensus_pb2_grpc.ConsensusServiceAsyncStub,
         key: Ed25519PrivateKey,
         register_request_for: Callable[[], pb.RegisterInstanceRequest],
     ) -> None:

@@ -9,7 +9,7 @@ INTERNAL, naming the method.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
 
@@ -24,10 +24,20 @@ class UndecodableResponse(grpc.aio.AioRpcError):
             grpc.aio.Metadata(),
             grpc.aio.Metadata(),
             details=f"the response of {name} could not be decoded",
+            debug_error_string="",
         )
 
 
-class DecodedUnaryResponses(grpc.aio.UnaryUnaryClientInterceptor):
+# typeshed makes these gRPC classes generic; at run time they are not, so they are subscripted for mypy only.
+if TYPE_CHECKING:
+    UnaryUnaryInterceptor: TypeAlias = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+    UnaryStreamInterceptor: TypeAlias = grpc.aio.UnaryStreamClientInterceptor[Any, Any]
+else:
+    UnaryUnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor
+    UnaryStreamInterceptor = grpc.aio.UnaryStreamClientInterceptor
+
+
+class DecodedUnaryResponses(UnaryUnaryInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
@@ -41,7 +51,7 @@ class DecodedUnaryResponses(grpc.aio.UnaryUnaryClientInterceptor):
         return response
 
 
-class DecodedStreamResponses(grpc.aio.UnaryStreamClientInterceptor):
+class DecodedStreamResponses(UnaryStreamInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
@@ -61,4 +71,8 @@ async def _decoded(call: AsyncIterator[Any], method: str | bytes) -> AsyncIterat
 
 def decoding_interceptors() -> list[grpc.aio.ClientInterceptor]:
     """One interceptor per kind of call (grpc.aio registers an interceptor for one kind only)."""
-    return [DecodedUnaryResponses(), DecodedStreamResponses()]
+    # The stubs leave ClientInterceptor open (a union of the four kinds): each of ours is one of them.
+    return [
+        cast(grpc.aio.ClientInterceptor, DecodedUnaryResponses()),
+        cast(grpc.aio.ClientInterceptor, DecodedStreamResponses()),
+    ]
