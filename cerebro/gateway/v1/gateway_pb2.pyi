@@ -50,20 +50,24 @@ class RememberResponse(_message.Message):
     def __init__(self, episode: _Optional[_Union[_episodes_pb2.Episode, _Mapping]] = ...) -> None: ...
 
 class RecallRequest(_message.Message):
-    __slots__ = ("query", "mode", "filter", "top_k", "weighting", "namespace")
+    __slots__ = ("query", "mode", "filter", "top_k", "weighting", "namespace", "min_score", "context_window")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     WEIGHTING_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     query: str
     mode: _episodes_pb2.SearchMode
     filter: _episodes_pb2.EpisodeFilter
     top_k: int
     weighting: _episodes_pb2.SearchWeighting
     namespace: str
-    def __init__(self, query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., filter: _Optional[_Union[_episodes_pb2.EpisodeFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., weighting: _Optional[_Union[_episodes_pb2.SearchWeighting, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
+    min_score: float
+    context_window: int
+    def __init__(self, query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., filter: _Optional[_Union[_episodes_pb2.EpisodeFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., weighting: _Optional[_Union[_episodes_pb2.SearchWeighting, _Mapping]] = ..., namespace: _Optional[str] = ..., min_score: _Optional[float] = ..., context_window: _Optional[int] = ...) -> None: ...
 
 class RecallResponse(_message.Message):
     __slots__ = ("hits", "vector_search_skipped", "namespace")
@@ -288,18 +292,20 @@ class UpsertKnowledgeResponse(_message.Message):
     def __init__(self, knowledge: _Optional[_Union[_semantic_pb2.SemanticMemory, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class SearchKnowledgeRequest(_message.Message):
-    __slots__ = ("query", "mode", "top_k", "min_confidence", "namespace")
+    __slots__ = ("query", "mode", "top_k", "min_confidence", "namespace", "min_score")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     query: str
     mode: _episodes_pb2.SearchMode
     top_k: int
     min_confidence: float
     namespace: str
-    def __init__(self, query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ..., namespace: _Optional[str] = ...) -> None: ...
+    min_score: float
+    def __init__(self, query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ..., namespace: _Optional[str] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class SearchKnowledgeResponse(_message.Message):
     __slots__ = ("hits", "vector_search_skipped", "namespace")

@@ -98,17 +98,19 @@ class SearchWeighting(_message.Message):
     def __init__(self, recency_weight: _Optional[float] = ..., recency_half_life: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., importance_weight: _Optional[float] = ...) -> None: ...
 
 class EpisodeHit(_message.Message):
-    __slots__ = ("episode", "text_score", "text_rank", "vector_score", "vector_rank", "fused_score")
+    __slots__ = ("episode", "text_score", "text_rank", "vector_score", "vector_rank", "fused_score", "context")
     EPISODE_FIELD_NUMBER: _ClassVar[int]
     TEXT_SCORE_FIELD_NUMBER: _ClassVar[int]
     TEXT_RANK_FIELD_NUMBER: _ClassVar[int]
     VECTOR_SCORE_FIELD_NUMBER: _ClassVar[int]
     VECTOR_RANK_FIELD_NUMBER: _ClassVar[int]
     FUSED_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     episode: Episode
     text_score: float
     text_rank: int
     vector_score: float
     vector_rank: int
     fused_score: float
-    def __init__(self, episode: _Optional[_Union[Episode, _Mapping]] = ..., text_score: _Optional[float] = ..., text_rank: _Optional[int] = ..., vector_score: _Optional[float] = ..., vector_rank: _Optional[int] = ..., fused_score: _Optional[float] = ...) -> None: ...
+    context: _containers.RepeatedCompositeFieldContainer[Episode]
+    def __init__(self, episode: _Optional[_Union[Episode, _Mapping]] = ..., text_score: _Optional[float] = ..., text_rank: _Optional[int] = ..., vector_score: _Optional[float] = ..., vector_rank: _Optional[int] = ..., fused_score: _Optional[float] = ..., context: _Optional[_Iterable[_Union[Episode, _Mapping]]] = ...) -> None: ...

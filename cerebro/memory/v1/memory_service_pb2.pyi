@@ -153,20 +153,24 @@ class DeleteEpisodeResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SearchEpisodesRequest(_message.Message):
-    __slots__ = ("namespace", "query", "mode", "filter", "top_k", "weighting")
+    __slots__ = ("namespace", "query", "mode", "filter", "top_k", "weighting", "min_score", "context_window")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     WEIGHTING_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     query: str
     mode: _episodes_pb2.SearchMode
     filter: _episodes_pb2.EpisodeFilter
     top_k: int
     weighting: _episodes_pb2.SearchWeighting
-    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., filter: _Optional[_Union[_episodes_pb2.EpisodeFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., weighting: _Optional[_Union[_episodes_pb2.SearchWeighting, _Mapping]] = ...) -> None: ...
+    min_score: float
+    context_window: int
+    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., filter: _Optional[_Union[_episodes_pb2.EpisodeFilter, _Mapping]] = ..., top_k: _Optional[int] = ..., weighting: _Optional[_Union[_episodes_pb2.SearchWeighting, _Mapping]] = ..., min_score: _Optional[float] = ..., context_window: _Optional[int] = ...) -> None: ...
 
 class SearchEpisodesResponse(_message.Message):
     __slots__ = ("hits", "vector_search_skipped")
@@ -621,18 +625,20 @@ class DeleteSemanticMemoryResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SearchSemanticMemoriesRequest(_message.Message):
-    __slots__ = ("namespace", "query", "mode", "top_k", "min_confidence")
+    __slots__ = ("namespace", "query", "mode", "top_k", "min_confidence", "min_score")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     query: str
     mode: _episodes_pb2.SearchMode
     top_k: int
     min_confidence: float
-    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ...) -> None: ...
+    min_score: float
+    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., mode: _Optional[_Union[_episodes_pb2.SearchMode, str]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class SearchSemanticMemoriesResponse(_message.Message):
     __slots__ = ("hits", "vector_search_skipped")
