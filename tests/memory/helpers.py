@@ -162,41 +162,42 @@ def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
 
 
 # The text statistics recomputed from the rows, and as kept (folded figures plus unfolded changes):
-# every (corpus, namespace, lexeme) whose figures differ. The empty lexeme stands for the collection.
+# every (corpus, namespace, lexeme) whose figures differ. The empty lexeme stands for the collection
+# (its row count and the sum of the rows' lengths, a row's length being its number of lexemes).
 _STATISTICS_DRIFT = """
 WITH truth AS (
-    SELECT 'episodes' AS corpus, e.namespace, u.lexeme, count(*) AS documents,
-           sum(cardinality(u.positions)) AS occurrences
-    FROM memory.episodes e CROSS JOIN LATERAL unnest(e.search_vector) AS u GROUP BY e.namespace, u.lexeme
+    SELECT 'episodes' AS corpus, e.namespace, t.lexeme, count(*) AS documents, NULL::bigint AS total_length
+    FROM memory.episodes e CROSS JOIN LATERAL unnest(tsvector_to_array(e.search_vector)) AS t (lexeme)
+    GROUP BY e.namespace, t.lexeme
     UNION ALL
-    SELECT 'episodes', namespace, '', count(*), sum(search_length) FROM memory.episodes GROUP BY namespace
+    SELECT 'episodes', namespace, '', count(*), sum(length(search_vector)) FROM memory.episodes GROUP BY namespace
     UNION ALL
-    SELECT 'semantic_memories', s.namespace, u.lexeme, count(*), sum(cardinality(u.positions))
-    FROM memory.semantic_memories s CROSS JOIN LATERAL unnest(s.search_vector) AS u GROUP BY s.namespace, u.lexeme
+    SELECT 'semantic_memories', s.namespace, t.lexeme, count(*), NULL
+    FROM memory.semantic_memories s CROSS JOIN LATERAL unnest(tsvector_to_array(s.search_vector)) AS t (lexeme)
+    GROUP BY s.namespace, t.lexeme
     UNION ALL
-    SELECT 'semantic_memories', namespace, '', count(*), sum(search_length) FROM memory.semantic_memories
+    SELECT 'semantic_memories', namespace, '', count(*), sum(length(search_vector)) FROM memory.semantic_memories
     GROUP BY namespace
 ), kept AS (
-    SELECT corpus, namespace, lexeme, sum(documents) AS documents, sum(occurrences) AS occurrences FROM (
-        SELECT corpus, namespace, lexeme, documents, occurrences FROM memory.text_term_statistics
+    SELECT corpus, namespace, lexeme, sum(documents) AS documents, sum(total_length) AS total_length FROM (
+        SELECT corpus, namespace, lexeme, documents, NULL::bigint AS total_length FROM memory.text_term_statistics
         UNION ALL
-        SELECT corpus, namespace, '', documents, tokens FROM memory.text_collection_statistics
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_collection_statistics
         UNION ALL
-        SELECT c.corpus, c.namespace, u.lexeme, u.documents, u.occurrences
+        SELECT c.corpus, c.namespace, u.lexeme, u.documents, NULL
         FROM memory.text_statistics_changes c
-        CROSS JOIN LATERAL unnest(c.lexemes, c.lexeme_documents, c.lexeme_occurrences)
-            AS u (lexeme, documents, occurrences)
+        CROSS JOIN LATERAL unnest(c.lexemes, c.lexeme_documents) AS u (lexeme, documents)
         UNION ALL
-        SELECT corpus, namespace, '', documents, tokens FROM memory.text_statistics_changes
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_statistics_changes
     ) AS parts
     GROUP BY corpus, namespace, lexeme
-    HAVING sum(documents) <> 0 OR sum(occurrences) <> 0
+    HAVING sum(documents) <> 0 OR sum(total_length) <> 0
 )
 SELECT coalesce(t.corpus, k.corpus) AS corpus, coalesce(t.namespace, k.namespace) AS namespace,
        coalesce(t.lexeme, k.lexeme) AS lexeme, t.documents AS true_documents, k.documents AS kept_documents,
-       t.occurrences AS true_occurrences, k.occurrences AS kept_occurrences
+       t.total_length AS true_total_length, k.total_length AS kept_total_length
 FROM truth t FULL OUTER JOIN kept k USING (corpus, namespace, lexeme)
-WHERE t.documents IS DISTINCT FROM k.documents OR t.occurrences IS DISTINCT FROM k.occurrences
+WHERE t.documents IS DISTINCT FROM k.documents OR t.total_length IS DISTINCT FROM k.total_length
 ORDER BY 1, 2, 3
 """
 

@@ -130,7 +130,8 @@ async def test_phrases_are_required_in_order_and_exclusions_rule_rows_out(
 async def test_the_scores_are_okapi_bm25(
     memory: MemoryServer, corpus: dict[str, str], admin: asyncpg.Connection
 ) -> None:
-    """The service's scores against BM25 computed here from the rows' lexemes (k1 1.2, b 0.75)."""
+    """The service's scores against BM25 computed here from the rows' lexemes (k1 1.2, b 0.75; a row's
+    length is its number of distinct lexemes)."""
     rows = await admin.fetch(
         "SELECT e.episode_id::text AS id, u.lexeme, cardinality(u.positions) AS tf"
         " FROM memory.episodes e CROSS JOIN LATERAL unnest(e.search_vector) AS u"
@@ -138,14 +139,14 @@ async def test_the_scores_are_okapi_bm25(
     documents: dict[str, Counter[str]] = {episode_id: Counter() for episode_id in corpus.values()}
     for row in rows:
         documents[row["id"]][row["lexeme"]] = row["tf"]
-    average_length = sum(sum(terms.values()) for terms in documents.values()) / len(documents)
+    average_length = sum(len(terms) for terms in documents.values()) / len(documents)
     for query in ("When did Dana fix the replica lag?", "deploy the scheduler to kubernetes", "gateway gateway memory"):
         terms = await admin.fetch(
             "SELECT lexeme, cardinality(positions) AS n FROM unnest(to_tsvector('english', $1))", query
         )
         expected = {}
         for episode_id, counts in documents.items():
-            length = sum(counts.values())
+            length = len(counts)
             score = 0.0
             for term in terms:
                 tf = counts[term["lexeme"]]

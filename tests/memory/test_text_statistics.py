@@ -77,17 +77,18 @@ async def create(memory: MemoryServer, content: str, namespace: str = "nexus") -
 
 
 async def collection(admin: asyncpg.Connection, namespace: str, corpus: str = "episodes") -> tuple[int, int]:
-    """(rows, tokens) of a namespace's corpus as a query reads them."""
+    """(rows, sum of their lengths in distinct lexemes) of a namespace's corpus as a query reads them."""
     row = await admin.fetchrow(
-        """SELECT coalesce(sum(documents), 0) AS documents, coalesce(sum(tokens), 0) AS tokens FROM (
-               SELECT documents, tokens FROM memory.text_collection_statistics WHERE corpus = $1 AND namespace = $2
+        """SELECT coalesce(sum(documents), 0) AS documents, coalesce(sum(total_length), 0) AS total_length FROM (
+               SELECT documents, total_length FROM memory.text_collection_statistics
+               WHERE corpus = $1 AND namespace = $2
                UNION ALL
-               SELECT documents, tokens FROM memory.text_statistics_changes WHERE corpus = $1 AND namespace = $2
+               SELECT documents, total_length FROM memory.text_statistics_changes WHERE corpus = $1 AND namespace = $2
            ) AS parts""",
         corpus,
         namespace,
     )
-    return row["documents"], row["tokens"]
+    return row["documents"], row["total_length"]
 
 
 async def test_create_update_delete_keep_the_statistics_exact(
@@ -95,7 +96,7 @@ async def test_create_update_delete_keep_the_statistics_exact(
 ) -> None:
     memory = quiet_memory
     first = await create(memory, "The replica lag grew while the primary ran VACUUM.")
-    assert await collection(admin, "nexus") == (1, 6)  # stop words (the, while) do not count
+    assert await collection(admin, "nexus") == (1, 6)  # six lexemes: stop words (the, while) do not count
     assert await statistics_drift(admin) == []
 
     batch = await memory.stub.BatchCreateEpisodes(
@@ -168,7 +169,7 @@ async def test_concurrent_writers_in_one_namespace_neither_wait_on_each_other_no
 
     # 32 clients writing the same few words: the same lexemes in every statement.
     await asyncio.gather(*(writer(texts[index::32]) for index in range(32)))
-    assert await collection(admin, "nexus") == (320, sum(len(text.split()) for text in texts))
+    assert await collection(admin, "nexus") == (320, sum(len(set(text.split())) for text in texts))
     assert await statistics_drift(admin) == []
 
 
