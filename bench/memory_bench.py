@@ -1,7 +1,7 @@
 """Memory service benchmark: writes, the embedding pipeline, hybrid search and HNSW recall; a markdown table.
 
     PYTHONPATH=. .venv/bin/python bench/memory_bench.py [--pipeline-episodes 10000] [--search-episodes 100000]
-        [--phases writes,pipeline,search] [--data-dir DIR]
+        [--text-episodes 100000] [--phases writes,text,pipeline,search] [--data-dir DIR]
 
 Everything is real and on loopback: an embedded PostgreSQL 18 + pgvector and Redis (in a temporary data
 directory), the Embedder (`cerebro serve embedder`, the real model), the memory service and the
@@ -14,10 +14,12 @@ episodes as real words would.
    databases of the same server, each with its own memory service: one with every migration, one
    without the BM25 text statistics (migrations up to 0005), in alternating blocks, so the cost of
    keeping the statistics is a ratio measured in the same minutes.
-2. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
+2. Text search at `--text-episodes` (not embedded: writing them takes seconds, embedding them would
+   take the model most of an hour): SearchEpisodes text-only latency and how many episodes match.
+3. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
    measured on the same texts (batches of 64, 2 calls in flight, as the worker sends them), then the
    worker starts and the time to 100% embedding coverage is measured.
-3. Search: the `search` namespace is filled up to `--search-episodes` embedded episodes, then
+4. Search: the `search` namespace is filled up to `--search-episodes` embedded episodes, then
    SearchEpisodes latency (hybrid, vector-only and text-only, top 10) for questions about stored
    episodes (some of their words, some others), how many episodes the questions' words match, and
    HNSW recall@10 against exact search on the same data (the service's HNSW settings against a
@@ -290,6 +292,42 @@ async def measure_pipeline(
     return rows, worker
 
 
+async def matching_row(database_url: str, namespace: str, queries: list[str], episodes: int) -> tuple[str, str]:
+    matches = await matching_counts(database_url, namespace, queries)
+    return (
+        f"Episodes matching a question's words, {episodes} episodes",
+        f"median {percentile(matches, 0.5):.0f}, 90th percentile {percentile(matches, 0.9):.0f}",
+    )
+
+
+async def measure_text_scale(bench: Bench, args: argparse.Namespace, stack: EmbeddedStack) -> list[tuple[str, str]]:
+    """Text-only search at `--text-episodes`, written without embedding them: minutes instead of the model's hours.
+
+    The text ranking does not read vectors, so its cost at that size is measured as it would be on a
+    fully embedded namespace; hybrid adds the query's embedding (in parallel) and the HNSW ranking,
+    measured by the search phase. The episodes are deleted afterwards (no worker may embed them).
+    """
+    print(f"writing {args.text_episodes} episodes for text search (not embedded)", file=sys.stderr)
+    await delete_namespace_episodes(stack.database_url, "text-scale")
+    await bench.write("text-scale", args.text_episodes)
+    queries = await questions(stack.database_url, "text-scale", bench.words, args.queries)
+    rows = [await matching_row(stack.database_url, "text-scale", queries, args.text_episodes)]
+    pending = list(queries)
+
+    def search() -> Awaitable[object]:
+        return bench.stub.SearchEpisodes(
+            pb.SearchEpisodesRequest(
+                namespace="text-scale", query=pending.pop(), mode=episodes_pb2.SEARCH_MODE_TEXT, top_k=10
+            )
+        )
+
+    await search()  # warm-up
+    latencies = await timed_calls(1, len(pending), search)
+    rows.append((f"SearchEpisodes text-only, {args.text_episodes} episodes (not embedded)", latency_summary(latencies)))
+    await delete_namespace_episodes(stack.database_url, "text-scale")
+    return rows
+
+
 async def measure_search(
     bench: Bench, args: argparse.Namespace, stack: EmbeddedStack, embedder_target: str
 ) -> list[tuple[str, str]]:
@@ -300,14 +338,8 @@ async def measure_search(
         print(f"filling the search namespace: {missing} episodes to write and embed", file=sys.stderr)
     await bench.write("search", missing)
     await bench.coverage_complete("search")
-    queries = await questions(stack.database_url, bench.words, args.queries)
-    matches = await matching_counts(stack.database_url, queries)
-    rows.append(
-        (
-            f"Episodes matching a question's words, {args.search_episodes} episodes",
-            f"median {percentile(matches, 0.5):.0f}, 90th percentile {percentile(matches, 0.9):.0f}",
-        )
-    )
+    queries = await questions(stack.database_url, "search", bench.words, args.queries)
+    rows.append(await matching_row(stack.database_url, "search", queries, args.search_episodes))
     for mode, label in (
         (episodes_pb2.SEARCH_MODE_HYBRID, "hybrid"),
         (episodes_pb2.SEARCH_MODE_VECTOR, "vector-only"),
@@ -339,12 +371,13 @@ async def measure_search(
     return rows
 
 
-async def questions(database_url: str, words: ZipfText, count: int) -> list[str]:
+async def questions(database_url: str, namespace: str, words: ZipfText, count: int) -> list[str]:
     """Questions about stored episodes, the same ones whichever phases ran before (a fixed order and seed)."""
     admin = await asyncpg.connect(database_url)
     try:
         rows = await admin.fetch(
-            "SELECT content FROM memory.episodes WHERE namespace = 'search' ORDER BY md5(episode_id::text) LIMIT $1",
+            "SELECT content FROM memory.episodes WHERE namespace = $1 ORDER BY md5(episode_id::text) LIMIT $2",
+            namespace,
             count,
         )
     finally:
@@ -353,16 +386,17 @@ async def questions(database_url: str, words: ZipfText, count: int) -> list[str]
     return [words.question(rng, row["content"]) for row in rows]
 
 
-async def matching_counts(database_url: str, queries: list[str]) -> list[float]:
-    """How many episodes of the search namespace contain any word of each question."""
+async def matching_counts(database_url: str, namespace: str, queries: list[str]) -> list[float]:
+    """How many episodes of the namespace contain any word of each question."""
     admin = await asyncpg.connect(database_url)
     try:
         return [
             await admin.fetchval(
                 """SELECT count(*) FROM memory.episodes
-                   WHERE namespace = 'search'
-                     AND search_vector @@ (memory.prepare_text_query('episodes', 'search', $1, '{}', '{}')).matching""",
+                   WHERE namespace = $2
+                     AND search_vector @@ (memory.prepare_text_query('episodes', $2, $1, '{}', '{}')).matching""",
                 query,
+                namespace,
             )
             for query in queries
         ]
@@ -429,7 +463,7 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as channel:
             bench = Bench(memory_service_pb2_grpc.MemoryServiceStub(channel), random.Random(3))
-            for name in ("writes", "pipeline", "search"):
+            for name in ("writes", "text-scale", "pipeline", "search"):
                 await create_namespace(bench.stub, name)
 
             if "writes" in args.phases:
@@ -437,6 +471,8 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
                     before = memory_service_pb2_grpc.MemoryServiceStub(before_channel)
                     await create_namespace(before, "writes")
                     rows += await measure_writes(bench, before, args, stack)
+            if "text" in args.phases:
+                rows += await measure_text_scale(bench, args, stack)
             if "pipeline" in args.phases:
                 pipeline_rows, worker = await measure_pipeline(bench, args, environ, embedder_target, logs)
                 processes.append(worker)
@@ -456,18 +492,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline-episodes", type=int, default=10_000)
     parser.add_argument("--search-episodes", type=int, default=100_000)
+    parser.add_argument("--text-episodes", type=int, default=100_000)
     parser.add_argument("--create-calls", type=int, default=2_000)
     parser.add_argument("--batch-episodes", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
         "--phases",
         type=lambda value: set(value.split(",")),
-        default={"writes", "pipeline", "search"},
-        help="comma-separated subset of writes,pipeline,search (default: all)",
+        default={"writes", "text", "pipeline", "search"},
+        help="comma-separated subset of writes,text,pipeline,search (default: all)",
     )
     parser.add_argument("--data-dir", type=Path, help="keep the database here and reuse it (default: a temporary one)")
     args = parser.parse_args()
-    if unknown := args.phases - {"writes", "pipeline", "search"}:
+    if unknown := args.phases - {"writes", "text", "pipeline", "search"}:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     with contextlib.ExitStack() as cleanup:
         directory = args.data_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="cerebro-bench-")))

@@ -46,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -83,7 +84,8 @@ class Collection:
 
 def _records(path: Path) -> Iterator[tuple[str, dict[str, list[str]]]]:
     """(number, {field letter: lines}) of a SMART-format file (.I number, then .T/.A/.B/.W fields)."""
-    number, fields, field = "", {}, ""
+    number, field = "", ""
+    fields: dict[str, list[str]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if match := re.match(r"^\.I\s*(\d*)\s*$", line):
             if number:
@@ -147,7 +149,8 @@ class Scores:
 
 def evaluate(runs: dict[str, list[str]], collection: Collection) -> Scores:
     rows = np.array([query_metrics(runs.get(key, []), gains) for key, gains in collection.judgments.items()])
-    return Scores(*rows.mean(axis=0), per_query_ndcg=rows[:, 1])
+    recall, ndcg, mrr = (float(value) for value in rows.mean(axis=0))
+    return Scores(recall, ndcg, mrr, per_query_ndcg=rows[:, 1])
 
 
 def paired_interval(better: np.ndarray, worse: np.ndarray, draws: int = 10_000) -> tuple[float, float, float]:
@@ -348,9 +351,16 @@ def run_references(collection: Collection, backend: str) -> ReferenceRuns:
 # Report
 
 
-def table(rows: list[tuple[str, Scores]]) -> str:
-    lines = ["| ranking | recall@10 | nDCG@10 | MRR@10 |", "|---|---:|---:|---:|"]
-    lines += [f"| {name} | {s.recall:.4f} | {s.ndcg:.4f} | {s.mrr:.4f} |" for name, s in rows]
+def table(rows: list[tuple[str, Scores]], against: Scores | None = None) -> str:
+    """A markdown table; with ``against``, a column of nDCG@10 differences with their 95% intervals."""
+    header = "| ranking | recall@10 | nDCG@10 | MRR@10 |" + (" nDCG@10 - first row [95%] |" if against else "")
+    lines = [header, "|---|---:|---:|---:|" + ("---:|" if against else "")]
+    for name, scores in rows:
+        line = f"| {name} | {scores.recall:.4f} | {scores.ndcg:.4f} | {scores.mrr:.4f} |"
+        if against is not None:
+            mean, low, high = paired_interval(scores.per_query_ndcg, against.per_query_ndcg)
+            line += f" {mean:+.4f} [{low:+.4f}, {high:+.4f}] |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -359,29 +369,22 @@ def fusion_study(service: ServiceRuns, collection: Collection) -> list[tuple[str
     text = {key: [number for number, _ in ranking] for key, ranking in service.text.items()}
     vector = {key: [number for number, _ in ranking] for key, ranking in service.vector.items()}
 
-    def each(fuse: Callable[[str], list[str]]) -> Scores:
-        return evaluate({key: fuse(key) for key in collection.queries}, collection)
+    def by_rank(fuse: Callable[[Sequence[str], Sequence[str]], list[str]]) -> Scores:
+        return evaluate({key: fuse(text[key], vector[key]) for key in collection.queries}, collection)
 
-    rows = [(f"RRF k {RRF_K}, depth {DEPTH} (the service's)", each(lambda key: rrf(text[key], vector[key])))]
+    def by_score(fuse: Callable[[Sequence[tuple[str, float]], Sequence[tuple[str, float]]], list[str]]) -> Scores:
+        return evaluate({key: fuse(service.text[key], service.vector[key]) for key in collection.queries}, collection)
+
+    rows = [(f"RRF k {RRF_K}, depth {DEPTH} (the service's)", by_rank(rrf))]
+    rows += [(f"RRF k {RRF_K}, depth {depth}", by_rank(partial(rrf, depth=depth))) for depth in (10, 20, 50)]
+    rows += [(f"RRF k {k}, depth {DEPTH}", by_rank(partial(rrf, k=k))) for k in (10, 30, 100)]
     rows += [
-        (f"RRF k {RRF_K}, depth {depth}", each(lambda key, d=depth: rrf(text[key], vector[key], depth=d)))
-        for depth in (10, 20, 50)
-    ]
-    rows += [
-        (f"RRF k {k}, depth {DEPTH}", each(lambda key, k=k: rrf(text[key], vector[key], k=k))) for k in (10, 30, 100)
-    ]
-    rows += [
-        (f"weighted RRF, text {weight}", each(lambda key, w=weight: rrf(text[key], vector[key], text_weight=w)))
-        for weight in (0.3, 0.4, 0.6, 0.7)
+        (f"weighted RRF, text {weight}", by_rank(partial(rrf, text_weight=weight))) for weight in (0.3, 0.4, 0.6, 0.7)
     ]
     rows += [
         (
             f"convex, {normalise} normalised, text {weight}",
-            each(
-                lambda key, w=weight, n=normalise: convex(
-                    service.text[key], service.vector[key], text_weight=w, normalise=n
-                )
-            ),
+            by_score(partial(convex, text_weight=weight, normalise=normalise)),
         )
         for normalise in ("min-max", "max")
         for weight in (0.3, 0.5, 0.7)
@@ -433,7 +436,8 @@ def report(collection: Collection, service: ServiceRuns, references: ReferenceRu
         print(f"- {name}: {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
     print(f"- hybrid over the better half, relative: {hybrid.ndcg / better_half.ndcg - 1:+.1%}")
     print("\nFusion choices on the service's own rankings:\n")
-    print(table(fusion_study(service, collection)))
+    study = fusion_study(service, collection)
+    print(table(study, against=study[0][1]))
 
 
 def main() -> None:
