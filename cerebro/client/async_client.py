@@ -154,11 +154,26 @@ class AsyncCerebroClient:
         top_k: int = 0,
         weighting: episodes_pb2.SearchWeighting | None = None,
         namespace: str = "",
+        min_score: float | None = None,
+        context_window: int = 0,
         timeout: float | None = None,
     ) -> pb.RecallResponse:
-        """Find episodes by text and meaning (hybrid unless ``mode`` says otherwise)."""
+        """Find episodes by text and meaning (hybrid unless ``mode`` says otherwise).
+
+        ``query`` may hold ``"phrases"`` (required) and ``-exclusions``; ``filter`` limits the time range
+        (``start_time``, ``end_time`` on the occurrence time), ``weighting`` favours recent or important
+        episodes; ``min_score`` is the smallest cosine similarity of a vector candidate; each hit brings up
+        to ``context_window`` episodes before and after it.
+        """
         request = pb.RecallRequest(
-            query=query, mode=mode, filter=filter, top_k=top_k, weighting=weighting, namespace=namespace
+            query=query,
+            mode=mode,
+            filter=filter,
+            top_k=top_k,
+            weighting=weighting,
+            namespace=namespace,
+            min_score=min_score,
+            context_window=context_window,
         )
         return await self._call("Recall", request, timeout)
 
@@ -323,10 +338,16 @@ class AsyncCerebroClient:
         top_k: int = 0,
         min_confidence: float | None = None,
         namespace: str = "",
+        min_score: float | None = None,
         timeout: float | None = None,
     ) -> pb.SearchKnowledgeResponse:
         request = pb.SearchKnowledgeRequest(
-            query=query, mode=mode, top_k=top_k, min_confidence=min_confidence, namespace=namespace
+            query=query,
+            mode=mode,
+            top_k=top_k,
+            min_confidence=min_confidence,
+            namespace=namespace,
+            min_score=min_score,
         )
         return await self._call("SearchKnowledge", request, timeout)
 

@@ -18,6 +18,7 @@ from services.memory.embedder_client import EmbedderClient
 from services.memory.servicer import MemoryServicer
 from services.memory.settings import MemorySettings
 from services.memory.store.working_memory_cache import WorkingMemoryCache, open_redis
+from services.memory.text_statistics import keep_folding
 
 SERVICE = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
 
@@ -42,6 +43,7 @@ async def lifespan(host: ServiceHost, settings: MemorySettings, role_passwords: 
         await check_connection(pool)
 
     host.add_dependency("postgres", probe_postgres)
+    host.add_background_task(lambda: keep_folding(pool, settings.text_statistics_fold_seconds))
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""Running the memory service and its workers in-process for a test, and reading rich errors."""
+"""Running the memory service and its workers in-process for a test, reading rich errors, checking text statistics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -158,3 +159,54 @@ def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad_request)
             return [violation.field for violation in bad_request.field_violations]
     raise AssertionError("no BadRequest detail")
+
+
+# The text statistics recomputed from the rows, and as kept (folded figures plus unfolded changes):
+# every (corpus, namespace, lexeme) whose figures differ. The empty lexeme stands for the collection
+# (its row count and the sum of the rows' lengths, a row's length being its number of lexemes).
+_STATISTICS_DRIFT = """
+WITH truth AS (
+    SELECT 'episodes' AS corpus, e.namespace, t.lexeme, count(*) AS documents, NULL::bigint AS total_length
+    FROM memory.episodes e CROSS JOIN LATERAL unnest(tsvector_to_array(e.search_vector)) AS t (lexeme)
+    GROUP BY e.namespace, t.lexeme
+    UNION ALL
+    SELECT 'episodes', namespace, '', count(*), sum(length(search_vector)) FROM memory.episodes GROUP BY namespace
+    UNION ALL
+    SELECT 'semantic_memories', s.namespace, t.lexeme, count(*), NULL
+    FROM memory.semantic_memories s CROSS JOIN LATERAL unnest(tsvector_to_array(s.search_vector)) AS t (lexeme)
+    GROUP BY s.namespace, t.lexeme
+    UNION ALL
+    SELECT 'semantic_memories', namespace, '', count(*), sum(length(search_vector)) FROM memory.semantic_memories
+    GROUP BY namespace
+), kept AS (
+    SELECT corpus, namespace, lexeme, sum(documents) AS documents, sum(total_length) AS total_length FROM (
+        SELECT corpus, namespace, lexeme, documents, NULL::bigint AS total_length FROM memory.text_term_statistics
+        UNION ALL
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_collection_statistics
+        UNION ALL
+        SELECT c.corpus, c.namespace, u.lexeme, u.documents, NULL
+        FROM memory.text_statistics_changes c
+        CROSS JOIN LATERAL unnest(c.lexemes, c.lexeme_documents) AS u (lexeme, documents)
+        UNION ALL
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_statistics_changes
+    ) AS parts
+    GROUP BY corpus, namespace, lexeme
+    HAVING sum(documents) <> 0 OR sum(total_length) <> 0
+)
+SELECT coalesce(t.corpus, k.corpus) AS corpus, coalesce(t.namespace, k.namespace) AS namespace,
+       coalesce(t.lexeme, k.lexeme) AS lexeme, t.documents AS true_documents, k.documents AS kept_documents,
+       t.total_length AS true_total_length, k.total_length AS kept_total_length
+FROM truth t FULL OUTER JOIN kept k USING (corpus, namespace, lexeme)
+WHERE t.documents IS DISTINCT FROM k.documents OR t.total_length IS DISTINCT FROM k.total_length
+ORDER BY 1, 2, 3
+"""
+
+
+async def statistics_drift(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Where the kept text statistics differ from the rows (a superuser connection): [] when exact."""
+    return await connection.fetch(_STATISTICS_DRIFT)
+
+
+async def statistics_changes(connection: asyncpg.Connection) -> int:
+    """Change rows not folded yet."""
+    return await connection.fetchval("SELECT count(*) FROM memory.text_statistics_changes")

@@ -198,3 +198,42 @@ async def delete_episode(connection: asyncpg.Connection, namespace: str, episode
     )
     if deleted is None:
         raise not_found("episode", str(episode_id))
+
+
+# Episodes without a project are neighbours of each other: the same key in the timeline index (0006).
+_PROJECT_KEY = "coalesce({alias}.project_id, '00000000-0000-0000-0000-000000000000'::uuid)"
+
+
+async def neighbours(
+    connection: asyncpg.Connection, namespace: str, episode_ids: Sequence[uuid.UUID], window: int
+) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    """For each episode, up to ``window`` episodes before and after it in (occurred_at, episode_id) order,
+    of the same namespace and project, oldest first; each side is one scan of the timeline index."""
+    side = """(SELECT {columns} FROM memory.episodes e
+              WHERE e.namespace = h.namespace AND {project} = {hit_project}
+                AND (e.occurred_at, e.episode_id) {comparison} (h.occurred_at, h.episode_id)
+              ORDER BY e.occurred_at {direction}, e.episode_id {direction} LIMIT $3)"""
+
+    def around(comparison: str, direction: str) -> str:
+        return side.format(
+            columns=COLUMNS,
+            project=_PROJECT_KEY.format(alias="e"),
+            hit_project=_PROJECT_KEY.format(alias="h"),
+            comparison=comparison,
+            direction=direction,
+        )
+
+    rows = await connection.fetch(
+        f"""SELECT h.episode_id AS hit_id, n.*
+            FROM memory.episodes h
+            CROSS JOIN LATERAL ({around("<", "DESC")} UNION ALL {around(">", "ASC")}) AS n
+            WHERE h.namespace = $1 AND h.episode_id = ANY ($2::uuid[])
+            ORDER BY h.episode_id, n.occurred_at, n.episode_id""",
+        namespace,
+        list(episode_ids),
+        window,
+    )
+    found: dict[uuid.UUID, list[asyncpg.Record]] = {episode_id: [] for episode_id in episode_ids}
+    for row in rows:
+        found[row["hit_id"]].append(row)
+    return found
