@@ -16,7 +16,7 @@ from pathlib import Path
 
 PREFIX = "CEREBRO_"
 
-# Default ports from CONVENTIONS.md: (gRPC port, Prometheus metrics port).
+# Default ports (CONTRIBUTING.md, "Names and ports"): (gRPC port, Prometheus metrics port).
 DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
     "gateway": (50051, 9101),
     "memory": (50052, 9102),
