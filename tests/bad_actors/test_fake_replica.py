@@ -93,7 +93,7 @@ def worker_request(name: str, capabilities: list[str], endpoint: str) -> consens
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_consensus_admits_a_memory_worker_only_from_a_memory_certificate(up: Up) -> None:
     request = worker_request(f"memory@fake-{uuid.uuid4().hex[:6]}", ["memory"], "grpc://127.0.0.1:1")
     with up.channel(Role.CONSENSUS, None) as channel, pytest.raises(grpc.RpcError) as plaintext:
@@ -158,7 +158,7 @@ def _memory_pool(up: Up) -> tuple[int, int]:
     return memory.replicas, memory.serving_replicas
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_fake_memory_replica_in_the_registry_never_receives_traffic(up: Up, tmp_path: Path) -> None:
     rogue = MeshAuthority.load_or_create(tmp_path / "rogue", "Cerebro mesh CA").issue(Role.MEMORY)
     before = _memory_pool(up)

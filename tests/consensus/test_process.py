@@ -30,7 +30,7 @@ def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_serves_health_and_stops_cleanly_on_sigterm(fresh_database_url: str, tmp_path: Path) -> None:
     port = free_port()
     environ = process_env(tmp_path, CEREBRO_CONSENSUS_PORT=str(port), CEREBRO_DATABASE_URL=fresh_database_url)
@@ -51,7 +51,7 @@ def test_serves_health_and_stops_cleanly_on_sigterm(fresh_database_url: str, tmp
             process.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_without_a_database_url_it_stops_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(START, env=process_env(tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
@@ -61,7 +61,7 @@ def test_without_a_database_url_it_stops_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_bad_consensus_setting_stops_it_with_one_line(tmp_path: Path) -> None:
     environ = process_env(
         tmp_path, CEREBRO_DATABASE_URL="postgresql://unused", CEREBRO_CONSENSUS_LEASE_TTL_SECONDS="soon"
