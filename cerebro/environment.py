@@ -9,6 +9,7 @@ Only the standard library: the client imports it, and a client install has nothi
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,19 +22,22 @@ class ConfigError(ValueError):
 
 
 class Env:
-    """Typed reads of ``CEREBRO_*`` variables from one environment mapping."""
+    """Typed reads of ``CEREBRO_*`` variables from one environment mapping.
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    Inside this class `str`, `int`, `float` and `bool` are its methods: annotations name the builtins.
+    """
+
+    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name)
         return value if value not in (None, "") else None
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         return self.raw(PREFIX + name) or default
 
-    def secret(self, name: str) -> str | None:
+    def secret(self, name: builtins.str) -> builtins.str | None:
         """``CEREBRO_<NAME>`` or the content of the file named by ``CEREBRO_<NAME>_FILE``."""
         direct, file_var = PREFIX + name, PREFIX + name + "_FILE"
         path = self.raw(file_var)
@@ -46,7 +50,14 @@ class Env:
                 raise ConfigError(f"{file_var}: cannot read {path!r}: {exc.strerror}") from exc
         return self.raw(direct)
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         text = self.raw(PREFIX + name)
         if text is None:
             return default
@@ -57,7 +68,14 @@ class Env:
         _check_range(PREFIX + name, value, minimum, maximum)
         return value
 
-    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    def float(
+        self,
+        name: builtins.str,
+        default: builtins.float,
+        *,
+        minimum: builtins.float | None = None,
+        maximum: builtins.float | None = None,
+    ) -> builtins.float:
         text = self.raw(PREFIX + name)
         if text is None:
             return default
@@ -68,7 +86,7 @@ class Env:
         _check_range(PREFIX + name, value, minimum, maximum)
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         text = self.raw(PREFIX + name)
         if text is None:
             return default
@@ -79,14 +97,16 @@ class Env:
             return False
         raise ConfigError(f"{PREFIX}{name}={text!r} is not a boolean (use true or false)")
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default)
         assert value is not None
         if value not in choices:
             raise ConfigError(f"{PREFIX}{name}={value!r} must be one of: {', '.join(choices)}")
         return value
 
-    def path(self, name: str, default: Path | None = None, *, must_exist: bool = False) -> Path | None:
+    def path(
+        self, name: builtins.str, default: Path | None = None, *, must_exist: builtins.bool = False
+    ) -> Path | None:
         text = self.str(name)
         if text is None:
             return default
