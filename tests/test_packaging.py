@@ -41,13 +41,13 @@ def _requirement_names(requirements: Iterable[str]) -> set[str]:
     for text in requirements:
         requirement = Requirement(text)
         if canonicalize_name(requirement.name) == canonicalize_name(PROJECT["project"]["name"]):
-            names |= _extra_names(*requirement.extras)
+            names |= extra_names(*requirement.extras)
         else:
             names.add(canonicalize_name(requirement.name))
     return names
 
 
-def _extra_names(*extras: str) -> set[str]:
+def extra_names(*extras: str) -> set[str]:
     """The distributions a `pip install "cerebro[<extras>]"` asks for by name: the plain package's and the extras'."""
     names = _requirement_names(PROJECT["project"]["dependencies"])
     for extra in extras:
@@ -68,7 +68,7 @@ def _own_modules() -> dict[str, Path]:
 @cache
 def _owners() -> dict[str, set[str]]:
     """Module (and package) name -> the distributions that install it, for the dependencies pyproject names."""
-    wanted = _extra_names(*PROJECT["project"]["optional-dependencies"])
+    wanted = extra_names(*PROJECT["project"]["optional-dependencies"])
     owners: dict[str, set[str]] = {}
     for distribution in importlib.metadata.distributions():
         name = canonicalize_name(distribution.metadata["Name"])
@@ -136,7 +136,7 @@ def _providers(module: str) -> set[str]:
 
 def _undeclared(root: str, extras: tuple[str, ...]) -> dict[str, set[str]]:
     """The modules ``root`` needs that no dependency of ``extras`` installs, with who does."""
-    allowed = _extra_names(*extras)
+    allowed = extra_names(*extras)
     _, others = _closure(root)
     return {module: _providers(module) for module in sorted(others) if not _providers(module) & allowed}
 
@@ -163,7 +163,7 @@ def _entry_points() -> list[tuple[str, str, str]]:
 def test_the_modules_of_every_dependency_are_known() -> None:
     """The trace below is only as good as this map: every dependency pyproject names is installed here."""
     installed = {canonicalize_name(d.metadata["Name"]) for d in importlib.metadata.distributions()}
-    missing = _extra_names(*PROJECT["project"]["optional-dependencies"]) - installed
+    missing = extra_names(*PROJECT["project"]["optional-dependencies"]) - installed
     assert not missing, f"not installed here, so its modules cannot be traced: {sorted(missing)}"
     assert _providers("google.rpc.status_pb2") == {"googleapis-common-protos"}
     assert _providers("google.protobuf.struct_pb2") == {"protobuf"}
@@ -216,7 +216,7 @@ def _without(modules: Iterable[str]) -> str:
 
 def _libraries_beyond_the_client() -> set[str]:
     """The top-level modules that only the distributions of the extras (server, embedder, embedded, test) install."""
-    client = _extra_names()
+    client = extra_names()
     return {module for module, owners in _owners().items() if "." not in module and not owners & client}
 
 
