@@ -22,22 +22,16 @@ class ConfigError(ValueError):
 
 
 class Env:
-    """Typed reads of ``CEREBRO_*`` variables from one environment mapping.
+    """Typed reads of ``CEREBRO_*`` variables from one environment mapping."""
 
-    Inside this class `str`, `int`, `float` and `bool` are its methods: annotations name the builtins.
-    """
-
-    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def raw(self, name: builtins.str) -> builtins.str | None:
+    def raw(self, name: str) -> str | None:
         value = self._environ.get(name)
         return value if value not in (None, "") else None
 
-    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
-        return self.raw(PREFIX + name) or default
-
-    def secret(self, name: builtins.str) -> builtins.str | None:
+    def secret(self, name: str) -> str | None:
         """``CEREBRO_<NAME>`` or the content of the file named by ``CEREBRO_<NAME>_FILE``."""
         direct, file_var = PREFIX + name, PREFIX + name + "_FILE"
         path = self.raw(file_var)
@@ -49,6 +43,26 @@ class Env:
             except OSError as exc:
                 raise ConfigError(f"{file_var}: cannot read {path!r}: {exc.strerror}") from exc
         return self.raw(direct)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        assert value is not None
+        if value not in choices:
+            raise ConfigError(f"{PREFIX}{name}={value!r} must be one of: {', '.join(choices)}")
+        return value
+
+    def path(self, name: str, default: Path | None = None, *, must_exist: bool = False) -> Path | None:
+        text = self.str(name)
+        if text is None:
+            return default
+        path = Path(text).expanduser()
+        if must_exist and not path.exists():
+            raise ConfigError(f"{PREFIX}{name}={text!r}: no such file")
+        return path
+
+    # The typed reads come last: below them, `str`, `int`, ... in this class's annotations would name them.
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
+        return self.raw(PREFIX + name) or default
 
     def int(
         self,
@@ -96,24 +110,6 @@ class Env:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{PREFIX}{name}={text!r} is not a boolean (use true or false)")
-
-    def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
-        value = self.str(name, default)
-        assert value is not None
-        if value not in choices:
-            raise ConfigError(f"{PREFIX}{name}={value!r} must be one of: {', '.join(choices)}")
-        return value
-
-    def path(
-        self, name: builtins.str, default: Path | None = None, *, must_exist: builtins.bool = False
-    ) -> Path | None:
-        text = self.str(name)
-        if text is None:
-            return default
-        path = Path(text).expanduser()
-        if must_exist and not path.exists():
-            raise ConfigError(f"{PREFIX}{name}={text!r}: no such file")
-        return path
 
 
 def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
