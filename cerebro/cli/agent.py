@@ -32,8 +32,6 @@ from cerebro.gateway.v1 import gateway_pb2 as pb
 if TYPE_CHECKING:
     from cerebro.cli.commands import SubParsers
 
-COMMANDS = ("remember", "recall", "blocks", "instances", "join", "propose", "vote")
-
 CONNECTION_HELP = """\
 The gateway is at CEREBRO_GATEWAY_TARGET (default localhost:50051); the API key comes from
 CEREBRO_API_KEY or the file named by CEREBRO_API_KEY_FILE (`cerebro keys issue` makes one);
