@@ -14,9 +14,9 @@ from pathlib import Path
 
 import grpc
 
-from cerebro.cli.main import PROCESS_MODULES
 from cerebro.runtime.config import DEFAULT_PORTS
 from cerebro.runtime.roles import Role, role_dns_name
+from services.cli.serve import PROCESS_MODULES
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

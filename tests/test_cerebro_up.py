@@ -15,11 +15,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from cerebro.cli.main import PROCESS_MODULES
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.roles import Role
+from services.cli.serve import PROCESS_MODULES
 from tests.cerebro_up import RunningUp, free_port_environ, operator_channel
 
 pytestmark = pytest.mark.e2e

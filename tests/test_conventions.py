@@ -1,4 +1,5 @@
-"""The repository's conventions, enforced: compatible contracts, and no reference to documents outside it."""
+"""The repository's conventions, enforced: strict types on cerebro/, compatible contracts, and no reference to
+documents outside the repository."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ RELEASED_CONTRACT = ROOT / "contracts" / "released.binpb"
 
 def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_mypy_strict_on_cerebro_finds_nothing() -> None:
+    result = run(sys.executable, "-m", "mypy", "--no-incremental")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_contracts_keep_compatible_with_the_released_ones() -> None:

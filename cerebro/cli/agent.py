@@ -2,7 +2,8 @@
 
 Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
 Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
-`cerebro instances enroll|revoke|enrolled|public-key` are the enrolment actions of cerebro.cli.enrollments.
+`cerebro instances public-key` is the agent's side of enrolment; the operator's side (`instances enroll`,
+`revoke`, `enrolled`) comes with the server extra (services/cli/enrollments.py).
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
-from cerebro.cli import enrollments
 from cerebro.cli.tables import cell, print_fields, print_table, when
 from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
 from cerebro.consensus.v1 import consensus_pb2
+from cerebro.environment import ConfigError, Env
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import episodes_pb2
-from cerebro.runtime.config import ConfigError, Env
 
-COMMANDS = ("remember", "recall", "blocks", "instances", "join", "propose", "vote")
+if TYPE_CHECKING:
+    from cerebro.cli.commands import SubParsers
 
 CONNECTION_HELP = """\
 The gateway is at CEREBRO_GATEWAY_TARGET (default localhost:50051); the API key comes from
@@ -61,9 +64,18 @@ through the gateway, and prints the instance id that signs its proposals and vot
 same key keeps the id. The lease lasts the printed time: a long-running agent renews it (the Python
 client does so by itself); a lapsed lease only leaves the electorate of new proposals until the next join."""
 
+ENROLMENT_HELP = """\
+An agent joins (`cerebro join`) only with a key an operator enrolled for its name; a name enrolled for a
+key belongs to that key, and only keys enrolled --voting are in the electorate of new proposals:
+    cerebro instances public-key --key-file ~/.cerebro/agents/NEXUS.pem > NEXUS.pub   (the agent)
+    cerebro instances enroll NEXUS --public-key NEXUS.pub --voting                    (the operator)
+enroll, revoke and enrolled need CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up`:
+    export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url"""
 
-def add_parsers(commands: Any) -> None:
-    """Register the gateway commands on the subcommands of the `cerebro` parser."""
+
+def add_parsers(commands: SubParsers) -> SubParsers:
+    """Register the gateway commands on the subcommands of the `cerebro` parser; returns the actions of
+    `cerebro instances`, which the server parts add the operator's enrolment actions to."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--target", help="gateway host:port (default: $CEREBRO_GATEWAY_TARGET or localhost:50051)")
     common.add_argument("--timeout", type=float, help="seconds a call may take (default: 10)")
@@ -73,7 +85,7 @@ def add_parsers(commands: Any) -> None:
     signing.add_argument("--instance-id", help="the agent's instance id (default: $CEREBRO_AGENT_INSTANCE_ID)")
 
     def add(name: str, help: str, parents: list[argparse.ArgumentParser], epilog: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
+        parser = commands.add_parser(
             name,
             help=help,
             description=help[0].upper() + help[1:] + ".",
@@ -81,6 +93,8 @@ def add_parsers(commands: Any) -> None:
             parents=parents,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parser.set_defaults(run=run)
+        return parser
 
     remember = add("remember", "store an episode in the caller's memory", [common], CONNECTION_HELP)
     remember.add_argument("content", help="what happened")
@@ -128,13 +142,18 @@ def add_parsers(commands: Any) -> None:
         "instances",
         "list the agent instances connected to the mesh, or enrol their keys",
         [common],
-        CONNECTION_HELP + "\n\n" + enrollments.HELP,
+        CONNECTION_HELP + "\n\n" + ENROLMENT_HELP,
     )
     instances.add_argument("--region", default="")
     instances.add_argument("--capability", default="")
     instances.add_argument("--all", action="store_true", help="also the mesh's own service replicas")
     # Without an action, `cerebro instances` lists the connected instances through the gateway.
-    enrollments.add_actions(instances.add_subparsers(dest="action", metavar="ACTION"))
+    instance_actions = instances.add_subparsers(dest="action", metavar="ACTION")
+    public = instance_actions.add_parser(
+        "public-key", help="print the public half of this agent's key (created if missing)"
+    )
+    public.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+    public.set_defaults(run=print_public_key)
 
     join = add("join", "join the instance network as the agent the API key is bound to", [common], JOIN_HELP)
     join.add_argument("name", help="the instance name the API key is bound to, e.g. NEXUS")
@@ -153,12 +172,11 @@ def add_parsers(commands: Any) -> None:
     vote = add("vote", "vote on a proposal, signed by this agent", [common, signing], epilog)
     vote.add_argument("proposal_id")
     vote.add_argument("choice")
+    return instance_actions
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one gateway command; the exit status."""
-    if args.command == "instances" and args.action in enrollments.ACTIONS:
-        return enrollments.run(args)
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
         signer = _signer(args) if args.command in ("propose", "vote") else None
@@ -186,6 +204,20 @@ Call = Callable[[AsyncCerebroClient], Awaitable[Message]]
 async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call) -> Message:
     async with AsyncCerebroClient(settings, signer=signer) as client:
         return await call(client)
+
+
+def print_public_key(args: argparse.Namespace) -> int:
+    """`cerebro instances public-key`: the public half of the agent's key (PEM), for the operator to enrol."""
+    try:
+        key = load_or_create_identity_key(_key_file(args))
+    except ValueError as error:
+        print(f"cerebro instances public-key: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"cerebro instances public-key: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode())
+    return 0
 
 
 def _key_file(args: argparse.Namespace) -> Path:

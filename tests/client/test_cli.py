@@ -10,32 +10,33 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cerebro.cli import agent as agent_commands
-from cerebro.cli import keys as key_commands
+from cerebro.cli.main import build_parser
 from cerebro.client import CerebroClient
 from tests.client.conftest import Agent
 from tests.gateway.harness import Mesh
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cerebro")
-    commands = parser.add_subparsers(dest="command", required=True)
-    agent_commands.add_parsers(commands)
-    key_commands.add_parsers(commands)
-    return parser.parse_args(argv)
+    """The arguments as `cerebro` parses them, the server parts' commands included (from the entry points)."""
+    return build_parser().parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run a command in a thread: the mesh serves on this thread's event loop."""
+    status: int = await asyncio.to_thread(args.run, args)
+    return status
 
 
 async def cerebro(mesh: Mesh, *argv: str) -> int:
-    """Run a gateway command in a thread: the mesh serves on this thread's event loop."""
-    args = parse(*argv, "--target", mesh.gateway.target)
-    return await asyncio.to_thread(agent_commands.run, args)
+    """Run a gateway command."""
+    return await run(parse(*argv, "--target", mesh.gateway.target))
 
 
 async def operator(mesh: Mesh, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     """Run an admin action of `cerebro instances` as the operator, with the database's URL."""
     monkeypatch.setenv("CEREBRO_DATABASE_URL", mesh.database_url)
     try:
-        return await asyncio.to_thread(agent_commands.run, parse("instances", *argv))
+        return await run(parse("instances", *argv))
     finally:
         monkeypatch.delenv("CEREBRO_DATABASE_URL")
 
@@ -198,7 +199,7 @@ async def test_keys_issue_list_revoke(
     token_file = mesh.data_dir / "tokens" / f"{namespace}.key"
 
     async def keys(*argv: str) -> int:
-        return await asyncio.to_thread(key_commands.run, parse("keys", *argv))
+        return await run(parse("keys", *argv))
 
     assert await keys("--json", "issue", namespace, "--label", "cli test", "--token-file", str(token_file)) == 0
     issued = json.loads(capsys.readouterr().out)

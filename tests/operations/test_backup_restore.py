@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cerebro.cli.migrate import COMPONENTS
 from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.cli.migrate import COMPONENTS
 from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
 from services.operations.backup.backup import BackupError, create_backup
 from services.operations.backup.manifest import MANIFEST_FILE, ManifestError, file_sha256, read_manifest

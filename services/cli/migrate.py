@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError, Env
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.migrations import Migration, MigrationError, apply_migrations, load_migrations
@@ -44,7 +46,7 @@ async def migrate(dsn: str) -> None:
         print(f"logins enabled for: {', '.join(sorted(passwords))}")
 
 
-def run() -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         dsn = Env().secret("DATABASE_URL")
         if dsn is None:
@@ -57,3 +59,8 @@ def run() -> int:
         print(f"cerebro migrate: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command(
+    help="apply database migrations and enable the service roles' logins", description=DESCRIPTION, run=run
+)
