@@ -16,7 +16,7 @@ from cerebro.channel_options import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 from cerebro.environment import ConfigError as ConfigError
 from cerebro.environment import Env as Env
 
-# Default ports from CONVENTIONS.md: (gRPC port, Prometheus metrics port).
+# Default ports (CONTRIBUTING.md, "Names and ports"): (gRPC port, Prometheus metrics port).
 DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
     "gateway": (50051, 9101),
     "memory": (50052, 9102),
