@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from cerebro.cli.tables import print_fields, print_table
 from cerebro.runtime.config import ConfigError, Env
 from cerebro.runtime.registration import load_or_create_identity_key
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 
 ACTIONS = ("enroll", "revoke", "enrolled", "public-key")
 HELP = """\

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cerebro.runtime.errors import permission_denied
 from cerebro.runtime.roles import SERVICE_ROLES, Role
-from services.consensus.enrollment import Enrolled
+from services.consensus.store.enrollment import Enrolled
 from services.consensus.validation import Registration
 
 WORKER = "worker"

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
 from cerebro.consensus.v1 import consensus_pb2 as pb
-from services.consensus.proposals import ProposalRecord
+from services.consensus.store.proposals import ProposalRecord
 
 _INSTANCE_TYPE_ENUM = {name: number for number, name in INSTANCE_TYPES.items()}
 _INSTANCE_STATUS_ENUM = {name: number for number, name in INSTANCE_STATUSES.items()}

@@ -18,10 +18,10 @@ from cerebro.runtime.process import run_process
 from cerebro.runtime.roles import CONSENSUS_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, Change, EventHub
-from services.consensus.proposals import ProposalRecord, Proposals
-from services.consensus.registry import Registry
 from services.consensus.servicer import ConsensusServicer
 from services.consensus.settings import ConsensusSettings
+from services.consensus.store.proposals import ProposalRecord, Proposals
+from services.consensus.store.registry import Registry
 from services.consensus.sweeper import sweep_forever
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from cerebro.runtime.roles import peer_role
 from services.consensus import convert
 from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, EventHub
 from services.consensus.pagination import decode_page_token, encode_page_token
-from services.consensus.proposals import ProposalRecord, Proposals
-from services.consensus.registry import Registry
 from services.consensus.settings import ConsensusSettings
+from services.consensus.store.proposals import ProposalRecord, Proposals
+from services.consensus.store.registry import Registry
 from services.consensus.validation import (
     InstanceFilter,
     ProposalFilter,

@@ -30,9 +30,9 @@ from cerebro.runtime.channels import open_channel
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role
 from cerebro.runtime.server import ServiceHost
-from services.consensus import enrollment
 from services.consensus.main import lifespan
 from services.consensus.settings import ConsensusSettings
+from services.consensus.store import enrollment
 from tests.support import loopback_settings, running_host
 
 # Long leases, so that only the lease tests see instances go standby; a fast sweep for watchers.

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cerebro.consensus.client import VerificationError, public_key_bytes, register_request, reverify
 from cerebro.consensus.rules import Outcome, ProposalState
 from cerebro.consensus.v1 import consensus_pb2 as pb
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 from tests.consensus.harness import ConsensusServer, Member, register, register_electorate
 
 

@@ -17,9 +17,9 @@ from cerebro.consensus.signatures import deregistration_payload, heartbeat_paylo
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
 from cerebro.runtime.roles import Role
 from services.consensus.admission import admit
-from services.consensus.enrollment import active_enrollment
 from services.consensus.events import INSTANCES_CHANNEL, notify
 from services.consensus.settings import ConsensusSettings
+from services.consensus.store.enrollment import active_enrollment
 from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
 
 INSTANCE_COLUMNS = """
