@@ -17,6 +17,7 @@ from cerebro.runtime.migrations import apply_migrations, load_migrations
 from cerebro.runtime.process import run_process
 from cerebro.runtime.roles import CONSENSUS_CALLERS
 from cerebro.runtime.server import ServiceHost
+from services.consensus.api.base import ConsensusResources
 from services.consensus.events import INSTANCES_CHANNEL, PROPOSALS_CHANNEL, Change, EventHub
 from services.consensus.servicer import ConsensusServicer
 from services.consensus.settings import ConsensusSettings
@@ -75,10 +76,11 @@ async def lifespan(host: ServiceHost, settings: ConsensusSettings) -> AsyncItera
     async def sweep() -> None:
         await sweep_forever(registry, proposals, settings.sweep_interval_seconds)
 
+    resources = ConsensusResources(registry, proposals, hub, settings, roles_verified=host.requires_client_certificates)
     host.add_service(
         SERVICE,
         consensus_pb2_grpc.add_ConsensusServiceServicer_to_server,
-        ConsensusServicer(registry, proposals, hub, settings, roles_verified=host.requires_client_certificates),
+        ConsensusServicer(resources),
         callers=CONSENSUS_CALLERS,
     )
     host.add_dependency("postgres", probe_postgres)

@@ -11,11 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.healthcheck import is_serving
+from services.consensus.servicer import ConsensusServicer
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START = [sys.executable, "-c", "from services.consensus.main import main; main()"]
+
+
+def test_every_rpc_is_implemented() -> None:
+    methods = consensus_pb2.DESCRIPTOR.services_by_name["ConsensusService"].methods
+    generated = consensus_pb2_grpc.ConsensusServiceServicer
+    assert [
+        method.name for method in methods if getattr(ConsensusServicer, method.name) is getattr(generated, method.name)
+    ] == []
 
 
 def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -16,8 +16,11 @@ import asyncpg
 
 from cerebro.consensus.client import Enrollment
 from cerebro.consensus.signatures import PUBLIC_KEY_BYTES
+from cerebro.runtime.violations import Violations
 from services.consensus.events import INSTANCES_CHANNEL, notify
-from services.consensus.validation import MAX_NAME_CHARS, valid_token
+
+# An instance name, as enrolment and registration accept it: no whitespace or control characters.
+MAX_NAME_CHARS = 200
 
 _COLUMNS = """
     instance_name, public_key, voting, enrolled_by, enrolled_as, enrolled_at, revoked_by, revoked_as, revoked_at
@@ -61,10 +64,11 @@ async def enroll(
     Raises :class:`EnrollmentError` when the name is enrolled for another key (or vote) or the key for
     another name: revoke that first, so that every change of hands is an audited act.
     """
-    if not valid_token(instance_name, MAX_NAME_CHARS):
-        raise EnrollmentError(
-            f"{instance_name!r} is not an instance name (1 to {MAX_NAME_CHARS} characters, no spaces)"
-        )
+    name = Violations()
+    name.token("instance_name", instance_name, max_chars=MAX_NAME_CHARS)
+    if name:
+        [(_, problem)] = name.items
+        raise EnrollmentError(f"{instance_name!r} is not an instance name: it {problem}")
     if len(public_key) != PUBLIC_KEY_BYTES:
         raise EnrollmentError(f"an Ed25519 public key has {PUBLIC_KEY_BYTES} bytes, not {len(public_key)}")
     async with connection.transaction():

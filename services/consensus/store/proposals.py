@@ -22,9 +22,9 @@ import asyncpg
 from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
 from cerebro.consensus.signatures import proposal_payload, verify
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, permission_denied, unauthenticated
+from cerebro.runtime.pagination import Key
 from services.consensus.events import PROPOSALS_CHANNEL, notify
 from services.consensus.metrics import proposal_finished
-from services.consensus.validation import NewProposal, ProposalFilter
 
 # Conditions on an instance_network row aliased `n`: its name is actively enrolled for its key (for a vote).
 _ENROLLED = """EXISTS (
@@ -40,6 +40,22 @@ PROPOSAL_COLUMNS = """
     consensus_proposal_state(state, deadline, now()) AS state,
     CASE WHEN state = 'open' AND deadline <= now() THEN deadline ELSE resolved_at END AS resolved_at
 """
+
+
+@dataclass(frozen=True)
+class NewProposal:
+    request_id: str
+    topic: str
+    options: list[str]
+    deadline: datetime
+    proposer_id: str
+    proposer_signature: bytes
+
+
+@dataclass(frozen=True)
+class ProposalFilter:
+    state: str | None
+    proposer_id: str | None
 
 
 @dataclass(frozen=True)
@@ -132,9 +148,9 @@ class Proposals:
             return await self._load_one(connection, uuid.UUID(proposal_id), full=full)
 
     async def list_proposals(
-        self, where: ProposalFilter, after: tuple[datetime, uuid.UUID] | None, limit: int | None, *, full: bool
+        self, where: ProposalFilter, after: Key | None, limit: int | None, *, full: bool
     ) -> list[ProposalRecord]:
-        """Proposals newest first, after the (created_at, id) position ``after``; ``limit`` None means all."""
+        """Proposals newest first, after the sort key ``after`` (created_at, id); ``limit`` None means all."""
         after_time, after_id = after if after is not None else (None, None)
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(

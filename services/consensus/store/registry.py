@@ -9,18 +9,49 @@ what is decided by services.consensus.admission, against the enrolments of migra
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from cerebro.runtime.pagination import Key
 from cerebro.runtime.roles import Role
 from services.consensus.admission import admit
 from services.consensus.events import INSTANCES_CHANNEL, notify
 from services.consensus.settings import ConsensusSettings
 from services.consensus.store.enrollment import active_enrollment
-from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
+
+
+@dataclass(frozen=True)
+class Registration:
+    instance_name: str
+    instance_type: str
+    region: str
+    capabilities: list[str]
+    endpoints: list[str]
+    public_key: bytes
+    voting: bool
+    sign_time: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedInstanceRequest:
+    """A heartbeat or a deregistration: the instance, when it signed, and its signature."""
+
+    instance_id: str
+    sign_time: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    status: str | None
+    region: str | None
+    capability: str | None
+
 
 INSTANCE_COLUMNS = """
     instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key, voting,
@@ -195,10 +226,8 @@ class Registry:
             raise not_found("instance", instance_id)
         return row
 
-    async def list_instances(
-        self, where: InstanceFilter, after_name: str | None, limit: int | None
-    ) -> list[asyncpg.Record]:
-        """Instances ordered by name, after ``after_name``; ``limit`` None means all."""
+    async def list_instances(self, where: InstanceFilter, after: Key | None, limit: int | None) -> list[asyncpg.Record]:
+        """Instances ordered by name, after the sort key ``after`` (a name); ``limit`` None means all."""
         async with self._pool.acquire() as connection:
             return await connection.fetch(
                 f"""
@@ -214,7 +243,7 @@ class Registry:
                 where.status,
                 where.region,
                 where.capability,
-                after_name,
+                after[0] if after is not None else None,
                 limit,
             )
 
