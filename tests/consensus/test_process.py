@@ -67,7 +67,7 @@ def test_without_a_database_url_it_stops_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "cerebro consensus: configuration error: CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required "
-        "by the consensus service"
+        "by consensus"
     ]
 
 

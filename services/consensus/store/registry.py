@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
+from cerebro.runtime.database import Connection
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
 from cerebro.runtime.pagination import Key
 from cerebro.runtime.roles import Role
 from services.consensus.admission import admit
-from services.consensus.events import INSTANCES_CHANNEL, notify
+from services.consensus.events import INSTANCES_CHANNEL, notify_change
 from services.consensus.settings import ConsensusSettings
 from services.consensus.store.enrollment import active_enrollment
 
@@ -129,11 +130,12 @@ class Registry:
                 registration.signature,
             )
             if created_id is not None:
-                await notify(connection, INSTANCES_CHANNEL, str(created_id), "registered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(created_id), "registered")
                 return await self._fetch(connection, created_id), True
             current = await connection.fetchrow(
                 f"{_SIGNED_STATE} WHERE instance_name = $1 FOR UPDATE", registration.instance_name
             )
+            assert current is not None  # the row the insert conflicted with; instances are never deleted
             key_changes = current["public_key"] != registration.public_key
             if key_changes and enrolled is None:
                 raise already_exists(
@@ -164,7 +166,7 @@ class Registry:
                     registration.signature,
                     registration.public_key,
                 )
-                await notify(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
             return await self._fetch(connection, current["instance_id"]), False
 
     async def heartbeat(self, request: SignedInstanceRequest) -> asyncpg.Record:
@@ -193,7 +195,7 @@ class Registry:
                     request.signature,
                 )
                 if not was_active:
-                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "status_changed")
+                    await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "status_changed")
             return await self._fetch(connection, current["instance_id"])
 
     async def deregister(self, request: SignedInstanceRequest) -> asyncpg.Record:
@@ -214,7 +216,7 @@ class Registry:
                     request.signature,
                 )
                 if not current["deregistered"]:
-                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
+                    await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
             return await self._fetch(connection, current["instance_id"])
 
     async def get(self, instance_id: str) -> asyncpg.Record:
@@ -286,7 +288,7 @@ class Registry:
             )
 
     async def _lock_signed(
-        self, connection: asyncpg.Connection, request: SignedInstanceRequest, payload: bytes
+        self, connection: Connection, request: SignedInstanceRequest, payload: bytes
     ) -> asyncpg.Record:
         """The instance row, locked, once the request's signature and freshness are checked."""
         current = await connection.fetchrow(
@@ -325,7 +327,10 @@ class Registry:
         )
 
     @staticmethod
-    async def _fetch(connection: asyncpg.Connection, instance_id: uuid.UUID) -> asyncpg.Record:
-        return await connection.fetchrow(
+    async def _fetch(connection: Connection, instance_id: uuid.UUID) -> asyncpg.Record:
+        """An instance this transaction has just written."""
+        row = await connection.fetchrow(
             f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", instance_id
         )
+        assert row is not None
+        return row
