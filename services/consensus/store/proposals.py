@@ -1,6 +1,6 @@
 """Proposals, their frozen electorates, votes and equivocation evidence in PostgreSQL.
 
-Every vote is judged (services.consensus.rules) inside a transaction that holds the proposal's row
+Every vote is judged (cerebro.consensus.rules) inside a transaction that holds the proposal's row
 lock (SELECT ... FOR UPDATE), so votes arriving at several replicas at once are applied one after
 another and the state leaves `open` exactly once.
 
