@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from cerebro.cli.commands import Command
 from cerebro.cli.tables import print_fields, print_table
 from cerebro.runtime.config import ConfigError, Env
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 
 Result = TypeVar("Result")
 

@@ -41,7 +41,7 @@ from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role
 from cerebro.runtime.server import server_credentials
-from services.consensus.events import INSTANCES_CHANNEL, notify
+from services.consensus.events import INSTANCES_CHANNEL, notify_change
 from services.memory.db import migrate as migrate_memory
 from tests.bad_actors.conftest import Up
 from tests.consensus.harness import consensus_server
@@ -127,7 +127,7 @@ async def _write_registration(database_url: str, name: str, endpoint: str, *, re
                     "WHERE instance_name = $1 RETURNING instance_id",
                     name,
                 )
-                await notify(connection, INSTANCES_CHANNEL, str(instance_id), "deregistered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(instance_id), "deregistered")
                 return
             instance_id = uuid.uuid4()
             await connection.execute(
@@ -144,7 +144,7 @@ async def _write_registration(database_url: str, name: str, endpoint: str, *, re
                 bytes(32),
                 bytes(64),
             )
-            await notify(connection, INSTANCES_CHANNEL, str(instance_id), "registered")
+            await notify_change(connection, INSTANCES_CHANNEL, str(instance_id), "registered")
     finally:
         await connection.close()
 

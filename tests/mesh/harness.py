@@ -33,7 +33,7 @@ from cerebro.embedded import EmbeddedStack
 from cerebro.runtime.config import DEFAULT_PORTS, TlsSettings
 from cerebro.runtime.roles import Role, role_dns_name
 from services.cli.up import EMBEDDED_DATABASE_ROLES
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 from tests.mesh.link import LinkLoop, RegionLink
 from tests.mesh.netns import Namespace
 from tests.mesh.processes import MeshProcess, alive_pids, clean_environ
