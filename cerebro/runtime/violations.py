@@ -35,6 +35,8 @@ _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9
 _SHOWN_CHARS = 64
 
 EnumT = TypeVar("EnumT")
+# A protobuf enum's number: typed stubs make each enum's numbers a type of their own (a NewType of int).
+NumberT = TypeVar("NumberT", bound=int)
 
 
 def _shown(value: str) -> str:
@@ -165,7 +167,9 @@ class Violations:
             self.add(field, f"must be {what} of {size} bytes; got {len(value)}")
         return value
 
-    def enum(self, field: str, value: int, known: Mapping[int, EnumT], *, required: bool = False) -> EnumT | None:
+    def enum(
+        self, field: str, value: NumberT, known: Mapping[NumberT, EnumT], *, required: bool = False
+    ) -> EnumT | None:
         """What ``known`` maps the enum number to; None for 0 (unspecified, allowed unless ``required``)."""
         if value == 0:
             if required:

@@ -150,15 +150,20 @@ def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     raise AssertionError(f"no rich status details in {error!r}")
 
 
-def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the BadRequest detail of an INVALID_ARGUMENT error."""
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad_request = error_details_pb2.BadRequest()
             detail.Unpack(bad_request)
-            return [violation.field for violation in bad_request.field_violations]
+            return [(violation.field, violation.description) for violation in bad_request.field_violations]
     raise AssertionError("no BadRequest detail")
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+    return [field for field, _ in field_violations(error)]
 
 
 # The text statistics recomputed from the rows, and as kept (folded figures plus unfolded changes):

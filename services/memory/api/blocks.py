@@ -10,14 +10,14 @@ import grpc
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import blocks as store
-from services.memory.validation import Violations
 
-LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,254}")
+LABEL_RULE = "must be 1-255 characters: a lowercase letter, then lowercase letters, digits or '_'"
 DEFAULT_CHAR_LIMIT = 2_000
 MAX_CHAR_LIMIT = 100_000
 MAX_DESCRIPTION_CHARS = 1_000
@@ -40,14 +40,11 @@ def block_message(row: asyncpg.Record) -> identity_pb2.MemoryBlock:
 
 
 def _label(violations: Violations, field: str, value: str) -> str:
-    if not LABEL_PATTERN.match(value):
-        violations.add(field, "must be 1-255 characters: a lowercase letter, then lowercase letters, digits or '_'")
-    return value
+    return violations.pattern(field, value, LABEL_PATTERN, LABEL_RULE)
 
 
 def _char_limit(violations: Violations, field: str, value: int) -> int:
-    if not 1 <= value <= MAX_CHAR_LIMIT:
-        violations.add(field, f"is {value}; it must be between 1 and {MAX_CHAR_LIMIT}")
+    violations.between(field, value, 1, MAX_CHAR_LIMIT)
     return value
 
 
@@ -99,15 +96,19 @@ class MemoryBlocksApi(ApiBase):
     ) -> pb.ListMemoryBlocksResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("text",))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_blocks(
-                connection, namespace, after_label=None if after is None else str(after[0]), limit=limit + 1
-            )
-        token = encode_page_token(request, (rows[limit - 1]["label"],)) if len(rows) > limit else ""
-        return pb.ListMemoryBlocksResponse(blocks=[block_message(row) for row in rows[:limit]], next_page_token=token)
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("text",),
+            lambda connection, after, limit: store.list_blocks(connection, namespace, after=after, limit=limit),
+            key=lambda row: (row["label"],),
+        )
+        return pb.ListMemoryBlocksResponse(
+            blocks=[block_message(row) for row in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateMemoryBlock(
         self, request: pb.UpdateMemoryBlockRequest, context: grpc.aio.ServicerContext
@@ -154,19 +155,19 @@ class MemoryBlocksApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         block_id = violations.uuid("block_id", request.block_id)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
         assert block_id is not None
-        before = decode_page_token(request, ("int",))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_revisions(
-                connection,
-                namespace,
-                block_id,
-                before_version=None if before is None else int(before[0]),
-                limit=limit + 1,  # type: ignore[arg-type]
-            )
-        token = encode_page_token(request, (rows[limit - 1]["version"],)) if len(rows) > limit else ""
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("int",),
+            lambda connection, after, limit: store.list_revisions(
+                connection, namespace, block_id, after=after, limit=limit
+            ),
+            key=lambda row: (row["version"],),
+        )
         return pb.ListMemoryBlockRevisionsResponse(
             revisions=[
                 identity_pb2.MemoryBlockRevision(
@@ -177,7 +178,7 @@ class MemoryBlocksApi(ApiBase):
                     char_limit=row["char_limit"],
                     create_time=timestamp(row["created_at"]),
                 )
-                for row in rows[:limit]
+                for row in page.items
             ],
-            next_page_token=token,
+            next_page_token=page.next_page_token,
         )

@@ -8,12 +8,12 @@ from datetime import timedelta
 import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import duration, timestamp
 from services.memory.db import namespace_transaction
 from services.memory.store.stats import namespace_stats
 from services.memory.store.working_memory_cache import CacheErrors
-from services.memory.validation import Violations
 
 log = logging.getLogger(__name__)
 

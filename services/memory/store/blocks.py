@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from cerebro.runtime.errors import aborted, already_exists, failed_precondition, invalid_argument, not_found
+from cerebro.runtime.pagination import Key
 from services.memory.identity_hash import BlockContent
 from services.memory.store.idempotency import replayed_row
 
@@ -95,13 +96,14 @@ async def get_block(
 
 
 async def list_blocks(
-    connection: asyncpg.Connection, namespace: str, *, after_label: str | None, limit: int
+    connection: asyncpg.Connection, namespace: str, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
+    """By label, starting after the key ``after`` (a label)."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.memory_blocks b
             WHERE b.namespace = $1 AND ($2::text IS NULL OR b.label > $2) ORDER BY b.label LIMIT $3""",
         namespace,
-        after_label,
+        None if after is None else after[0],
         limit,
     )
 
@@ -162,8 +164,9 @@ async def delete_block(
 
 
 async def list_revisions(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, *, before_version: int | None, limit: int
+    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
+    """Newest version first, starting after the key ``after`` (a version)."""
     await get_block(connection, namespace, block_id=block_id)
     return await connection.fetch(
         """SELECT block_id, version, description, value, char_limit, created_at FROM memory.memory_block_revisions
@@ -171,7 +174,7 @@ async def list_revisions(
            ORDER BY version DESC LIMIT $4""",
         namespace,
         block_id,
-        before_version,
+        None if after is None else after[0],
         limit,
     )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
 from services.memory.identity_hash import Continuity, continuity, identity_of
 from services.memory.store.blocks import block_contents
 from services.memory.store.idempotency import replayed_row
@@ -88,9 +88,10 @@ async def list_checkpoints(
     namespace: str,
     checkpoint_type: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, checkpoint_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.checkpoints c
             WHERE c.namespace = $1 AND ($2::text IS NULL OR c.checkpoint_type = $2)

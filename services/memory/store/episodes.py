@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from cerebro.runtime.errors import invalid_argument, not_found
+from cerebro.runtime.pagination import Key
 from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
 from services.memory.store.idempotency import replayed_row
 
@@ -144,7 +145,7 @@ async def list_episodes(
     namespace: str,
     selected: EpisodeFilter,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
     with_embedding: bool = False,
 ) -> list[asyncpg.Record]:

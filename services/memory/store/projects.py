@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import ServiceError, already_exists, not_found
+from cerebro.runtime.pagination import Key
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
@@ -88,9 +88,10 @@ async def list_projects(
     namespace: str,
     status: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, project_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.projects p
             WHERE p.namespace = $1 AND ($2::text IS NULL OR p.status = $2)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
@@ -87,8 +87,9 @@ async def get_semantic_memory(
 
 
 async def list_semantic_memories(
-    connection: asyncpg.Connection, namespace: str, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    connection: asyncpg.Connection, namespace: str, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, semantic_memory_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.semantic_memories e
             WHERE e.namespace = $1

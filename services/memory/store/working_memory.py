@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from cerebro.memory.v1 import working_memory_pb2
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
 from services.memory.convert import struct, timestamp
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
@@ -108,9 +109,10 @@ async def list_items(
     namespace: str,
     context_type: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Unexpired items, newest first by (created_at, item_id), starting after the key ``after``."""
     conditions = Conditions([namespace])
     conditions.add("w.namespace = $1 AND w.expires_at > now()")
     if context_type:
