@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from cerebro.runtime.notifications import notify
+from services.memory.store.embedding_queue import CHANNEL
+
 
 @dataclass(frozen=True)
 class StaleTable:
@@ -87,7 +90,7 @@ async def requeue_stale(
                         _requeue_sql(table, first=False), embedding_version, batch_size, last_id
                     )
                 if row["queued"]:
-                    await connection.execute("SELECT pg_notify('cerebro_embeddings', '')")
+                    await notify(connection, CHANNEL, "")
             stale[table.label] += row["seen"]
             requeued += row["queued"]
             on_batch(row["seen"])

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
-from services.memory.servicer import MemoryServicer
+from services.memory.api.servicer import MemoryServicer
 from tests.memory.embedder_double import EmbedderDouble
 from tests.support import eventually
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cerebro.runtime.database import dsn_with_role
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.migrations import load_migrations
-from services.memory.db import MIGRATIONS_DIR, dsn_with_role, migrate
+from services.memory.db import MIGRATIONS_DIR, migrate
 
 
 async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:

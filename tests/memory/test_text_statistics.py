@@ -17,9 +17,10 @@ from google.protobuf import field_mask_pb2
 
 from cerebro.memory.v1 import episodes_pb2, namespaces_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.database import dsn_with_role
 from cerebro.runtime.migrations import apply_migrations, load_migrations
-from services.memory.db import COMPONENT, MIGRATIONS_DIR, dsn_with_role, migrate
-from services.memory.text_statistics import fold_text_statistics
+from services.memory.db import MIGRATIONS_DIR, SCHEMA, migrate
+from services.memory.store.text_statistics import fold_text_statistics
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import (
     MemoryServer,
@@ -266,7 +267,7 @@ async def test_the_api_roles_cannot_read_the_statistics(memory_database_url: str
 async def test_the_migration_counts_the_rows_already_stored(fresh_database_url: str) -> None:
     migrations = load_migrations(MIGRATIONS_DIR)
     before = [migration for migration in migrations if migration.version < 6]
-    await apply_migrations(fresh_database_url, COMPONENT, before)
+    await apply_migrations(fresh_database_url, SCHEMA.component, before)
     connection = await asyncpg.connect(fresh_database_url)
     try:
         rng = random.Random(9)

@@ -26,7 +26,7 @@ class MemoryResources:
 
 
 class ApiBase:
-    """Base of the API mixins that :class:`services.memory.servicer.MemoryServicer` combines."""
+    """Base of the API mixins that :class:`services.memory.api.servicer.MemoryServicer` combines."""
 
     def __init__(self, resources: MemoryResources) -> None:
         self.resources = resources
