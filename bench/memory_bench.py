@@ -438,8 +438,8 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
         CEREBRO_EMBEDDER_PORT=str(ports["embedder"]),
         CEREBRO_EMBEDDER_TARGET=f"127.0.0.1:{ports['embedder']}",
         CEREBRO_MEMORY_PORT=str(ports["memory"]),
-        CEREBRO_MEMORY_DATABASE_ROLE="nexus_app",
-        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="nexus_worker",
+        CEREBRO_MEMORY_DATABASE_ROLE="cerebro_memory",
+        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="cerebro_memory_worker",
         CEREBRO_EMBEDDER_METRICS_PORT="0",
         CEREBRO_MEMORY_METRICS_PORT="0",
     )

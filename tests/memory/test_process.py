@@ -48,7 +48,7 @@ async def test_service_process_serves_and_stops_gracefully(
         "CEREBRO_DATABASE_URL": fresh_database_url,
         "CEREBRO_REDIS_URL": memory_redis_url,
         "CEREBRO_EMBEDDER_TARGET": embedder.target,
-        "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+        "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "services.memory.main"], cwd=REPOSITORY, env=environ, stderr=subprocess.PIPE

@@ -61,7 +61,7 @@ async def quiet_memory(
 @pytest.fixture
 async def app_pool(memory_database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """Connections as the memory service's role, which folds."""
-    pool = await asyncpg.create_pool(dsn_with_role(memory_database_url, "nexus_app"), min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(dsn_with_role(memory_database_url, "cerebro_memory"), min_size=1, max_size=2)
     yield pool
     await pool.close()
 
@@ -254,7 +254,7 @@ async def test_the_api_roles_cannot_read_the_statistics(memory_database_url: str
     # Another namespace's words and counts are visible only through the ranking functions' results.
     connection = await asyncpg.connect(memory_database_url)
     try:
-        for role in ("nexus_app", "nexus_ro", "nexus_worker"):
+        for role in ("cerebro_memory", "cerebro_memory_reader", "cerebro_memory_worker"):
             for table in ("text_term_statistics", "text_collection_statistics", "text_statistics_changes"):
                 async with connection.transaction():
                     await connection.execute(f"SET LOCAL ROLE {role}")
