@@ -25,7 +25,9 @@ RECONNECT_MAX_SECONDS = 5.0
 Callback = Callable[[str], None]
 
 
-async def notify(connection: asyncpg.Connection | asyncpg.Pool, channel: str, payload: str) -> None:
+async def notify(
+    connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool, channel: str, payload: str
+) -> None:
     """Announce a change on ``channel``; delivered when the surrounding transaction (if any) commits."""
     await connection.execute("SELECT pg_notify($1, $2)", channel, payload)
 

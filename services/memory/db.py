@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from cerebro.runtime import database
 from cerebro.runtime.errors import not_found
@@ -15,6 +17,9 @@ from cerebro.runtime.migrations import Migration
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = database.Schema(component="memory", migrations_dir=MIGRATIONS_DIR)
+# What the store's statements run on: a connection acquired from a pool (a proxy, to asyncpg's types)
+# or one of its own.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def migrate(dsn: str) -> list[Migration]:
@@ -47,7 +52,7 @@ async def open_worker_pool(
 @asynccontextmanager
 async def namespace_transaction(
     pool: asyncpg.Pool, namespace: str, *, readonly: bool = False
-) -> AsyncIterator[asyncpg.Connection]:
+) -> AsyncIterator[Connection]:
     """A transaction that sees only ``namespace`` (row-level security); NOT_FOUND if it does not exist."""
     async with pool.acquire() as connection, connection.transaction(readonly=readonly):
         exists = await connection.fetchval(

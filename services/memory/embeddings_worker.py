@@ -66,6 +66,7 @@ async def embedding_coverage(pool: asyncpg.Pool) -> float:
     row = await pool.fetchrow(
         "SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded FROM memory.episodes"
     )
+    assert row is not None  # an aggregate makes one row
     return 1.0 if row["total"] == 0 else row["embedded"] / row["total"]
 
 

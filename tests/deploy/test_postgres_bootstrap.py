@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +24,7 @@ from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
 from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from tests.deploy.conftest import DEPLOY, REPO
+from tests.support import private_postgres
 
 SCRIPT = DEPLOY / "postgres" / "initdb" / "10-cerebro-owner.sh"
 COMPONENTS = {
@@ -42,16 +42,8 @@ def psql_directory() -> Path:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
-    # mkdtemp rather than tmp_path: when tests run as root the server runs as another account that
-    # must reach its data directory (see tests/conftest.py).
-    directory = Path(tempfile.mkdtemp(prefix="cerebro-deploy-pg-"))
-    postgres = EmbeddedPostgres(directory)
-    postgres.start()
-    try:
+    with private_postgres("cerebro-deploy-pg-") as postgres:
         yield postgres
-    finally:
-        postgres.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,10 @@ async def _episode_state(memory: MemoryServer, episode_id: str) -> episodes_pb2.
     return (await memory.stub.GetEpisode(pb.GetEpisodeRequest(namespace="nexus", episode_id=episode_id))).episode
 
 
+async def _is_embedded(memory: MemoryServer, episode_id: str) -> bool:
+    return (await _episode_state(memory, episode_id)).embedding_state == episodes_pb2.EMBEDDING_STATE_EMBEDDED
+
+
 async def test_notify_wakes_the_worker_without_waiting_for_a_poll(
     memory: MemoryServer, memory_database_url: str, embedder: EmbedderDouble
 ) -> None:
@@ -87,13 +91,7 @@ async def test_notify_wakes_the_worker_without_waiting_for_a_poll(
     ):
         await asyncio.sleep(0.5)  # the worker has polled once and now waits for a notification
         [created] = await create_episodes(memory, ["wake the worker"])
-
-        async def embedded() -> bool:
-            return (
-                await _episode_state(memory, created.episode_id)
-            ).embedding_state == episodes_pb2.EMBEDDING_STATE_EMBEDDED
-
-        await eventually(embedded, timeout=10)
+        await eventually(lambda: _is_embedded(memory, created.episode_id), timeout=10)
 
 
 async def test_notifications_resume_after_the_listening_connection_is_killed(
@@ -108,13 +106,7 @@ async def test_notifications_resume_after_the_listening_connection_is_killed(
         await admin.execute("SELECT pg_terminate_backend($1)", killed["pid"])
         await eventually(lambda: _is_listening(admin, listeners, other_than=killed["pid"]))
         [created] = await create_episodes(memory, ["heard after the reconnect"])
-
-        async def embedded() -> bool:
-            return (
-                await _episode_state(memory, created.episode_id)
-            ).embedding_state == episodes_pb2.EMBEDDING_STATE_EMBEDDED
-
-        await eventually(embedded, timeout=10)
+        await eventually(lambda: _is_embedded(memory, created.episode_id), timeout=10)
 
 
 async def _is_listening(admin: asyncpg.Connection, listeners: str, other_than: int | None = None) -> bool:

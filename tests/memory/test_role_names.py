@@ -10,10 +10,7 @@ as a database operator's managed role is: the owner may use it but not rename or
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -23,6 +20,7 @@ from cerebro.embedded import EmbeddedPostgres
 from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from services.memory.db import MIGRATIONS_DIR, SCHEMA
+from tests.support import private_postgres
 
 RENAMED = {"nexus_app": "cerebro_memory", "nexus_worker": "cerebro_memory_worker", "nexus_ro": "cerebro_memory_reader"}
 BEFORE_RENAMING = [migration for migration in load_migrations(MIGRATIONS_DIR) if migration.version < 7]
@@ -53,16 +51,8 @@ WHERE r.rolname LIKE 'nexus\_%' OR r.rolname LIKE 'cerebro\_memory%'
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
-    # mkdtemp rather than tmp_path: when tests run as root the server runs as another account that
-    # must reach its data directory (see tests/conftest.py).
-    directory = Path(tempfile.mkdtemp(prefix="cerebro-roles-pg-"))
-    postgres = EmbeddedPostgres(directory)
-    postgres.start()
-    try:
+    with private_postgres("cerebro-roles-pg-") as postgres:
         yield postgres
-    finally:
-        postgres.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cerebro.runtime.pagination import Key, KeyPart, Page, paginate
-from services.memory.db import namespace_transaction
+from services.memory.db import Connection, namespace_transaction
 from services.memory.embedder_client import EmbedderClient
 from services.memory.store.working_memory_cache import WorkingMemoryCache
 
-ListRows = Callable[[asyncpg.Connection, Key | None, int], Awaitable[list[asyncpg.Record]]]
+ListRows = Callable[[Connection, Key | None, int], Awaitable[list[asyncpg.Record]]]
 """``rows(connection, after, limit)``: up to ``limit`` rows after the sort key ``after``, in order."""
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, timestamp
@@ -50,7 +50,7 @@ def _char_limit(violations: Violations, field: str, value: int) -> int:
 
 class MemoryBlocksApi(ApiBase):
     async def CreateMemoryBlock(
-        self, request: pb.CreateMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateMemoryBlockRequest, context: Context
     ) -> pb.CreateMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -76,9 +76,7 @@ class MemoryBlocksApi(ApiBase):
             row = await store.insert_block(connection, namespace, new)
         return pb.CreateMemoryBlockResponse(block=block_message(row))
 
-    async def GetMemoryBlock(
-        self, request: pb.GetMemoryBlockRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetMemoryBlockResponse:
+    async def GetMemoryBlock(self, request: pb.GetMemoryBlockRequest, context: Context) -> pb.GetMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         selector = request.WhichOneof("selector")
@@ -92,7 +90,7 @@ class MemoryBlocksApi(ApiBase):
         return pb.GetMemoryBlockResponse(block=block_message(row))
 
     async def ListMemoryBlocks(
-        self, request: pb.ListMemoryBlocksRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListMemoryBlocksRequest, context: Context
     ) -> pb.ListMemoryBlocksResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -111,7 +109,7 @@ class MemoryBlocksApi(ApiBase):
         )
 
     async def UpdateMemoryBlock(
-        self, request: pb.UpdateMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateMemoryBlockRequest, context: Context
     ) -> pb.UpdateMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -137,7 +135,7 @@ class MemoryBlocksApi(ApiBase):
         return pb.UpdateMemoryBlockResponse(block=block_message(row))
 
     async def DeleteMemoryBlock(
-        self, request: pb.DeleteMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteMemoryBlockRequest, context: Context
     ) -> pb.DeleteMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -150,7 +148,7 @@ class MemoryBlocksApi(ApiBase):
         return pb.DeleteMemoryBlockResponse()
 
     async def ListMemoryBlockRevisions(
-        self, request: pb.ListMemoryBlockRevisionsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListMemoryBlockRevisionsRequest, context: Context
     ) -> pb.ListMemoryBlockRevisionsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
@@ -33,7 +33,7 @@ def checkpoint_message(row: asyncpg.Record) -> identity_pb2.Checkpoint:
 
 class CheckpointsApi(ApiBase):
     async def CreateCheckpoint(
-        self, request: pb.CreateCheckpointRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateCheckpointRequest, context: Context
     ) -> pb.CreateCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -57,9 +57,7 @@ class CheckpointsApi(ApiBase):
             row = await store.insert_checkpoint(connection, namespace, new)
         return pb.CreateCheckpointResponse(checkpoint=checkpoint_message(row))
 
-    async def GetCheckpoint(
-        self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetCheckpointResponse:
+    async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: Context) -> pb.GetCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id)
@@ -68,9 +66,7 @@ class CheckpointsApi(ApiBase):
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
         return pb.GetCheckpointResponse(checkpoint=checkpoint_message(row))
 
-    async def ListCheckpoints(
-        self, request: pb.ListCheckpointsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListCheckpointsResponse:
+    async def ListCheckpoints(self, request: pb.ListCheckpointsRequest, context: Context) -> pb.ListCheckpointsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_type = violations.text("checkpoint_type", request.checkpoint_type, required=False, max_chars=100)
@@ -91,7 +87,7 @@ class CheckpointsApi(ApiBase):
         )
 
     async def RestoreCheckpoint(
-        self, request: pb.RestoreCheckpointRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RestoreCheckpointRequest, context: Context
     ) -> pb.RestoreCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import struct, timestamp
@@ -76,7 +76,7 @@ def _changes(violations: Violations, state: identity_pb2.ConsciousnessState, pat
 
 class ConsciousnessApi(ApiBase):
     async def GetConsciousnessState(
-        self, request: pb.GetConsciousnessStateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetConsciousnessStateRequest, context: Context
     ) -> pb.GetConsciousnessStateResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -86,7 +86,7 @@ class ConsciousnessApi(ApiBase):
         return pb.GetConsciousnessStateResponse(state=state_message(namespace, row))
 
     async def UpdateConsciousnessState(
-        self, request: pb.UpdateConsciousnessStateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateConsciousnessStateRequest, context: Context
     ) -> pb.UpdateConsciousnessStateResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -97,7 +97,7 @@ class ConsciousnessApi(ApiBase):
             row = await store.update_state(connection, namespace, changes)
         return pb.UpdateConsciousnessStateResponse(state=state_message(namespace, row))
 
-    async def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterable
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
@@ -114,9 +114,7 @@ def parse_new_episode(
 
 
 class EpisodesApi(ApiBase):
-    async def CreateEpisode(
-        self, request: pb.CreateEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateEpisodeResponse:
+    async def CreateEpisode(self, request: pb.CreateEpisodeRequest, context: Context) -> pb.CreateEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         if not request.HasField("episode"):
@@ -130,7 +128,7 @@ class EpisodesApi(ApiBase):
         return pb.CreateEpisodeResponse(episode=episode_message(row))
 
     async def BatchCreateEpisodes(
-        self, request: pb.BatchCreateEpisodesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.BatchCreateEpisodesRequest, context: Context
     ) -> pb.BatchCreateEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -170,9 +168,7 @@ class EpisodesApi(ApiBase):
             )
         return pb.BatchCreateEpisodesResponse(episodes=[episode_message(row) for row in rows])
 
-    async def GetEpisode(
-        self, request: pb.GetEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetEpisodeResponse:
+    async def GetEpisode(self, request: pb.GetEpisodeRequest, context: Context) -> pb.GetEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode_id = violations.uuid("episode_id", request.episode_id)
@@ -183,9 +179,7 @@ class EpisodesApi(ApiBase):
             row = await store.get_episode(connection, namespace, episode_id, with_embedding=full)
         return pb.GetEpisodeResponse(episode=episode_message(row, with_embedding=full))
 
-    async def ListEpisodes(
-        self, request: pb.ListEpisodesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListEpisodesResponse:
+    async def ListEpisodes(self, request: pb.ListEpisodesRequest, context: Context) -> pb.ListEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         selected = parse_filter(violations, "filter", request.filter)
@@ -207,9 +201,7 @@ class EpisodesApi(ApiBase):
             next_page_token=page.next_page_token,
         )
 
-    async def UpdateEpisode(
-        self, request: pb.UpdateEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateEpisodeResponse:
+    async def UpdateEpisode(self, request: pb.UpdateEpisodeRequest, context: Context) -> pb.UpdateEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode = request.episode
@@ -255,9 +247,7 @@ class EpisodesApi(ApiBase):
             row = await store.update_episode(connection, namespace, episode_id, changes)
         return pb.UpdateEpisodeResponse(episode=episode_message(row))
 
-    async def DeleteEpisode(
-        self, request: pb.DeleteEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteEpisodeResponse:
+    async def DeleteEpisode(self, request: pb.DeleteEpisodeRequest, context: Context) -> pb.DeleteEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode_id = violations.uuid("episode_id", request.episode_id)

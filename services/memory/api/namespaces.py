@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import namespaces_pb2
 from cerebro.runtime.errors import already_exists, not_found
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.pagination import paginate
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
@@ -22,9 +22,7 @@ def namespace_message(row: asyncpg.Record) -> namespaces_pb2.Namespace:
 
 
 class NamespacesApi(ApiBase):
-    async def CreateNamespace(
-        self, request: pb.CreateNamespaceRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateNamespaceResponse:
+    async def CreateNamespace(self, request: pb.CreateNamespaceRequest, context: Context) -> pb.CreateNamespaceResponse:
         violations = Violations()
         name = violations.namespace("namespace.name", request.namespace.name)
         display_name = violations.text(
@@ -36,9 +34,7 @@ class NamespacesApi(ApiBase):
             raise already_exists("namespace", name)
         return pb.CreateNamespaceResponse(namespace=namespace_message(row))
 
-    async def GetNamespace(
-        self, request: pb.GetNamespaceRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetNamespaceResponse:
+    async def GetNamespace(self, request: pb.GetNamespaceRequest, context: Context) -> pb.GetNamespaceResponse:
         violations = Violations()
         name = violations.namespace("name", request.name)
         violations.raise_if_any()
@@ -47,9 +43,7 @@ class NamespacesApi(ApiBase):
             raise not_found("namespace", name)
         return pb.GetNamespaceResponse(namespace=namespace_message(row))
 
-    async def ListNamespaces(
-        self, request: pb.ListNamespacesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListNamespacesResponse:
+    async def ListNamespaces(self, request: pb.ListNamespacesRequest, context: Context) -> pb.ListNamespacesResponse:
         violations = Violations()
         page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()

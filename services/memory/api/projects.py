@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import namespaces_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
@@ -40,9 +40,7 @@ def project_message(row: asyncpg.Record) -> namespaces_pb2.Project:
 
 
 class ProjectsApi(ApiBase):
-    async def CreateProject(
-        self, request: pb.CreateProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateProjectResponse:
+    async def CreateProject(self, request: pb.CreateProjectRequest, context: Context) -> pb.CreateProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         if not request.HasField("project"):
@@ -65,9 +63,7 @@ class ProjectsApi(ApiBase):
             row = await store.insert_project(connection, namespace, new)
         return pb.CreateProjectResponse(project=project_message(row))
 
-    async def GetProject(
-        self, request: pb.GetProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetProjectResponse:
+    async def GetProject(self, request: pb.GetProjectRequest, context: Context) -> pb.GetProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project_id = violations.uuid("project_id", request.project_id)
@@ -77,9 +73,7 @@ class ProjectsApi(ApiBase):
             row = await store.get_project(connection, namespace, project_id)
         return pb.GetProjectResponse(project=project_message(row))
 
-    async def ListProjects(
-        self, request: pb.ListProjectsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListProjectsResponse:
+    async def ListProjects(self, request: pb.ListProjectsRequest, context: Context) -> pb.ListProjectsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         status = violations.enum("status", request.status, STATUSES)
@@ -99,9 +93,7 @@ class ProjectsApi(ApiBase):
             projects=[project_message(row) for row in page.items], next_page_token=page.next_page_token
         )
 
-    async def UpdateProject(
-        self, request: pb.UpdateProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateProjectResponse:
+    async def UpdateProject(self, request: pb.UpdateProjectRequest, context: Context) -> pb.UpdateProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project = request.project
@@ -130,9 +122,7 @@ class ProjectsApi(ApiBase):
             row = await store.update_project(connection, namespace, project_id, store.ProjectChanges(values))
         return pb.UpdateProjectResponse(project=project_message(row))
 
-    async def DeleteProject(
-        self, request: pb.DeleteProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteProjectResponse:
+    async def DeleteProject(self, request: pb.DeleteProjectRequest, context: Context) -> pb.DeleteProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project_id = violations.uuid("project_id", request.project_id)

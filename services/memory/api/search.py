@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import episodes_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import unavailable
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import episode_message, parse_filter
@@ -135,9 +135,7 @@ class SearchApi(ApiBase):
             log.warning("hybrid search runs on text only: %s", error)
             return None
 
-    async def SearchEpisodes(
-        self, request: pb.SearchEpisodesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SearchEpisodesResponse:
+    async def SearchEpisodes(self, request: pb.SearchEpisodesRequest, context: Context) -> pb.SearchEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         text = _query(violations, request.query)
@@ -198,7 +196,7 @@ class SearchApi(ApiBase):
         )
 
     async def SearchSemanticMemories(
-        self, request: pb.SearchSemanticMemoriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SearchSemanticMemoriesRequest, context: Context
     ) -> pb.SearchSemanticMemoriesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import semantic_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import embedding_state
@@ -41,7 +41,7 @@ def semantic_memory_message(row: asyncpg.Record) -> semantic_pb2.SemanticMemory:
 
 class SemanticMemoriesApi(ApiBase):
     async def CreateSemanticMemory(
-        self, request: pb.CreateSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateSemanticMemoryRequest, context: Context
     ) -> pb.CreateSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -76,7 +76,7 @@ class SemanticMemoriesApi(ApiBase):
         return pb.CreateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def GetSemanticMemory(
-        self, request: pb.GetSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetSemanticMemoryRequest, context: Context
     ) -> pb.GetSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -88,7 +88,7 @@ class SemanticMemoriesApi(ApiBase):
         return pb.GetSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def ListSemanticMemories(
-        self, request: pb.ListSemanticMemoriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListSemanticMemoriesRequest, context: Context
     ) -> pb.ListSemanticMemoriesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -110,7 +110,7 @@ class SemanticMemoriesApi(ApiBase):
         )
 
     async def UpdateSemanticMemory(
-        self, request: pb.UpdateSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateSemanticMemoryRequest, context: Context
     ) -> pb.UpdateSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -160,7 +160,7 @@ class SemanticMemoriesApi(ApiBase):
         return pb.UpdateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def DeleteSemanticMemory(
-        self, request: pb.DeleteSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteSemanticMemoryRequest, context: Context
     ) -> pb.DeleteSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -11,12 +11,12 @@ import logging
 import uuid
 from datetime import timedelta
 
-import grpc
 from prometheus_client import Counter
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import working_memory_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest
@@ -65,7 +65,7 @@ class WorkingMemoryApi(ApiBase):
         return item
 
     async def CreateWorkingMemoryItem(
-        self, request: pb.CreateWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateWorkingMemoryItemRequest, context: Context
     ) -> pb.CreateWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -95,7 +95,7 @@ class WorkingMemoryApi(ApiBase):
         return pb.CreateWorkingMemoryItemResponse(item=stored)
 
     async def GetWorkingMemoryItem(
-        self, request: pb.GetWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetWorkingMemoryItemRequest, context: Context
     ) -> pb.GetWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -112,7 +112,7 @@ class WorkingMemoryApi(ApiBase):
         return pb.GetWorkingMemoryItemResponse(item=item)
 
     async def ListWorkingMemoryItems(
-        self, request: pb.ListWorkingMemoryItemsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListWorkingMemoryItemsRequest, context: Context
     ) -> pb.ListWorkingMemoryItemsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -134,7 +134,7 @@ class WorkingMemoryApi(ApiBase):
         )
 
     async def UpdateWorkingMemoryItem(
-        self, request: pb.UpdateWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateWorkingMemoryItemRequest, context: Context
     ) -> pb.UpdateWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -167,7 +167,7 @@ class WorkingMemoryApi(ApiBase):
         return pb.UpdateWorkingMemoryItemResponse(item=updated)
 
     async def DeleteWorkingMemoryItem(
-        self, request: pb.DeleteWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteWorkingMemoryItemRequest, context: Context
     ) -> pb.DeleteWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -9,6 +9,7 @@ import asyncpg
 
 from cerebro.runtime.errors import aborted, already_exists, failed_precondition, invalid_argument, not_found
 from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.identity_hash import BlockContent
 from services.memory.store.idempotency import replayed_row
 
@@ -41,7 +42,7 @@ def _check_limit(value: str, char_limit: int) -> None:
         raise invalid_argument([("block.value", f"is {len(value)} characters; the block's char_limit is {char_limit}")])
 
 
-async def insert_block(connection: asyncpg.Connection, namespace: str, new: NewBlock) -> asyncpg.Record:
+async def insert_block(connection: Connection, namespace: str, new: NewBlock) -> asyncpg.Record:
     _check_limit(new.value, new.char_limit)
     try:
         row = await connection.fetchrow(
@@ -78,7 +79,7 @@ async def insert_block(connection: asyncpg.Connection, namespace: str, new: NewB
 
 
 async def get_block(
-    connection: asyncpg.Connection, namespace: str, *, block_id: uuid.UUID | None = None, label: str | None = None
+    connection: Connection, namespace: str, *, block_id: uuid.UUID | None = None, label: str | None = None
 ) -> asyncpg.Record:
     if block_id is not None:
         row = await connection.fetchrow(
@@ -95,9 +96,7 @@ async def get_block(
     return row
 
 
-async def list_blocks(
-    connection: asyncpg.Connection, namespace: str, *, after: Key | None, limit: int
-) -> list[asyncpg.Record]:
+async def list_blocks(connection: Connection, namespace: str, *, after: Key | None, limit: int) -> list[asyncpg.Record]:
     """By label, starting after the key ``after`` (a label)."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.memory_blocks b
@@ -109,7 +108,7 @@ async def list_blocks(
 
 
 async def _lock_writable(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
+    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
 ) -> asyncpg.Record:
     """The block, locked for the change; FAILED_PRECONDITION if read-only, ABORTED on a version mismatch."""
     row = await connection.fetchrow(
@@ -129,7 +128,7 @@ async def _lock_writable(
 
 
 async def update_block(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     block_id: uuid.UUID,
     changes: BlockChanges,
@@ -141,7 +140,7 @@ async def update_block(
     _check_limit(value, char_limit)
     description = current["description"] if changes.description is None else changes.description
     # The revision trigger records the new version in the history.
-    return await connection.fetchrow(
+    row = await connection.fetchrow(
         f"""UPDATE memory.memory_blocks AS b
             SET description = $3, value = $4, char_limit = $5, version = b.version + 1, updated_at = now()
             WHERE b.namespace = $1 AND b.block_id = $2
@@ -152,10 +151,12 @@ async def update_block(
         value,
         char_limit,
     )
+    assert row is not None  # the block is locked: it is still there
+    return row
 
 
 async def delete_block(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
+    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
 ) -> None:
     await _lock_writable(connection, namespace, block_id, expected_version)
     await connection.execute(
@@ -164,7 +165,7 @@ async def delete_block(
 
 
 async def list_revisions(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, *, after: Key | None, limit: int
+    connection: Connection, namespace: str, block_id: uuid.UUID, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
     """Newest version first, starting after the key ``after`` (a version)."""
     await get_block(connection, namespace, block_id=block_id)
@@ -179,7 +180,7 @@ async def list_revisions(
     )
 
 
-async def block_contents(connection: asyncpg.Connection, namespace: str) -> list[BlockContent]:
+async def block_contents(connection: Connection, namespace: str) -> list[BlockContent]:
     """What the namespace's identity consists of, for hashing."""
     rows = await connection.fetch(
         "SELECT label, description, value, char_limit, read_only FROM memory.memory_blocks WHERE namespace = $1",

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
 from pgvector import Vector
 
 from cerebro.runtime.leased_queue import Claim, JobTable
 from cerebro.runtime.notifications import notify
+from services.memory.db import Connection
 
 EMBEDDINGS_QUEUE = JobTable(
     name="memory.embeddings_queue", key="job_id", claim_order="priority DESC, next_attempt_at, job_id"
@@ -36,7 +36,7 @@ class ClaimedJob:
     attempts: int
 
 
-async def claimed_jobs(connection: asyncpg.Connection, claim: Claim) -> list[ClaimedJob]:
+async def claimed_jobs(connection: Connection, claim: Claim) -> list[ClaimedJob]:
     """The text to embed of each job of ``claim`` (read after the claim committed), highest priority first."""
     if not claim.keys:
         return []
@@ -63,38 +63,33 @@ async def claimed_jobs(connection: asyncpg.Connection, claim: Claim) -> list[Cla
 
 
 async def store_vectors(
-    connection: asyncpg.Connection,
+    connection: Connection,
     jobs: Sequence[ClaimedJob],
     vectors: Sequence[Sequence[float]],
     embedding_version: str,
 ) -> None:
     """Each job's vector, on its row if the row's content is still the text that was embedded."""
-    episodes = [(job, vector) for job, vector in zip(jobs, vectors, strict=True) if job.episode_id is not None]
-    semantic = [(job, vector) for job, vector in zip(jobs, vectors, strict=True) if job.semantic_memory_id is not None]
-    if episodes:
-        await connection.execute(
-            """UPDATE memory.episodes e SET embedding = v.embedding, embedding_version = $4, embedded_at = now()
-               FROM unnest($1::uuid[], $2::bytea[], $3::vector[]) AS v(id, checksum, embedding)
-               WHERE e.episode_id = v.id AND e.content_checksum = v.checksum""",
-            [job.episode_id for job, _ in episodes],
-            [job.checksum for job, _ in episodes],
-            [Vector(list(vector)) for _, vector in episodes],
-            embedding_version,
-        )
-    if semantic:
-        await connection.execute(
-            """UPDATE memory.semantic_memories e
-               SET embedding = v.embedding, embedding_version = $4, embedded_at = now()
-               FROM unnest($1::uuid[], $2::bytea[], $3::vector[]) AS v(id, checksum, embedding)
-               WHERE e.semantic_memory_id = v.id AND e.content_checksum = v.checksum""",
-            [job.semantic_memory_id for job, _ in semantic],
-            [job.checksum for job, _ in semantic],
-            [Vector(list(vector)) for _, vector in semantic],
-            embedding_version,
-        )
+    # A job names its row by the attribute of the row's id column (episode_id or semantic_memory_id).
+    for table, id_column in (("memory.episodes", "episode_id"), ("memory.semantic_memories", "semantic_memory_id")):
+        rows = [
+            (getattr(job, id_column), job.checksum, Vector(list(vector)))
+            for job, vector in zip(jobs, vectors, strict=True)
+            if getattr(job, id_column) is not None
+        ]
+        if rows:
+            ids, checksums, embeddings = zip(*rows, strict=True)
+            await connection.execute(
+                f"""UPDATE {table} e SET embedding = v.embedding, embedding_version = $4, embedded_at = now()
+                    FROM unnest($1::uuid[], $2::bytea[], $3::vector[]) AS v(id, checksum, embedding)
+                    WHERE e.{id_column} = v.id AND e.content_checksum = v.checksum""",
+                list(ids),
+                list(checksums),
+                list(embeddings),
+                embedding_version,
+            )
 
 
-async def requeue_outdated(connection: asyncpg.Connection, embedding_version: str, limit: int) -> int:
+async def requeue_outdated(connection: Connection, embedding_version: str, limit: int) -> int:
     """Put up to ``limit`` done jobs whose stored vector has another version back in the queue, lowest priority."""
     async with connection.transaction():
         rows = await connection.fetch(
