@@ -89,6 +89,7 @@ async def requeue_stale(
                     row = await connection.fetchrow(
                         _requeue_sql(table, first=False), embedding_version, batch_size, last_id
                     )
+                assert row is not None  # aggregates make one row
                 if row["queued"]:
                     await notify(connection, CHANNEL, "")
             stale[table.label] += row["seen"]
@@ -111,6 +112,7 @@ async def remaining(connection: asyncpg.Connection, embedding_version: str) -> R
                 WHERE t.embedding IS NOT NULL AND t.embedding_version <> $1""",
             embedding_version,
         )
+        assert row is not None  # aggregates make one row
         stale += row["stale"]
         dead += row["dead"]
     return Remaining(stale, dead)
