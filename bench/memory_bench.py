@@ -62,7 +62,7 @@ from cerebro.memory.v1 import (
 )
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.migrations import apply_migrations, load_migrations
-from services.memory.db import COMPONENT, MIGRATIONS_DIR
+from services.memory.db import MIGRATIONS_DIR, SCHEMA
 from services.memory.store.search import candidate_count
 from tests.support import free_port
 
@@ -414,7 +414,7 @@ async def before_statistics_database(stack: EmbeddedStack) -> str:
         await admin.close()
     url = stack.postgres.url_for(BEFORE_DATABASE)
     migrations = [m for m in load_migrations(MIGRATIONS_DIR) if m.version <= BEFORE_STATISTICS_VERSION]
-    await apply_migrations(url, COMPONENT, migrations)
+    await apply_migrations(url, SCHEMA.component, migrations)
     return url
 
 
@@ -438,8 +438,8 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
         CEREBRO_EMBEDDER_PORT=str(ports["embedder"]),
         CEREBRO_EMBEDDER_TARGET=f"127.0.0.1:{ports['embedder']}",
         CEREBRO_MEMORY_PORT=str(ports["memory"]),
-        CEREBRO_MEMORY_DATABASE_ROLE="nexus_app",
-        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="nexus_worker",
+        CEREBRO_MEMORY_DATABASE_ROLE="cerebro_memory",
+        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="cerebro_memory_worker",
         CEREBRO_EMBEDDER_METRICS_PORT="0",
         CEREBRO_MEMORY_METRICS_PORT="0",
     )

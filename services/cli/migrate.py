@@ -20,9 +20,10 @@ DESCRIPTION = """\
 Apply the schema migrations of every component to CEREBRO_DATABASE_URL (or _FILE), connecting as the
 database owner. Each migration runs once, in its own transaction, under an advisory lock (safe while
 services start). Then each least-privilege role whose password is set gets a login with it:
-nexus_app, nexus_worker and nexus_ro (memory) from CEREBRO_NEXUS_APP_PASSWORD(_FILE),
-CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and CEREBRO_NEXUS_RO_PASSWORD(_FILE); cerebro_gateway from
-CEREBRO_GATEWAY_DATABASE_PASSWORD(_FILE); cerebro_consensus from CEREBRO_CONSENSUS_DATABASE_PASSWORD(_FILE).
+cerebro_memory, cerebro_memory_worker and cerebro_memory_reader from CEREBRO_MEMORY_DATABASE_PASSWORD(_FILE),
+CEREBRO_MEMORY_WORKER_DATABASE_PASSWORD(_FILE) and CEREBRO_MEMORY_READER_DATABASE_PASSWORD(_FILE);
+cerebro_gateway from CEREBRO_GATEWAY_DATABASE_PASSWORD(_FILE); cerebro_consensus from
+CEREBRO_CONSENSUS_DATABASE_PASSWORD(_FILE).
 Services also apply migrations at start unless told not to (CEREBRO_<SERVICE>_APPLY_MIGRATIONS=false)."""
 
 COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS, "gateway": GATEWAY_MIGRATIONS}

@@ -63,9 +63,9 @@ TRY_EXAMPLES = {
 SERVICE_DATABASE_LOGINS = {"gateway": "cerebro_gateway", "consensus": "cerebro_consensus"}
 
 EMBEDDED_DATABASE_ROLES = {
-    "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
-    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
-    "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
+    "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
 }
 
 POLL_SECONDS = 0.5

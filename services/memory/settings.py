@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cerebro.runtime.config import ConfigError, Env
 
-ROLE_PATTERN_HELP = "a PostgreSQL role name such as nexus_app"
+ROLE_PATTERN_HELP = "a PostgreSQL role name such as cerebro_memory"
 
 
 def _role(env: Env, name: str) -> str | None:

@@ -43,7 +43,7 @@ async def running_memory_service(
     *,
     client_tls: TlsSettings | None = None,
 ) -> AsyncIterator[MemoryServer]:
-    """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies).
+    """MemoryService on a loopback port, connected to PostgreSQL as cerebro_memory (row-level security applies).
 
     The test's stub presents ``client_tls`` (an operator's certificate when the service runs with mutual TLS).
     """
@@ -53,7 +53,7 @@ async def running_memory_service(
         "CEREBRO_MEMORY_METRICS_PORT": "0",
         "CEREBRO_DATABASE_URL": database_url,
         "CEREBRO_EMBEDDER_TARGET": embedder_target,
-        "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+        "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
         "CEREBRO_MEMORY_EMBEDDER_TIMEOUT_SECONDS": "2",
         **({"CEREBRO_REDIS_URL": redis_url} if redis_url else {}),
         **(extra or {}),
@@ -78,7 +78,7 @@ async def running_memory_service(
 
 
 WORKER_TEST_SETTINGS = {
-    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
     "CEREBRO_EMBEDDINGS_WORKER_POLL_SECONDS": "0.2",
     "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_SECONDS": "0.05",
     "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_MAX_SECONDS": "0.2",
@@ -101,7 +101,7 @@ def worker_environ(database_url: str, embedder_target: str, extra: Mapping[str, 
 async def running_embeddings_worker(
     database_url: str, embedder_target: str, extra: Mapping[str, str] | None = None
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """The embeddings worker's loops in this process, as nexus_worker, until the block ends."""
+    """The embeddings worker's loops in this process, as cerebro_memory_worker, until the block ends."""
     environ = worker_environ(database_url, embedder_target, extra)
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -125,7 +125,7 @@ async def running_reconciliation_worker(
     environ = {
         "CEREBRO_DATABASE_URL": database_url,
         "CEREBRO_REDIS_URL": redis_url,
-        "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+        "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
         "CEREBRO_RECONCILIATION_WORKER_INTERVAL_SECONDS": str(interval_seconds),
     }
     stop = asyncio.Event()
@@ -150,15 +150,20 @@ def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     raise AssertionError(f"no rich status details in {error!r}")
 
 
-def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the BadRequest detail of an INVALID_ARGUMENT error."""
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad_request = error_details_pb2.BadRequest()
             detail.Unpack(bad_request)
-            return [violation.field for violation in bad_request.field_violations]
+            return [(violation.field, violation.description) for violation in bad_request.field_violations]
     raise AssertionError("no BadRequest detail")
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+    return [field for field, _ in field_violations(error)]
 
 
 # The text statistics recomputed from the rows, and as kept (folded figures plus unfolded changes):

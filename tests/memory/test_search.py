@@ -166,13 +166,13 @@ async def test_the_text_ranking_function_keeps_to_the_declared_namespace(
     )
     try:
         async with connection.transaction():
-            await connection.execute("SET LOCAL ROLE nexus_app")
+            await connection.execute("SET LOCAL ROLE cerebro_memory")
             # Without a declared namespace the function ranks nothing, as row-level security shows nothing.
             assert await connection.fetch(ranked) == []
             await connection.execute("SELECT set_config('cerebro.namespace', 'aria', true)")
             assert [row["content"] for row in await connection.fetch(ranked)] == ["aria secret plan"]
         async with connection.transaction():
-            await connection.execute("SET LOCAL ROLE nexus_worker")  # the workers never search
+            await connection.execute("SET LOCAL ROLE cerebro_memory_worker")  # the workers never search
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await connection.fetch(ranked)
     finally:

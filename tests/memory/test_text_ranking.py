@@ -243,7 +243,7 @@ async def test_text_search_uses_the_gin_index_under_row_level_security(memory_da
         await connection.execute("ANALYZE memory.episodes")
         before = await connection.fetchval(scans)
         async with connection.transaction():
-            await connection.execute("SET LOCAL ROLE nexus_app")
+            await connection.execute("SET LOCAL ROLE cerebro_memory")
             await connection.execute("SELECT set_config('cerebro.namespace', 'nexus', true)")
             direct = await connection.fetch(
                 "EXPLAIN SELECT episode_id FROM memory.episodes WHERE search_vector @@ 'kubernet'::tsquery"

@@ -17,9 +17,10 @@ from google.protobuf import field_mask_pb2
 
 from cerebro.memory.v1 import episodes_pb2, namespaces_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.database import dsn_with_role
 from cerebro.runtime.migrations import apply_migrations, load_migrations
-from services.memory.db import COMPONENT, MIGRATIONS_DIR, dsn_with_role, migrate
-from services.memory.text_statistics import fold_text_statistics
+from services.memory.db import MIGRATIONS_DIR, SCHEMA, migrate
+from services.memory.store.text_statistics import fold_text_statistics
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import (
     MemoryServer,
@@ -60,7 +61,7 @@ async def quiet_memory(
 @pytest.fixture
 async def app_pool(memory_database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """Connections as the memory service's role, which folds."""
-    pool = await asyncpg.create_pool(dsn_with_role(memory_database_url, "nexus_app"), min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(dsn_with_role(memory_database_url, "cerebro_memory"), min_size=1, max_size=2)
     yield pool
     await pool.close()
 
@@ -253,7 +254,7 @@ async def test_the_api_roles_cannot_read_the_statistics(memory_database_url: str
     # Another namespace's words and counts are visible only through the ranking functions' results.
     connection = await asyncpg.connect(memory_database_url)
     try:
-        for role in ("nexus_app", "nexus_ro", "nexus_worker"):
+        for role in ("cerebro_memory", "cerebro_memory_reader", "cerebro_memory_worker"):
             for table in ("text_term_statistics", "text_collection_statistics", "text_statistics_changes"):
                 async with connection.transaction():
                     await connection.execute(f"SET LOCAL ROLE {role}")
@@ -266,7 +267,7 @@ async def test_the_api_roles_cannot_read_the_statistics(memory_database_url: str
 async def test_the_migration_counts_the_rows_already_stored(fresh_database_url: str) -> None:
     migrations = load_migrations(MIGRATIONS_DIR)
     before = [migration for migration in migrations if migration.version < 6]
-    await apply_migrations(fresh_database_url, COMPONENT, before)
+    await apply_migrations(fresh_database_url, SCHEMA.component, before)
     connection = await asyncpg.connect(fresh_database_url)
     try:
         rng = random.Random(9)

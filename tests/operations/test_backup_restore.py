@@ -56,7 +56,7 @@ async def test_backup_then_restore_gives_identical_counts_and_checksums(
     assert manifest.schema_versions["memory"]["version"] == len(load_migrations(MEMORY_MIGRATIONS))
     assert manifest.schema_versions["memory"]["migrations"][0] == "0001_memory_schema"
     assert set(manifest.schema_versions) == set(COMPONENTS)
-    assert {"nexus_app", "nexus_worker", "nexus_ro"} <= set(manifest.roles)
+    assert {"cerebro_memory", "cerebro_memory_worker", "cerebro_memory_reader"} <= set(manifest.roles)
     assert manifest.tables["memory.episodes"].rows == 1005 + 305
     assert manifest.tables["public.cerebro_schema_migrations"].rows > 0
 

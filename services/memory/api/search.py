@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import episodes_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import unavailable
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import episode_message, parse_filter
 from services.memory.api.semantic import semantic_memory_message
@@ -29,7 +30,6 @@ from services.memory.store import semantic as semantic_store
 from services.memory.store.filters import Conditions, add_episode_filter, episode_text_filter_args
 from services.memory.store.search import SearchQuery, SearchTarget, rank_by_text, search
 from services.memory.store.text_query import TextQuery, parse_text_query
-from services.memory.validation import Violations
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ SEMANTIC_MEMORIES = SearchTarget(
 def _top_k(violations: Violations, value: int) -> int:
     if value == 0:
         return DEFAULT_TOP_K
-    if not 1 <= value <= MAX_TOP_K:
-        violations.add("top_k", f"is {value}; it must be between 1 and {MAX_TOP_K}")
+    violations.between("top_k", value, 1, MAX_TOP_K)
     return value
 
 
@@ -81,7 +80,7 @@ def _min_score(
         return None
     if request.mode == episodes_pb2.SEARCH_MODE_TEXT:
         violations.add("min_score", "is a cosine similarity threshold; text mode has no similarity")
-    return violations.unit_interval("min_score", request.min_score)
+    return violations.fraction("min_score", request.min_score)
 
 
 @dataclass(frozen=True)
@@ -136,27 +135,22 @@ class SearchApi(ApiBase):
             log.warning("hybrid search runs on text only: %s", error)
             return None
 
-    async def SearchEpisodes(
-        self, request: pb.SearchEpisodesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SearchEpisodesResponse:
+    async def SearchEpisodes(self, request: pb.SearchEpisodesRequest, context: Context) -> pb.SearchEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         text = _query(violations, request.query)
         selected = parse_filter(violations, "filter", request.filter)
         top_k = _top_k(violations, request.top_k)
         weighting = request.weighting
-        violations.unit_interval("weighting.recency_weight", weighting.recency_weight)
-        violations.unit_interval("weighting.importance_weight", weighting.importance_weight)
+        violations.fraction("weighting.recency_weight", weighting.recency_weight)
+        violations.fraction("weighting.importance_weight", weighting.importance_weight)
         half_life = DEFAULT_HALF_LIFE_SECONDS
         if weighting.HasField("recency_half_life"):
             half_life = weighting.recency_half_life.ToTimedelta().total_seconds()
             if half_life <= 0:
                 violations.add("weighting.recency_half_life", "must be positive")
         min_score = _min_score(violations, request)
-        if not 0 <= request.context_window <= MAX_CONTEXT_WINDOW:
-            violations.add(
-                "context_window", f"is {request.context_window}; it must be between 0 and {MAX_CONTEXT_WINDOW}"
-            )
+        violations.between("context_window", request.context_window, 0, MAX_CONTEXT_WINDOW)
         violations.raise_if_any()
 
         def make_query(embedded: EmbeddedTexts | None) -> SearchQuery:
@@ -202,14 +196,14 @@ class SearchApi(ApiBase):
         )
 
     async def SearchSemanticMemories(
-        self, request: pb.SearchSemanticMemoriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SearchSemanticMemoriesRequest, context: Context
     ) -> pb.SearchSemanticMemoriesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         text = _query(violations, request.query)
         top_k = _top_k(violations, request.top_k)
         min_confidence = (
-            violations.unit_interval("min_confidence", request.min_confidence)
+            violations.fraction("min_confidence", request.min_confidence)
             if request.HasField("min_confidence")
             else None
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import asyncpg
 from pgvector import Vector
 
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions
 from services.memory.store.text_query import TextQuery
 
@@ -68,7 +69,7 @@ class SearchQuery:
 
 
 async def rank_by_text(
-    connection: asyncpg.Connection, target: SearchTarget, text: TextQuery, top_k: int, filter_args: Sequence[object]
+    connection: Connection, target: SearchTarget, text: TextQuery, top_k: int, filter_args: Sequence[object]
 ) -> list[asyncpg.Record]:
     """(id, score) of the best BM25 matches, best first; ``filter_args`` are the ranking function's filters.
 
@@ -142,7 +143,7 @@ def _add_text_constraints(conditions: Conditions, text: TextQuery) -> None:
 
 
 async def search(
-    connection: asyncpg.Connection,
+    connection: Connection,
     target: SearchTarget,
     namespace: str,
     query: SearchQuery,

@@ -24,7 +24,7 @@ async def fold_text_statistics(pool: asyncpg.Pool) -> int:
     folded = 0
     while True:
         async with pool.acquire() as connection:
-            moved = await connection.fetchval("SELECT memory.fold_text_statistics($1)", FOLD_BATCH_ROWS)
+            moved: int = await connection.fetchval("SELECT memory.fold_text_statistics($1)", FOLD_BATCH_ROWS)
         folded += moved
         if moved < FOLD_BATCH_ROWS:
             return folded
