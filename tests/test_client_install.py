@@ -147,7 +147,7 @@ def test_remember_and_recall(setup: Setup) -> None:
     recalled = setup.cerebro("recall", "client on its own")
     assert recalled.returncode == 0, recalled.stderr
     lines = recalled.stdout.splitlines()
-    assert lines[0].split() == ["#", "score", "occurred", "tags", "content"]
+    assert lines[0].split() == ["#", "score", "text/vector", "occurred", "tags", "content"]
     assert lines[1].startswith("1 ") and lines[1].endswith(content)
 
     as_json = setup.cerebro("recall", "client on its own", "--json")

@@ -28,6 +28,8 @@ from services.cli.serve import PROCESS_EXTRAS, PROCESS_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+# The bench extra serves only bench/ scripts, which no part imports, and the test command does not install it.
+TRACED_EXTRAS = sorted(set(PROJECT["project"]["optional-dependencies"]) - {"bench"})
 OWN_PACKAGES = ("cerebro", "services")
 # The client install: the client, the shared vote rules and signatures, the stubs, the agent commands.
 CLIENT_MODULES = ("cerebro.client", "cerebro.consensus", "cerebro.cli.main", "cerebro.__main__")
@@ -68,7 +70,7 @@ def _own_modules() -> dict[str, Path]:
 @cache
 def _owners() -> dict[str, set[str]]:
     """Module (and package) name -> the distributions that install it, for the dependencies pyproject names."""
-    wanted = extra_names(*PROJECT["project"]["optional-dependencies"])
+    wanted = extra_names(*TRACED_EXTRAS)
     owners: dict[str, set[str]] = {}
     for distribution in importlib.metadata.distributions():
         name = canonicalize_name(distribution.metadata["Name"])
@@ -163,7 +165,7 @@ def _entry_points() -> list[tuple[str, str, str]]:
 def test_the_modules_of_every_dependency_are_known() -> None:
     """The trace below is only as good as this map: every dependency pyproject names is installed here."""
     installed = {canonicalize_name(d.metadata["Name"]) for d in importlib.metadata.distributions()}
-    missing = extra_names(*PROJECT["project"]["optional-dependencies"]) - installed
+    missing = extra_names(*TRACED_EXTRAS) - installed
     assert not missing, f"not installed here, so its modules cannot be traced: {sorted(missing)}"
     assert _providers("google.rpc.status_pb2") == {"googleapis-common-protos"}
     assert _providers("google.protobuf.struct_pb2") == {"protobuf"}

@@ -63,11 +63,9 @@ if TYPE_CHECKING:
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
     # typeshed describes method handlers as a synchronous server sees them; grpc.aio's hold coroutine functions.
     Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-    ServerInterceptor: TypeAlias = grpc.aio.ServerInterceptor[Any, Any]
 else:
     Context = grpc.aio.ServicerContext
     Handler = grpc.RpcMethodHandler
-    ServerInterceptor = grpc.aio.ServerInterceptor
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 Observer = Callable[[str, Context, Any], AbstractAsyncContextManager[None]]
 """``observe(method, context, request)``; ``request`` is None for client-streaming calls."""
@@ -133,14 +131,13 @@ def _wrap(
     return grpc.stream_stream_rpc_method_handler(call_streaming, **serializers)
 
 
-class ObservingInterceptor(ServerInterceptor):
+class ObservingInterceptor(grpc.aio.ServerInterceptor):
     """Runs every RPC, whatever its kind, inside an ``observe(method, context)`` context manager."""
 
     def __init__(self, observe: Observer) -> None:
         self._observe = observe
 
-    # grpc answers None for a method no service implements, which the stubs do not allow for.
-    async def intercept_service(  # type: ignore[override]
+    async def intercept_service(
         self,
         continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
@@ -203,7 +200,7 @@ def _current_code(context: Context) -> grpc.StatusCode | None:
     return code
 
 
-class CheckedRequests(ServerInterceptor):
+class CheckedRequests(grpc.aio.ServerInterceptor):
     """The edge check of every request, before any handler runs: it must decode, and hold only values
     every service accepts (:mod:`cerebro.runtime.safe_values`); else INVALID_ARGUMENT naming the field.
 
@@ -213,8 +210,7 @@ class CheckedRequests(ServerInterceptor):
     be the innermost interceptor, so that the error mapping around it turns the refusal into a status.
     """
 
-    # grpc answers None for a method no service implements, which the stubs do not allow for.
-    async def intercept_service(  # type: ignore[override]
+    async def intercept_service(
         self,
         continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,

@@ -9,7 +9,7 @@ INTERNAL, naming the method.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import Any, cast
 
 import grpc
 
@@ -28,16 +28,7 @@ class UndecodableResponse(grpc.aio.AioRpcError):
         )
 
 
-# typeshed makes these gRPC classes generic; at run time they are not, so they are subscripted for mypy only.
-if TYPE_CHECKING:
-    UnaryUnaryInterceptor: TypeAlias = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
-    UnaryStreamInterceptor: TypeAlias = grpc.aio.UnaryStreamClientInterceptor[Any, Any]
-else:
-    UnaryUnaryInterceptor = grpc.aio.UnaryUnaryClientInterceptor
-    UnaryStreamInterceptor = grpc.aio.UnaryStreamClientInterceptor
-
-
-class DecodedUnaryResponses(UnaryUnaryInterceptor):
+class DecodedUnaryResponses(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
@@ -51,7 +42,7 @@ class DecodedUnaryResponses(UnaryUnaryInterceptor):
         return response
 
 
-class DecodedStreamResponses(UnaryStreamInterceptor):
+class DecodedStreamResponses(grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],

@@ -86,7 +86,7 @@ class ServiceHost:
         self._probes: dict[str, DependencyProbe] = {}
         self._background: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = []
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []
         self._resources = contextlib.AsyncExitStack()
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
@@ -117,7 +117,7 @@ class ServiceHost:
         """Whether every caller has presented a certificate of the mesh CA (and so has a verified role)."""
         return self._serve_tls and self.settings.tls is not None and self.settings.tls.mutual
 
-    def add_interceptor(self, interceptor: grpc.aio.ServerInterceptor[Any, Any]) -> None:
+    def add_interceptor(self, interceptor: grpc.aio.ServerInterceptor) -> None:
         """Run ``interceptor`` around every RPC of this server (in the order added): inside the host's own
         tracing, metrics, error mapping and caller check, so that its ServiceErrors become statuses, and
         outside the edge check of the request, so that a refused caller learns nothing about its input."""
@@ -185,7 +185,7 @@ class ServiceHost:
         await keep_registered(self.settings, [self.settings.service], self.settings.endpoint(self.bound_port))
 
     def _build_server(self) -> grpc.aio.Server:
-        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [
+        interceptors: list[grpc.aio.ServerInterceptor] = [
             aio_server_interceptor(),
             ObservingInterceptor(record_metrics),
             ObservingInterceptor(map_errors),
