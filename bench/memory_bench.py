@@ -1,20 +1,29 @@
 """Memory service benchmark: writes, the embedding pipeline, hybrid search and HNSW recall; a markdown table.
 
     PYTHONPATH=. .venv/bin/python bench/memory_bench.py [--pipeline-episodes 10000] [--search-episodes 100000]
-        [--phases writes,pipeline,search] [--data-dir DIR]
+        [--text-episodes 100000] [--phases writes,text,pipeline,search] [--data-dir DIR]
 
 Everything is real and on loopback: an embedded PostgreSQL 18 + pgvector and Redis (in a temporary data
 directory), the Embedder (`cerebro serve embedder`, the real model), the memory service and the
-embeddings worker, each its own process. The load comes from this process over gRPC.
+embeddings worker, each its own process. The load comes from this process over gRPC. Texts follow
+Zipf's law over a 50,000-word vocabulary (bench/zipf_text.py), so a query's words match as many
+episodes as real words would.
 
 1. CreateEpisode latency with 1 and 32 concurrent clients, and BatchCreateEpisodes episodes/s, before
-   any embedding runs (those episodes are then deleted).
-2. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
+   any embedding runs (those episodes are then deleted). CreateEpisode is measured side by side on two
+   databases of the same server, each with its own memory service: one with every migration, one
+   without the BM25 text statistics (migrations up to 0005), in alternating blocks, so the cost of
+   keeping the statistics is a ratio measured in the same minutes.
+2. Text search at `--text-episodes` (not embedded: writing them takes seconds, embedding them would
+   take the model most of an hour): SearchEpisodes text-only latency and how many episodes match.
+3. Pipeline: `--pipeline-episodes` episodes are written, the Embedder's raw EmbedBatch throughput is
    measured on the same texts (batches of 64, 2 calls in flight, as the worker sends them), then the
    worker starts and the time to 100% embedding coverage is measured.
-3. Search: the `search` namespace is filled up to `--search-episodes` embedded episodes, then
-   SearchEpisodes latency (hybrid, vector-only and text-only, top 10) and HNSW recall@10 against exact
-   search on the same data (the service's HNSW settings against a sequential scan).
+4. Search: the `search` namespace is filled up to `--search-episodes` embedded episodes, then
+   SearchEpisodes latency (hybrid, vector-only and text-only, top 10) for questions about stored
+   episodes (some of their words, some others), how many episodes the questions' words match, and
+   HNSW recall@10 against exact search on the same data (the service's HNSW settings against a
+   sequential scan).
 
 Filling 100,000 episodes takes most of the run (the model embeds every one). With `--data-dir` the
 database is kept there and reused: a later `--phases search` run only tops the namespace up, so the
@@ -42,7 +51,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import asyncpg
 import grpc
 
-from bench.embedder_inprocess import make_text
+from bench.zipf_text import ZipfText
 from cerebro.embedded import EmbeddedStack
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.healthcheck import is_serving
@@ -52,10 +61,17 @@ from cerebro.memory.v1 import (
     namespaces_pb2,
 )
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.memory.db import MIGRATIONS_DIR, SCHEMA
 from services.memory.store.search import candidate_count
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# The database without the text statistics: the last migration before them.
+BEFORE_STATISTICS_VERSION = 5
+BEFORE_DATABASE = "before_statistics"
+# CreateEpisode calls per block of the before/after alternation (at least one per client).
+BLOCK = 64
 BATCH = 1000
 RAW_BATCH_TEXTS = 64
 RAW_IN_FLIGHT = 2
@@ -99,10 +115,11 @@ class Bench:
     def __init__(self, stub: memory_service_pb2_grpc.MemoryServiceStub, rng: random.Random) -> None:
         self.stub = stub
         self.rng = rng
+        self.words = ZipfText()
         self.rows: list[tuple[str, str]] = []
 
     def text(self) -> str:
-        return make_text(self.rng, self.rng.randint(10, 40))
+        return self.words.episode(self.rng)
 
     async def write(self, namespace: str, count: int) -> None:
         await self.write_texts(namespace, [self.text() for _ in range(count)])
@@ -207,18 +224,34 @@ async def create_namespace(stub: memory_service_pb2_grpc.MemoryServiceStub, name
             raise
 
 
-async def measure_writes(bench: Bench, args: argparse.Namespace, stack: EmbeddedStack) -> list[tuple[str, str]]:
+async def measure_writes(
+    bench: Bench, before: memory_service_pb2_grpc.MemoryServiceStub, args: argparse.Namespace, stack: EmbeddedStack
+) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
 
-    def create() -> Awaitable[object]:
-        return bench.stub.CreateEpisode(
+    def create(stub: memory_service_pb2_grpc.MemoryServiceStub) -> Callable[[], Awaitable[object]]:
+        return lambda: stub.CreateEpisode(
             pb.CreateEpisodeRequest(namespace="writes", episode=episodes_pb2.Episode(content=bench.text()))
         )
 
-    await timed_calls(1, 100, create)  # warm-up
-    for clients, calls in ((1, args.create_calls), (32, max(1, args.create_calls // 32))):
-        latencies = await timed_calls(clients, calls, create)
-        rows.append((f"CreateEpisode, {clients} client{'s' if clients > 1 else ''}", latency_summary(latencies)))
+    for stub in (before, bench.stub):
+        await timed_calls(1, 100, create(stub))  # warm-up
+    for clients in (1, 32):
+        # Alternating blocks: both databases see the same machine, whatever else runs on it.
+        latencies: dict[str, list[float]] = {"before": [], "after": []}
+        calls_per_client = max(1, BLOCK // clients)
+        while len(latencies["after"]) < args.create_calls:
+            for name, stub in (("before", before), ("after", bench.stub)):
+                latencies[name] += await timed_calls(clients, calls_per_client, create(stub))
+        plural = "s" if clients > 1 else ""
+        rows.append(
+            (f"CreateEpisode, {clients} client{plural}, without text statistics", latency_summary(latencies["before"]))
+        )
+        rows.append(
+            (f"CreateEpisode, {clients} client{plural}, with text statistics", latency_summary(latencies["after"]))
+        )
+        ratio = percentile(latencies["after"], 0.5) / percentile(latencies["before"], 0.5)
+        rows.append((f"CreateEpisode, {clients} client{plural}, p50 with / without statistics", f"{ratio:.3f}"))
     started = time.perf_counter()
     await bench.write("writes", args.batch_episodes)
     rows.append(
@@ -259,6 +292,42 @@ async def measure_pipeline(
     return rows, worker
 
 
+async def matching_row(database_url: str, namespace: str, queries: list[str], episodes: int) -> tuple[str, str]:
+    matches = await matching_counts(database_url, namespace, queries)
+    return (
+        f"Episodes matching a question's words, {episodes} episodes",
+        f"median {percentile(matches, 0.5):.0f}, 90th percentile {percentile(matches, 0.9):.0f}",
+    )
+
+
+async def measure_text_scale(bench: Bench, args: argparse.Namespace, stack: EmbeddedStack) -> list[tuple[str, str]]:
+    """Text-only search at `--text-episodes`, written without embedding them: minutes instead of the model's hours.
+
+    The text ranking does not read vectors, so its cost at that size is measured as it would be on a
+    fully embedded namespace; hybrid adds the query's embedding (in parallel) and the HNSW ranking,
+    measured by the search phase. The episodes are deleted afterwards (no worker may embed them).
+    """
+    print(f"writing {args.text_episodes} episodes for text search (not embedded)", file=sys.stderr)
+    await delete_namespace_episodes(stack.database_url, "text-scale")
+    await bench.write("text-scale", args.text_episodes)
+    queries = await questions(stack.database_url, "text-scale", bench.words, args.queries)
+    rows = [await matching_row(stack.database_url, "text-scale", queries, args.text_episodes)]
+    pending = list(queries)
+
+    def search() -> Awaitable[object]:
+        return bench.stub.SearchEpisodes(
+            pb.SearchEpisodesRequest(
+                namespace="text-scale", query=pending.pop(), mode=episodes_pb2.SEARCH_MODE_TEXT, top_k=10
+            )
+        )
+
+    await search()  # warm-up
+    latencies = await timed_calls(1, len(pending), search)
+    rows.append((f"SearchEpisodes text-only, {args.text_episodes} episodes (not embedded)", latency_summary(latencies)))
+    await delete_namespace_episodes(stack.database_url, "text-scale")
+    return rows
+
+
 async def measure_search(
     bench: Bench, args: argparse.Namespace, stack: EmbeddedStack, embedder_target: str
 ) -> list[tuple[str, str]]:
@@ -269,9 +338,8 @@ async def measure_search(
         print(f"filling the search namespace: {missing} episodes to write and embed", file=sys.stderr)
     await bench.write("search", missing)
     await bench.coverage_complete("search")
-    # Their own generator: the same queries whichever phases ran before.
-    query_rng = random.Random(7)
-    queries = [make_text(query_rng, query_rng.randint(3, 8)) for _ in range(args.queries)]
+    queries = await questions(stack.database_url, "search", bench.words, args.queries)
+    rows.append(await matching_row(stack.database_url, "search", queries, args.search_episodes))
     for mode, label in (
         (episodes_pb2.SEARCH_MODE_HYBRID, "hybrid"),
         (episodes_pb2.SEARCH_MODE_VECTOR, "vector-only"),
@@ -303,6 +371,53 @@ async def measure_search(
     return rows
 
 
+async def questions(database_url: str, namespace: str, words: ZipfText, count: int) -> list[str]:
+    """Questions about stored episodes, the same ones whichever phases ran before (a fixed order and seed)."""
+    admin = await asyncpg.connect(database_url)
+    try:
+        rows = await admin.fetch(
+            "SELECT content FROM memory.episodes WHERE namespace = $1 ORDER BY md5(episode_id::text) LIMIT $2",
+            namespace,
+            count,
+        )
+    finally:
+        await admin.close()
+    rng = random.Random(7)
+    return [words.question(rng, row["content"]) for row in rows]
+
+
+async def matching_counts(database_url: str, namespace: str, queries: list[str]) -> list[float]:
+    """How many episodes of the namespace contain any word of each question."""
+    admin = await asyncpg.connect(database_url)
+    try:
+        return [
+            await admin.fetchval(
+                """SELECT count(*) FROM memory.episodes
+                   WHERE namespace = $2
+                     AND search_vector @@ (memory.prepare_text_query('episodes', $2, $1, '{}', '{}')).matching""",
+                query,
+                namespace,
+            )
+            for query in queries
+        ]
+    finally:
+        await admin.close()
+
+
+async def before_statistics_database(stack: EmbeddedStack) -> str:
+    """A database of the same server migrated up to BEFORE_STATISTICS_VERSION (made once, kept with --data-dir)."""
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        if not await admin.fetchval("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", BEFORE_DATABASE):
+            await admin.execute(f"CREATE DATABASE {BEFORE_DATABASE}")
+    finally:
+        await admin.close()
+    url = stack.postgres.url_for(BEFORE_DATABASE)
+    migrations = [m for m in load_migrations(MIGRATIONS_DIR) if m.version <= BEFORE_STATISTICS_VERSION]
+    await apply_migrations(url, SCHEMA.component, migrations)
+    return url
+
+
 async def delete_namespace_episodes(database_url: str, namespace: str) -> None:
     admin = await asyncpg.connect(database_url)
     try:
@@ -312,7 +427,7 @@ async def delete_namespace_episodes(database_url: str, namespace: str) -> None:
 
 
 async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> list[tuple[str, str]]:
-    ports = {name: free_port() for name in ("embedder", "memory")}
+    ports = {name: free_port() for name in ("embedder", "memory", "memory-before")}
     environ = {key: value for key, value in os.environ.items() if not key.startswith("CEREBRO_")}
     environ.update(
         PYTHONPATH=str(ROOT),
@@ -323,8 +438,8 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
         CEREBRO_EMBEDDER_PORT=str(ports["embedder"]),
         CEREBRO_EMBEDDER_TARGET=f"127.0.0.1:{ports['embedder']}",
         CEREBRO_MEMORY_PORT=str(ports["memory"]),
-        CEREBRO_MEMORY_DATABASE_ROLE="nexus_app",
-        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="nexus_worker",
+        CEREBRO_MEMORY_DATABASE_ROLE="cerebro_memory",
+        CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE="cerebro_memory_worker",
         CEREBRO_EMBEDDER_METRICS_PORT="0",
         CEREBRO_MEMORY_METRICS_PORT="0",
     )
@@ -333,15 +448,31 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, logs: Path) -> lis
         start(["cerebro", "serve", "embedder"], environ, embedder_target, logs / "embedder.log"),
         start(["services.memory.main"], environ, f"127.0.0.1:{ports['memory']}", logs / "memory.log"),
     ]
+    if "writes" in args.phases:
+        before_environ = {
+            **environ,
+            "CEREBRO_DATABASE_URL": await before_statistics_database(stack),
+            "CEREBRO_MEMORY_PORT": str(ports["memory-before"]),
+            "CEREBRO_MEMORY_APPLY_MIGRATIONS": "false",
+            # That schema has nothing to fold.
+            "CEREBRO_MEMORY_TEXT_STATISTICS_FOLD_SECONDS": "3600",
+        }
+        before_target = f"127.0.0.1:{ports['memory-before']}"
+        processes.append(start(["services.memory.main"], before_environ, before_target, logs / "memory-before.log"))
     rows: list[tuple[str, str]] = []
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as channel:
             bench = Bench(memory_service_pb2_grpc.MemoryServiceStub(channel), random.Random(3))
-            for name in ("writes", "pipeline", "search"):
+            for name in ("writes", "text-scale", "pipeline", "search"):
                 await create_namespace(bench.stub, name)
 
             if "writes" in args.phases:
-                rows += await measure_writes(bench, args, stack)
+                async with grpc.aio.insecure_channel(before_target) as before_channel:
+                    before = memory_service_pb2_grpc.MemoryServiceStub(before_channel)
+                    await create_namespace(before, "writes")
+                    rows += await measure_writes(bench, before, args, stack)
+            if "text" in args.phases:
+                rows += await measure_text_scale(bench, args, stack)
             if "pipeline" in args.phases:
                 pipeline_rows, worker = await measure_pipeline(bench, args, environ, embedder_target, logs)
                 processes.append(worker)
@@ -361,18 +492,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline-episodes", type=int, default=10_000)
     parser.add_argument("--search-episodes", type=int, default=100_000)
+    parser.add_argument("--text-episodes", type=int, default=100_000)
     parser.add_argument("--create-calls", type=int, default=2_000)
     parser.add_argument("--batch-episodes", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
         "--phases",
         type=lambda value: set(value.split(",")),
-        default={"writes", "pipeline", "search"},
-        help="comma-separated subset of writes,pipeline,search (default: all)",
+        default={"writes", "text", "pipeline", "search"},
+        help="comma-separated subset of writes,text,pipeline,search (default: all)",
     )
     parser.add_argument("--data-dir", type=Path, help="keep the database here and reuse it (default: a temporary one)")
     args = parser.parse_args()
-    if unknown := args.phases - {"writes", "pipeline", "search"}:
+    if unknown := args.phases - {"writes", "text", "pipeline", "search"}:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     with contextlib.ExitStack() as cleanup:
         directory = args.data_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="cerebro-bench-")))

@@ -9,6 +9,7 @@ gateway's agent-facing port behind a TLS-terminating proxy).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -38,12 +39,13 @@ def is_serving(
         channel = grpc.secure_channel(target, credentials, options=options)
     with channel:
         try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
-            )
+            # typeshed's HealthStub declares no methods.
+            stub: Any = health_pb2_grpc.HealthStub(channel)
+            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError:
             return False
-    return response.status == health_pb2.HealthCheckResponse.SERVING
+    serving: bool = response.status == health_pb2.HealthCheckResponse.SERVING
+    return serving
 
 
 def main(argv: list[str]) -> int:

@@ -9,16 +9,17 @@
 #                                                  the same set for another place (Kubernetes: see docs)
 #
 # Credentials (--rotate takes these names) and the files each one writes:
-#   postgres-superuser  postgres_superuser_password                  bootstrap superuser, postgres container only
-#   postgres-owner      postgres_owner_password, database_url_owner  owns the schema; `cerebro migrate`
-#   nexus-app           nexus_app_password, database_url_app         memory service
-#   nexus-worker        nexus_worker_password, database_url_worker   embeddings and reconciliation workers
-#   cerebro-gateway     cerebro_gateway_password, database_url_gateway      gateway
-#   cerebro-consensus   cerebro_consensus_password, database_url_consensus  consensus service
-#   redis               redis_password, redis_url                    Redis and its clients
-#   grafana-admin       grafana_admin_password                       Grafana's admin user
-#   mesh-certificates   <process>_tls_cert, <process>_tls_key        each Cerebro process's certificate (mutual
-#                       (and operator_tls_cert/_key, for tools)      TLS inside the mesh), issued by the mesh CA
+#   postgres-superuser     postgres_superuser_password                                 bootstrap superuser, postgres container only
+#   postgres-owner         postgres_owner_password, database_url_owner                 owns the schema; `cerebro migrate`
+#   cerebro-memory         cerebro_memory_password, database_url_memory                memory service
+#   cerebro-memory-worker  cerebro_memory_worker_password, database_url_memory_worker  embeddings and reconciliation workers
+#   cerebro-gateway        cerebro_gateway_password, database_url_gateway              gateway
+#   cerebro-consensus      cerebro_consensus_password, database_url_consensus          consensus service
+#   redis                  redis_password, redis_url                                   Redis and its clients
+#   grafana-admin          grafana_admin_password                                      Grafana's admin user
+#   mesh-certificates      <process>_tls_cert, <process>_tls_key                       each Cerebro process's certificate
+#                          (and operator_tls_cert/_key, for tools)                     (mutual TLS inside the mesh), issued
+#                                                                                      by the mesh CA
 #
 # Passwords are 192 random bits in hex: safe in URLs, shells and config files without any quoting.
 # The mesh CA (mesh_ca_cert, and mesh_ca_key, which no container mounts) is made once, with openssl; a
@@ -35,7 +36,7 @@ database=cerebro
 owner=cerebro
 rotate=()
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while (($#)); do
   case "$1" in
@@ -49,7 +50,7 @@ while (($#)); do
 done
 for r in "${rotate[@]+"${rotate[@]}"}"; do
   case "$r" in
-    postgres-superuser|postgres-owner|nexus-app|nexus-worker|cerebro-gateway|cerebro-consensus|redis|grafana-admin|mesh-certificates) ;;
+    postgres-superuser|postgres-owner|cerebro-memory|cerebro-memory-worker|cerebro-gateway|cerebro-consensus|redis|grafana-admin|mesh-certificates) ;;
     *) echo "generate-secrets: --rotate $r: unknown credential (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -101,17 +102,9 @@ if [[ $changed == true || ! -s $dir/database_url_owner ]]; then
   write database_url_owner "postgresql://$owner:$password@$postgres_host/$database"
 fi
 
-for role in nexus_app nexus_worker; do
-  credential "${role//_/-}" "${role}_password"
-  if [[ $changed == true || ! -s $dir/database_url_${role#nexus_} ]]; then
-    write "${role}_password" "$password"
-    write "database_url_${role#nexus_}" "postgresql://$role:$password@$postgres_host/$database"
-  fi
-done
-
-for service in gateway consensus; do
+for service in memory memory_worker gateway consensus; do
   role="cerebro_$service"
-  credential "cerebro-$service" "${role}_password"
+  credential "${role//_/-}" "${role}_password"
   if [[ $changed == true || ! -s $dir/database_url_$service ]]; then
     write "${role}_password" "$password"
     write "database_url_$service" "postgresql://$role:$password@$postgres_host/$database"

@@ -16,7 +16,8 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   # The CPU build of PyTorch first: an unpinned torch from the index is a multi-GB CUDA build.
   "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
+  # Every part (`cerebro up` runs them all) and the test tools; an agent needs only the client (README).
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[all,test]"
   echo "$want" > "$STAMP"
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

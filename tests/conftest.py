@@ -5,6 +5,9 @@
 - `redis_url`: URL of its Redis (password included).
 - `fresh_database_url`: URL of a new, empty database for one test, dropped afterwards.
 - `stack_data_dir`: an empty directory for a test that starts an `EmbeddedStack` of its own.
+- `cerebro_up`: one `cerebro up` (a subprocess, as a user starts it) shared by the end-to-end tests that
+  only call it; they keep apart by namespace, instance name and client address. Tests that stop or
+  restart it start their own.
 
 The data directories are made with `tempfile.mkdtemp`, not pytest's tmp_path: when tests run as root,
 PostgreSQL runs as another account that must be able to reach its data, and a concurrently starting pytest
@@ -25,12 +28,29 @@ import asyncpg
 import pytest
 
 from cerebro.embedded import EmbeddedStack
+from tests.cerebro_up import RunningUp, SharedUp, free_port_environ
+
+# Long leases: agents of the shared `cerebro up` register once and must stay electors while tests run.
+SHARED_UP_LEASES = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "300", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "600"}
 
 
 @pytest.fixture(scope="session")
 def embedded_stack() -> Iterator[EmbeddedStack]:
     with _temp_dir("cerebro-test-stack-") as data_dir, EmbeddedStack(data_dir) as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def cerebro_up() -> Iterator[SharedUp]:
+    with _temp_dir("cerebro-test-up-") as data_dir:
+        ports = free_port_environ()
+        running = RunningUp(data_dir, ports, leases=SHARED_UP_LEASES)
+        try:
+            running.wait_until_up()
+            yield SharedUp(data_dir, ports)
+        finally:
+            output = running.interrupt()
+        assert running.process.returncode == 0, output
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import shutil
 import socket
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
+from cerebro.embedded import EmbeddedPostgres
 from cerebro.runtime.config import ServiceSettings, load_service_settings
 from cerebro.runtime.server import Lifespan, ServiceHost
 
@@ -66,3 +69,16 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@contextlib.contextmanager
+def private_postgres(prefix: str) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the caller's own: what is cluster-wide there, roles above all, is its alone."""
+    # mkdtemp rather than tmp_path: when tests run as root the server runs as another account that
+    # must reach its data directory (see tests/conftest.py).
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with EmbeddedPostgres(directory) as postgres:
+            yield postgres
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

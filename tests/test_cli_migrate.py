@@ -32,23 +32,26 @@ def _as_user(dsn: str, user: str, password: str) -> str:
 
 
 async def test_migrate_applies_once_and_enables_logins(fresh_database_url: str, tmp_path: Path) -> None:
-    password_file = tmp_path / "nexus_ro_password"
+    password_file = tmp_path / "cerebro_memory_reader_password"
     password_file.write_text("ro-" + os.urandom(12).hex())
-    environ = {"CEREBRO_DATABASE_URL": fresh_database_url, "CEREBRO_NEXUS_RO_PASSWORD_FILE": str(password_file)}
+    environ = {
+        "CEREBRO_DATABASE_URL": fresh_database_url,
+        "CEREBRO_MEMORY_READER_DATABASE_PASSWORD_FILE": str(password_file),
+    }
 
     first = _migrate(environ)
     assert first.returncode == 0, first.stderr
     for component in ("memory", "consensus", "gateway"):
         assert f"{component}: applied 0001_" in first.stdout
-    assert "logins enabled for: nexus_ro" in first.stdout
+    assert "logins enabled for: cerebro_memory_reader" in first.stdout
 
     second = _migrate(environ)
     assert second.returncode == 0, second.stderr
     assert "memory: applied none (up to date)" in second.stdout
 
-    reader = await asyncpg.connect(_as_user(fresh_database_url, "nexus_ro", password_file.read_text()))
+    reader = await asyncpg.connect(_as_user(fresh_database_url, "cerebro_memory_reader", password_file.read_text()))
     try:
-        assert await reader.fetchval("SELECT current_user") == "nexus_ro"
+        assert await reader.fetchval("SELECT current_user") == "cerebro_memory_reader"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await reader.execute("INSERT INTO memory.namespaces (name) VALUES ('intruder')")
     finally:

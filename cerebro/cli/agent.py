@@ -2,7 +2,8 @@
 
 Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
 Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
-`cerebro instances enroll|revoke|enrolled|public-key` are the enrolment actions of cerebro.cli.enrollments.
+`cerebro instances public-key` is the agent's side of enrolment; the operator's side (`instances enroll`,
+`revoke`, `enrolled`) comes with the server extra (services/cli/enrollments.py).
 """
 
 from __future__ import annotations
@@ -10,29 +11,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf import json_format
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
-from cerebro.cli import enrollments
 from cerebro.cli.tables import cell, print_fields, print_table, when
 from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
 from cerebro.consensus.v1 import consensus_pb2
+from cerebro.environment import ConfigError, Env
 from cerebro.gateway.v1 import gateway_pb2 as pb
-from cerebro.runtime.config import ConfigError, Env
+from cerebro.memory.v1 import episodes_pb2
 
-COMMANDS = ("remember", "recall", "blocks", "instances", "join", "propose", "vote")
+if TYPE_CHECKING:
+    from cerebro.cli.commands import SubParsers
 
 CONNECTION_HELP = """\
 The gateway is at CEREBRO_GATEWAY_TARGET (default localhost:50051); the API key comes from
 CEREBRO_API_KEY or the file named by CEREBRO_API_KEY_FILE (`cerebro keys issue` makes one);
 TLS from CEREBRO_TLS_CA_FILE (and CEREBRO_TLS_CERT_FILE/KEY_FILE for mutual TLS)."""
+
+RECALL_HELP = """\
+WHEN is an ISO 8601 time (2026-05-01, 2026-05-01T10:00:00Z) or an age such as 30m, 12h, 7d (that long
+ago); a time without a zone is UTC. Times are when the episodes happened (occur_time). --min-score keeps
+vector candidates at least that similar to the query (0.7 is strict); in hybrid mode episodes sharing
+words with the query are still found. Not with --mode text."""
+
+SEARCH_MODES = {
+    "hybrid": episodes_pb2.SEARCH_MODE_HYBRID,
+    "text": episodes_pb2.SEARCH_MODE_TEXT,
+    "vector": episodes_pb2.SEARCH_MODE_VECTOR,
+}
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 SIGNING_HELP = """\
 Proposals and votes are signed by the agent itself: --key-file (or CEREBRO_AGENT_KEY_FILE) is its Ed25519
@@ -45,9 +64,18 @@ through the gateway, and prints the instance id that signs its proposals and vot
 same key keeps the id. The lease lasts the printed time: a long-running agent renews it (the Python
 client does so by itself); a lapsed lease only leaves the electorate of new proposals until the next join."""
 
+ENROLMENT_HELP = """\
+An agent joins (`cerebro join`) only with a key an operator enrolled for its name; a name enrolled for a
+key belongs to that key, and only keys enrolled --voting are in the electorate of new proposals:
+    cerebro instances public-key --key-file ~/.cerebro/agents/NEXUS.pem > NEXUS.pub   (the agent)
+    cerebro instances enroll NEXUS --public-key NEXUS.pub --voting                    (the operator)
+enroll, revoke and enrolled need CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up`:
+    export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url"""
 
-def add_parsers(commands: Any) -> None:
-    """Register the gateway commands on the subcommands of the `cerebro` parser."""
+
+def add_parsers(commands: SubParsers) -> SubParsers:
+    """Register the gateway commands on the subcommands of the `cerebro` parser; returns the actions of
+    `cerebro instances`, which the server parts add the operator's enrolment actions to."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--target", help="gateway host:port (default: $CEREBRO_GATEWAY_TARGET or localhost:50051)")
     common.add_argument("--timeout", type=float, help="seconds a call may take (default: 10)")
@@ -57,7 +85,7 @@ def add_parsers(commands: Any) -> None:
     signing.add_argument("--instance-id", help="the agent's instance id (default: $CEREBRO_AGENT_INSTANCE_ID)")
 
     def add(name: str, help: str, parents: list[argparse.ArgumentParser], epilog: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
+        parser = commands.add_parser(
             name,
             help=help,
             description=help[0].upper() + help[1:] + ".",
@@ -65,16 +93,37 @@ def add_parsers(commands: Any) -> None:
             parents=parents,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parser.set_defaults(run=run)
+        return parser
 
     remember = add("remember", "store an episode in the caller's memory", [common], CONNECTION_HELP)
     remember.add_argument("content", help="what happened")
     remember.add_argument("--tag", dest="tags", action="append", default=[], help="a tag (repeatable)")
     remember.add_argument("--importance", type=float, help="0 to 1 (default: 0.5)")
 
-    recall = add("recall", "find episodes by text and meaning", [common], CONNECTION_HELP)
-    recall.add_argument("query")
-    recall.add_argument("--top-k", type=int, default=10, help="most hits (default: 10)")
+    recall = add("recall", "find episodes by text and meaning", [common], RECALL_HELP + "\n\n" + CONNECTION_HELP)
+    recall.add_argument("query", help='words (any of them), "a required phrase", -excluded words')
+    recall.add_argument("--top-k", type=int, default=10, metavar="K", help="most hits (default: 10)")
     recall.add_argument("--namespace", default="", help="another namespace that granted the caller read access")
+    recall.add_argument("--mode", choices=sorted(SEARCH_MODES), default="hybrid", help="default: hybrid")
+    recall.add_argument("--since", type=_moment, metavar="WHEN", help="only episodes that happened at or after WHEN")
+    recall.add_argument("--until", type=_moment, metavar="WHEN", help="only episodes that happened before WHEN")
+    recall.add_argument(
+        "--recency-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="0 to 1: how much newer episodes are favoured (default: 0)",
+    )
+    recall.add_argument(
+        "--half-life", type=_duration, metavar="AGE", help="age at which recency counts half (default: 7d)"
+    )
+    recall.add_argument(
+        "--min-score", type=float, metavar="S", help="smallest cosine similarity of a vector candidate, 0 to 1"
+    )
+    recall.add_argument(
+        "--context", type=int, default=0, metavar="N", help="show N episodes before and after each hit (0 to 10)"
+    )
 
     # The options follow the action (`cerebro blocks show persona --json`); bare `cerebro blocks` lists.
     blocks = add("blocks", "list, show or update memory blocks", [], CONNECTION_HELP)
@@ -93,13 +142,18 @@ def add_parsers(commands: Any) -> None:
         "instances",
         "list the agent instances connected to the mesh, or enrol their keys",
         [common],
-        CONNECTION_HELP + "\n\n" + enrollments.HELP,
+        CONNECTION_HELP + "\n\n" + ENROLMENT_HELP,
     )
     instances.add_argument("--region", default="")
     instances.add_argument("--capability", default="")
     instances.add_argument("--all", action="store_true", help="also the mesh's own service replicas")
     # Without an action, `cerebro instances` lists the connected instances through the gateway.
-    enrollments.add_actions(instances.add_subparsers(dest="action", metavar="ACTION"))
+    instance_actions = instances.add_subparsers(dest="action", metavar="ACTION")
+    public = instance_actions.add_parser(
+        "public-key", help="print the public half of this agent's key (created if missing)"
+    )
+    public.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+    public.set_defaults(run=print_public_key)
 
     join = add("join", "join the instance network as the agent the API key is bound to", [common], JOIN_HELP)
     join.add_argument("name", help="the instance name the API key is bound to, e.g. NEXUS")
@@ -118,12 +172,11 @@ def add_parsers(commands: Any) -> None:
     vote = add("vote", "vote on a proposal, signed by this agent", [common, signing], epilog)
     vote.add_argument("proposal_id")
     vote.add_argument("choice")
+    return instance_actions
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one gateway command; the exit status."""
-    if args.command == "instances" and args.action in enrollments.ACTIONS:
-        return enrollments.run(args)
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
         signer = _signer(args) if args.command in ("propose", "vote") else None
@@ -153,6 +206,20 @@ async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call
         return await call(client)
 
 
+def print_public_key(args: argparse.Namespace) -> int:
+    """`cerebro instances public-key`: the public half of the agent's key (PEM), for the operator to enrol."""
+    try:
+        key = load_or_create_identity_key(_key_file(args))
+    except ValueError as error:
+        print(f"cerebro instances public-key: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"cerebro instances public-key: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode())
+    return 0
+
+
 def _key_file(args: argparse.Namespace) -> Path:
     key_file = args.key_file or Env().path("AGENT_KEY_FILE")
     if key_file is None:
@@ -178,7 +245,7 @@ def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
             lambda response: _show_episode(response.episode),
         )
     if args.command == "recall":
-        return (lambda client: client.recall(args.query, top_k=args.top_k, namespace=args.namespace), _show_hits)
+        return (lambda client: _recall(client, args), _show_hits)
     if args.command == "blocks":
         if args.action == "show":
             return (lambda client: client.get_block(args.label), lambda response: _show_block(response.block))
@@ -221,6 +288,48 @@ def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
     )
 
 
+def _duration(value: str) -> timedelta:
+    match = _AGE.match(value.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration such as 30m, 12h or 7d")
+    return timedelta(seconds=float(match[1]) * _AGE_UNITS[match[2]])
+
+
+def _moment(value: str) -> datetime:
+    """An ISO 8601 time (UTC when it has no zone), or an age (7d) before now."""
+    if _AGE.match(value.strip()):
+        return datetime.now(UTC) - _duration(value)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither an ISO 8601 time nor an age such as 7d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if moment is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(moment)
+    return message
+
+
+def _recall(client: AsyncCerebroClient, args: argparse.Namespace) -> Awaitable[pb.RecallResponse]:
+    weighting = episodes_pb2.SearchWeighting(recency_weight=args.recency_weight)
+    if args.half_life is not None:
+        weighting.recency_half_life.FromTimedelta(args.half_life)
+    return client.recall(
+        args.query,
+        mode=SEARCH_MODES[args.mode],
+        filter=episodes_pb2.EpisodeFilter(start_time=_timestamp(args.since), end_time=_timestamp(args.until)),
+        top_k=args.top_k,
+        weighting=weighting,
+        namespace=args.namespace,
+        min_score=args.min_score,
+        context_window=args.context,
+    )
+
+
 def _deadline(minutes: float) -> datetime:
     return datetime.now(UTC) + timedelta(minutes=minutes)
 
@@ -242,15 +351,36 @@ def _show_hits(response: pb.RecallResponse) -> None:
         [
             str(rank),
             f"{hit.fused_score:.3f}",
+            _ranks(hit),
             when(hit.episode.occur_time),
             ", ".join(hit.episode.tags),
             cell(hit.episode.content),
         ]
         for rank, hit in enumerate(response.hits, start=1)
     ]
-    print_table(["#", "score", "occurred", "tags", "content"], rows)
+    print_table(["#", "score", "text/vector", "occurred", "tags", "content"], rows)
+    for rank, hit in enumerate(response.hits, start=1):
+        if hit.context:
+            print(f"\n#{rank} in context:")
+            timeline = sorted([*hit.context, hit.episode], key=_timeline_key)
+            print_table(
+                ["", "occurred", "content"],
+                [
+                    [">" if episode is hit.episode else "", when(episode.occur_time), cell(episode.content)]
+                    for episode in timeline
+                ],
+            )
     if response.vector_search_skipped:
         print("(text search only: the embedder was unavailable)")
+
+
+def _timeline_key(episode: Any) -> tuple[int, int, str]:
+    return (episode.occur_time.seconds, episode.occur_time.nanos, episode.episode_id)
+
+
+def _ranks(hit: Any) -> str:
+    """The hit's place in each ranking: text rank / vector rank, - when not in it."""
+    return f"{hit.text_rank or '-'}/{hit.vector_rank or '-'}"
 
 
 def _show_blocks(response: pb.ListMemoryBlocksResponse) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
@@ -24,14 +24,17 @@ from cerebro.client.channel import open_gateway_channel
 from cerebro.client.errors import CerebroError, from_rpc_error
 from cerebro.client.settings import ClientSettings
 from cerebro.client.signing import AgentSigner, registration_request
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc, resources_pb2
 from cerebro.memory.v1 import episodes_pb2, identity_pb2, semantic_pb2, working_memory_pb2
-from cerebro.runtime.registration import load_or_create_identity_key
 
 log = logging.getLogger(__name__)
 
 JsonObject = Mapping[str, Any]
+
+Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
 
 DEFAULT_VOTING_WINDOW = timedelta(minutes=5)
 # Renewing every third of the lease leaves two more tries before it runs out.
@@ -92,19 +95,27 @@ class AsyncCerebroClient:
 
     async def close(self) -> None:
         await self._stop_keeping_lease()
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
-    async def _call(self, method: str, request: Message, timeout: float | None) -> Any:
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Request, Response],
+        request: Request,
+        timeout: float | None,
+    ) -> Response:
         try:
-            return await getattr(self._stub, method)(
-                request, timeout=timeout or self.settings.timeout_seconds, metadata=self._metadata
-            )
+            return await method(request, timeout=timeout or self.settings.timeout_seconds, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
 
-    async def _stream(self, method: str, request: Message, timeout: float | None) -> AsyncIterator[Any]:
+    async def _stream(
+        self,
+        method: grpc.aio.UnaryStreamMultiCallable[Request, Response],
+        request: Request,
+        timeout: float | None,
+    ) -> AsyncIterator[Response]:
         # Streams live until the server ends them: no deadline unless the caller gives one.
-        call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
+        call = method(request, timeout=timeout, metadata=self._metadata)
         try:
             async for message in call:
                 yield message
@@ -143,7 +154,7 @@ class AsyncCerebroClient:
             project_id=project_id,
             occur_time=_timestamp(occur_time),
         )
-        return await self._call("Remember", request, timeout)
+        return await self._call(self._stub.Remember, request, timeout)
 
     async def recall(
         self,
@@ -154,13 +165,28 @@ class AsyncCerebroClient:
         top_k: int = 0,
         weighting: episodes_pb2.SearchWeighting | None = None,
         namespace: str = "",
+        min_score: float | None = None,
+        context_window: int = 0,
         timeout: float | None = None,
     ) -> pb.RecallResponse:
-        """Find episodes by text and meaning (hybrid unless ``mode`` says otherwise)."""
+        """Find episodes by text and meaning (hybrid unless ``mode`` says otherwise).
+
+        ``query`` may hold ``"phrases"`` (required) and ``-exclusions``; ``filter`` limits the time range
+        (``start_time``, ``end_time`` on the occurrence time), ``weighting`` favours recent or important
+        episodes; ``min_score`` is the smallest cosine similarity of a vector candidate; each hit brings up
+        to ``context_window`` episodes before and after it.
+        """
         request = pb.RecallRequest(
-            query=query, mode=mode, filter=filter, top_k=top_k, weighting=weighting, namespace=namespace
+            query=query,
+            mode=mode,
+            filter=filter,
+            top_k=top_k,
+            weighting=weighting,
+            namespace=namespace,
+            min_score=min_score,
+            context_window=context_window,
         )
-        return await self._call("Recall", request, timeout)
+        return await self._call(self._stub.Recall, request, timeout)
 
     async def recent_episodes(
         self,
@@ -174,7 +200,7 @@ class AsyncCerebroClient:
         request = pb.ListRecentEpisodesRequest(
             filter=filter, page_size=page_size, page_token=page_token, namespace=namespace
         )
-        return await self._call("ListRecentEpisodes", request, timeout)
+        return await self._call(self._stub.ListRecentEpisodes, request, timeout)
 
     # Working memory
 
@@ -184,12 +210,14 @@ class AsyncCerebroClient:
         request = pb.ListWorkingMemoryItemsRequest(
             context_type=context_type, page_size=page_size, page_token=page_token
         )
-        return await self._call("ListWorkingMemoryItems", request, timeout)
+        return await self._call(self._stub.ListWorkingMemoryItems, request, timeout)
 
     async def get_working_memory(
         self, item_id: str, *, timeout: float | None = None
     ) -> pb.GetWorkingMemoryItemResponse:
-        return await self._call("GetWorkingMemoryItem", pb.GetWorkingMemoryItemRequest(item_id=item_id), timeout)
+        return await self._call(
+            self._stub.GetWorkingMemoryItem, pb.GetWorkingMemoryItemRequest(item_id=item_id), timeout
+        )
 
     async def put_working_memory(
         self,
@@ -209,7 +237,7 @@ class AsyncCerebroClient:
             item_id=item_id, context_type=context_type, content=_struct(content), priority=priority, ttl=_duration(ttl)
         )
         request = pb.PutWorkingMemoryItemRequest(item=item, request_id=request_id or _new_request_id())
-        return await self._call("PutWorkingMemoryItem", request, timeout)
+        return await self._call(self._stub.PutWorkingMemoryItem, request, timeout)
 
     # Memory blocks
 
@@ -217,12 +245,14 @@ class AsyncCerebroClient:
         self, *, page_size: int = 0, page_token: str = "", namespace: str = "", timeout: float | None = None
     ) -> pb.ListMemoryBlocksResponse:
         request = pb.ListMemoryBlocksRequest(page_size=page_size, page_token=page_token, namespace=namespace)
-        return await self._call("ListMemoryBlocks", request, timeout)
+        return await self._call(self._stub.ListMemoryBlocks, request, timeout)
 
     async def get_block(
         self, label: str, *, namespace: str = "", timeout: float | None = None
     ) -> pb.GetMemoryBlockResponse:
-        return await self._call("GetMemoryBlock", pb.GetMemoryBlockRequest(label=label, namespace=namespace), timeout)
+        return await self._call(
+            self._stub.GetMemoryBlock, pb.GetMemoryBlockRequest(label=label, namespace=namespace), timeout
+        )
 
     async def create_block(
         self,
@@ -239,7 +269,7 @@ class AsyncCerebroClient:
             label=label, value=value, description=description, char_limit=char_limit, read_only=read_only
         )
         request = pb.CreateMemoryBlockRequest(block=block, request_id=request_id or _new_request_id())
-        return await self._call("CreateMemoryBlock", request, timeout)
+        return await self._call(self._stub.CreateMemoryBlock, request, timeout)
 
     async def update_block(
         self,
@@ -253,13 +283,15 @@ class AsyncCerebroClient:
     ) -> pb.UpdateMemoryBlockResponse:
         """Change the given fields of block ``label`` (only if its version is ``expected_version``, when set)."""
         changes = {"value": value, "description": description, "char_limit": char_limit}
-        given = {field: new for field, new in changes.items() if new is not None}
+        # Proto3 cannot tell an unset field from an empty one: the mask says which fields change.
         request = pb.UpdateMemoryBlockRequest(
-            block=identity_pb2.MemoryBlock(label=label, **given),
-            update_mask=field_mask_pb2.FieldMask(paths=sorted(given)),
+            block=identity_pb2.MemoryBlock(
+                label=label, value=value or "", description=description or "", char_limit=char_limit or 0
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(f for f, new in changes.items() if new is not None)),
             expected_version=expected_version,
         )
-        return await self._call("UpdateMemoryBlock", request, timeout)
+        return await self._call(self._stub.UpdateMemoryBlock, request, timeout)
 
     # Checkpoints, identity state
 
@@ -276,26 +308,28 @@ class AsyncCerebroClient:
             checkpoint_type=checkpoint_type, state_data=_struct(state_data), metadata=_struct(metadata)
         )
         request = pb.CreateCheckpointRequest(checkpoint=checkpoint, request_id=request_id or _new_request_id())
-        return await self._call("CreateCheckpoint", request, timeout)
+        return await self._call(self._stub.CreateCheckpoint, request, timeout)
 
     async def restore_checkpoint(
         self, checkpoint_id: str = "", *, timeout: float | None = None
     ) -> pb.RestoreCheckpointResponse:
         """The checkpoint (the latest when no id is given) and how much the identity changed since."""
-        return await self._call("RestoreCheckpoint", pb.RestoreCheckpointRequest(checkpoint_id=checkpoint_id), timeout)
+        return await self._call(
+            self._stub.RestoreCheckpoint, pb.RestoreCheckpointRequest(checkpoint_id=checkpoint_id), timeout
+        )
 
     async def get_identity_state(self, *, timeout: float | None = None) -> pb.GetIdentityStateResponse:
-        return await self._call("GetIdentityState", pb.GetIdentityStateRequest(), timeout)
+        return await self._call(self._stub.GetIdentityState, pb.GetIdentityStateRequest(), timeout)
 
     async def update_identity_state(
         self, state: identity_pb2.ConsciousnessState, fields: Sequence[str], *, timeout: float | None = None
     ) -> pb.UpdateIdentityStateResponse:
         """Set the ``fields`` of ``state`` (e.g. "current_focus", "emotional_vector") and nothing else."""
         request = pb.UpdateIdentityStateRequest(state=state, update_mask=field_mask_pb2.FieldMask(paths=fields))
-        return await self._call("UpdateIdentityState", request, timeout)
+        return await self._call(self._stub.UpdateIdentityState, request, timeout)
 
     async def heartbeat(self, *, timeout: float | None = None) -> pb.HeartbeatResponse:
-        return await self._call("Heartbeat", pb.HeartbeatRequest(), timeout)
+        return await self._call(self._stub.Heartbeat, pb.HeartbeatRequest(), timeout)
 
     # Semantic knowledge
 
@@ -313,7 +347,7 @@ class AsyncCerebroClient:
             update_mask=field_mask_pb2.FieldMask(paths=fields) if fields else None,
             request_id=request_id or _new_request_id(),
         )
-        return await self._call("UpsertKnowledge", request, timeout)
+        return await self._call(self._stub.UpsertKnowledge, request, timeout)
 
     async def search_knowledge(
         self,
@@ -323,12 +357,18 @@ class AsyncCerebroClient:
         top_k: int = 0,
         min_confidence: float | None = None,
         namespace: str = "",
+        min_score: float | None = None,
         timeout: float | None = None,
     ) -> pb.SearchKnowledgeResponse:
         request = pb.SearchKnowledgeRequest(
-            query=query, mode=mode, top_k=top_k, min_confidence=min_confidence, namespace=namespace
+            query=query,
+            mode=mode,
+            top_k=top_k,
+            min_confidence=min_confidence,
+            namespace=namespace,
+            min_score=min_score,
         )
-        return await self._call("SearchKnowledge", request, timeout)
+        return await self._call(self._stub.SearchKnowledge, request, timeout)
 
     # The mesh
 
@@ -343,7 +383,7 @@ class AsyncCerebroClient:
         request = pb.ListConnectedInstancesRequest(
             region=region, capability=capability, include_service_replicas=include_service_replicas
         )
-        return await self._call("ListConnectedInstances", request, timeout)
+        return await self._call(self._stub.ListConnectedInstances, request, timeout)
 
     async def register_instance(
         self,
@@ -368,7 +408,7 @@ class AsyncCerebroClient:
         request = registration_request(
             key, instance_name, region=region, capabilities=capabilities, voting=voting, specialized=specialized
         )
-        response: pb.RegisterInstanceResponse = await self._call("RegisterInstance", request, timeout)
+        response: pb.RegisterInstanceResponse = await self._call(self._stub.RegisterInstance, request, timeout)
         self.signer = AgentSigner(key, response.instance.instance_id)
         await self._stop_keeping_lease()
         if keep_lease:
@@ -379,12 +419,12 @@ class AsyncCerebroClient:
 
     async def renew_instance_lease(self, *, timeout: float | None = None) -> pb.RenewInstanceLeaseResponse:
         """Renew the lease of this client's instance now (registered instances renew it by themselves)."""
-        return await self._call("RenewInstanceLease", self._require_signer().renew_lease_request(), timeout)
+        return await self._call(self._stub.RenewInstanceLease, self._require_signer().renew_lease_request(), timeout)
 
     async def deregister_instance(self, *, timeout: float | None = None) -> pb.DeregisterInstanceResponse:
         """Leave the instance network; the instance is offline until it registers again."""
         await self._stop_keeping_lease()
-        return await self._call("DeregisterInstance", self._require_signer().deregister_request(), timeout)
+        return await self._call(self._stub.DeregisterInstance, self._require_signer().deregister_request(), timeout)
 
     async def _keep_lease(self, lease_ttl_seconds: float) -> None:
         interval = lease_ttl_seconds / RENEWALS_PER_LEASE
@@ -428,20 +468,20 @@ class AsyncCerebroClient:
             options,
             request_id or _new_request_id(),
         )
-        return await self._call("Propose", request, timeout)
+        return await self._call(self._stub.Propose, request, timeout)
 
     async def vote(self, proposal_id: str, choice: str, *, timeout: float | None = None) -> pb.VoteResponse:
         """Vote ``choice`` on a proposal, signed by this agent (the same vote again changes nothing)."""
-        return await self._call("Vote", self._require_signer().vote_request(proposal_id, choice), timeout)
+        return await self._call(self._stub.Vote, self._require_signer().vote_request(proposal_id, choice), timeout)
 
     async def get_decision(self, proposal_id: str, *, timeout: float | None = None) -> pb.GetDecisionResponse:
-        return await self._call("GetDecision", pb.GetDecisionRequest(proposal_id=proposal_id), timeout)
+        return await self._call(self._stub.GetDecision, pb.GetDecisionRequest(proposal_id=proposal_id), timeout)
 
     def watch_decisions(
         self, proposal_id: str = "", *, timeout: float | None = None
     ) -> AsyncIterator[pb.WatchDecisionsResponse]:
         """The current state of the watched proposals, then every change (one proposal: until its outcome)."""
-        return self._stream("WatchDecisions", pb.WatchDecisionsRequest(proposal_id=proposal_id), timeout)
+        return self._stream(self._stub.WatchDecisions, pb.WatchDecisionsRequest(proposal_id=proposal_id), timeout)
 
     async def publish_learning(
         self,
@@ -461,21 +501,21 @@ class AsyncCerebroClient:
             relationships=_struct(relationships),
             confidence=confidence,
         )
-        return await self._call("PublishLearning", pb.PublishLearningRequest(learning=learning), timeout)
+        return await self._call(self._stub.PublishLearning, pb.PublishLearningRequest(learning=learning), timeout)
 
     def subscribe_learnings(self, *, timeout: float | None = None) -> AsyncIterator[pb.SubscribeLearningsResponse]:
         """Every learning stored for this agent and not acknowledged yet, then new ones as they come.
         Delivery is at least once: deduplicate by learning id, and acknowledge what was handled."""
-        return self._stream("SubscribeLearnings", pb.SubscribeLearningsRequest(), timeout)
+        return self._stream(self._stub.SubscribeLearnings, pb.SubscribeLearningsRequest(), timeout)
 
     async def acknowledge_learnings(
         self, learning_ids: Sequence[str], *, timeout: float | None = None
     ) -> pb.AcknowledgeLearningsResponse:
         request = pb.AcknowledgeLearningsRequest(learning_ids=learning_ids)
-        return await self._call("AcknowledgeLearnings", request, timeout)
+        return await self._call(self._stub.AcknowledgeLearnings, request, timeout)
 
     async def get_emotional_state(self, *, timeout: float | None = None) -> pb.GetSharedEmotionalStateResponse:
-        return await self._call("GetSharedEmotionalState", pb.GetSharedEmotionalStateRequest(), timeout)
+        return await self._call(self._stub.GetSharedEmotionalState, pb.GetSharedEmotionalStateRequest(), timeout)
 
     async def update_emotional_state(
         self,
@@ -491,7 +531,7 @@ class AsyncCerebroClient:
             emotional_vector=identity_pb2.EmotionalVector(focus=focus, energy=energy, excitement=excitement),
             context=_struct(context),
         )
-        return await self._call("UpdateSharedEmotionalState", request, timeout)
+        return await self._call(self._stub.UpdateSharedEmotionalState, request, timeout)
 
     async def distribute_task(
         self,
@@ -509,12 +549,12 @@ class AsyncCerebroClient:
             required_capabilities=required_capabilities,
             preferred_region=preferred_region,
         )
-        return await self._call("DistributeTask", request, timeout)
+        return await self._call(self._stub.DistributeTask, request, timeout)
 
     # The system
 
     async def stats(self, *, timeout: float | None = None) -> pb.GetStatsResponse:
-        return await self._call("GetStats", pb.GetStatsRequest(), timeout)
+        return await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)
 
     async def health(self, *, timeout: float | None = None) -> pb.GetHealthResponse:
-        return await self._call("GetHealth", pb.GetHealthRequest(), timeout)
+        return await self._call(self._stub.GetHealth, pb.GetHealthRequest(), timeout)

@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 
+from cerebro.channel_options import CHANNEL_OPTIONS
 from cerebro.client.settings import ClientSettings
-from cerebro.runtime.config import MAX_MESSAGE_BYTES
 
 SERVICE = "cerebro.gateway.v1.AgentGateway"
 
@@ -68,15 +68,9 @@ def service_config() -> str:
 
 def open_gateway_channel(settings: ClientSettings) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [
+        *CHANNEL_OPTIONS,
         ("grpc.service_config", service_config()),
         ("grpc.enable_retries", 1),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        # gRPC's reconnect backoff grows to 120 s by default: far too slow to notice the gateway is back.
-        ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
     if settings.tls is None:
         return grpc.aio.insecure_channel(settings.target, options=options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -43,7 +44,7 @@ class CerebroError(Exception):
         """How long the server asked us to wait (RetryInfo), or None when it did not say."""
         for detail in self.details:
             if isinstance(detail, error_details_pb2.RetryInfo):
-                return detail.retry_delay.ToNanoseconds() / 1e9
+                return float(detail.retry_delay.ToNanoseconds()) / 1e9
         return None
 
     def one_line(self) -> str:
@@ -125,7 +126,8 @@ def _unpack(status: status_pb2.Status) -> tuple[object, ...]:
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> CerebroError:
     """The typed exception for a failed call (CerebroError itself for codes without a subclass)."""
-    status = rpc_status.from_call(error)
+    # grpc.aio's error has the three methods from_call reads (code, details, trailing_metadata).
+    status = rpc_status.from_call(cast(grpc.Call, error))
     details = _unpack(status) if status is not None else ()
     error_type = _BY_CODE.get(error.code(), CerebroError)
     return error_type(error.code(), error.details() or "", details)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from cerebro.runtime.config import ConfigError, Env
+from cerebro.environment import ConfigError, Env
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_SECONDS = 10.0

@@ -15,9 +15,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cerebro.consensus import client as consensus_client
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
-from cerebro.runtime.registration import load_or_create_identity_key
 
 
 def registration_request(

@@ -24,20 +24,21 @@ R = TypeVar("R")
 def _blocking(
     method: Callable[Concatenate[AsyncCerebroClient, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[CerebroClient, P], R]:
-    @functools.wraps(method)
-    def call(self: CerebroClient, *args: P.args, **kwargs: P.kwargs) -> R:
+    def call(self: CerebroClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._run(method(self._client, *args, **kwargs))
 
+    # In place (not functools.wraps): the method keeps its own signature for type checkers.
+    functools.update_wrapper(call, method)
     return call
 
 
 def _blocking_stream(
     method: Callable[Concatenate[AsyncCerebroClient, P], AsyncIterator[R]],
 ) -> Callable[Concatenate[CerebroClient, P], Iterator[R]]:
-    @functools.wraps(method)
-    def call(self: CerebroClient, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+    def call(self: CerebroClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
         return self._iterate(method(self._client, *args, **kwargs))
 
+    functools.update_wrapper(call, method)
     return call
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-from cerebro.runtime.config import MAX_MESSAGE_BYTES, TlsSettings
+from cerebro.channel_options import CHANNEL_OPTIONS
+from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.response_checks import decoding_interceptors
 from cerebro.runtime.roles import Role, role_dns_name
 
@@ -62,17 +63,11 @@ def open_channel(
     is verified, as by any TLS client).
     """
     options: list[tuple[str, Any]] = [
+        *CHANNEL_OPTIONS,
         ("grpc.service_config", service_config(timeout_seconds, max_attempts)),
         ("grpc.enable_retries", 1),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.lb_policy_name", "round_robin"),
-        # gRPC's reconnect backoff grows to 120 s by default: far too slow to notice a peer is back.
-        ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
     # Tracing outside, so that a response that cannot be decoded is recorded as the failure it is.
     interceptors = [*aio_client_interceptors(), *decoding_interceptors()]

@@ -1,21 +1,22 @@
-"""Configuration from ``CEREBRO_*`` environment variables.
+"""The settings of a Cerebro process (ports, identity, TLS, database and Redis URLs) from ``CEREBRO_*``.
 
-Every secret also accepts ``<NAME>_FILE``: a path whose content is the value (the Docker-secrets
-convention), so credentials never need to appear in a process listing or a compose file.
-A bad value raises :class:`ConfigError` whose message is the one line printed at start-up.
+The variables are read with :class:`cerebro.environment.Env`, which the client shares; a bad value
+raises :class:`ConfigError` whose message is the one line printed at start-up.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PREFIX = "CEREBRO_"
+# Re-exported: the services import the configuration vocabulary and the message limit from here.
+from cerebro.channel_options import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
+from cerebro.environment import ConfigError as ConfigError
+from cerebro.environment import Env as Env
 
-# Default ports from CONVENTIONS.md: (gRPC port, Prometheus metrics port).
+# Default ports (CONTRIBUTING.md, "Names and ports"): (gRPC port, Prometheus metrics port).
 DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
     "gateway": (50051, 9101),
     "memory": (50052, 9102),
@@ -32,96 +33,6 @@ DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
 DEFAULT_BIND_HOST = "127.0.0.1"
 # A server listening on every address is reached on loopback from its own host.
 _LOCAL_HOST_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
-
-# Largest gRPC message in either direction, for servers and channels alike (a batch of long texts fits).
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
-
-
-class Env:
-    """Typed reads of ``CEREBRO_*`` variables from one environment mapping."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = os.environ if environ is None else environ
-
-    def raw(self, name: str) -> str | None:
-        value = self._environ.get(name)
-        return value if value not in (None, "") else None
-
-    def str(self, name: str, default: str | None = None) -> str | None:
-        return self.raw(PREFIX + name) or default
-
-    def secret(self, name: str) -> str | None:
-        """``CEREBRO_<NAME>`` or the content of the file named by ``CEREBRO_<NAME>_FILE``."""
-        direct, file_var = PREFIX + name, PREFIX + name + "_FILE"
-        path = self.raw(file_var)
-        if path is not None:
-            if self.raw(direct) is not None:
-                raise ConfigError(f"{direct} and {file_var} are both set; set only one")
-            try:
-                return Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{file_var}: cannot read {path!r}: {exc.strerror}") from exc
-        return self.raw(direct)
-
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name}={text!r} is not an integer") from None
-        _check_range(PREFIX + name, value, minimum, maximum)
-        return value
-
-    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name}={text!r} is not a number") from None
-        _check_range(PREFIX + name, value, minimum, maximum)
-        return value
-
-    def bool(self, name: str, default: bool) -> bool:
-        text = self.raw(PREFIX + name)
-        if text is None:
-            return default
-        lowered = text.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{PREFIX}{name}={text!r} is not a boolean (use true or false)")
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str(name, default)
-        assert value is not None
-        if value not in choices:
-            raise ConfigError(f"{PREFIX}{name}={value!r} must be one of: {', '.join(choices)}")
-        return value
-
-    def path(self, name: str, default: Path | None = None, *, must_exist: bool = False) -> Path | None:
-        text = self.str(name)
-        if text is None:
-            return default
-        path = Path(text).expanduser()
-        if must_exist and not path.exists():
-            raise ConfigError(f"{PREFIX}{name}={text!r}: no such file")
-        return path
-
-
-def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pgvector.asyncpg import register_vector
 
 from cerebro.runtime.config import ConfigError
 from cerebro.runtime.migrations import Migration, apply_migrations, load_migrations
 
 log = logging.getLogger(__name__)
+
+# What a query function takes: a connection of its own (an operator's command) or one from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0

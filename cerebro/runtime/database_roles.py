@@ -1,9 +1,10 @@
 """Logins for the least-privilege roles, with passwords from secret files (never from the repository).
 
-The migrations create every role without LOGIN: `nexus_app`, `nexus_worker` and `nexus_ro` (memory),
-`cerebro_gateway` (gateway) and `cerebro_consensus` (consensus). Setting the role's password variable
-of :data:`PASSWORD_VARIABLES` (``CEREBRO_NEXUS_APP_PASSWORD_FILE``, ...) lets it log in with that
-password; `cerebro migrate` applies them, and so does the memory service at start.
+The migrations create every role without LOGIN: `cerebro_memory`, `cerebro_memory_worker` and
+`cerebro_memory_reader` (memory), `cerebro_gateway` (gateway) and `cerebro_consensus` (consensus).
+Setting the role's password variable of :data:`PASSWORD_VARIABLES` (``CEREBRO_MEMORY_DATABASE_PASSWORD_FILE``,
+...) lets it log in with that password; `cerebro migrate` applies them, and so does the memory service
+at start.
 
 Only a SCRAM-SHA-256 verifier made here is sent to the server, never the password itself, so it
 cannot appear in the server's logs (a failed statement is logged with its text) or in pg_stat_activity.
@@ -21,9 +22,9 @@ from cerebro.runtime.config import Env
 
 # Each role, and the variable (after CEREBRO_, with _FILE for a secret file) holding its password.
 PASSWORD_VARIABLES = {
-    "nexus_app": "NEXUS_APP_PASSWORD",
-    "nexus_worker": "NEXUS_WORKER_PASSWORD",
-    "nexus_ro": "NEXUS_RO_PASSWORD",
+    "cerebro_memory": "MEMORY_DATABASE_PASSWORD",
+    "cerebro_memory_worker": "MEMORY_WORKER_DATABASE_PASSWORD",
+    "cerebro_memory_reader": "MEMORY_READER_DATABASE_PASSWORD",
     "cerebro_gateway": "GATEWAY_DATABASE_PASSWORD",
     "cerebro_consensus": "CONSENSUS_DATABASE_PASSWORD",
 }

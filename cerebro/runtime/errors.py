@@ -1,4 +1,4 @@
-"""The error model of CONVENTIONS.md: gRPC status codes with ``google.rpc`` details.
+"""The error model (CONTRIBUTING.md, "Errors"): gRPC status codes with ``google.rpc`` details.
 
 Servicers and storage code raise :class:`ServiceError`; the server's error interceptor turns it
 into a rich status. Anything else becomes INTERNAL with no traceback for the client (the log keeps it).

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import grpc
@@ -58,7 +58,16 @@ _DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 
-Observer = Callable[[str, grpc.aio.ServicerContext, Any], AbstractAsyncContextManager[None]]
+# typeshed makes these gRPC classes generic; at run time they are not, so they are subscripted for mypy only.
+if TYPE_CHECKING:
+    Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+    # typeshed describes method handlers as a synchronous server sees them; grpc.aio's hold coroutine functions.
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
+Observer = Callable[[str, Context, Any], AbstractAsyncContextManager[None]]
 """``observe(method, context, request)``; ``request`` is None for client-streaming calls."""
 
 
@@ -68,45 +77,46 @@ def _split_method(full_method: str) -> tuple[str, str]:
 
 
 def _wrap(
-    handler: grpc.RpcMethodHandler,
+    handler: Handler,
     method: str,
     observe: Observer,
     request_deserializer: Callable[[bytes], Any] | None = None,
-) -> grpc.RpcMethodHandler:
+) -> Handler:
     """Run every kind of RPC handler inside ``observe(method, context)``.
 
     With ``request_deserializer`` (see :class:`CheckedRequests`), streamed requests are also checked
     one by one as the handler reads them.
     """
-    serializers = {
+    serializers: dict[str, Any] = {
         "request_deserializer": request_deserializer or handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+    functions: Any = handler
 
     def requests_of(requests: Any) -> Any:
         return requests if request_deserializer is None else _checked_stream(requests)
 
-    if handler.unary_unary:
-        unary_unary = handler.unary_unary
+    if functions.unary_unary:
+        unary_unary = functions.unary_unary
 
-        async def call_unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call_unary_unary(request: Any, context: Context) -> Any:
             async with observe(method, context, request):
                 return await unary_unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(call_unary_unary, **serializers)
-    if handler.stream_unary:
-        stream_unary = handler.stream_unary
+    if functions.stream_unary:
+        stream_unary = functions.stream_unary
 
-        async def call_stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call_stream_unary(requests: Any, context: Context) -> Any:
             async with observe(method, context, None):
                 return await stream_unary(requests_of(requests), context)
 
         return grpc.stream_unary_rpc_method_handler(call_stream_unary, **serializers)
 
-    stream_handler = handler.unary_stream or handler.stream_stream
+    stream_handler = functions.unary_stream or functions.stream_stream
+    unary = functions.unary_stream is not None
 
-    async def call_streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        unary = handler.unary_stream is not None
+    async def call_streaming(request: Any, context: Context) -> AsyncIterator[Any]:
         async with observe(method, context, request if unary else None):
             responses = stream_handler(request if unary else requests_of(request), context)
             if inspect.isawaitable(responses):
@@ -116,7 +126,7 @@ def _wrap(
             async for response in responses:
                 yield response
 
-    if handler.unary_stream:
+    if unary:
         return grpc.unary_stream_rpc_method_handler(call_streaming, **serializers)
     return grpc.stream_stream_rpc_method_handler(call_streaming, **serializers)
 
@@ -129,9 +139,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -139,7 +149,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
 
 @asynccontextmanager
-async def map_errors(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+async def map_errors(method: str, context: Context, request: Any) -> AsyncIterator[None]:
     """Turns :class:`ServiceError` into a status with details; hides everything else as INTERNAL."""
     try:
         yield
@@ -155,13 +165,13 @@ async def map_errors(method: str, context: grpc.aio.ServicerContext, request: An
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
+async def _abort(context: Context, error: ServiceError) -> None:
     status = rpc_status.to_status(error.to_status_proto())
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 @asynccontextmanager
-async def record_metrics(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+async def record_metrics(method: str, context: Context, request: Any) -> AsyncIterator[None]:
     """Counts RPCs by status code and times them, with an in-flight gauge."""
     service, name = _split_method(method)
     in_flight = IN_FLIGHT.labels(service, name)
@@ -174,14 +184,20 @@ async def record_metrics(method: str, context: grpc.aio.ServicerContext, request
         code = grpc.StatusCode.CANCELLED
         raise
     except BaseException:
-        code = context.code() or grpc.StatusCode.UNKNOWN
+        code = _current_code(context) or grpc.StatusCode.UNKNOWN
         raise
     else:
-        code = context.code() or grpc.StatusCode.OK
+        code = _current_code(context) or grpc.StatusCode.OK
     finally:
         in_flight.dec()
         LATENCY.labels(service, name).observe(time.perf_counter() - started)
         REQUESTS.labels(service, name, _code_name(code)).inc()
+
+
+def _current_code(context: Context) -> grpc.StatusCode | None:
+    """The code the call ended with so far; None while nothing set one (the stubs say it is never None)."""
+    code: grpc.StatusCode | None = context.code()
+    return code
 
 
 class CheckedRequests(grpc.aio.ServerInterceptor):
@@ -196,9 +212,9 @@ class CheckedRequests(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
@@ -247,7 +263,7 @@ async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def check_request(method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+async def check_request(method: str, context: Context, request: Any) -> AsyncIterator[None]:
     """Refuse an undecodable request, or one holding values no service accepts, naming the fields."""
     if isinstance(request, Undecodable):
         raise request.error()

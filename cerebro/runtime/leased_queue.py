@@ -32,7 +32,8 @@ from typing import Any
 
 import asyncpg
 
-Executor = asyncpg.Connection | asyncpg.Pool
+# A connection of its own, one acquired from a pool (a proxy, to asyncpg's types), or the pool itself.
+Executor = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from cerebro.runtime.database import Connection
+
 log = logging.getLogger(__name__)
 
 # The listening connection is probed this often, so a dead one is noticed within seconds.
@@ -25,7 +27,7 @@ RECONNECT_MAX_SECONDS = 5.0
 Callback = Callable[[str], None]
 
 
-async def notify(connection: asyncpg.Connection | asyncpg.Pool, channel: str, payload: str) -> None:
+async def notify(connection: Connection | asyncpg.Pool, channel: str, payload: str) -> None:
     """Announce a change on ``channel``; delivered when the surrounding transaction (if any) commits."""
     await connection.execute("SELECT pg_notify($1, $2)", channel, payload)
 

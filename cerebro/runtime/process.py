@@ -7,7 +7,8 @@ import contextlib
 import faulthandler
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from cerebro.runtime.config import ConfigError, ServiceSettings, load_service_settings
 from cerebro.runtime.registration import keep_registered
@@ -22,7 +23,7 @@ def install_stop_handlers(stop: Callable[[], None]) -> None:
             loop.add_signal_handler(signum, stop)
 
 
-def run_process(service: str, main: Callable[[ServiceSettings], Awaitable[None]]) -> None:
+def run_process(service: str, main: Callable[[ServiceSettings], Coroutine[Any, Any, None]]) -> None:
     """Load the settings of ``service``, set up logs and traces, and run ``main`` to completion.
 
     A configuration error stops the process with one line naming the variable and exit status 2.

@@ -15,21 +15,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
 
 from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
@@ -54,29 +48,6 @@ def identity_key_path(data_dir: Path, instance_name: str) -> Path:
     readable = re.sub(r"[^A-Za-z0-9._-]", "_", instance_name)[:80]
     digest = hashlib.sha256(instance_name.encode("utf-8")).hexdigest()[:12]
     return data_dir / "identity" / f"{readable}-{digest}.pem"
-
-
-def load_or_create_identity_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 key at ``path``, created (mode 0600) on first use; safe against concurrent creators."""
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(staging, path)  # atomic, and fails if another process created the key first
-        except FileExistsError:
-            pass
-        finally:
-            staging.unlink()
-    key = load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    return key
 
 
 async def keep_registered(
@@ -144,7 +115,7 @@ async def keep_registered(
         await membership.leave()
         raise
     finally:
-        await channel.close()
+        await channel.close(grace=None)
 
 
 class _Membership:
@@ -152,7 +123,7 @@ class _Membership:
 
     def __init__(
         self,
-        stub: consensus_pb2_grpc.ConsensusServiceStub,
+        stub: consensus_pb2_grpc.ConsensusServiceAsyncStub,
         key: Ed25519PrivateKey,
         register_request_for: Callable[[], pb.RegisterInstanceRequest],
     ) -> None:

@@ -9,7 +9,7 @@ INTERNAL, naming the method.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -24,6 +24,7 @@ class UndecodableResponse(grpc.aio.AioRpcError):
             grpc.aio.Metadata(),
             grpc.aio.Metadata(),
             details=f"the response of {name} could not be decoded",
+            debug_error_string="",
         )
 
 
@@ -61,4 +62,8 @@ async def _decoded(call: AsyncIterator[Any], method: str | bytes) -> AsyncIterat
 
 def decoding_interceptors() -> list[grpc.aio.ClientInterceptor]:
     """One interceptor per kind of call (grpc.aio registers an interceptor for one kind only)."""
-    return [DecodedUnaryResponses(), DecodedStreamResponses()]
+    # The stubs leave ClientInterceptor open (a union of the four kinds): each of ours is one of them.
+    return [
+        cast(grpc.aio.ClientInterceptor, DecodedUnaryResponses()),
+        cast(grpc.aio.ClientInterceptor, DecodedStreamResponses()),
+    ]

@@ -61,12 +61,12 @@ def role_dns_name(role: Role) -> str:
     return role.value + DNS_SUFFIX
 
 
-def peer_role(context: grpc.aio.ServicerContext) -> Role | None:
+def peer_role(context: grpc.aio.ServicerContext[Any, Any]) -> Role | None:
     """The role the caller's verified certificate proves; None without one (plaintext, or no role in it).
 
     gRPC sets ``peer_spiffe_id`` only for a certificate it verified that holds exactly one valid SPIFFE ID.
     """
-    values = (context.auth_context() or {}).get("peer_spiffe_id") or []
+    values = list((context.auth_context() or {}).get("peer_spiffe_id") or [])
     if len(values) != 1:
         return None
     uri = values[0].decode("utf-8", "replace")
@@ -89,7 +89,9 @@ class CallerPolicy:
         self._allowed = {service: frozenset(roles) for service, roles in allowed.items()}
 
     @asynccontextmanager
-    async def check(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
+    async def check(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any], request: Any
+    ) -> AsyncIterator[None]:
         service = method.lstrip("/").rpartition("/")[0]
         allowed = self._allowed.get(service)
         if allowed is not None:

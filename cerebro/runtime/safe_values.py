@@ -21,8 +21,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -73,6 +73,7 @@ def _field_value(field: FieldDescriptor, value: Any, path: str) -> Iterator[Fiel
         if not math.isfinite(value):
             yield path, NON_FINITE
     elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None  # a message field
         if field.message_type.full_name in JSON_TYPES:
             if json_depth(value) > MAX_JSON_DEPTH:
                 yield path, TOO_DEEP
@@ -98,7 +99,11 @@ def _depth(message: Message, budget: int) -> int:
         return 0
     if budget <= 0:
         return 0
-    items = message.fields.values() if isinstance(message, struct_pb2.Struct) else message.values
+    items: Iterable[struct_pb2.Value]
+    if isinstance(message, struct_pb2.Struct):
+        items = message.fields.values()
+    else:
+        items = cast(struct_pb2.ListValue, message).values
     return 1 + max((_depth(item, budget - 1) for item in items), default=0)
 
 

@@ -168,9 +168,7 @@ class ServiceHost:
             self._tasks = [asyncio.create_task(self._probe_forever(), name="dependency-probes")]
             if self.settings.register_with_consensus:
                 self.add_background_task(self._keep_registered)
-            self._tasks += [
-                asyncio.create_task(run(), name=getattr(run, "__name__", "task")) for run in self._background
-            ]
+            self._tasks += [asyncio.ensure_future(run()) for run in self._background]
             log.info(
                 "serving %s on port %s (metrics on %s)",
                 ", ".join(d.full_name for d, _, _ in self._services),

@@ -10,6 +10,9 @@ message around it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 from google.protobuf import empty_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
@@ -28,7 +31,8 @@ def blamed_field(descriptor: Descriptor, data: bytes, prefix: str = "") -> Field
     except DecodeError:  # corrupt at this level: no field to name
         return None
     occurrences: dict[int, int] = {}
-    for unknown in fields:
+    # The stubs do not know UnknownFieldSet is iterable (it is, over its fields).
+    for unknown in cast(Iterable[Any], fields):
         field = descriptor.fields_by_number.get(unknown.field_number)
         if field is None or unknown.wire_type != _LENGTH_DELIMITED:
             continue
@@ -51,13 +55,15 @@ def _blame(field: FieldDescriptor, data: bytes, path: str) -> FieldViolation | N
         return None
     if field.type != FieldDescriptor.TYPE_MESSAGE:
         return None
+    message_type = field.message_type
+    assert message_type is not None  # a message field
     try:
-        part = message_factory.GetMessageClass(field.message_type).FromString(data)
+        part = message_factory.GetMessageClass(message_type).FromString(data)
     except DecodeError:
-        if field.message_type.full_name in JSON_TYPES:
+        if message_type.full_name in JSON_TYPES:
             return path, TOO_DEEP
-        return blamed_field(field.message_type, data, path + ".") or (path, "cannot be decoded")
-    if field.message_type.full_name in JSON_TYPES:
+        return blamed_field(message_type, data, path + ".") or (path, "cannot be decoded")
+    if message_type.full_name in JSON_TYPES:
         return (path, TOO_DEEP) if json_depth(part) > MAX_JSON_DEPTH else None
     unsafe = unsafe_values(part)
     if unsafe:

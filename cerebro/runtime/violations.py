@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
@@ -34,6 +34,8 @@ _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f]+")
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SHOWN_CHARS = 64
 
+# An enum's number type (a generated enum's ValueType is an int of its own), and what it maps to.
+NumberT = TypeVar("NumberT", bound=int)
 EnumT = TypeVar("EnumT")
 
 
@@ -100,11 +102,36 @@ class Violations:
         return value
 
     def distinct_tokens(self, field: str, values: Iterable[str], *, max_items: int, max_chars: int) -> list[str]:
+        def check(item_field: str, value: str) -> None:
+            self.token(item_field, value, max_chars=max_chars)
+
+        return self._distinct(field, values, check, min_items=0, max_items=max_items)
+
+    def distinct_texts(
+        self, field: str, values: Iterable[str], *, min_items: int = 0, max_items: int, max_chars: int
+    ) -> list[str]:
+        """Texts as :meth:`text` checks them, none repeated (the options of a proposal)."""
+
+        def check(item_field: str, value: str) -> None:
+            self.text(item_field, value, max_chars=max_chars)
+
+        return self._distinct(field, values, check, min_items=min_items, max_items=max_items)
+
+    def _distinct(
+        self,
+        field: str,
+        values: Iterable[str],
+        check: Callable[[str, str], None],
+        *,
+        min_items: int,
+        max_items: int,
+    ) -> list[str]:
+        """``values`` counted, each checked, and none repeated; each item's problems are reported together."""
         items = list(values)
-        if self.count(field, items, max_items=max_items):
+        if self.count(field, items, max_items=max_items, min_items=min_items):
             seen: set[str] = set()
             for index, value in enumerate(items):
-                self.token(f"{field}[{index}]", value, max_chars=max_chars)
+                check(f"{field}[{index}]", value)
                 if value in seen:
                     self.add(f"{field}[{index}]", f"repeats {_shown(value)}")
                 seen.add(value)
@@ -165,7 +192,9 @@ class Violations:
             self.add(field, f"must be {what} of {size} bytes; got {len(value)}")
         return value
 
-    def enum(self, field: str, value: int, known: Mapping[int, EnumT], *, required: bool = False) -> EnumT | None:
+    def enum(
+        self, field: str, value: NumberT, known: Mapping[NumberT, EnumT], *, required: bool = False
+    ) -> EnumT | None:
         """What ``known`` maps the enum number to; None for 0 (unspecified, allowed unless ``required``)."""
         if value == 0:
             if required:

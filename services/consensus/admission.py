@@ -11,10 +11,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cerebro.runtime.errors import permission_denied
 from cerebro.runtime.roles import SERVICE_ROLES, Role
-from services.consensus.enrollment import Enrolled
-from services.consensus.validation import Registration
+from services.consensus.store.enrollment import Enrolled
+
+if TYPE_CHECKING:  # the registry imports this module to admit what it registers
+    from services.consensus.store.registry import Registration
 
 WORKER = "worker"
 

@@ -8,8 +8,8 @@ import logging
 import asyncpg
 
 from services.consensus.metrics import set_instances
-from services.consensus.proposals import Proposals
-from services.consensus.registry import Registry
+from services.consensus.store.proposals import Proposals
+from services.consensus.store.registry import Registry
 
 log = logging.getLogger(__name__)
 

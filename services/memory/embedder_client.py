@@ -60,7 +60,7 @@ class EmbedderClient:
         self._timeout = timeout_seconds
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
     async def model_info(self) -> ModelInfo:
         try:

@@ -24,16 +24,18 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from cerebro.runtime.config import ServiceSettings
-from cerebro.runtime.database import open_pool
+from cerebro.runtime.database import dsn_with_role, require_database_url
+from cerebro.runtime.leased_queue import Claim, LeasedQueue, RetryPolicy
+from cerebro.runtime.notifications import Listener
 from cerebro.runtime.process import run_process, run_worker
-from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
+from services.memory.db import open_worker_pool
 from services.memory.embedder_client import EmbedderClient, EmbedderError
-from services.memory.embedding_queue import Claim, ClaimedJob, EmbeddingQueue
 from services.memory.settings import EmbeddingsWorkerSettings
+from services.memory.store import embedding_queue
+from services.memory.store.embedding_queue import EMBEDDINGS_QUEUE, ClaimedJob
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "cerebro_embeddings"
 MAINTENANCE_INTERVAL_SECONDS = 1.0
 MODEL_CHECK_INTERVAL_SECONDS = 60.0
 # Counting every episode is a scan: the coverage gauge is refreshed at this pace, not every maintenance round.
@@ -64,20 +66,17 @@ async def embedding_coverage(pool: asyncpg.Pool) -> float:
     row = await pool.fetchrow(
         "SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded FROM memory.episodes"
     )
+    assert row is not None  # an aggregate makes one row
     return 1.0 if row["total"] == 0 else row["embedded"] / row["total"]
 
 
 class EmbeddingsWorker:
     def __init__(
-        self,
-        queue: EmbeddingQueue,
-        embedder: EmbedderClient,
-        settings: EmbeddingsWorkerSettings,
-        pool: asyncpg.Pool | None = None,
+        self, pool: asyncpg.Pool, queue: LeasedQueue, embedder: EmbedderClient, settings: EmbeddingsWorkerSettings
     ) -> None:
-        self._queue = queue
-        # The pool the coverage gauge is counted through (the worker's role sees every namespace); None: no gauge.
+        # The worker's role sees every namespace.
         self._pool = pool
+        self._queue = queue
         self._embedder = embedder
         self._settings = settings
         self._wake = asyncio.Event()
@@ -117,20 +116,25 @@ class EmbeddingsWorker:
             # Cleared before claiming: a notification that arrives during the claim is not lost.
             self._wake.clear()
             try:
-                claim = await self._queue.claim(self._batch_size)
+                claim, jobs = await self._claim()
             except DATABASE_ERRORS as error:
                 log.warning("cannot claim embedding jobs: %s", error)
                 await self._sleep(stop, stop, self._settings.poll_interval_seconds)
                 continue
-            if not claim.jobs:
+            if not claim.keys:
                 await self._sleep(stop, self._wake, self._settings.poll_interval_seconds)
                 continue
-            await self._process(claim, stop)
+            await self._process(claim, jobs, stop)
 
-    async def _process(self, claim: Claim, stop: asyncio.Event) -> None:
+    async def _claim(self) -> tuple[Claim, list[ClaimedJob]]:
+        async with self._pool.acquire() as connection:
+            claim = await self._queue.claim(connection, self._batch_size)
+            return claim, await embedding_queue.claimed_jobs(connection, claim)
+
+    async def _process(self, claim: Claim, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
         started = time.monotonic()
         keep_leased = asyncio.create_task(self._extend_lease_until_done(claim))
-        work = asyncio.create_task(self._embed_and_store(claim, list(claim.jobs)))
+        work = asyncio.create_task(self._embed_and_store(claim, jobs))
         stopping = asyncio.create_task(stop.wait())
         done = 0
         try:
@@ -140,7 +144,7 @@ class EmbeddingsWorker:
             else:
                 # Shutting down: give the claim back now instead of waiting for a slow Embedder.
                 await _stop_task(work)
-                released = await self._queue.release(claim, "worker stopped before finishing the batch")
+                released = await self._queue.release(self._pool, claim, "worker stopped before finishing the batch")
                 log.info("stopping: %d embedding jobs given back", released)
         except DATABASE_ERRORS as error:
             # PostgreSQL failed: nothing was stored; the lease runs out and the jobs are reclaimed.
@@ -157,7 +161,7 @@ class EmbeddingsWorker:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._queue.extend_lease(claim)
+                await self._queue.extend_lease(self._pool, claim)
             except DATABASE_ERRORS as error:
                 log.warning("cannot extend the lease of an embedding batch: %s", error)
 
@@ -167,14 +171,17 @@ class EmbeddingsWorker:
             embedded = await self._embedder.embed_batch([job.text for job in jobs])
         except EmbedderError as error:
             return await self._handle_failure(claim, jobs, error)
-        done = await self._queue.complete(claim, jobs, embedded.vectors, embedded.embedding_version)
-        PROCESSED.inc(done)
-        return done
+        async with self._pool.acquire() as connection, connection.transaction():
+            await embedding_queue.store_vectors(connection, jobs, embedded.vectors, embedded.embedding_version)
+            # A job whose content changed meanwhile is no longer this claim's: it stays pending.
+            done = await self._queue.complete(connection, claim, [job.job_id for job in jobs])
+        PROCESSED.inc(len(done))
+        return len(done)
 
     async def _handle_failure(self, claim: Claim, jobs: list[ClaimedJob], error: EmbedderError) -> int:
         """Release, split or fail ``jobs`` after ``error``; returns how many jobs were completed anyway."""
         if error.transient and not await self._embedder_answers():
-            released = await self._queue.release(claim, str(error))
+            released = await self._queue.release(self._pool, claim, str(error))
             log.warning("Embedder unavailable; %d jobs released without counting an attempt: %s", released, error)
             self._pause_for_embedder()
             return 0
@@ -182,7 +189,7 @@ class EmbeddingsWorker:
             # The Embedder is up, so something in this batch is at fault (a bad text, or one too big for
             # the deadline): embed the texts one by one, so only the culprit uses up its attempts.
             return sum([await self._embed_and_store(claim, [job]) for job in jobs])
-        outcome = await self._queue.fail(claim, jobs, str(error))
+        outcome = await self._queue.fail(self._pool, claim, [job.job_id for job in jobs], str(error))
         RETRIES.inc(outcome.retried)
         DEAD.inc(outcome.dead)
         log.warning(
@@ -215,7 +222,7 @@ class EmbeddingsWorker:
         last_coverage = -COVERAGE_INTERVAL_SECONDS
         while not stop.is_set():
             try:
-                reclaimed = await self._queue.reclaim_expired()
+                reclaimed = await self._queue.reclaim_expired(self._pool)
                 if reclaimed.retried or reclaimed.dead:
                     RECLAIMED.inc(reclaimed.retried + reclaimed.dead)
                     DEAD.inc(reclaimed.dead)
@@ -230,8 +237,8 @@ class EmbeddingsWorker:
                     await self._check_model()
                 if self._outdated_left and self._embedding_version is not None:
                     await self._requeue_outdated(self._embedding_version)
-                QUEUE_DEPTH.set(await self._queue.pending_count())
-                if self._pool is not None and time.monotonic() - last_coverage >= COVERAGE_INTERVAL_SECONDS:
+                QUEUE_DEPTH.set(await self._queue.pending_count(self._pool))
+                if time.monotonic() - last_coverage >= COVERAGE_INTERVAL_SECONDS:
                     last_coverage = time.monotonic()
                     COVERAGE.set(await embedding_coverage(self._pool))
             except DATABASE_ERRORS as error:
@@ -253,64 +260,51 @@ class EmbeddingsWorker:
     async def _requeue_outdated(self, embedding_version: str) -> None:
         """Requeue one batch of vectors of another embedding version (lowest priority: new content first)."""
         limit = self._settings.reembed_batch_size
-        requeued = await self._queue.requeue_outdated(embedding_version, limit)
+        async with self._pool.acquire() as connection:
+            requeued = await embedding_queue.requeue_outdated(connection, embedding_version, limit)
         if requeued:
             log.info("re-embedding %d rows with embedding version %s", requeued, embedding_version)
         self._outdated_left = requeued == limit
-
-
-async def _keep_listening(dsn: str, on_notify: Callable[[], None], stop: asyncio.Event) -> None:
-    """Hold a LISTEN connection until ``stop``, re-opening it after PostgreSQL restarts (polling covers gaps)."""
-    while not stop.is_set():
-        try:
-            connection = await asyncpg.connect(dsn)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("LISTEN %s: cannot connect, polling meanwhile: %s", CHANNEL, error)
-            await _wait(stop, 1.0)
-            continue
-        try:
-            await connection.add_listener(CHANNEL, lambda *_: on_notify())
-            # Jobs may have been enqueued while nobody listened.
-            on_notify()
-            while not stop.is_set() and not connection.is_closed():
-                await _wait(stop, 1.0)
-        except DATABASE_ERRORS as error:
-            log.warning("LISTEN %s failed, polling meanwhile: %s", CHANNEL, error)
-        finally:
-            connection.terminate()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def run_embeddings_worker(
     settings: ServiceSettings, worker_settings: EmbeddingsWorkerSettings, stop: asyncio.Event
 ) -> None:
     """Run until ``stop`` is set, finishing the batches in progress."""
-    dsn = require_database_url(settings.database_url)
-    if worker_settings.apply_migrations:
-        await migrate_when_reachable(dsn, stop)
-    worker_dsn = dsn_with_role(dsn, worker_settings.database_role)
-    pool = await open_pool(worker_dsn, max_size=worker_settings.concurrency + 3)
+    dsn = require_database_url(settings.database_url, settings.service)
+    role = worker_settings.database_role
+    pool = await open_worker_pool(
+        dsn,
+        role,
+        apply_migrations=worker_settings.apply_migrations,
+        max_size=worker_settings.concurrency + 3,
+        stop=stop,
+    )
+    if pool is None:
+        return
     embedder = EmbedderClient(
         settings.target("embedder"), settings.tls, timeout_seconds=worker_settings.embedder_timeout_seconds
     )
-    queue = EmbeddingQueue(
-        pool,
+    queue = LeasedQueue(
+        EMBEDDINGS_QUEUE,
         worker_id=f"{settings.instance_name}/{socket.gethostname()}/{os.getpid()}",
         lease_seconds=worker_settings.lease_seconds,
-        max_attempts=worker_settings.max_attempts,
-        backoff_base_seconds=worker_settings.backoff_base_seconds,
-        backoff_max_seconds=worker_settings.backoff_max_seconds,
+        retry=RetryPolicy(
+            max_attempts=worker_settings.max_attempts,
+            backoff_base_seconds=worker_settings.backoff_base_seconds,
+            backoff_max_seconds=worker_settings.backoff_max_seconds,
+        ),
     )
-    worker = EmbeddingsWorker(queue, embedder, worker_settings, pool)
-    listener = asyncio.create_task(_keep_listening(worker_dsn, worker.wake, stop))
+    worker = EmbeddingsWorker(pool, queue, embedder, worker_settings)
+    listener = Listener(dsn_with_role(dsn, role), settings.service)
+    listener.on(embedding_queue.CHANNEL, lambda _payload: worker.wake())
+    # Jobs may have been enqueued while nobody listened: look at once.
+    listener.on_reconnect(worker.wake)
+    listening = asyncio.create_task(listener.run())
     try:
         await worker.run(stop)
     finally:
-        await _stop_task(listener)
+        await _stop_task(listening)
         await embedder.close()
         await pool.close()
 

@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
-from cerebro.runtime.database import check_connection, open_pool
+from cerebro.runtime.database import require_database_url
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.process import run_process
 from cerebro.runtime.roles import MEMORY_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.memory.api.base import MemoryResources
-from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
+from services.memory.api.servicer import MemoryServicer
+from services.memory.db import SCHEMA
 from services.memory.embedder_client import EmbedderClient
-from services.memory.servicer import MemoryServicer
 from services.memory.settings import MemorySettings
+from services.memory.store.text_statistics import keep_folding
 from services.memory.store.working_memory_cache import WorkingMemoryCache, open_redis
 
 SERVICE = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
@@ -24,11 +25,13 @@ SERVICE = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
 
 @asynccontextmanager
 async def lifespan(host: ServiceHost, settings: MemorySettings, role_passwords: dict[str, str]) -> AsyncIterator[None]:
-    dsn = require_database_url(host.settings.database_url)
+    pool = await host.add_postgres(
+        SCHEMA if settings.apply_migrations else None, role=settings.database_role, max_size=settings.pool_max_size
+    )
     if settings.apply_migrations:
-        await migrate_when_reachable(dsn)
-        await enable_role_logins(dsn, role_passwords)
-    pool = await open_pool(dsn_with_role(dsn, settings.database_role), max_size=settings.pool_max_size)
+        await enable_role_logins(
+            require_database_url(host.settings.database_url, host.settings.service), role_passwords
+        )
     cache = WorkingMemoryCache(open_redis(host.settings.redis_url)) if host.settings.redis_url else None
     embedder = EmbedderClient(
         host.settings.target("embedder"), host.settings.tls, timeout_seconds=settings.embedder_timeout_seconds
@@ -37,18 +40,13 @@ async def lifespan(host: ServiceHost, settings: MemorySettings, role_passwords: 
     host.add_service(
         SERVICE, memory_service_pb2_grpc.add_MemoryServiceServicer_to_server, servicer, callers=MEMORY_CALLERS
     )
-
-    async def probe_postgres() -> None:
-        await check_connection(pool)
-
-    host.add_dependency("postgres", probe_postgres)
+    host.add_background_task(lambda: keep_folding(pool, settings.text_statistics_fold_seconds))
     try:
         yield
     finally:
         await embedder.close()
         if cache is not None:
             await cache.close()
-        await pool.close()
 
 
 async def serve(settings: ServiceSettings) -> None:

@@ -18,9 +18,9 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from cerebro.runtime.config import ConfigError, ServiceSettings
-from cerebro.runtime.database import open_pool
+from cerebro.runtime.database import require_database_url
 from cerebro.runtime.process import run_process, run_worker
-from services.memory.db import dsn_with_role, migrate_when_reachable, require_database_url
+from services.memory.db import open_worker_pool
 from services.memory.settings import ReconciliationWorkerSettings
 from services.memory.store import working_memory as store
 from services.memory.store.working_memory_cache import CacheErrors, WorkingMemoryCache, cache_key, open_redis, parse_key
@@ -100,12 +100,14 @@ async def run_reconciliation_worker(
     settings: ServiceSettings, worker_settings: ReconciliationWorkerSettings, stop: asyncio.Event
 ) -> None:
     """Run a pass every interval until ``stop``; a failed pass (PostgreSQL or Redis down) is retried next time."""
-    dsn = require_database_url(settings.database_url)
     if settings.redis_url is None:
         raise ConfigError("CEREBRO_REDIS_URL (or CEREBRO_REDIS_URL_FILE) is required by the reconciliation worker")
-    if worker_settings.apply_migrations:
-        await migrate_when_reachable(dsn, stop)
-    pool = await open_pool(dsn_with_role(dsn, worker_settings.database_role), max_size=2)
+    dsn = require_database_url(settings.database_url, settings.service)
+    pool = await open_worker_pool(
+        dsn, worker_settings.database_role, apply_migrations=worker_settings.apply_migrations, max_size=2, stop=stop
+    )
+    if pool is None:
+        return
     cache = WorkingMemoryCache(open_redis(settings.redis_url))
     reconciler = Reconciler(pool, cache, worker_settings.batch_size)
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cerebro.runtime.config import ConfigError, Env
 
-ROLE_PATTERN_HELP = "a PostgreSQL role name such as nexus_app"
+ROLE_PATTERN_HELP = "a PostgreSQL role name such as cerebro_memory"
 
 
 def _role(env: Env, name: str) -> str | None:
@@ -25,6 +25,7 @@ class MemorySettings:
     apply_migrations: bool
     pool_max_size: int
     embedder_timeout_seconds: float
+    text_statistics_fold_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemorySettings:
@@ -34,6 +35,9 @@ class MemorySettings:
             apply_migrations=env.bool("MEMORY_APPLY_MIGRATIONS", True),
             pool_max_size=env.int("MEMORY_POOL_SIZE", 20, minimum=2, maximum=500),
             embedder_timeout_seconds=env.float("MEMORY_EMBEDDER_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=300.0),
+            text_statistics_fold_seconds=env.float(
+                "MEMORY_TEXT_STATISTICS_FOLD_SECONDS", 2.0, minimum=0.05, maximum=3600.0
+            ),
         )
 
 

@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from cerebro.runtime.notifications import notify
+from services.memory.store.embedding_queue import CHANNEL
+
 STATES = ("pending", "processing", "done", "dead")
 
 
@@ -100,7 +103,7 @@ async def requeue_dead(connection: asyncpg.Connection, job_ids: list[int] | None
         )
         if rows:
             # Wakes the embeddings workers at commit.
-            await connection.execute("SELECT pg_notify('cerebro_embeddings', '')")
+            await notify(connection, CHANNEL, "")
     requeued = sorted(row["job_id"] for row in rows)
     not_requeued: dict[int, str] = {}
     if job_ids is not None:

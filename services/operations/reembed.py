@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from cerebro.runtime.notifications import notify
+from services.memory.store.embedding_queue import CHANNEL
+
 
 @dataclass(frozen=True)
 class StaleTable:
@@ -86,8 +89,9 @@ async def requeue_stale(
                     row = await connection.fetchrow(
                         _requeue_sql(table, first=False), embedding_version, batch_size, last_id
                     )
+                assert row is not None  # aggregates make one row
                 if row["queued"]:
-                    await connection.execute("SELECT pg_notify('cerebro_embeddings', '')")
+                    await notify(connection, CHANNEL, "")
             stale[table.label] += row["seen"]
             requeued += row["queued"]
             on_batch(row["seen"])
@@ -108,6 +112,7 @@ async def remaining(connection: asyncpg.Connection, embedding_version: str) -> R
                 WHERE t.embedding IS NOT NULL AND t.embedding_version <> $1""",
             embedding_version,
         )
+        assert row is not None  # aggregates make one row
         stale += row["stale"]
         dead += row["dead"]
     return Remaining(stale, dead)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -24,10 +24,7 @@ from cerebro.gateway.v1 import gateway_pb2_grpc
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role, role_dns_name
 from services.gateway.store import keys
-from tests.test_cerebro_up import ROOT, RunningUp, _port_environ
-
-# Long leases: the agents of these scenarios register once and must stay electors while they run.
-LEASES = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "300", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "600"}
+from tests.cerebro_up import ROOT, SharedUp
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,8 @@ class Up:
     data_dir: Path
     ports: dict[str, str]
     scratch: Path
+    # Names this package enrolled: revoked when it ends, so the shared `cerebro up`'s electorate is as found.
+    enrolled: set[str] = field(default_factory=set)
 
     def port(self, process: str) -> str:
         return self.ports[f"CEREBRO_{process.upper().replace('-', '_')}_PORT"]
@@ -92,6 +91,12 @@ class Up:
         public_key = key_file.with_suffix(".pub")
         public_key.write_text(self.cerebro("instances", "public-key", "--key-file", str(key_file)).stdout)
         self.cerebro("instances", "enroll", name, "--public-key", str(public_key), *(["--voting"] if voting else []))
+        self.enrolled.add(name)
+
+    def revoke_enrolled(self) -> None:
+        active = {enrollment.instance_name for enrollment in self.enrollments() if enrollment.revoke_time is None}
+        for name in sorted(self.enrolled & active):
+            self.cerebro("instances", "revoke", name)
 
     def enrollments(self) -> list[Enrollment]:
         listed = self.cerebro("instances", "enrolled", "--all", "--json").stdout
@@ -156,20 +161,15 @@ class UpMesh:
 
 
 @pytest.fixture(scope="package")
-def up() -> Iterator[Up]:
-    # Not pytest's tmp_path: PostgreSQL runs as another account and must reach its data (tests/conftest.py).
-    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-bad-actors-"))
+def up(cerebro_up: SharedUp) -> Iterator[Up]:
+    # Not pytest's tmp_path: it is per test, and these keys serve the whole package.
     scratch = Path(tempfile.mkdtemp(prefix="cerebro-bad-actors-keys-"))
-    ports = _port_environ()
-    running = RunningUp(data_dir, ports, leases=LEASES)
+    up = Up(cerebro_up.data_dir, cerebro_up.ports, scratch)
     try:
-        running.wait_until_up()
-        yield Up(data_dir, ports, scratch)
+        yield up
     finally:
-        output = running.interrupt()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        up.revoke_enrolled()
         shutil.rmtree(scratch, ignore_errors=True)
-    assert running.process.returncode == 0, output
 
 
 @pytest.fixture(scope="package")

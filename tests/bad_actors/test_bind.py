@@ -19,7 +19,7 @@ from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from tests.bad_actors.conftest import UpMesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 PROCESSES_WITH_GRPC = ("gateway", "memory", "embedder", "consensus")
 PROCESSES = (*PROCESSES_WITH_GRPC, "embeddings-worker", "reconciliation-worker")

@@ -41,7 +41,7 @@ from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role
 from cerebro.runtime.server import server_credentials
-from services.consensus.events import INSTANCES_CHANNEL, notify
+from services.consensus.events import INSTANCES_CHANNEL, notify_change
 from services.memory.db import migrate as migrate_memory
 from tests.bad_actors.conftest import Up
 from tests.consensus.harness import consensus_server
@@ -93,7 +93,7 @@ def worker_request(name: str, capabilities: list[str], endpoint: str) -> consens
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_consensus_admits_a_memory_worker_only_from_a_memory_certificate(up: Up) -> None:
     request = worker_request(f"memory@fake-{uuid.uuid4().hex[:6]}", ["memory"], "grpc://127.0.0.1:1")
     with up.channel(Role.CONSENSUS, None) as channel, pytest.raises(grpc.RpcError) as plaintext:
@@ -127,7 +127,7 @@ async def _write_registration(database_url: str, name: str, endpoint: str, *, re
                     "WHERE instance_name = $1 RETURNING instance_id",
                     name,
                 )
-                await notify(connection, INSTANCES_CHANNEL, str(instance_id), "deregistered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(instance_id), "deregistered")
                 return
             instance_id = uuid.uuid4()
             await connection.execute(
@@ -144,7 +144,7 @@ async def _write_registration(database_url: str, name: str, endpoint: str, *, re
                 bytes(32),
                 bytes(64),
             )
-            await notify(connection, INSTANCES_CHANNEL, str(instance_id), "registered")
+            await notify_change(connection, INSTANCES_CHANNEL, str(instance_id), "registered")
     finally:
         await connection.close()
 
@@ -158,7 +158,7 @@ def _memory_pool(up: Up) -> tuple[int, int]:
     return memory.replicas, memory.serving_replicas
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_fake_memory_replica_in_the_registry_never_receives_traffic(up: Up, tmp_path: Path) -> None:
     rogue = MeshAuthority.load_or_create(tmp_path / "rogue", "Cerebro mesh CA").issue(Role.MEMORY)
     before = _memory_pool(up)

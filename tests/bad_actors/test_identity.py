@@ -24,7 +24,7 @@ from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role, role_dns_name
 from tests.bad_actors.conftest import Up
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 CALL_SECONDS = 10
 

@@ -24,7 +24,7 @@ from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.safe_values import MAX_JSON_DEPTH, json_depth
 from tests.bad_actors.conftest import UpMesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 # Deep enough to break every reader before the fix: three message levels per level of JSON, and the
 # protobuf decoder stops at 100.

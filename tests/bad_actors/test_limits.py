@@ -27,7 +27,7 @@ from services.gateway.http.settings import HttpSettings
 from services.gateway.settings import GatewaySettings
 from tests.bad_actors.conftest import UpMesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 DEFAULTS = HttpSettings.from_env({})
 GATEWAY_DEFAULTS = GatewaySettings.from_env({})

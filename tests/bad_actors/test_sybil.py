@@ -27,7 +27,7 @@ from cerebro.runtime.registration import load_or_create_identity_key
 from cerebro.runtime.roles import Role
 from tests.bad_actors.conftest import Up
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 CALL_SECONDS = 10
 SYBILS = 8

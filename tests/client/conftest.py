@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings
-from cerebro.runtime.registration import load_or_create_identity_key
+from cerebro.consensus.keys import load_or_create_identity_key
 from tests.gateway.conftest import mesh, namespace  # noqa: F401  (the gateway tests' fixtures, reused)
 from tests.gateway.harness import Mesh
 

@@ -6,35 +6,37 @@ import argparse
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cerebro.cli import agent as agent_commands
-from cerebro.cli import keys as key_commands
+from cerebro.cli.main import build_parser
 from cerebro.client import CerebroClient
 from tests.client.conftest import Agent
 from tests.gateway.harness import Mesh
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cerebro")
-    commands = parser.add_subparsers(dest="command", required=True)
-    agent_commands.add_parsers(commands)
-    key_commands.add_parsers(commands)
-    return parser.parse_args(argv)
+    """The arguments as `cerebro` parses them, the server parts' commands included (from the entry points)."""
+    return build_parser().parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run a command in a thread: the mesh serves on this thread's event loop."""
+    status: int = await asyncio.to_thread(args.run, args)
+    return status
 
 
 async def cerebro(mesh: Mesh, *argv: str) -> int:
-    """Run a gateway command in a thread: the mesh serves on this thread's event loop."""
-    args = parse(*argv, "--target", mesh.gateway.target)
-    return await asyncio.to_thread(agent_commands.run, args)
+    """Run a gateway command."""
+    return await run(parse(*argv, "--target", mesh.gateway.target))
 
 
 async def operator(mesh: Mesh, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     """Run an admin action of `cerebro instances` as the operator, with the database's URL."""
     monkeypatch.setenv("CEREBRO_DATABASE_URL", mesh.database_url)
     try:
-        return await asyncio.to_thread(agent_commands.run, parse("instances", *argv))
+        return await run(parse("instances", *argv))
     finally:
         monkeypatch.delenv("CEREBRO_DATABASE_URL")
 
@@ -54,7 +56,7 @@ async def test_remember_and_recall_print_tables_and_json(
 
     assert await cerebro(mesh, "recall", "reconnect backoff") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["#", "score", "occurred", "tags", "content"]
+    assert lines[0].split() == ["#", "score", "text/vector", "occurred", "tags", "content"]
     assert lines[1].startswith("1 ") and lines[1].endswith("NEXUS tuned the reconnect backoff")
 
     assert await cerebro(mesh, "recall", "reconnect backoff", "--json") == 0
@@ -62,6 +64,33 @@ async def test_remember_and_recall_print_tables_and_json(
     assert hits[0]["episode"]["content"] == "NEXUS tuned the reconnect backoff"
     assert hits[0]["episode"]["tags"] == ["ops"]  # canonical JSON: lowerCamelCase, e.g. "fusedScore"
     assert "fusedScore" in hits[0]
+
+
+async def test_recall_options(mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]) -> None:
+    start = datetime.now(UTC) - timedelta(hours=3)
+    await asyncio.to_thread(_remember_three_turns, mesh, as_agent, start)
+
+    assert await cerebro(mesh, "recall", "why was the disk full?", "--mode", "text", "--context", "1") == 0
+    out = capsys.readouterr().out
+    assert "#1 in context:" in out
+    context = out.split("#1 in context:")[1].splitlines()[2:5]
+    assert ["pager" in context[0], "disk" in context[1], "pruned" in context[2]] == [True, True, True]
+    assert context[1].startswith(">") and not context[0].startswith(">")
+
+    assert await cerebro(mesh, "recall", "pager disk WAL", "--since", "150m", "--until", "90m", "--json") == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert [hit["episode"]["content"] for hit in hits] == ["the disk was full"]
+    since = (start + timedelta(hours=2)).isoformat()
+    assert await cerebro(mesh, "recall", "pager disk WAL", "--since", since, "--recency-weight", "1", "--json") == 0
+    assert [hit["episode"]["content"] for hit in json.loads(capsys.readouterr().out)["hits"]] == [
+        "we pruned old WAL files"
+    ]
+
+    assert await cerebro(mesh, "recall", "disk", "--mode", "text", "--min-score", "0.7") == 1
+    assert "min_score" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse("recall", "disk", "--since", "last tuesday")
+    assert "neither an ISO 8601 time nor an age" in capsys.readouterr().err
 
 
 async def test_blocks_list_show_update(mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,6 +105,12 @@ async def test_blocks_list_show_update(mesh: Mesh, as_agent: Agent, capsys: pyte
     assert await cerebro(mesh, "blocks", "show", "persona", "--json") == 0
     block = json.loads(capsys.readouterr().out)["block"]
     assert (block["value"], block["version"]) == ("I am NEXUS 2.", "2")  # int64 is a string in canonical JSON
+
+
+def _remember_three_turns(mesh: Mesh, agent: Agent, start: datetime) -> None:
+    with CerebroClient(agent.settings(mesh)) as client:
+        for index, turn in enumerate(("the pager went off", "the disk was full", "we pruned old WAL files")):
+            client.remember(turn, occur_time=start + timedelta(hours=index))
 
 
 def _create_block(mesh: Mesh, agent: Agent) -> None:
@@ -164,7 +199,7 @@ async def test_keys_issue_list_revoke(
     token_file = mesh.data_dir / "tokens" / f"{namespace}.key"
 
     async def keys(*argv: str) -> int:
-        return await asyncio.to_thread(key_commands.run, parse("keys", *argv))
+        return await run(parse("keys", *argv))
 
     assert await keys("--json", "issue", namespace, "--label", "cli test", "--token-file", str(token_file)) == 0
     issued = json.loads(capsys.readouterr().out)

@@ -30,9 +30,9 @@ from cerebro.runtime.channels import open_channel
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role
 from cerebro.runtime.server import ServiceHost
-from services.consensus import enrollment
 from services.consensus.main import lifespan
 from services.consensus.settings import ConsensusSettings
+from services.consensus.store import enrollment
 from tests.support import loopback_settings, running_host
 
 # Long leases, so that only the lease tests see instances go standby; a fast sweep for watchers.
@@ -49,15 +49,16 @@ class ConsensusServer:
     target: str
     channel: grpc.aio.Channel
     stub: consensus_pb2_grpc.ConsensusServiceStub
-    database_url: str
+    # The database as the owner, as operators connect to it (enrolments are theirs to write).
+    operator_url: str
 
     async def enroll(self, name: str, key: Ed25519PrivateKey, *, voting: bool = True) -> None:
         """What `cerebro instances enroll` does, as the operator."""
-        await enroll(self.database_url, name, key, voting=voting)
+        await enroll(self.operator_url, name, key, voting=voting)
 
     async def enrollments(self) -> list[Enrollment]:
         """Every enrolment, revoked ones included: what `reverify` checks electorates against."""
-        return await enrollments(self.database_url)
+        return await enrollments(self.operator_url)
 
 
 async def enroll(database_url: str, name: str, key: Ed25519PrivateKey, *, voting: bool = True) -> None:
@@ -84,8 +85,10 @@ async def consensus_server(
     *,
     port: int = 0,
     client_tls: TlsSettings | None = None,
+    operator_url: str | None = None,
 ) -> AsyncIterator[ConsensusServer]:
-    """A consensus server; the test's stub presents ``client_tls`` (for a server with mutual TLS)."""
+    """A consensus server; the test's stub presents ``client_tls`` (for a server with mutual TLS), and the
+    test enrols as an operator through ``operator_url`` (``database_url`` when None)."""
     environ = {**STEADY_ENV, **(env or {}), "CEREBRO_DATABASE_URL": database_url, "CEREBRO_CONSENSUS_PORT": str(port)}
     settings = loopback_settings("consensus", data_dir, environ)
     consensus_settings = ConsensusSettings.from_env(environ)
@@ -93,7 +96,8 @@ async def consensus_server(
         target = f"127.0.0.1:{host.bound_port}"
         channel = open_channel(target, client_tls, server_role=Role.CONSENSUS, max_attempts=1)
         try:
-            yield ConsensusServer(host, target, channel, consensus_pb2_grpc.ConsensusServiceStub(channel), database_url)
+            stub = consensus_pb2_grpc.ConsensusServiceStub(channel)
+            yield ConsensusServer(host, target, channel, stub, operator_url or database_url)
         finally:
             await channel.close()
 

@@ -10,8 +10,8 @@ import pytest
 from cerebro.runtime.errors import ServiceError
 from cerebro.runtime.roles import Role
 from services.consensus.admission import admit
-from services.consensus.enrollment import Enrolled
-from services.consensus.validation import Registration
+from services.consensus.store.enrollment import Enrolled
+from services.consensus.store.registry import Registration
 
 KEY, OTHER_KEY = b"k" * 32, b"o" * 32
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cerebro.consensus.client import VerificationError, public_key_bytes, register_request, reverify
 from cerebro.consensus.rules import Outcome, ProposalState
 from cerebro.consensus.v1 import consensus_pb2 as pb
-from services.consensus import enrollment
+from services.consensus.store import enrollment
 from tests.consensus.harness import ConsensusServer, Member, register, register_electorate
 
 
@@ -95,7 +95,7 @@ async def test_the_electorate_is_the_enrolled_active_voters(consensus: Consensus
     legacy_key = Ed25519PrivateKey.generate()
     await consensus.enroll("LEGACY", legacy_key)
     legacy = await consensus.stub.RegisterInstance(agent_request(legacy_key, "LEGACY"))
-    admin = await asyncpg.connect(consensus.database_url)
+    admin = await asyncpg.connect(consensus.operator_url)
     try:
         await admin.execute("DELETE FROM instance_enrollments WHERE instance_name = 'LEGACY'")
     finally:
@@ -125,7 +125,7 @@ async def test_only_enrolled_instances_propose(consensus: ConsensusServer) -> No
     proposer = Member("PROPOSER", key, registered.instance.instance_id)
     await consensus.stub.CreateProposal(proposer.propose("enrolled, not voting: may propose"))
 
-    admin = await asyncpg.connect(consensus.database_url)
+    admin = await asyncpg.connect(consensus.operator_url)
     try:
         await enrollment.revoke(admin, "PROPOSER", by="test")
     finally:
@@ -137,7 +137,7 @@ async def test_only_enrolled_instances_propose(consensus: ConsensusServer) -> No
 async def test_revoking_deregisters_and_stops_votes_and_keeps_the_audit_trail(consensus: ConsensusServer) -> None:
     first, second, third = await register_electorate(consensus, 3)
     proposal = (await consensus.stub.CreateProposal(first.propose())).proposal
-    admin = await asyncpg.connect(consensus.database_url)
+    admin = await asyncpg.connect(consensus.operator_url)
     try:
         revoked = await enrollment.revoke(admin, third.name, by="ops@test")
         assert revoked is not None and revoked.revoked_by == "ops@test" and revoked.revoked_as
@@ -169,7 +169,7 @@ async def test_revoking_deregisters_and_stops_votes_and_keeps_the_audit_trail(co
 
 async def test_enrolment_refuses_ambiguity(consensus: ConsensusServer) -> None:
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    admin = await asyncpg.connect(consensus.database_url)
+    admin = await asyncpg.connect(consensus.operator_url)
     try:
         first = await enrollment.enroll(admin, "NEXUS", public_key_bytes(key), voting=True, by="ops")
         # The same enrolment again changes nothing.

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.runtime.channels import open_channel
+from services.consensus.events import INSTANCES_CHANNEL
 from tests.consensus.harness import consensus_server, next_message, register
 from tests.support import eventually
 from tests.tcp_proxy import proxied
@@ -89,3 +91,27 @@ async def test_a_graceful_stop_ends_open_watches_at_once(fresh_database_url: str
             await ending
         assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
         await channel.close()
+
+
+async def test_a_change_that_cannot_be_delivered_ends_its_watches_and_later_ones_work(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    async with consensus_server(fresh_database_url, tmp_path) as server:
+        await register(server, "NEXUS")
+        watch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=60)
+        assert (await next_message(watch)).event_type == pb.INSTANCE_EVENT_TYPE_EXISTING
+        # Nothing of consensus writes this, but anyone with the database's login could.
+        connection = await asyncpg.connect(fresh_database_url)
+        try:
+            await connection.execute("SELECT pg_notify($1, 'not a change')", INSTANCES_CHANNEL)
+        finally:
+            await connection.close()
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await next_message(watch)
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        rewatch = server.stub.WatchInstances(pb.WatchInstancesRequest(), timeout=60)
+        assert (await next_message(rewatch)).instance.instance_name == "NEXUS"
+        await register(server, "ARIA")
+        assert (await next_message(rewatch)).instance.instance_name == "ARIA"
+        rewatch.cancel()

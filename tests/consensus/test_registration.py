@@ -12,9 +12,10 @@ from pathlib import Path
 import grpc
 
 from cerebro.consensus.client import deregister_request
+from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.runtime.config import ServiceSettings
-from cerebro.runtime.registration import identity_key_path, keep_registered, load_or_create_identity_key
+from cerebro.runtime.registration import identity_key_path, keep_registered
 from tests.consensus.harness import ConsensusServer, consensus_server
 from tests.support import eventually, free_port, loopback_settings
 

@@ -213,7 +213,9 @@ def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[st
             directory, key = url_file.rsplit("/", 1)
             volume = volumes[mounts[directory]]
             assert [item["key"] for item in volume["secret"]["items"]] == [key], (region, name)
-            expected = own_role.get(name) or ("cerebro-database-app" if name in app_role else "cerebro-database-worker")
+            expected = own_role.get(name) or (
+                "cerebro-database-memory" if name in app_role else "cerebro-database-memory-worker"
+            )
             assert name in app_role | worker_role | own_role.keys(), (region, name)
             assert volume["secret"]["secretName"] == expected, (region, name)
             assert volumes[mounts["/run/secrets/cerebro/postgres-ca"]]["secret"]["secretName"] == "cerebro-db-ca"
@@ -221,10 +223,11 @@ def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[st
 
 def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, list[dict[str, Any]]]) -> None:
     expected_secrets = {
-        "cerebro-database-app", "cerebro-database-worker", "cerebro-database-owner", "cerebro-redis",
+        "cerebro-database-memory", "cerebro-database-memory-worker", "cerebro-database-owner", "cerebro-redis",
         "cerebro-database-gateway", "cerebro-database-consensus",
-        "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-nexus-app", "cerebro-db-nexus-worker", "cerebro-db-backup-s3",
-        "cerebro-db-cerebro-gateway", "cerebro-db-cerebro-consensus",
+        "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-backup-s3",
+        "cerebro-db-cerebro-memory", "cerebro-db-cerebro-memory-worker", "cerebro-db-cerebro-gateway",
+        "cerebro-db-cerebro-consensus",
     } | MESH_SECRETS  # fmt: skip
     referenced: set[str] = set()
     for documents in rendered.values():
@@ -344,7 +347,7 @@ class TestPostgresTopology:
                 "pgvector is in the standard images"
             )
             roles = {r["name"]: r for r in spec["managed"]["roles"]}
-            assert set(roles) == {"nexus_app", "nexus_worker", "cerebro_gateway", "cerebro_consensus"}
+            assert set(roles) == {"cerebro_memory", "cerebro_memory_worker", "cerebro_gateway", "cerebro_consensus"}
             for role in roles.values():
                 assert role["login"] is True and role["ensure"] == "present" and role["passwordSecret"]["name"]
             (plugin,) = spec["plugins"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -28,6 +27,7 @@ from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from services.gateway.store.learnings import LearningStore
 from tests.deploy.conftest import DEPLOY, REPO
+from tests.support import private_postgres
 
 SCRIPT = DEPLOY / "postgres" / "initdb" / "10-cerebro-owner.sh"
 COMPONENTS = {
@@ -45,16 +45,8 @@ def psql_directory() -> Path:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
-    # mkdtemp rather than tmp_path: when tests run as root the server runs as another account that
-    # must reach its data directory (see tests/conftest.py).
-    directory = Path(tempfile.mkdtemp(prefix="cerebro-deploy-pg-"))
-    postgres = EmbeddedPostgres(directory)
-    postgres.start()
-    try:
+    with private_postgres("cerebro-deploy-pg-") as postgres:
         yield postgres
-    finally:
-        postgres.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +104,16 @@ async def test_the_owner_gives_the_least_privilege_roles_their_logins(migrated: 
     owner = await asyncpg.connect(migrated)
     password = secrets.token_hex(24)
     try:
-        for role in ("nexus_app", "nexus_worker"):
-            # What `cerebro migrate` does with CEREBRO_NEXUS_*_PASSWORD_FILE.
+        for role in ("cerebro_memory", "cerebro_memory_worker"):
+            # What `cerebro migrate` does with CEREBRO_MEMORY_*DATABASE_PASSWORD_FILE.
             await owner.execute(f"ALTER ROLE {role} WITH LOGIN PASSWORD '{password}'")
     finally:
         await owner.close()
-    app_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"nexus_app:{password}@")
-    assert await fetch_one(app_url, "SELECT current_user") == "nexus_app"
+    app_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"cerebro_memory:{password}@")
+    assert await fetch_one(app_url, "SELECT current_user") == "cerebro_memory"
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await fetch_one(app_url, "CREATE TABLE public.not_allowed (x int)")
-    worker_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"nexus_worker:{password}@")
+    worker_url = migrated.replace(f"cerebro:{urlsplit(migrated).password}@", f"cerebro_memory_worker:{password}@")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await fetch_one(worker_url, "DELETE FROM memory.episodes")
 
@@ -251,6 +243,6 @@ async def test_every_consensus_table_is_granted_to_the_consensus_role(migrated: 
 async def test_the_memory_api_role_lost_the_gateway_schema(migrated: str) -> None:
     connection = await asyncpg.connect(migrated)
     try:
-        assert await connection.fetchval("SELECT has_schema_privilege('nexus_app', 'gateway', 'USAGE')") is False
+        assert await connection.fetchval("SELECT has_schema_privilege('cerebro_memory', 'gateway', 'USAGE')") is False
     finally:
         await connection.close()

@@ -67,7 +67,7 @@ def findings(text: str) -> list[str]:
 @pytest.mark.parametrize(
     "line",
     [
-        "CEREBRO_DATABASE_URL: postgresql://nexus_app:hunter2@postgres:5432/cerebro",
+        "CEREBRO_DATABASE_URL: postgresql://cerebro_memory:hunter2@postgres:5432/cerebro",
         "  POSTGRES_PASSWORD: s3cr3t",
         "GF_SECURITY_ADMIN_PASSWORD=admin123",
         "requirepass 0a1b2c3d",
@@ -84,7 +84,7 @@ def test_the_scan_catches_credentials(line: str) -> None:
     [
         "POSTGRES_PASSWORD_FILE: /run/secrets/postgres_superuser_password",
         "requirepass $$(cat /run/secrets/redis_password)",
-        "postgresql://nexus_app:<password>@cerebro-db-rw:5432/cerebro",
+        "postgresql://cerebro_memory:<password>@cerebro-db-rw:5432/cerebro",
         "passwordSecret:",
         "image: python:3.11.15-slim-trixie@sha256:" + "0123456789abcdef" * 4,
     ],
@@ -141,11 +141,12 @@ class TestGenerator:
             == f"postgresql://cerebro:{files['postgres_owner_password']}@db.example:5432/cerebro"
         )
         assert (
-            files["database_url_app"] == f"postgresql://nexus_app:{files['nexus_app_password']}@db.example:5432/cerebro"
+            files["database_url_memory"]
+            == f"postgresql://cerebro_memory:{files['cerebro_memory_password']}@db.example:5432/cerebro"
         )
         assert (
-            files["database_url_worker"]
-            == f"postgresql://nexus_worker:{files['nexus_worker_password']}@db.example:5432/cerebro"
+            files["database_url_memory_worker"]
+            == f"postgresql://cerebro_memory_worker:{files['cerebro_memory_worker_password']}@db.example:5432/cerebro"
         )
         for service in ("gateway", "consensus"):
             password = files[f"cerebro_{service}_password"]
@@ -172,10 +173,13 @@ class TestGenerator:
         directory = tmp_path / "secrets"
         generate(directory)
         before = contents(directory)
-        assert generate(directory, "--rotate", "nexus-app").returncode == 0
+        assert generate(directory, "--rotate", "cerebro-memory").returncode == 0
         after = contents(directory)
-        assert {name for name in before if before[name] != after[name]} == {"nexus_app_password", "database_url_app"}
-        assert after["nexus_app_password"] in after["database_url_app"]
+        assert {name for name in before if before[name] != after[name]} == {
+            "cerebro_memory_password",
+            "database_url_memory",
+        }
+        assert after["cerebro_memory_password"] in after["database_url_memory"]
 
     def test_refuses_an_unknown_credential_before_writing(self, tmp_path: Path) -> None:
         directory = tmp_path / "secrets"

@@ -14,7 +14,7 @@ LONG_TEXT = " ".join(f"Observation {n}: the agent noted that the cache warmed up
 
 async def wait_until_queued(batcher: MicroBatcher) -> None:
     """Chunking of a large request happens on a thread before it is queued; wait until it is."""
-    while batcher.queued_tokens == 0:  # noqa: ASYNC110 (the batcher has no event to wait on; poll it)
+    while batcher.queued_tokens == 0:
         await asyncio.sleep(0.001)
 
 
@@ -112,7 +112,7 @@ async def test_close_finishes_accepted_requests_then_refuses_new_ones(torch_enco
     all_tokens = sum(
         chunk.token_count + 2 for texts in requests for text in texts for chunk in torch_encoder.chunk(text)
     )
-    while batcher.queued_tokens < all_tokens:  # noqa: ASYNC110 (poll, as in wait_until_queued)
+    while batcher.queued_tokens < all_tokens:
         await asyncio.sleep(0.001)
     assert batcher.model_calls == 0
 

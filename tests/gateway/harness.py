@@ -86,6 +86,10 @@ async def gateway_server(
         "CEREBRO_EMBEDDER_TARGET": embedder_target,
         "CEREBRO_GATEWAY_DISCOVERY": "false",
         "CEREBRO_GATEWAY_LEARNING_POLL_SECONDS": "0.5",
+        # Every test of a module shares one gateway and one address (127.0.0.1), many of them sending bad
+        # keys on purpose: the per-address failure limit would let one test's refusals fail the next.
+        # tests/bad_actors tests that limit against cerebro up's defaults.
+        "CEREBRO_GATEWAY_AUTH_FAILURE_BURST": "1000000",
         **(env or {}),
     }
     settings = loopback_settings("gateway", data_dir, environ)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2, struct_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
+from cerebro.memory.v1 import episodes_pb2, working_memory_pb2
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
-from cerebro.memory.v1 import working_memory_pb2
 from services.gateway.api.system import memory_stats
 from tests.gateway.harness import Mesh, bearer, violated_fields
 from tests.transcoding.samples import filled
@@ -238,3 +239,61 @@ def test_memory_stats_are_the_memory_services_figures_of_the_callers_memory() ->
     assert MessageToDict(memory_stats(figures)) == expected
     empty = memory_stats(memory_pb.GetStatsResponse())
     assert not empty.HasField("last_checkpoint_time") and not empty.HasField("last_heartbeat_time")
+
+
+async def test_recall_options_time_range_recency_context_and_min_score(
+    mesh: Mesh, agent: tuple[tuple[str, str], ...]
+) -> None:
+    stub = mesh.gateway.stub
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    turns = [
+        "Dana asked why the replica was behind",
+        "I said the WAL sender timed out under load",
+        "Dana raised the sender timeout to sixty seconds",
+        "The replica caught up within a minute",
+        "We agreed to alert on replica lag above ten seconds",
+    ]
+    remembered = []
+    for index, turn in enumerate(turns):
+        occurred = timestamp_pb2.Timestamp()
+        occurred.FromDatetime(start + timedelta(minutes=index))
+        response = await stub.Remember(pb.RememberRequest(content=turn, occur_time=occurred), metadata=agent)
+        remembered.append(response.episode.episode_id)
+
+    # The question shares only some of its words with what was remembered.
+    found = await stub.Recall(pb.RecallRequest(query="When did Dana fix the replica lag?"), metadata=agent)
+    assert found.hits[0].episode.content == turns[4]  # replica + lag, the rarest pair
+    assert {hit.episode.content for hit in found.hits} == {turns[0], turns[2], turns[3], turns[4]}
+
+    since, until = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
+    since.FromDatetime(start + timedelta(minutes=1))
+    until.FromDatetime(start + timedelta(minutes=4))
+    in_range = await stub.Recall(
+        pb.RecallRequest(query="Dana replica", filter={"start_time": since, "end_time": until}), metadata=agent
+    )
+    assert {hit.episode.content for hit in in_range.hits} == {turns[2], turns[3]}
+
+    recent_first = await stub.Recall(
+        pb.RecallRequest(
+            query="replica",
+            weighting={"recency_weight": 1.0, "recency_half_life": duration_pb2.Duration(seconds=60)},
+        ),
+        metadata=agent,
+    )
+    assert [hit.episode.content for hit in recent_first.hits] == [turns[4], turns[3], turns[0]]
+
+    with_context = await stub.Recall(pb.RecallRequest(query='"sixty seconds"', context_window=1), metadata=agent)
+    [hit] = with_context.hits
+    assert [episode.episode_id for episode in hit.context] == [remembered[1], remembered[3]]
+
+    # The embedder double is up but no worker embedded anything: hybrid finds these by their words.
+    thresholded = await stub.Recall(pb.RecallRequest(query="sixty minutes", min_score=0.9), metadata=agent)
+    assert {hit.episode.content for hit in thresholded.hits} == {turns[2], turns[3]}  # sixty; minute
+    for bad in (
+        pb.RecallRequest(query="replica", mode=episodes_pb2.SEARCH_MODE_TEXT, min_score=0.7),
+        pb.RecallRequest(query="replica", context_window=99),
+        pb.RecallRequest(query="-replica"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.Recall(bad, metadata=agent)
+        assert len(violated_fields(error.value)) == 1

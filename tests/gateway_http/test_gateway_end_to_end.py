@@ -187,3 +187,38 @@ async def test_a_nul_character_in_a_filter_is_a_client_error(mesh: Mesh, face: F
     agent = await bearer(mesh, namespace)
     response = await face.http.get("/neural-mesh/connected-agents", params={"region": "eu\x00"}, headers=agent)
     assert response.status == 400
+
+
+async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+    agent = await bearer(mesh, namespace)
+    for index, text in enumerate(("the pager went off", "the disk filled up overnight", "we pruned old WAL files")):
+        remembered = await face.http.post(
+            "/memory/action",
+            json={
+                "action_type": "note",
+                "action_details": {"text": text},
+                "occur_time": f"2026-05-0{index + 1}T10:00:00Z",
+            },
+            headers=agent,
+        )
+        assert remembered.status == 200, await remembered.text()
+    found = await face.http.post(
+        "/memory/search",
+        json={
+            "query": "why did the disk fill?",
+            "mode": "SEARCH_MODE_TEXT",
+            "filter": {"startTime": "2026-05-02T00:00:00Z", "endTime": "2026-05-03T00:00:00Z"},
+            "weighting": {"recencyWeight": 0.5, "recencyHalfLife": "86400s"},
+            "contextWindow": 1,
+        },
+        headers=agent,
+    )
+    assert found.status == 200, await found.text()
+    [hit] = (await found.json())["hits"]
+    assert "disk filled" in hit["episode"]["content"]
+    assert ["pager" in hit["context"][0]["content"], "pruned" in hit["context"][1]["content"]] == [True, True]
+    refused = await face.http.post(
+        "/memory/search", json={"query": "disk", "mode": "SEARCH_MODE_TEXT", "minScore": 0.7}, headers=agent
+    )
+    assert refused.status == 400
+    assert (await refused.json())["details"][0]["fieldViolations"][0]["field"] == "min_score"

@@ -1,4 +1,4 @@
-"""Running the memory service and its workers in-process for a test, and reading rich errors."""
+"""Running the memory service and its workers in-process for a test, reading rich errors, checking text statistics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -42,7 +43,7 @@ async def running_memory_service(
     *,
     client_tls: TlsSettings | None = None,
 ) -> AsyncIterator[MemoryServer]:
-    """MemoryService on a loopback port, connected to PostgreSQL as nexus_app (row-level security applies).
+    """MemoryService on a loopback port, connected to PostgreSQL as cerebro_memory (row-level security applies).
 
     The test's stub presents ``client_tls`` (an operator's certificate when the service runs with mutual TLS).
     """
@@ -52,7 +53,7 @@ async def running_memory_service(
         "CEREBRO_MEMORY_METRICS_PORT": "0",
         "CEREBRO_DATABASE_URL": database_url,
         "CEREBRO_EMBEDDER_TARGET": embedder_target,
-        "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+        "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
         "CEREBRO_MEMORY_EMBEDDER_TIMEOUT_SECONDS": "2",
         **({"CEREBRO_REDIS_URL": redis_url} if redis_url else {}),
         **(extra or {}),
@@ -77,7 +78,7 @@ async def running_memory_service(
 
 
 WORKER_TEST_SETTINGS = {
-    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
     "CEREBRO_EMBEDDINGS_WORKER_POLL_SECONDS": "0.2",
     "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_SECONDS": "0.05",
     "CEREBRO_EMBEDDINGS_WORKER_BACKOFF_MAX_SECONDS": "0.2",
@@ -100,7 +101,7 @@ def worker_environ(database_url: str, embedder_target: str, extra: Mapping[str, 
 async def running_embeddings_worker(
     database_url: str, embedder_target: str, extra: Mapping[str, str] | None = None
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """The embeddings worker's loops in this process, as nexus_worker, until the block ends."""
+    """The embeddings worker's loops in this process, as cerebro_memory_worker, until the block ends."""
     environ = worker_environ(database_url, embedder_target, extra)
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -124,7 +125,7 @@ async def running_reconciliation_worker(
     environ = {
         "CEREBRO_DATABASE_URL": database_url,
         "CEREBRO_REDIS_URL": redis_url,
-        "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+        "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
         "CEREBRO_RECONCILIATION_WORKER_INTERVAL_SECONDS": str(interval_seconds),
     }
     stop = asyncio.Event()
@@ -149,12 +150,68 @@ def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     raise AssertionError(f"no rich status details in {error!r}")
 
 
-def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the BadRequest detail of an INVALID_ARGUMENT error."""
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad_request = error_details_pb2.BadRequest()
             detail.Unpack(bad_request)
-            return [violation.field for violation in bad_request.field_violations]
+            return [(violation.field, violation.description) for violation in bad_request.field_violations]
     raise AssertionError("no BadRequest detail")
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    """The fields named by the BadRequest detail of an INVALID_ARGUMENT error."""
+    return [field for field, _ in field_violations(error)]
+
+
+# The text statistics recomputed from the rows, and as kept (folded figures plus unfolded changes):
+# every (corpus, namespace, lexeme) whose figures differ. The empty lexeme stands for the collection
+# (its row count and the sum of the rows' lengths, a row's length being its number of lexemes).
+_STATISTICS_DRIFT = """
+WITH truth AS (
+    SELECT 'episodes' AS corpus, e.namespace, t.lexeme, count(*) AS documents, NULL::bigint AS total_length
+    FROM memory.episodes e CROSS JOIN LATERAL unnest(tsvector_to_array(e.search_vector)) AS t (lexeme)
+    GROUP BY e.namespace, t.lexeme
+    UNION ALL
+    SELECT 'episodes', namespace, '', count(*), sum(length(search_vector)) FROM memory.episodes GROUP BY namespace
+    UNION ALL
+    SELECT 'semantic_memories', s.namespace, t.lexeme, count(*), NULL
+    FROM memory.semantic_memories s CROSS JOIN LATERAL unnest(tsvector_to_array(s.search_vector)) AS t (lexeme)
+    GROUP BY s.namespace, t.lexeme
+    UNION ALL
+    SELECT 'semantic_memories', namespace, '', count(*), sum(length(search_vector)) FROM memory.semantic_memories
+    GROUP BY namespace
+), kept AS (
+    SELECT corpus, namespace, lexeme, sum(documents) AS documents, sum(total_length) AS total_length FROM (
+        SELECT corpus, namespace, lexeme, documents, NULL::bigint AS total_length FROM memory.text_term_statistics
+        UNION ALL
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_collection_statistics
+        UNION ALL
+        SELECT c.corpus, c.namespace, u.lexeme, u.documents, NULL
+        FROM memory.text_statistics_changes c
+        CROSS JOIN LATERAL unnest(c.lexemes, c.lexeme_documents) AS u (lexeme, documents)
+        UNION ALL
+        SELECT corpus, namespace, '', documents, total_length FROM memory.text_statistics_changes
+    ) AS parts
+    GROUP BY corpus, namespace, lexeme
+    HAVING sum(documents) <> 0 OR sum(total_length) <> 0
+)
+SELECT coalesce(t.corpus, k.corpus) AS corpus, coalesce(t.namespace, k.namespace) AS namespace,
+       coalesce(t.lexeme, k.lexeme) AS lexeme, t.documents AS true_documents, k.documents AS kept_documents,
+       t.total_length AS true_total_length, k.total_length AS kept_total_length
+FROM truth t FULL OUTER JOIN kept k USING (corpus, namespace, lexeme)
+WHERE t.documents IS DISTINCT FROM k.documents OR t.total_length IS DISTINCT FROM k.total_length
+ORDER BY 1, 2, 3
+"""
+
+
+async def statistics_drift(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Where the kept text statistics differ from the rows (a superuser connection): [] when exact."""
+    return await connection.fetch(_STATISTICS_DRIFT)
+
+
+async def statistics_changes(connection: asyncpg.Connection) -> int:
+    """Change rows not folded yet."""
+    return await connection.fetchval("SELECT count(*) FROM memory.text_statistics_changes")

@@ -22,7 +22,7 @@ from cerebro.memory.v1 import episodes_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from tests.memory.embedder_double import POISON, EmbedderDouble, vector_of
 from tests.memory.helpers import MemoryServer, running_embeddings_worker, worker_environ
-from tests.support import eventually
+from tests.support import eventually, free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,10 @@ async def _episode_state(memory: MemoryServer, episode_id: str) -> episodes_pb2.
     return (await memory.stub.GetEpisode(pb.GetEpisodeRequest(namespace="nexus", episode_id=episode_id))).episode
 
 
+async def _is_embedded(memory: MemoryServer, episode_id: str) -> bool:
+    return (await _episode_state(memory, episode_id)).embedding_state == episodes_pb2.EMBEDDING_STATE_EMBEDDED
+
+
 async def test_notify_wakes_the_worker_without_waiting_for_a_poll(
     memory: MemoryServer, memory_database_url: str, embedder: EmbedderDouble
 ) -> None:
@@ -87,13 +91,35 @@ async def test_notify_wakes_the_worker_without_waiting_for_a_poll(
     ):
         await asyncio.sleep(0.5)  # the worker has polled once and now waits for a notification
         [created] = await create_episodes(memory, ["wake the worker"])
+        await eventually(lambda: _is_embedded(memory, created.episode_id), timeout=10)
 
-        async def embedded() -> bool:
-            return (
-                await _episode_state(memory, created.episode_id)
-            ).embedding_state == episodes_pb2.EMBEDDING_STATE_EMBEDDED
 
-        await eventually(embedded, timeout=10)
+async def test_notifications_resume_after_the_listening_connection_is_killed(
+    memory: MemoryServer, memory_database_url: str, embedder: EmbedderDouble, admin: asyncpg.Connection
+) -> None:
+    listeners = "SELECT pid FROM pg_stat_activity WHERE application_name = 'cerebro embeddings-worker listener'"
+    async with running_embeddings_worker(
+        memory_database_url, embedder.target, {"CEREBRO_EMBEDDINGS_WORKER_POLL_SECONDS": "3600"}
+    ):
+        await eventually(lambda: _is_listening(admin, listeners))
+        [killed] = await admin.fetch(listeners)
+        await admin.execute("SELECT pg_terminate_backend($1)", killed["pid"])
+        await eventually(lambda: _is_listening(admin, listeners, other_than=killed["pid"]))
+        [created] = await create_episodes(memory, ["heard after the reconnect"])
+        await eventually(lambda: _is_embedded(memory, created.episode_id), timeout=10)
+
+
+async def _is_listening(admin: asyncpg.Connection, listeners: str, other_than: int | None = None) -> bool:
+    return any(row["pid"] != other_than for row in await admin.fetch(listeners))
+
+
+async def test_a_worker_stops_when_asked_while_postgres_never_answered(embedder: EmbedderDouble) -> None:
+    unreachable = f"postgresql://cerebro@127.0.0.1:{free_port()}/cerebro"
+    # The worker keeps trying to migrate; leaving the block stops it, within the timeout or the test fails.
+    async with asyncio.timeout(10), running_embeddings_worker(unreachable, embedder.target) as worker:
+        await asyncio.sleep(1)
+        assert not worker.done()
+    assert worker.done() and worker.exception() is None
 
 
 async def test_content_change_drops_the_old_vector_and_reembeds(

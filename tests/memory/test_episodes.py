@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 
 from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
-from tests.memory.helpers import MemoryServer, violated_fields
+from tests.memory.helpers import MemoryServer, field_violations, violated_fields
 
 
 def ts(value: datetime) -> timestamp_pb2.Timestamp:
@@ -174,6 +174,25 @@ async def test_bad_input_is_rejected_with_field_violations_and_writes_nothing(
         await memory.stub.CreateEpisode(request_message)
     assert violated_fields(error.value) == fields
     assert await admin.fetchval("SELECT count(*) FROM memory.episodes") == 0
+
+
+async def test_violations_speak_the_vocabulary_every_service_shares(memory: MemoryServer) -> None:
+    request = pb.CreateEpisodeRequest(
+        namespace="nexus",
+        episode=episode("   ", importance=1.5, tags=["plan", "x" * 129, "plan"], project_id="{not-a-uuid}"),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await memory.stub.CreateEpisode(request)
+    assert field_violations(error.value) == [
+        ("episode.content", "must contain non-whitespace text"),
+        ("episode.importance", "must be between 0 and 1; got 1.5"),
+        ("episode.tags[1]", "is 129 characters; the limit is 128"),
+        ("episode.tags[2]", "repeats episode.tags[0]"),
+        ("episode.project_id", "must be a UUID; got '{not-a-uuid}'"),
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await memory.stub.BatchCreateEpisodes(pb.BatchCreateEpisodesRequest(namespace="nexus"))
+    assert field_violations(error.value) == [("requests", "has 0 items; at least 1 are required")]
 
 
 async def test_malformed_ids_and_unknown_namespace(memory: MemoryServer) -> None:

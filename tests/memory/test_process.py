@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
-from services.memory.servicer import MemoryServicer
+from services.memory.api.servicer import MemoryServicer
 from tests.memory.embedder_double import EmbedderDouble
 from tests.support import eventually
 
@@ -48,7 +48,7 @@ async def test_service_process_serves_and_stops_gracefully(
         "CEREBRO_DATABASE_URL": fresh_database_url,
         "CEREBRO_REDIS_URL": memory_redis_url,
         "CEREBRO_EMBEDDER_TARGET": embedder.target,
-        "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
+        "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "services.memory.main"], cwd=REPOSITORY, env=environ, stderr=subprocess.PIPE

@@ -8,13 +8,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cerebro.runtime.database import dsn_with_role
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
-from services.memory.db import dsn_with_role, migrate
+from cerebro.runtime.migrations import load_migrations
+from services.memory.db import MIGRATIONS_DIR, migrate
 
 
 async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:
     results = await asyncio.gather(*(migrate(fresh_database_url) for _ in range(3)))
-    assert sorted(len(applied) for applied in results) == [0, 0, 5]
+    assert sorted(len(applied) for applied in results) == [0, 0, len(load_migrations(MIGRATIONS_DIR))]
     assert await migrate(fresh_database_url) == []
 
 
@@ -67,9 +69,9 @@ async def test_row_level_security_scopes_the_api_role(memory_database_url: str, 
         "INSERT INTO memory.checkpoints (namespace, checkpoint_type, state_data, identity_hash, block_digests)"
         " VALUES ('aria', 't', '{}', repeat('0', 64), '{}')"
     )
-    app = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_app"))
+    app = await asyncpg.connect(dsn_with_role(memory_database_url, "cerebro_memory"))
     try:
-        assert await app.fetchval("SELECT current_user") == "nexus_app"
+        assert await app.fetchval("SELECT current_user") == "cerebro_memory"
         # Without a declared namespace the API role sees nothing at all.
         assert await app.fetchval("SELECT count(*) FROM memory.episodes") == 0
         async with app.transaction():
@@ -86,9 +88,9 @@ async def test_worker_role_cannot_delete_and_api_role_cannot_touch_the_queue(
     memory_database_url: str, admin: asyncpg.Connection
 ) -> None:
     await admin.execute("INSERT INTO memory.episodes (namespace, content) VALUES ('nexus', 'n')")
-    worker = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_worker"))
-    app = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_app"))
-    readonly = await asyncpg.connect(dsn_with_role(memory_database_url, "nexus_ro"))
+    worker = await asyncpg.connect(dsn_with_role(memory_database_url, "cerebro_memory_worker"))
+    app = await asyncpg.connect(dsn_with_role(memory_database_url, "cerebro_memory"))
+    readonly = await asyncpg.connect(dsn_with_role(memory_database_url, "cerebro_memory_reader"))
     try:
         assert await worker.fetchval("SELECT count(*) FROM memory.episodes") == 1
         for statement in (
@@ -110,25 +112,25 @@ async def test_worker_role_cannot_delete_and_api_role_cannot_touch_the_queue(
 
 
 async def test_role_passwords_come_from_secret_files(memory_database_url: str, tmp_path: Path) -> None:
-    secret = tmp_path / "nexus-ro-password"
+    secret = tmp_path / "cerebro-memory-reader-password"
     secret.write_text("generated-for-this-test\n")
-    passwords = role_passwords_from_env({"CEREBRO_NEXUS_RO_PASSWORD_FILE": str(secret)})
-    assert passwords == {"nexus_ro": "generated-for-this-test"}
+    passwords = role_passwords_from_env({"CEREBRO_MEMORY_READER_DATABASE_PASSWORD_FILE": str(secret)})
+    assert passwords == {"cerebro_memory_reader": "generated-for-this-test"}
     await enable_role_logins(memory_database_url, passwords)
     host_part = memory_database_url.split("@", 1)[1]
-    connection = await asyncpg.connect(f"postgresql://nexus_ro:generated-for-this-test@{host_part}")
+    connection = await asyncpg.connect(f"postgresql://cerebro_memory_reader:generated-for-this-test@{host_part}")
     try:
-        assert await connection.fetchval("SELECT current_user") == "nexus_ro"
+        assert await connection.fetchval("SELECT current_user") == "cerebro_memory_reader"
     finally:
         await connection.close()
     with pytest.raises(asyncpg.InvalidPasswordError):
-        await asyncpg.connect(f"postgresql://nexus_ro:not-the-password@{host_part}")
+        await asyncpg.connect(f"postgresql://cerebro_memory_reader:not-the-password@{host_part}")
     admin = await asyncpg.connect(memory_database_url)
     try:
         # The server got a verifier, not the password.
-        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = 'nexus_ro'")
+        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = 'cerebro_memory_reader'")
         assert stored.startswith("SCRAM-SHA-256$4096:") and "generated-for-this-test" not in stored
-        # Roles are cluster-wide: leave nexus_ro without a login for the other tests.
-        await admin.execute("ALTER ROLE nexus_ro NOLOGIN PASSWORD NULL")
+        # Roles are cluster-wide: leave cerebro_memory_reader without a login for the other tests.
+        await admin.execute("ALTER ROLE cerebro_memory_reader NOLOGIN PASSWORD NULL")
     finally:
         await admin.close()

@@ -161,18 +161,18 @@ async def test_the_text_ranking_function_keeps_to_the_declared_namespace(
         )
     connection = await asyncpg.connect(memory_database_url)
     ranked = (
-        "SELECT e.content FROM memory.rank_episodes_by_text(plainto_tsquery('english', 'secret plan'), 10,"
+        "SELECT e.content FROM memory.rank_episodes_by_text('secret plan', '{}', '{}', 10,"
         " NULL, NULL, NULL, NULL, NULL) AS hits JOIN memory.episodes e ON e.episode_id = hits.id"
     )
     try:
         async with connection.transaction():
-            await connection.execute("SET LOCAL ROLE nexus_app")
+            await connection.execute("SET LOCAL ROLE cerebro_memory")
             # Without a declared namespace the function ranks nothing, as row-level security shows nothing.
             assert await connection.fetch(ranked) == []
             await connection.execute("SELECT set_config('cerebro.namespace', 'aria', true)")
             assert [row["content"] for row in await connection.fetch(ranked)] == ["aria secret plan"]
         async with connection.transaction():
-            await connection.execute("SET LOCAL ROLE nexus_worker")  # the workers never search
+            await connection.execute("SET LOCAL ROLE cerebro_memory_worker")  # the workers never search
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await connection.fetch(ranked)
     finally:
@@ -270,3 +270,49 @@ async def test_semantic_memories_are_searchable_the_same_way(
         pb.SearchSemanticMemoriesRequest(namespace="nexus", query="cache database", min_confidence=0.95)
     )
     assert list(confident.hits) == []
+
+
+async def test_context_window_brings_each_hit_its_neighbours_in_occurrence_order(memory: MemoryServer) -> None:
+    project = await memory.stub.CreateProject(
+        pb.CreateProjectRequest(namespace="nexus", project=namespaces_pb2.Project(display_name="mesh"))
+    )
+    project_id = project.project.project_id
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at(minutes: int) -> timestamp_pb2.Timestamp:
+        message = timestamp_pb2.Timestamp()
+        message.FromDatetime(start + timedelta(minutes=minutes))
+        return message
+
+    # A conversation in the project (turns 0-4), and notes without a project in between.
+    turns = ["turn zero", "turn one", "turn two mentions zeppelin", "turn three", "turn four"]
+    notes = ["note zero", "note one mentions zeppelin", "note two"]
+    requests = [
+        pb.CreateEpisodeRequest(
+            episode=episodes_pb2.Episode(content=text, occur_time=at(2 * index), project_id=project_id)
+        )
+        for index, text in enumerate(turns)
+    ] + [
+        pb.CreateEpisodeRequest(episode=episodes_pb2.Episode(content=text, occur_time=at(2 * index + 1)))
+        for index, text in enumerate(notes)
+    ]
+    await memory.stub.BatchCreateEpisodes(pb.BatchCreateEpisodesRequest(namespace="nexus", requests=requests))
+
+    def context_of(response: pb.SearchEpisodesResponse) -> dict[str, list[str]]:
+        return {hit.episode.content: [episode.content for episode in hit.context] for hit in response.hits}
+
+    one = await search(memory, "zeppelin", episodes_pb2.SEARCH_MODE_TEXT, context_window=1)
+    assert context_of(one) == {
+        "turn two mentions zeppelin": ["turn one", "turn three"],
+        "note one mentions zeppelin": ["note zero", "note two"],
+    }
+    two = await search(memory, "zeppelin", episodes_pb2.SEARCH_MODE_TEXT, context_window=2)
+    assert context_of(two)["turn two mentions zeppelin"] == ["turn zero", "turn one", "turn three", "turn four"]
+    edge = await search(memory, '"turn four"', episodes_pb2.SEARCH_MODE_TEXT, context_window=3)
+    assert context_of(edge) == {"turn four": ["turn one", "turn two mentions zeppelin", "turn three"]}
+    none = await search(memory, "zeppelin", episodes_pb2.SEARCH_MODE_TEXT)
+    assert all(not hit.context for hit in none.hits)
+    for window in (-1, 11):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await search(memory, "zeppelin", episodes_pb2.SEARCH_MODE_TEXT, context_window=window)
+        assert violated_fields(error.value) == ["context_window"]

@@ -27,13 +27,13 @@ import asyncpg
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cerebro.cli.up import EMBEDDED_DATABASE_ROLES
 from cerebro.consensus.client import Enrollment, public_key_bytes
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedded import EmbeddedStack
 from cerebro.runtime.config import DEFAULT_PORTS, TlsSettings
 from cerebro.runtime.roles import Role, role_dns_name
-from services.consensus import enrollment
+from services.cli.up import EMBEDDED_DATABASE_ROLES
+from services.consensus.store import enrollment
 from tests.mesh.link import LinkLoop, RegionLink
 from tests.mesh.netns import Namespace
 from tests.mesh.processes import MeshProcess, alive_pids, clean_environ

@@ -10,10 +10,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cerebro.cli.up import SUPERVISOR_PID_VARIABLE
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role
+from services.cli.serve import SUPERVISOR_PID_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 15.0

@@ -15,7 +15,7 @@ from tests.mesh.conftest import WORKER_REGION
 from tests.mesh.harness import Mesh
 from tests.mesh.loadgen import BackgroundLoad, create_namespace, verify
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 WRITES = 400
 CONCURRENCY = 4

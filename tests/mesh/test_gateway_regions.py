@@ -27,7 +27,7 @@ from services.gateway.store import keys
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from cerebro.consensus.v1.consensus_pb2 import (
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 CUT_REGION = "us"
 

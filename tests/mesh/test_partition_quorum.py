@@ -17,7 +17,7 @@ from tests.mesh.agents import VoterAgent, get_proposal
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 PROPOSAL_SECONDS = 6.0
 # Statuses a voter sees when its region is cut off from the consensus service.

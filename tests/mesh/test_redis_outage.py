@@ -20,7 +20,7 @@ from tests.mesh.conftest import WORKER_REGION
 from tests.mesh.harness import Mesh
 from tests.mesh.loadgen import create_namespace
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 WRITES_PER_PHASE = 40
 REFILL_SECONDS = 30.0

@@ -39,7 +39,7 @@ from tests.mesh.agents import VoterAgent, get_proposal
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SYBILS = 8
 CALL_SECONDS = 5.0

@@ -10,13 +10,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cerebro.cli.migrate import COMPONENTS
 from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.cli.migrate import COMPONENTS
 from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
 from services.operations.backup.backup import BackupError, create_backup
 from services.operations.backup.manifest import MANIFEST_FILE, ManifestError, file_sha256, read_manifest
 from services.operations.backup.restore import RestoreError, restore_backup
 from services.operations.importer.run import ImportOptions, run_import
+from tests.memory.helpers import statistics_changes, statistics_drift
 from tests.operations.legacy_data import fill_aria, fill_nexus
 from tests.operations.support import table_fingerprints
 
@@ -55,7 +56,7 @@ async def test_backup_then_restore_gives_identical_counts_and_checksums(
     assert manifest.schema_versions["memory"]["version"] == len(load_migrations(MEMORY_MIGRATIONS))
     assert manifest.schema_versions["memory"]["migrations"][0] == "0001_memory_schema"
     assert set(manifest.schema_versions) == set(COMPONENTS)
-    assert {"nexus_app", "nexus_worker", "nexus_ro"} <= set(manifest.roles)
+    assert {"cerebro_memory", "cerebro_memory_worker", "cerebro_memory_reader"} <= set(manifest.roles)
     assert manifest.tables["memory.episodes"].rows == 1005 + 305
     assert manifest.tables["public.cerebro_schema_migrations"].rows > 0
 
@@ -66,6 +67,14 @@ async def test_backup_then_restore_gives_identical_counts_and_checksums(
     assert [check.table for check in report.tables] == sorted(manifest.tables)
     # An independent comparison of every memory row, beyond the manifest's checksums.
     assert await _fingerprints(target_url) == await _fingerprints(cerebro_url)
+    # The text statistics arrive as they were (unfolded changes included) and describe the restored rows.
+    for url in (cerebro_url, target_url):
+        connection = await asyncpg.connect(url)
+        try:
+            assert await statistics_changes(connection) > 0
+            assert await statistics_drift(connection) == []
+        finally:
+            await connection.close()
 
 
 async def test_the_manifest_describes_the_dump_while_writes_go_on(

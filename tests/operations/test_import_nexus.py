@@ -10,6 +10,7 @@ import asyncpg
 
 from services.operations.importer.report import ImportReport
 from services.operations.importer.run import ImportOptions, run_import
+from tests.memory.helpers import statistics_drift
 from tests.operations.legacy_data import CLEAN_TAGS, LONG_TEXT, ODD_TAGS, NexusSource, fill_nexus
 from tests.operations.support import assert_report_matches, table_fingerprints
 
@@ -56,6 +57,7 @@ async def test_every_row_arrives_once_with_its_id_time_and_namespace(
     ]
     assert not report.complete  # some rows were skipped
     report.close()
+    assert await statistics_drift(cerebro) == []
 
     for source_table, (target_table, id_column, _) in IDS.items():
         rows = await cerebro.fetch(f"SELECT {id_column} AS id, namespace FROM {target_table}")

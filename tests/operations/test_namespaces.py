@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.memory.validation import NAMESPACE_PATTERN
+from cerebro.runtime.violations import NAMESPACE_PATTERN
 from services.operations.importer.namespaces import (
     NamespaceMappingError,
     build_mapping,
@@ -18,7 +18,7 @@ from services.operations.importer.namespaces import (
 @given(st.text(max_size=200))
 def test_the_rule_gives_a_valid_namespace_or_none(agent_id: str) -> None:
     namespace = normalised_namespace(agent_id)
-    assert namespace is None or NAMESPACE_PATTERN.match(namespace)
+    assert namespace is None or NAMESPACE_PATTERN.fullmatch(namespace)
 
 
 @given(st.from_regex(NAMESPACE_PATTERN, fullmatch=True))

@@ -13,7 +13,7 @@ import asyncpg
 
 from services.operations import queue_admin, reembed
 from tests.memory.embedder_double import POISON, EmbedderDouble
-from tests.memory.helpers import running_embeddings_worker
+from tests.memory.helpers import running_embeddings_worker, statistics_changes, statistics_drift
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +125,7 @@ async def test_reembed_requeues_exactly_the_stale_rows_and_follows_the_worker(
     waiting_job = await cerebro.fetchrow("SELECT * FROM memory.embeddings_queue WHERE episode_id = $1", waiting)
 
     embedder.version = "double@v2"
+    changes = await statistics_changes(cerebro)
     batches: list[int] = []
     outcome = await reembed.requeue_stale(cerebro, "double@v2", batch_size=2, on_batch=batches.append)
     assert outcome.stale == {"episodes": 6, "semantic memories": 2}
@@ -155,6 +156,9 @@ async def test_reembed_requeues_exactly_the_stale_rows_and_follows_the_worker(
         " FROM memory.semantic_memories"
     )
     assert {row["embedding_version"] for row in versions} == {"double@v2"}
+    # New vectors, the same text: the text statistics recorded nothing and are still exact.
+    assert await statistics_changes(cerebro) == changes
+    assert await statistics_drift(cerebro) == []
 
 
 async def test_reembed_command(cerebro_url: str, cerebro: asyncpg.Connection, embedder: EmbedderDouble) -> None:

@@ -74,6 +74,20 @@ def test_tokens_and_lists_of_distinct_tokens() -> None:
     ]
 
 
+def test_lists_of_distinct_texts_may_hold_spaces_but_no_repeats() -> None:
+    violations = Violations()
+    options = violations.distinct_texts("options", ["go ahead", "wait", "go ahead", " "], max_items=5, max_chars=20)
+    assert options == ["go ahead", "wait", "go ahead", " "]
+    violations.distinct_texts("too_few", ["only"], min_items=2, max_items=5, max_chars=20)
+    violations.distinct_texts("too_long", ["x" * 21, "y"], max_items=5, max_chars=20)
+    assert violations.items == [
+        ("options[2]", "repeats 'go ahead'"),
+        ("options[3]", "must contain non-whitespace text"),
+        ("too_few", "has 1 items; at least 2 are required"),
+        ("too_long[0]", "is 21 characters; the limit is 20"),
+    ]
+
+
 def test_namespace_and_pattern() -> None:
     violations = Violations()
     assert violations.namespace("namespace", "nexus-1") == "nexus-1"

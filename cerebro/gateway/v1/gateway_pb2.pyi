@@ -135,14 +135,24 @@ class RecallRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _builtins.int
     WEIGHTING_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
+    MIN_SCORE_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """Required. The query: not only whitespace, at most 8,192 UTF-8 bytes."""
+    """Required. The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
+    at least one word or phrase that is not excluded.
+    """
     mode: _episodes_pb2.SearchMode.ValueType
     """Optional. Text, vector or hybrid (the default)."""
     top_k: _builtins.int
     """Optional. Most hits to return, 1 to 100; 10 when 0."""
     namespace: _builtins.str
     """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    min_score: _builtins.float
+    """Optional. The smallest cosine similarity, in [0, 1], an episode needs to be a vector candidate
+    (see cerebro.memory.v1.SearchEpisodesRequest.min_score). Not allowed in TEXT mode.
+    """
+    context_window: _builtins.int
+    """Optional. Up to this many episodes before and after each hit, 0 to 10 (`EpisodeHit.context`)."""
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
         """Optional. Which episodes qualify."""
@@ -160,12 +170,16 @@ class RecallRequest(_message.Message):
         top_k: _builtins.int = ...,
         weighting: _episodes_pb2.SearchWeighting | None = ...,
         namespace: _builtins.str = ...,
+        min_score: _builtins.float | None = ...,
+        context_window: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "weighting", b"weighting"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "filter", b"filter", "min_score", b"min_score", "weighting", b"weighting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k", "weighting", b"weighting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "context_window", b"context_window", "filter", b"filter", "min_score", b"min_score", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k", "weighting", b"weighting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
+    _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
 
 Global___RecallRequest: _TypeAlias = RecallRequest  # noqa: Y015
 
@@ -979,8 +993,11 @@ class SearchKnowledgeRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _builtins.int
     MIN_CONFIDENCE_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
+    MIN_SCORE_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """Required. The query: not only whitespace, at most 8,192 UTF-8 bytes."""
+    """Required. The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
+    at least one word or phrase that is not excluded.
+    """
     mode: _episodes_pb2.SearchMode.ValueType
     """Optional. Text, vector or hybrid (the default)."""
     top_k: _builtins.int
@@ -989,6 +1006,10 @@ class SearchKnowledgeRequest(_message.Message):
     """Optional. Only knowledge whose confidence is at least this, in [0, 1]."""
     namespace: _builtins.str
     """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    min_score: _builtins.float
+    """Optional. The smallest cosine similarity, in [0, 1], knowledge needs to be a vector candidate.
+    Not allowed in TEXT mode.
+    """
     def __init__(
         self,
         *,
@@ -997,14 +1018,20 @@ class SearchKnowledgeRequest(_message.Message):
         top_k: _builtins.int = ...,
         min_confidence: _builtins.float | None = ...,
         namespace: _builtins.str = ...,
+        min_score: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "min_confidence", b"min_confidence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "_min_score", b"_min_score", "min_confidence", b"min_confidence", "min_score", b"min_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "min_confidence", b"min_confidence", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "_min_score", b"_min_score", "min_confidence", b"min_confidence", "min_score", b"min_score", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_confidence: _TypeAlias = _typing.Literal["min_confidence"]  # noqa: Y015
     _WhichOneofArgType__min_confidence: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence"]  # noqa: Y015
+    _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
+    _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_confidence) -> _WhichOneofReturnType__min_confidence | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
 
 Global___SearchKnowledgeRequest: _TypeAlias = SearchKnowledgeRequest  # noqa: Y015
 

@@ -83,23 +83,33 @@ class _SearchModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMode
     SEARCH_MODE_UNSPECIFIED: _SearchMode.ValueType  # 0
     """Same as `SEARCH_MODE_HYBRID`."""
     SEARCH_MODE_TEXT: _SearchMode.ValueType  # 1
-    """Full-text search only (PostgreSQL tsvector, English configuration)."""
+    """Full-text search only: Okapi BM25 (k1 1.2, b 0.75) with the namespace's term statistics."""
     SEARCH_MODE_VECTOR: _SearchMode.ValueType  # 2
-    """Vector similarity only (cosine distance over the HNSW index); the query is embedded first."""
+    """Vector similarity only (cosine over the HNSW index); the query is embedded first."""
     SEARCH_MODE_HYBRID: _SearchMode.ValueType  # 3
-    """Both, fused by reciprocal rank fusion. Episodes not yet embedded are still found by text."""
+    """Both, fused by reciprocal rank fusion (k 60, up to 5 candidates per hit and at least 100 from each
+    ranking). Episodes not yet embedded are still found by text.
+    """
 
 class SearchMode(_SearchMode, metaclass=_SearchModeEnumTypeWrapper):
-    """How SearchEpisodes and SearchSemanticMemories find candidates."""
+    """How SearchEpisodes and SearchSemanticMemories find candidates.
+
+    Query syntax, in every mode: plain words rank (a row needs only one of them; rows with more of
+    them, and rarer ones, rank higher); a `"quoted phrase"` is required in that word order; `-word` and
+    `-"a phrase"` exclude every row containing them. Words are stemmed with PostgreSQL's 'english'
+    configuration, as the stored text is. What is embedded is the query without quotes and exclusions.
+    """
 
 SEARCH_MODE_UNSPECIFIED: SearchMode.ValueType  # 0
 """Same as `SEARCH_MODE_HYBRID`."""
 SEARCH_MODE_TEXT: SearchMode.ValueType  # 1
-"""Full-text search only (PostgreSQL tsvector, English configuration)."""
+"""Full-text search only: Okapi BM25 (k1 1.2, b 0.75) with the namespace's term statistics."""
 SEARCH_MODE_VECTOR: SearchMode.ValueType  # 2
-"""Vector similarity only (cosine distance over the HNSW index); the query is embedded first."""
+"""Vector similarity only (cosine over the HNSW index); the query is embedded first."""
 SEARCH_MODE_HYBRID: SearchMode.ValueType  # 3
-"""Both, fused by reciprocal rank fusion. Episodes not yet embedded are still found by text."""
+"""Both, fused by reciprocal rank fusion (k 60, up to 5 candidates per hit and at least 100 from each
+ranking). Episodes not yet embedded are still found by text.
+"""
 Global___SearchMode: _TypeAlias = SearchMode  # noqa: Y015
 
 @_typing.final
@@ -286,19 +296,29 @@ class EpisodeHit(_message.Message):
     VECTOR_SCORE_FIELD_NUMBER: _builtins.int
     VECTOR_RANK_FIELD_NUMBER: _builtins.int
     FUSED_SCORE_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     text_score: _builtins.float
-    """Output only. Full-text rank (ts_rank_cd); 0 when the episode did not match the text query."""
+    """Output only. BM25 score; 0 when the episode is not among the text ranking's candidates."""
     text_rank: _builtins.int
-    """Output only. Position in the full-text ranking, from 1; 0 when not in it."""
+    """Output only. Position in the text ranking, from 1; 0 when not in it."""
     vector_score: _builtins.float
-    """Output only. Cosine similarity to the query vector; 0 when not in the vector ranking."""
+    """Output only. Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
     vector_rank: _builtins.int
     """Output only. Position in the vector ranking, from 1; 0 when not in it."""
     fused_score: _builtins.float
-    """Output only. Reciprocal rank fusion score after the optional weighting; hits are sorted by it."""
+    """Output only. Reciprocal rank fusion score, the sum of 1 / (60 + rank) over the rankings that hold
+    the episode, after the optional weighting; hits are sorted by it.
+    """
     @_builtins.property
     def episode(self) -> Global___Episode:
         """Output only. The episode (`EPISODE_VIEW_BASIC`)."""
+
+    @_builtins.property
+    def context(self) -> _containers.RepeatedCompositeFieldContainer[Global___Episode]:
+        """Output only. With `context_window` N > 0: up to N episodes just before and N just after this one
+        in `occur_time` order, of the same namespace and project (or also without a project), oldest
+        first, without this one (`EPISODE_VIEW_BASIC`).
+        """
 
     def __init__(
         self,
@@ -309,10 +329,11 @@ class EpisodeHit(_message.Message):
         vector_score: _builtins.float = ...,
         vector_rank: _builtins.int = ...,
         fused_score: _builtins.float = ...,
+        context: _abc.Iterable[Global___Episode] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode", "fused_score", b"fused_score", "text_rank", b"text_rank", "text_score", b"text_score", "vector_rank", b"vector_rank", "vector_score", b"vector_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "episode", b"episode", "fused_score", b"fused_score", "text_rank", b"text_rank", "text_score", b"text_score", "vector_rank", b"vector_rank", "vector_score", b"vector_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -521,14 +521,28 @@ class SearchEpisodesRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
     WEIGHTING_FIELD_NUMBER: _builtins.int
+    MIN_SCORE_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """Required. The owning namespace."""
     query: _builtins.str
-    """Required. The query: non-blank, at most 8,192 UTF-8 bytes."""
+    """Required. The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
+    least one word or phrase that is not excluded.
+    """
     mode: _episodes_pb2.SearchMode.ValueType
     """Optional. Text, vector or hybrid (the default)."""
     top_k: _builtins.int
     """Optional. Most hits to return, between 1 and 100; 10 when 0."""
+    min_score: _builtins.float
+    """Optional. The smallest cosine similarity, in [0, 1], an episode needs to be a candidate of the
+    vector ranking (0.7 is a strict threshold for all-MiniLM-L6-v2). In VECTOR mode every hit has at
+    least this similarity; in HYBRID mode an episode can still be found by its words alone. Not
+    allowed in TEXT mode.
+    """
+    context_window: _builtins.int
+    """Optional. Neighbouring episodes returned with each hit (`EpisodeHit.context`), 0 to 10; 0 when
+    not set.
+    """
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
         """Optional. Same filters as ListEpisodes."""
@@ -546,12 +560,16 @@ class SearchEpisodesRequest(_message.Message):
         filter: _episodes_pb2.EpisodeFilter | None = ...,
         top_k: _builtins.int = ...,
         weighting: _episodes_pb2.SearchWeighting | None = ...,
+        min_score: _builtins.float | None = ...,
+        context_window: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "weighting", b"weighting"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "filter", b"filter", "min_score", b"min_score", "weighting", b"weighting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k", "weighting", b"weighting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "context_window", b"context_window", "filter", b"filter", "min_score", b"min_score", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k", "weighting", b"weighting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
+    _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
 
 Global___SearchEpisodesRequest: _TypeAlias = SearchEpisodesRequest  # noqa: Y015
 
@@ -2134,16 +2152,23 @@ class SearchSemanticMemoriesRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
     MIN_CONFIDENCE_FIELD_NUMBER: _builtins.int
+    MIN_SCORE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """Required. The owning namespace."""
     query: _builtins.str
-    """Required. The query: non-blank, at most 8,192 UTF-8 bytes."""
+    """Required. The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
+    least one word or phrase that is not excluded.
+    """
     mode: _episodes_pb2.SearchMode.ValueType
     """Optional. Text, vector or hybrid (the default)."""
     top_k: _builtins.int
     """Optional. Most hits to return, between 1 and 100; 10 when 0."""
     min_confidence: _builtins.float
     """Optional. Only semantic memories whose confidence is at least this value, in [0, 1]."""
+    min_score: _builtins.float
+    """Optional. The smallest cosine similarity, in [0, 1], a semantic memory needs to be a candidate of
+    the vector ranking, as in SearchEpisodesRequest. Not allowed in TEXT mode.
+    """
     def __init__(
         self,
         *,
@@ -2152,14 +2177,20 @@ class SearchSemanticMemoriesRequest(_message.Message):
         mode: _episodes_pb2.SearchMode.ValueType = ...,
         top_k: _builtins.int = ...,
         min_confidence: _builtins.float | None = ...,
+        min_score: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "min_confidence", b"min_confidence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "_min_score", b"_min_score", "min_confidence", b"min_confidence", "min_score", b"min_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "min_confidence", b"min_confidence", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence", "_min_score", b"_min_score", "min_confidence", b"min_confidence", "min_score", b"min_score", "mode", b"mode", "namespace", b"namespace", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_confidence: _TypeAlias = _typing.Literal["min_confidence"]  # noqa: Y015
     _WhichOneofArgType__min_confidence: _TypeAlias = _typing.Literal["_min_confidence", b"_min_confidence"]  # noqa: Y015
+    _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
+    _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_confidence) -> _WhichOneofReturnType__min_confidence | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
 
 Global___SearchSemanticMemoriesRequest: _TypeAlias = SearchSemanticMemoriesRequest  # noqa: Y015
 

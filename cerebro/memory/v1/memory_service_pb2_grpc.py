@@ -329,7 +329,7 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchEpisodes(self, request, context):
-        """Finds episodes by text, by meaning, or both (reciprocal rank fusion).
+        """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -65,7 +65,7 @@ class MemoryServiceStub:
     DeleteEpisode: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.DeleteEpisodeRequest, _memory_service_pb2.DeleteEpisodeResponse]
     """Deletes an episode and its embedding job."""
     SearchEpisodes: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.SearchEpisodesRequest, _memory_service_pb2.SearchEpisodesResponse]
-    """Finds episodes by text, by meaning, or both (reciprocal rank fusion)."""
+    """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request."""
     CreateWorkingMemoryItem: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.CreateWorkingMemoryItemRequest, _memory_service_pb2.CreateWorkingMemoryItemResponse]
     """Stores a working memory item (PostgreSQL, then Redis)."""
     GetWorkingMemoryItem: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.GetWorkingMemoryItemRequest, _memory_service_pb2.GetWorkingMemoryItemResponse]
@@ -168,7 +168,7 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     DeleteEpisode: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.DeleteEpisodeRequest, _memory_service_pb2.DeleteEpisodeResponse]  # type: ignore[assignment]
     """Deletes an episode and its embedding job."""
     SearchEpisodes: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.SearchEpisodesRequest, _memory_service_pb2.SearchEpisodesResponse]  # type: ignore[assignment]
-    """Finds episodes by text, by meaning, or both (reciprocal rank fusion)."""
+    """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request."""
     CreateWorkingMemoryItem: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.CreateWorkingMemoryItemRequest, _memory_service_pb2.CreateWorkingMemoryItemResponse]  # type: ignore[assignment]
     """Stores a working memory item (PostgreSQL, then Redis)."""
     GetWorkingMemoryItem: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.GetWorkingMemoryItemRequest, _memory_service_pb2.GetWorkingMemoryItemResponse]  # type: ignore[assignment]
@@ -328,7 +328,7 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_service_pb2.SearchEpisodesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_service_pb2.SearchEpisodesResponse, _abc.Awaitable[_memory_service_pb2.SearchEpisodesResponse]]:
-        """Finds episodes by text, by meaning, or both (reciprocal rank fusion)."""
+        """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request."""
 
     @_abc_1.abstractmethod
     def CreateWorkingMemoryItem(

@@ -112,15 +112,15 @@ class SemanticMemoryHit(_message.Message):
     VECTOR_RANK_FIELD_NUMBER: _builtins.int
     FUSED_SCORE_FIELD_NUMBER: _builtins.int
     text_score: _builtins.float
-    """Output only. Full-text rank (ts_rank_cd); 0 when it did not match the text query."""
+    """Output only. BM25 score; 0 when it is not among the text ranking's candidates."""
     text_rank: _builtins.int
-    """Output only. Position in the full-text ranking, from 1; 0 when not in it."""
+    """Output only. Position in the text ranking, from 1; 0 when not in it."""
     vector_score: _builtins.float
-    """Output only. Cosine similarity to the query vector; 0 when not in the vector ranking."""
+    """Output only. Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
     vector_rank: _builtins.int
     """Output only. Position in the vector ranking, from 1; 0 when not in it."""
     fused_score: _builtins.float
-    """Output only. Reciprocal rank fusion score; hits are sorted by it."""
+    """Output only. Reciprocal rank fusion score, as in EpisodeHit; hits are sorted by it."""
     @_builtins.property
     def semantic_memory(self) -> Global___SemanticMemory:
         """Output only. The semantic memory."""

@@ -5,8 +5,9 @@
 # Creates what `cerebro migrate` cannot create for itself, so that the migrations can run as an
 # ordinary owner instead of the superuser:
 #   - the role `cerebro`, which owns the database and its schema. CREATEROLE because the migrations
-#     create the least-privilege roles nexus_app, nexus_worker, nexus_ro, cerebro_gateway and
-#     cerebro_consensus (NOLOGIN); `cerebro migrate` then gives them logins from their secret files.
+#     create the least-privilege roles cerebro_memory, cerebro_memory_worker, cerebro_memory_reader,
+#     cerebro_gateway and cerebro_consensus (NOLOGIN); `cerebro migrate` then gives them logins from
+#     their secret files.
 #   - the database `cerebro`, owned by it.
 #   - the pgvector extension, which only a superuser may create.
 # The owner's password is read by psql itself (backquotes in \set) from the file named by

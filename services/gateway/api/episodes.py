@@ -90,7 +90,10 @@ class EpisodesApi(ApiBase):
             filter=request.filter,
             top_k=request.top_k,
             weighting=request.weighting,
+            context_window=request.context_window,
         )
+        if request.HasField("min_score"):
+            downstream.min_score = request.min_score
         response = await self.memory(
             lambda stub, timeout: stub.SearchEpisodes(downstream, timeout=timeout), idempotent=True
         )

@@ -50,6 +50,8 @@ class KnowledgeApi(ApiBase):
         )
         if request.HasField("min_confidence"):
             downstream.min_confidence = request.min_confidence
+        if request.HasField("min_score"):
+            downstream.min_score = request.min_score
         response = await self.memory(
             lambda stub, timeout: stub.SearchSemanticMemories(downstream, timeout=timeout), idempotent=True
         )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+from google.protobuf.message import Message
 
+from cerebro.runtime.pagination import Key, KeyPart, Page, paginate
+from services.memory.db import Connection, namespace_transaction
 from services.memory.embedder_client import EmbedderClient
 from services.memory.store.working_memory_cache import WorkingMemoryCache
+
+ListRows = Callable[[Connection, Key | None, int], Awaitable[list[asyncpg.Record]]]
+"""``rows(connection, after, limit)``: up to ``limit`` rows after the sort key ``after``, in order."""
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,25 @@ class MemoryResources:
 
 
 class ApiBase:
-    """Base of the API mixins that :class:`services.memory.servicer.MemoryServicer` combines."""
+    """Base of the API mixins that :class:`services.memory.api.servicer.MemoryServicer` combines."""
 
     def __init__(self, resources: MemoryResources) -> None:
         self.resources = resources
+
+    async def namespace_page(
+        self,
+        request: Message,
+        namespace: str,
+        page_size: int,
+        kinds: tuple[KeyPart, ...],
+        rows: ListRows,
+        key: Callable[[asyncpg.Record], Key],
+    ) -> Page[asyncpg.Record]:
+        """The page of ``rows`` that ``request``'s page token asks for, read in one read-only
+        transaction of ``namespace``; ``key(row)`` is a row's sort key, of the ``kinds`` given."""
+
+        async def fetch(after: Key | None, limit: int) -> list[asyncpg.Record]:
+            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+                return await rows(connection, after, limit)
+
+        return await paginate(request, page_size=page_size, kinds=kinds, fetch=fetch, key=key)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import blocks as store
-from services.memory.validation import Violations
 
-LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,254}")
+LABEL_RULE = "must be 1-255 characters: a lowercase letter, then lowercase letters, digits or '_'"
 DEFAULT_CHAR_LIMIT = 2_000
 MAX_CHAR_LIMIT = 100_000
 MAX_DESCRIPTION_CHARS = 1_000
@@ -40,20 +40,17 @@ def block_message(row: asyncpg.Record) -> identity_pb2.MemoryBlock:
 
 
 def _label(violations: Violations, field: str, value: str) -> str:
-    if not LABEL_PATTERN.match(value):
-        violations.add(field, "must be 1-255 characters: a lowercase letter, then lowercase letters, digits or '_'")
-    return value
+    return violations.pattern(field, value, LABEL_PATTERN, LABEL_RULE)
 
 
 def _char_limit(violations: Violations, field: str, value: int) -> int:
-    if not 1 <= value <= MAX_CHAR_LIMIT:
-        violations.add(field, f"is {value}; it must be between 1 and {MAX_CHAR_LIMIT}")
+    violations.between(field, value, 1, MAX_CHAR_LIMIT)
     return value
 
 
 class MemoryBlocksApi(ApiBase):
     async def CreateMemoryBlock(
-        self, request: pb.CreateMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateMemoryBlockRequest, context: Context
     ) -> pb.CreateMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -79,9 +76,7 @@ class MemoryBlocksApi(ApiBase):
             row = await store.insert_block(connection, namespace, new)
         return pb.CreateMemoryBlockResponse(block=block_message(row))
 
-    async def GetMemoryBlock(
-        self, request: pb.GetMemoryBlockRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetMemoryBlockResponse:
+    async def GetMemoryBlock(self, request: pb.GetMemoryBlockRequest, context: Context) -> pb.GetMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         selector = request.WhichOneof("selector")
@@ -95,22 +90,26 @@ class MemoryBlocksApi(ApiBase):
         return pb.GetMemoryBlockResponse(block=block_message(row))
 
     async def ListMemoryBlocks(
-        self, request: pb.ListMemoryBlocksRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListMemoryBlocksRequest, context: Context
     ) -> pb.ListMemoryBlocksResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("text",))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_blocks(
-                connection, namespace, after_label=None if after is None else str(after[0]), limit=limit + 1
-            )
-        token = encode_page_token(request, (rows[limit - 1]["label"],)) if len(rows) > limit else ""
-        return pb.ListMemoryBlocksResponse(blocks=[block_message(row) for row in rows[:limit]], next_page_token=token)
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("text",),
+            lambda connection, after, limit: store.list_blocks(connection, namespace, after=after, limit=limit),
+            key=lambda row: (row["label"],),
+        )
+        return pb.ListMemoryBlocksResponse(
+            blocks=[block_message(row) for row in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateMemoryBlock(
-        self, request: pb.UpdateMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateMemoryBlockRequest, context: Context
     ) -> pb.UpdateMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -136,7 +135,7 @@ class MemoryBlocksApi(ApiBase):
         return pb.UpdateMemoryBlockResponse(block=block_message(row))
 
     async def DeleteMemoryBlock(
-        self, request: pb.DeleteMemoryBlockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteMemoryBlockRequest, context: Context
     ) -> pb.DeleteMemoryBlockResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -149,24 +148,24 @@ class MemoryBlocksApi(ApiBase):
         return pb.DeleteMemoryBlockResponse()
 
     async def ListMemoryBlockRevisions(
-        self, request: pb.ListMemoryBlockRevisionsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListMemoryBlockRevisionsRequest, context: Context
     ) -> pb.ListMemoryBlockRevisionsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         block_id = violations.uuid("block_id", request.block_id)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
         assert block_id is not None
-        before = decode_page_token(request, ("int",))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_revisions(
-                connection,
-                namespace,
-                block_id,
-                before_version=None if before is None else int(before[0]),
-                limit=limit + 1,  # type: ignore[arg-type]
-            )
-        token = encode_page_token(request, (rows[limit - 1]["version"],)) if len(rows) > limit else ""
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("int",),
+            lambda connection, after, limit: store.list_revisions(
+                connection, namespace, block_id, after=after, limit=limit
+            ),
+            key=lambda row: (row["version"],),
+        )
         return pb.ListMemoryBlockRevisionsResponse(
             revisions=[
                 identity_pb2.MemoryBlockRevision(
@@ -177,7 +176,7 @@ class MemoryBlocksApi(ApiBase):
                     char_limit=row["char_limit"],
                     create_time=timestamp(row["created_at"]),
                 )
-                for row in rows[:limit]
+                for row in page.items
             ],
-            next_page_token=token,
+            next_page_token=page.next_page_token,
         )

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import checkpoints as store
-from services.memory.validation import Violations
 
 MAX_STATE_BYTES = 1_048_576
 MAX_METADATA_BYTES = 65_536
@@ -34,7 +33,7 @@ def checkpoint_message(row: asyncpg.Record) -> identity_pb2.Checkpoint:
 
 class CheckpointsApi(ApiBase):
     async def CreateCheckpoint(
-        self, request: pb.CreateCheckpointRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateCheckpointRequest, context: Context
     ) -> pb.CreateCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -58,9 +57,7 @@ class CheckpointsApi(ApiBase):
             row = await store.insert_checkpoint(connection, namespace, new)
         return pb.CreateCheckpointResponse(checkpoint=checkpoint_message(row))
 
-    async def GetCheckpoint(
-        self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetCheckpointResponse:
+    async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: Context) -> pb.GetCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id)
@@ -69,29 +66,28 @@ class CheckpointsApi(ApiBase):
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
         return pb.GetCheckpointResponse(checkpoint=checkpoint_message(row))
 
-    async def ListCheckpoints(
-        self, request: pb.ListCheckpointsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListCheckpointsResponse:
+    async def ListCheckpoints(self, request: pb.ListCheckpointsRequest, context: Context) -> pb.ListCheckpointsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_type = violations.text("checkpoint_type", request.checkpoint_type, required=False, max_chars=100)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("time", "uuid"))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_checkpoints(
-                connection, namespace, checkpoint_type or None, after=after, limit=limit + 1
-            )  # type: ignore[arg-type]
-        token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            token = encode_page_token(request, (last["created_at"], last["checkpoint_id"]))
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("time", "uuid"),
+            lambda connection, after, limit: store.list_checkpoints(
+                connection, namespace, checkpoint_type or None, after=after, limit=limit
+            ),
+            key=lambda row: (row["created_at"], row["checkpoint_id"]),
+        )
         return pb.ListCheckpointsResponse(
-            checkpoints=[checkpoint_message(row) for row in rows[:limit]], next_page_token=token
+            checkpoints=[checkpoint_message(row) for row in page.items], next_page_token=page.next_page_token
         )
 
     async def RestoreCheckpoint(
-        self, request: pb.RestoreCheckpointRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RestoreCheckpointRequest, context: Context
     ) -> pb.RestoreCheckpointResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import struct, timestamp
 from services.memory.db import namespace_transaction
 from services.memory.store import consciousness as store
-from services.memory.validation import Violations
 
 MAX_FOCUS_CHARS = 10_000
 MAX_CONTEXT_BYTES = 262_144
@@ -54,9 +54,9 @@ def _changes(violations: Violations, state: identity_pb2.ConsciousnessState, pat
         if state.HasField("emotional_vector"):
             emotion = state.emotional_vector
             vector = store.EmotionalVector(
-                focus=violations.unit_interval("state.emotional_vector.focus", emotion.focus),
-                energy=violations.unit_interval("state.emotional_vector.energy", emotion.energy),
-                excitement=violations.unit_interval("state.emotional_vector.excitement", emotion.excitement),
+                focus=violations.fraction("state.emotional_vector.focus", emotion.focus),
+                energy=violations.fraction("state.emotional_vector.energy", emotion.energy),
+                excitement=violations.fraction("state.emotional_vector.excitement", emotion.excitement),
             )
         values.update(store.emotional_columns(vector))
     if "working_context" in paths:
@@ -65,10 +65,9 @@ def _changes(violations: Violations, state: identity_pb2.ConsciousnessState, pat
         )
     if "active_projects" in paths:
         projects = list(state.active_projects)
-        if len(projects) > MAX_ACTIVE_PROJECTS:
-            violations.add("state.active_projects", f"has {len(projects)} items; the limit is {MAX_ACTIVE_PROJECTS}")
-        for index, project in enumerate(projects):
-            violations.text(f"state.active_projects[{index}]", project, required=True, max_chars=MAX_PROJECT_CHARS)
+        if violations.count("state.active_projects", projects, max_items=MAX_ACTIVE_PROJECTS):
+            for index, project in enumerate(projects):
+                violations.text(f"state.active_projects[{index}]", project, max_chars=MAX_PROJECT_CHARS)
         values["active_projects"] = projects
     if "metadata" in paths:
         values["metadata"] = violations.struct("state.metadata", state.metadata, max_bytes=MAX_METADATA_BYTES)
@@ -77,7 +76,7 @@ def _changes(violations: Violations, state: identity_pb2.ConsciousnessState, pat
 
 class ConsciousnessApi(ApiBase):
     async def GetConsciousnessState(
-        self, request: pb.GetConsciousnessStateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetConsciousnessStateRequest, context: Context
     ) -> pb.GetConsciousnessStateResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -87,7 +86,7 @@ class ConsciousnessApi(ApiBase):
         return pb.GetConsciousnessStateResponse(state=state_message(namespace, row))
 
     async def UpdateConsciousnessState(
-        self, request: pb.UpdateConsciousnessStateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateConsciousnessStateRequest, context: Context
     ) -> pb.UpdateConsciousnessStateResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -98,7 +97,7 @@ class ConsciousnessApi(ApiBase):
             row = await store.update_state(connection, namespace, changes)
         return pb.UpdateConsciousnessStateResponse(state=state_message(namespace, row))
 
-    async def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()

@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import episodes as store
 from services.memory.store.filters import EpisodeFilter
-from services.memory.validation import Violations
 
 MAX_CONTENT_BYTES = 262_144
 MAX_METADATA_BYTES = 65_536
 MAX_BATCH_EPISODES = 5_000
 MAX_BATCH_CONTENT_BYTES = 64 * 1024 * 1024
+MAX_TAGS = 64
+MAX_TAG_CHARS = 128
 DEFAULT_IMPORTANCE = 0.5
 UPDATABLE_FIELDS = ("content", "importance", "tags", "metadata", "project_id", "occur_time")
 
 
-def embedding_state(row: asyncpg.Record) -> episodes_pb2.EmbeddingState:
+def embedding_state(row: asyncpg.Record) -> episodes_pb2.EmbeddingState.ValueType:
     if row["embedding_version"] is not None:
         return episodes_pb2.EMBEDDING_STATE_EMBEDDED
     if row["job_state"] == "dead":
@@ -54,16 +56,29 @@ def episode_message(row: asyncpg.Record, *, with_embedding: bool = False) -> epi
     return episode
 
 
+def parse_tags(violations: Violations, field: str, values: Iterable[str]) -> list[str]:
+    """Up to :data:`MAX_TAGS` distinct tags of text (spaces inside a tag are fine)."""
+    tags = list(values)
+    if violations.count(field, tags, max_items=MAX_TAGS):
+        first: dict[str, int] = {}
+        for index, tag in enumerate(tags):
+            violations.text(f"{field}[{index}]", tag, max_chars=MAX_TAG_CHARS)
+            if tag in first:
+                violations.add(f"{field}[{index}]", f"repeats {field}[{first[tag]}]")
+            first.setdefault(tag, index)
+    return tags
+
+
 def parse_filter(violations: Violations, field: str, message: episodes_pb2.EpisodeFilter) -> EpisodeFilter:
     return EpisodeFilter(
         project_id=violations.uuid(f"{field}.project_id", message.project_id, required=False),
-        tags=violations.tags(f"{field}.tags", message.tags),
-        start_time=violations.timestamp(f"{field}.start_time", message.start_time)
-        if message.HasField("start_time")
-        else None,
-        end_time=violations.timestamp(f"{field}.end_time", message.end_time) if message.HasField("end_time") else None,
+        tags=parse_tags(violations, f"{field}.tags", message.tags),
+        start_time=violations.timestamp(
+            f"{field}.start_time", message.start_time, present=message.HasField("start_time")
+        ),
+        end_time=violations.timestamp(f"{field}.end_time", message.end_time, present=message.HasField("end_time")),
         min_importance=(
-            violations.unit_interval(f"{field}.min_importance", message.min_importance)
+            violations.fraction(f"{field}.min_importance", message.min_importance)
             if message.HasField("min_importance")
             else None
         ),
@@ -83,25 +98,23 @@ def parse_new_episode(
     return store.NewEpisode(
         content=violations.text(f"{field}.content", episode.content, required=True, max_bytes=MAX_CONTENT_BYTES),
         importance=(
-            violations.unit_interval(f"{field}.importance", episode.importance)
+            violations.fraction(f"{field}.importance", episode.importance)
             if episode.HasField("importance")
             else DEFAULT_IMPORTANCE
         ),
-        tags=violations.tags(f"{field}.tags", episode.tags),
+        tags=parse_tags(violations, f"{field}.tags", episode.tags),
         metadata=violations.struct(f"{field}.metadata", episode.metadata, max_bytes=MAX_METADATA_BYTES),
         project_id=violations.uuid(f"{field}.project_id", episode.project_id, required=False),
-        occurred_at=violations.timestamp(f"{field}.occur_time", episode.occur_time)
-        if episode.HasField("occur_time")
-        else None,
+        occurred_at=violations.timestamp(
+            f"{field}.occur_time", episode.occur_time, present=episode.HasField("occur_time")
+        ),
         request_id=request_id,
         request_digest=request_digest(canonical) if request_id is not None else None,
     )
 
 
 class EpisodesApi(ApiBase):
-    async def CreateEpisode(
-        self, request: pb.CreateEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateEpisodeResponse:
+    async def CreateEpisode(self, request: pb.CreateEpisodeRequest, context: Context) -> pb.CreateEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         if not request.HasField("episode"):
@@ -115,13 +128,12 @@ class EpisodesApi(ApiBase):
         return pb.CreateEpisodeResponse(episode=episode_message(row))
 
     async def BatchCreateEpisodes(
-        self, request: pb.BatchCreateEpisodesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.BatchCreateEpisodesRequest, context: Context
     ) -> pb.BatchCreateEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         count = len(request.requests)
-        if not 1 <= count <= MAX_BATCH_EPISODES:
-            violations.add("requests", f"has {count} requests; between 1 and {MAX_BATCH_EPISODES} are accepted")
+        if not violations.count("requests", request.requests, max_items=MAX_BATCH_EPISODES, min_items=1):
             violations.raise_if_any()
         total_bytes = sum(len(child.episode.content.encode("utf-8")) for child in request.requests)
         if total_bytes > MAX_BATCH_CONTENT_BYTES:
@@ -156,9 +168,7 @@ class EpisodesApi(ApiBase):
             )
         return pb.BatchCreateEpisodesResponse(episodes=[episode_message(row) for row in rows])
 
-    async def GetEpisode(
-        self, request: pb.GetEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetEpisodeResponse:
+    async def GetEpisode(self, request: pb.GetEpisodeRequest, context: Context) -> pb.GetEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode_id = violations.uuid("episode_id", request.episode_id)
@@ -169,36 +179,29 @@ class EpisodesApi(ApiBase):
             row = await store.get_episode(connection, namespace, episode_id, with_embedding=full)
         return pb.GetEpisodeResponse(episode=episode_message(row, with_embedding=full))
 
-    async def ListEpisodes(
-        self, request: pb.ListEpisodesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListEpisodesResponse:
+    async def ListEpisodes(self, request: pb.ListEpisodesRequest, context: Context) -> pb.ListEpisodesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         selected = parse_filter(violations, "filter", request.filter)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("time", "uuid"))
         full = request.view == episodes_pb2.EPISODE_VIEW_FULL
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_episodes(
-                connection,
-                namespace,
-                selected,
-                after=after,
-                limit=limit + 1,
-                with_embedding=full,  # type: ignore[arg-type]
-            )
-        token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            token = encode_page_token(request, (last["occurred_at"], last["episode_id"]))
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("time", "uuid"),
+            lambda connection, after, limit: store.list_episodes(
+                connection, namespace, selected, after=after, limit=limit, with_embedding=full
+            ),
+            key=lambda row: (row["occurred_at"], row["episode_id"]),
+        )
         return pb.ListEpisodesResponse(
-            episodes=[episode_message(row, with_embedding=full) for row in rows[:limit]], next_page_token=token
+            episodes=[episode_message(row, with_embedding=full) for row in page.items],
+            next_page_token=page.next_page_token,
         )
 
-    async def UpdateEpisode(
-        self, request: pb.UpdateEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateEpisodeResponse:
+    async def UpdateEpisode(self, request: pb.UpdateEpisodeRequest, context: Context) -> pb.UpdateEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode = request.episode
@@ -214,13 +217,13 @@ class EpisodesApi(ApiBase):
                 else None
             ),
             importance=(
-                violations.unit_interval(
+                violations.fraction(
                     "episode.importance", episode.importance if episode.HasField("importance") else DEFAULT_IMPORTANCE
                 )
                 if "importance" in paths
                 else None
             ),
-            tags=violations.tags("episode.tags", episode.tags) if "tags" in paths else None,
+            tags=parse_tags(violations, "episode.tags", episode.tags) if "tags" in paths else None,
             metadata=(
                 violations.struct("episode.metadata", episode.metadata, max_bytes=MAX_METADATA_BYTES)
                 if "metadata" in paths
@@ -229,7 +232,9 @@ class EpisodesApi(ApiBase):
             project_id=project_id,
             clear_project="project_id" in paths and project_id is None,
             occurred_at=(
-                violations.timestamp("episode.occur_time", episode.occur_time) if "occur_time" in paths else None
+                violations.timestamp("episode.occur_time", episode.occur_time, present=episode.HasField("occur_time"))
+                if "occur_time" in paths
+                else None
             ),
         )
         if "occur_time" in paths and not episode.HasField("occur_time"):
@@ -242,9 +247,7 @@ class EpisodesApi(ApiBase):
             row = await store.update_episode(connection, namespace, episode_id, changes)
         return pb.UpdateEpisodeResponse(episode=episode_message(row))
 
-    async def DeleteEpisode(
-        self, request: pb.DeleteEpisodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteEpisodeResponse:
+    async def DeleteEpisode(self, request: pb.DeleteEpisodeRequest, context: Context) -> pb.DeleteEpisodeResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         episode_id = violations.uuid("episode_id", request.episode_id)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import namespaces_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import projects as store
-from services.memory.validation import Violations
 
 MAX_DESCRIPTION_CHARS = 65_536
 MAX_METADATA_BYTES = 65_536
@@ -40,19 +39,8 @@ def project_message(row: asyncpg.Record) -> namespaces_pb2.Project:
     )
 
 
-def _status(violations: Violations, field: str, value: int) -> str | None:
-    if value == namespaces_pb2.PROJECT_STATUS_UNSPECIFIED:
-        return None
-    if value not in STATUSES:
-        violations.add(field, f"{value} is not a ProjectStatus")
-        return None
-    return STATUSES[value]  # type: ignore[index]
-
-
 class ProjectsApi(ApiBase):
-    async def CreateProject(
-        self, request: pb.CreateProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateProjectResponse:
+    async def CreateProject(self, request: pb.CreateProjectRequest, context: Context) -> pb.CreateProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         if not request.HasField("project"):
@@ -65,7 +53,7 @@ class ProjectsApi(ApiBase):
             description=violations.text(
                 "project.description", project.description, required=False, max_chars=MAX_DESCRIPTION_CHARS
             ),
-            status=_status(violations, "project.status", project.status) or "active",
+            status=violations.enum("project.status", project.status, STATUSES) or "active",
             metadata=violations.struct("project.metadata", project.metadata, max_bytes=MAX_METADATA_BYTES),
             request_id=request_id,
             request_digest=request_digest(request) if request_id is not None else None,
@@ -75,9 +63,7 @@ class ProjectsApi(ApiBase):
             row = await store.insert_project(connection, namespace, new)
         return pb.CreateProjectResponse(project=project_message(row))
 
-    async def GetProject(
-        self, request: pb.GetProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetProjectResponse:
+    async def GetProject(self, request: pb.GetProjectRequest, context: Context) -> pb.GetProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project_id = violations.uuid("project_id", request.project_id)
@@ -87,26 +73,27 @@ class ProjectsApi(ApiBase):
             row = await store.get_project(connection, namespace, project_id)
         return pb.GetProjectResponse(project=project_message(row))
 
-    async def ListProjects(
-        self, request: pb.ListProjectsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListProjectsResponse:
+    async def ListProjects(self, request: pb.ListProjectsRequest, context: Context) -> pb.ListProjectsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
-        status = _status(violations, "status", request.status)
-        limit = violations.page_size("page_size", request.page_size)
+        status = violations.enum("status", request.status, STATUSES)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("time", "uuid"))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_projects(connection, namespace, status, after=after, limit=limit + 1)  # type: ignore[arg-type]
-        token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            token = encode_page_token(request, (last["created_at"], last["project_id"]))
-        return pb.ListProjectsResponse(projects=[project_message(row) for row in rows[:limit]], next_page_token=token)
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("time", "uuid"),
+            lambda connection, after, limit: store.list_projects(
+                connection, namespace, status, after=after, limit=limit
+            ),
+            key=lambda row: (row["created_at"], row["project_id"]),
+        )
+        return pb.ListProjectsResponse(
+            projects=[project_message(row) for row in page.items], next_page_token=page.next_page_token
+        )
 
-    async def UpdateProject(
-        self, request: pb.UpdateProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateProjectResponse:
+    async def UpdateProject(self, request: pb.UpdateProjectRequest, context: Context) -> pb.UpdateProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project = request.project
@@ -124,7 +111,7 @@ class ProjectsApi(ApiBase):
                 "project.description", project.description, required=False, max_chars=MAX_DESCRIPTION_CHARS
             )
         if "status" in paths:
-            values["status"] = _status(violations, "project.status", project.status)
+            values["status"] = violations.enum("project.status", project.status, STATUSES)
             if values["status"] is None:
                 violations.add("project.status", "is required when named in the update mask")
         if "metadata" in paths:
@@ -135,9 +122,7 @@ class ProjectsApi(ApiBase):
             row = await store.update_project(connection, namespace, project_id, store.ProjectChanges(values))
         return pb.UpdateProjectResponse(project=project_message(row))
 
-    async def DeleteProject(
-        self, request: pb.DeleteProjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteProjectResponse:
+    async def DeleteProject(self, request: pb.DeleteProjectRequest, context: Context) -> pb.DeleteProjectResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         project_id = violations.uuid("project_id", request.project_id)

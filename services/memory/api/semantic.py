@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import semantic_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import embedding_state
 from services.memory.convert import request_digest, struct, timestamp
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import semantic as store
-from services.memory.validation import Violations
 
 MAX_CONCEPT_CHARS = 500
 MAX_DEFINITION_BYTES = 262_144
@@ -42,7 +41,7 @@ def semantic_memory_message(row: asyncpg.Record) -> semantic_pb2.SemanticMemory:
 
 class SemanticMemoriesApi(ApiBase):
     async def CreateSemanticMemory(
-        self, request: pb.CreateSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateSemanticMemoryRequest, context: Context
     ) -> pb.CreateSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -61,7 +60,7 @@ class SemanticMemoriesApi(ApiBase):
                 "semantic_memory.relationships", memory.relationships, max_bytes=MAX_RELATIONSHIPS_BYTES
             ),
             confidence=(
-                violations.unit_interval("semantic_memory.confidence", memory.confidence)
+                violations.fraction("semantic_memory.confidence", memory.confidence)
                 if memory.HasField("confidence")
                 else DEFAULT_CONFIDENCE
             ),
@@ -77,7 +76,7 @@ class SemanticMemoriesApi(ApiBase):
         return pb.CreateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def GetSemanticMemory(
-        self, request: pb.GetSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetSemanticMemoryRequest, context: Context
     ) -> pb.GetSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -89,25 +88,29 @@ class SemanticMemoriesApi(ApiBase):
         return pb.GetSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def ListSemanticMemories(
-        self, request: pb.ListSemanticMemoriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListSemanticMemoriesRequest, context: Context
     ) -> pb.ListSemanticMemoriesResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("time", "uuid"))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_semantic_memories(connection, namespace, after=after, limit=limit + 1)  # type: ignore[arg-type]
-        token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            token = encode_page_token(request, (last["created_at"], last["semantic_memory_id"]))
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("time", "uuid"),
+            lambda connection, after, limit: store.list_semantic_memories(
+                connection, namespace, after=after, limit=limit
+            ),
+            key=lambda row: (row["created_at"], row["semantic_memory_id"]),
+        )
         return pb.ListSemanticMemoriesResponse(
-            semantic_memories=[semantic_memory_message(row) for row in rows[:limit]], next_page_token=token
+            semantic_memories=[semantic_memory_message(row) for row in page.items],
+            next_page_token=page.next_page_token,
         )
 
     async def UpdateSemanticMemory(
-        self, request: pb.UpdateSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateSemanticMemoryRequest, context: Context
     ) -> pb.UpdateSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -135,7 +138,7 @@ class SemanticMemoriesApi(ApiBase):
                 else None
             ),
             confidence=(
-                violations.unit_interval(
+                violations.fraction(
                     "semantic_memory.confidence",
                     memory.confidence if memory.HasField("confidence") else DEFAULT_CONFIDENCE,
                 )
@@ -157,7 +160,7 @@ class SemanticMemoriesApi(ApiBase):
         return pb.UpdateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def DeleteSemanticMemory(
-        self, request: pb.DeleteSemanticMemoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteSemanticMemoryRequest, context: Context
     ) -> pb.DeleteSemanticMemoryResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

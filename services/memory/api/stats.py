@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import grpc
-
 from cerebro.memory.v1 import memory_service_pb2 as pb
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import duration, timestamp
 from services.memory.db import namespace_transaction
 from services.memory.store.stats import namespace_stats
 from services.memory.store.working_memory_cache import CacheErrors
-from services.memory.validation import Violations
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ class StatsApi(ApiBase):
             log.warning("GetStats without Redis figures: %s", error)
             return -1
 
-    async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.GetStatsResponse:
+    async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.GetStatsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()

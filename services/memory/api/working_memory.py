@@ -11,19 +11,18 @@ import logging
 import uuid
 from datetime import timedelta
 
-import grpc
 from prometheus_client import Counter
 
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.memory.v1 import working_memory_pb2
 from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context
+from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest
 from services.memory.db import namespace_transaction
-from services.memory.pagination import decode_page_token, encode_page_token
 from services.memory.store import working_memory as store
 from services.memory.store.working_memory_cache import CacheErrors
-from services.memory.validation import Violations
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +37,6 @@ DEFAULT_TTL = timedelta(hours=24)
 MIN_TTL = timedelta(seconds=1)
 MAX_TTL = timedelta(days=30)
 UPDATABLE_FIELDS = ("content", "priority", "ttl")
-
-
-def _priority(violations: Violations, field: str, value: int, *, default: str | None) -> str | None:
-    if value == working_memory_pb2.WORKING_MEMORY_PRIORITY_UNSPECIFIED:
-        return default
-    if value not in store.PRIORITIES:
-        violations.add(field, f"{value} is not a WorkingMemoryPriority")
-        return default
-    return store.PRIORITIES[value]  # type: ignore[index]
 
 
 class WorkingMemoryApi(ApiBase):
@@ -75,7 +65,7 @@ class WorkingMemoryApi(ApiBase):
         return item
 
     async def CreateWorkingMemoryItem(
-        self, request: pb.CreateWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateWorkingMemoryItemRequest, context: Context
     ) -> pb.CreateWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -88,7 +78,7 @@ class WorkingMemoryApi(ApiBase):
         new = store.NewItem(
             context_type=violations.text("item.context_type", item.context_type, required=True, max_chars=100),
             content=violations.struct("item.content", item.content, max_bytes=MAX_CONTENT_BYTES),
-            priority=_priority(violations, "item.priority", item.priority, default="normal") or "normal",
+            priority=violations.enum("item.priority", item.priority, store.PRIORITIES) or "normal",
             ttl=(
                 violations.duration("item.ttl", item.ttl, minimum=MIN_TTL, maximum=MAX_TTL)
                 if item.HasField("ttl")
@@ -105,7 +95,7 @@ class WorkingMemoryApi(ApiBase):
         return pb.CreateWorkingMemoryItemResponse(item=stored)
 
     async def GetWorkingMemoryItem(
-        self, request: pb.GetWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetWorkingMemoryItemRequest, context: Context
     ) -> pb.GetWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -122,26 +112,29 @@ class WorkingMemoryApi(ApiBase):
         return pb.GetWorkingMemoryItemResponse(item=item)
 
     async def ListWorkingMemoryItems(
-        self, request: pb.ListWorkingMemoryItemsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListWorkingMemoryItemsRequest, context: Context
     ) -> pb.ListWorkingMemoryItemsResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         context_type = violations.text("context_type", request.context_type, required=False, max_chars=100)
-        limit = violations.page_size("page_size", request.page_size)
+        page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
-        after = decode_page_token(request, ("time", "uuid"))
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            rows = await store.list_items(connection, namespace, context_type or None, after=after, limit=limit + 1)  # type: ignore[arg-type]
-        token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            token = encode_page_token(request, (last["created_at"], last["item_id"]))
+        page = await self.namespace_page(
+            request,
+            namespace,
+            page_size,
+            ("time", "uuid"),
+            lambda connection, after, limit: store.list_items(
+                connection, namespace, context_type or None, after=after, limit=limit
+            ),
+            key=lambda row: (row["created_at"], row["item_id"]),
+        )
         return pb.ListWorkingMemoryItemsResponse(
-            items=[store.item_message(row) for row in rows[:limit]], next_page_token=token
+            items=[store.item_message(row) for row in page.items], next_page_token=page.next_page_token
         )
 
     async def UpdateWorkingMemoryItem(
-        self, request: pb.UpdateWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateWorkingMemoryItemRequest, context: Context
     ) -> pb.UpdateWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
@@ -158,9 +151,7 @@ class WorkingMemoryApi(ApiBase):
             content=violations.struct("item.content", item.content, max_bytes=MAX_CONTENT_BYTES)
             if "content" in paths
             else None,
-            priority=_priority(violations, "item.priority", item.priority, default=None)
-            if "priority" in paths
-            else None,
+            priority=violations.enum("item.priority", item.priority, store.PRIORITIES) if "priority" in paths else None,
             ttl=(
                 violations.duration("item.ttl", item.ttl, minimum=MIN_TTL, maximum=MAX_TTL)
                 if "ttl" in paths and item.HasField("ttl")
@@ -176,7 +167,7 @@ class WorkingMemoryApi(ApiBase):
         return pb.UpdateWorkingMemoryItemResponse(item=updated)
 
     async def DeleteWorkingMemoryItem(
-        self, request: pb.DeleteWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteWorkingMemoryItemRequest, context: Context
     ) -> pb.DeleteWorkingMemoryItemResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)

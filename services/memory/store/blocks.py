@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from cerebro.runtime.errors import aborted, already_exists, failed_precondition, invalid_argument, not_found
+from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.identity_hash import BlockContent
 from services.memory.store.idempotency import replayed_row
 
@@ -40,7 +42,7 @@ def _check_limit(value: str, char_limit: int) -> None:
         raise invalid_argument([("block.value", f"is {len(value)} characters; the block's char_limit is {char_limit}")])
 
 
-async def insert_block(connection: asyncpg.Connection, namespace: str, new: NewBlock) -> asyncpg.Record:
+async def insert_block(connection: Connection, namespace: str, new: NewBlock) -> asyncpg.Record:
     _check_limit(new.value, new.char_limit)
     try:
         row = await connection.fetchrow(
@@ -77,7 +79,7 @@ async def insert_block(connection: asyncpg.Connection, namespace: str, new: NewB
 
 
 async def get_block(
-    connection: asyncpg.Connection, namespace: str, *, block_id: uuid.UUID | None = None, label: str | None = None
+    connection: Connection, namespace: str, *, block_id: uuid.UUID | None = None, label: str | None = None
 ) -> asyncpg.Record:
     if block_id is not None:
         row = await connection.fetchrow(
@@ -94,20 +96,19 @@ async def get_block(
     return row
 
 
-async def list_blocks(
-    connection: asyncpg.Connection, namespace: str, *, after_label: str | None, limit: int
-) -> list[asyncpg.Record]:
+async def list_blocks(connection: Connection, namespace: str, *, after: Key | None, limit: int) -> list[asyncpg.Record]:
+    """By label, starting after the key ``after`` (a label)."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.memory_blocks b
             WHERE b.namespace = $1 AND ($2::text IS NULL OR b.label > $2) ORDER BY b.label LIMIT $3""",
         namespace,
-        after_label,
+        None if after is None else after[0],
         limit,
     )
 
 
 async def _lock_writable(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
+    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
 ) -> asyncpg.Record:
     """The block, locked for the change; FAILED_PRECONDITION if read-only, ABORTED on a version mismatch."""
     row = await connection.fetchrow(
@@ -127,7 +128,7 @@ async def _lock_writable(
 
 
 async def update_block(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     block_id: uuid.UUID,
     changes: BlockChanges,
@@ -139,7 +140,7 @@ async def update_block(
     _check_limit(value, char_limit)
     description = current["description"] if changes.description is None else changes.description
     # The revision trigger records the new version in the history.
-    return await connection.fetchrow(
+    row = await connection.fetchrow(
         f"""UPDATE memory.memory_blocks AS b
             SET description = $3, value = $4, char_limit = $5, version = b.version + 1, updated_at = now()
             WHERE b.namespace = $1 AND b.block_id = $2
@@ -150,10 +151,12 @@ async def update_block(
         value,
         char_limit,
     )
+    assert row is not None  # the block is locked: it is still there
+    return row
 
 
 async def delete_block(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
+    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
 ) -> None:
     await _lock_writable(connection, namespace, block_id, expected_version)
     await connection.execute(
@@ -162,8 +165,9 @@ async def delete_block(
 
 
 async def list_revisions(
-    connection: asyncpg.Connection, namespace: str, block_id: uuid.UUID, *, before_version: int | None, limit: int
+    connection: Connection, namespace: str, block_id: uuid.UUID, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
+    """Newest version first, starting after the key ``after`` (a version)."""
     await get_block(connection, namespace, block_id=block_id)
     return await connection.fetch(
         """SELECT block_id, version, description, value, char_limit, created_at FROM memory.memory_block_revisions
@@ -171,12 +175,12 @@ async def list_revisions(
            ORDER BY version DESC LIMIT $4""",
         namespace,
         block_id,
-        before_version,
+        None if after is None else after[0],
         limit,
     )
 
 
-async def block_contents(connection: asyncpg.Connection, namespace: str) -> list[BlockContent]:
+async def block_contents(connection: Connection, namespace: str) -> list[BlockContent]:
     """What the namespace's identity consists of, for hashing."""
     rows = await connection.fetch(
         "SELECT label, description, value, char_limit, read_only FROM memory.memory_blocks WHERE namespace = $1",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.identity_hash import Continuity, continuity, identity_of
 from services.memory.store.blocks import block_contents
 from services.memory.store.idempotency import replayed_row
@@ -27,7 +28,7 @@ class NewCheckpoint:
     request_digest: bytes | None
 
 
-async def insert_checkpoint(connection: asyncpg.Connection, namespace: str, new: NewCheckpoint) -> asyncpg.Record:
+async def insert_checkpoint(connection: Connection, namespace: str, new: NewCheckpoint) -> asyncpg.Record:
     """Hash the namespace's blocks as they are in this transaction and store the checkpoint with it."""
     identity = identity_of(await block_contents(connection, namespace))
     row = await connection.fetchrow(
@@ -60,9 +61,7 @@ async def insert_checkpoint(connection: asyncpg.Connection, namespace: str, new:
     return row
 
 
-async def get_checkpoint(
-    connection: asyncpg.Connection, namespace: str, checkpoint_id: uuid.UUID | None
-) -> asyncpg.Record:
+async def get_checkpoint(connection: Connection, namespace: str, checkpoint_id: uuid.UUID | None) -> asyncpg.Record:
     """The checkpoint ``checkpoint_id``, or the namespace's latest when it is None."""
     if checkpoint_id is None:
         row = await connection.fetchrow(
@@ -84,13 +83,14 @@ async def get_checkpoint(
 
 
 async def list_checkpoints(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     checkpoint_type: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, checkpoint_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.checkpoints c
             WHERE c.namespace = $1 AND ($2::text IS NULL OR c.checkpoint_type = $2)
@@ -104,7 +104,7 @@ async def list_checkpoints(
     )
 
 
-async def continuity_since(connection: asyncpg.Connection, namespace: str, checkpoint: asyncpg.Record) -> Continuity:
+async def continuity_since(connection: Connection, namespace: str, checkpoint: asyncpg.Record) -> Continuity:
     """How much of the identity recorded by ``checkpoint`` is unchanged now."""
     now = identity_of(await block_contents(connection, namespace))
     return continuity(checkpoint["block_digests"], now.block_digests)

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from services.memory.db import Connection
+
 COLUMNS = """s.namespace, s.current_focus, s.emotion_focus, s.emotion_energy, s.emotion_excitement, s.working_context,
     s.active_projects, s.metadata, s.last_heartbeat_at, s.updated_at, s.version"""
 
@@ -33,13 +35,13 @@ def emotional_columns(vector: EmotionalVector | None) -> dict[str, float | None]
     }
 
 
-async def get_state(connection: asyncpg.Connection, namespace: str) -> asyncpg.Record | None:
+async def get_state(connection: Connection, namespace: str) -> asyncpg.Record | None:
     return await connection.fetchrow(
         f"SELECT {COLUMNS} FROM memory.consciousness_states s WHERE s.namespace = $1", namespace
     )
 
 
-async def update_state(connection: asyncpg.Connection, namespace: str, changes: StateChanges) -> asyncpg.Record:
+async def update_state(connection: Connection, namespace: str, changes: StateChanges) -> asyncpg.Record:
     """Create the state with ``changes`` on first use, else change only those columns.
 
     Column names come from :class:`StateChanges` built by the API from a fixed list, never from input.
@@ -47,7 +49,7 @@ async def update_state(connection: asyncpg.Connection, namespace: str, changes: 
     columns = list(changes.values)
     placeholders = [f"${index}" for index in range(2, len(columns) + 2)]
     assignments = [f"{column} = EXCLUDED.{column}" for column in columns]
-    return await connection.fetchrow(
+    row = await connection.fetchrow(
         f"""INSERT INTO memory.consciousness_states AS s (namespace, {", ".join(columns)})
             VALUES ($1, {", ".join(placeholders)})
             ON CONFLICT (namespace) DO UPDATE
@@ -56,12 +58,16 @@ async def update_state(connection: asyncpg.Connection, namespace: str, changes: 
         namespace,
         *changes.values.values(),
     )
+    assert row is not None  # an upsert returns its row
+    return row
 
 
-async def heartbeat(connection: asyncpg.Connection, namespace: str) -> asyncpg.Record:
-    return await connection.fetchrow(
+async def heartbeat(connection: Connection, namespace: str) -> asyncpg.Record:
+    row = await connection.fetchrow(
         f"""INSERT INTO memory.consciousness_states AS s (namespace) VALUES ($1)
             ON CONFLICT (namespace) DO UPDATE SET last_heartbeat_at = now()
             RETURNING {COLUMNS}""",
         namespace,
     )
+    assert row is not None  # an upsert returns its row
+    return row

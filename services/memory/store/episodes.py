@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 
 from cerebro.runtime.errors import invalid_argument, not_found
+from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
 from services.memory.store.idempotency import replayed_row
 
@@ -49,9 +51,7 @@ class EpisodeChanges:
     occurred_at: datetime | None = None
 
 
-async def check_projects(
-    connection: asyncpg.Connection, namespace: str, project_ids: Sequence[tuple[str, uuid.UUID]]
-) -> None:
+async def check_projects(connection: Connection, namespace: str, project_ids: Sequence[tuple[str, uuid.UUID]]) -> None:
     """INVALID_ARGUMENT naming every (field, project id) that is not a project of ``namespace``."""
     if not project_ids:
         return
@@ -73,7 +73,7 @@ async def check_projects(
 
 
 async def insert_episodes(
-    connection: asyncpg.Connection, namespace: str, episodes: Sequence[NewEpisode], request_id_fields: Sequence[str]
+    connection: Connection, namespace: str, episodes: Sequence[NewEpisode], request_id_fields: Sequence[str]
 ) -> list[asyncpg.Record]:
     """Insert ``episodes`` in one statement; returns their rows in input order.
 
@@ -128,7 +128,7 @@ async def insert_episodes(
 
 
 async def get_episode(
-    connection: asyncpg.Connection, namespace: str, episode_id: uuid.UUID, *, with_embedding: bool = False
+    connection: Connection, namespace: str, episode_id: uuid.UUID, *, with_embedding: bool = False
 ) -> asyncpg.Record:
     columns = COLUMNS_WITH_EMBEDDING if with_embedding else COLUMNS
     row = await connection.fetchrow(
@@ -140,11 +140,11 @@ async def get_episode(
 
 
 async def list_episodes(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     selected: EpisodeFilter,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
     with_embedding: bool = False,
 ) -> list[asyncpg.Record]:
@@ -163,7 +163,7 @@ async def list_episodes(
 
 
 async def update_episode(
-    connection: asyncpg.Connection, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
+    connection: Connection, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
 ) -> asyncpg.Record:
     """Apply ``changes``; a content change drops the vector and re-enqueues the episode (triggers)."""
     conditions = Conditions([namespace, episode_id])
@@ -190,7 +190,7 @@ async def update_episode(
     return await get_episode(connection, namespace, episode_id)
 
 
-async def delete_episode(connection: asyncpg.Connection, namespace: str, episode_id: uuid.UUID) -> None:
+async def delete_episode(connection: Connection, namespace: str, episode_id: uuid.UUID) -> None:
     deleted = await connection.fetchval(
         "DELETE FROM memory.episodes WHERE namespace = $1 AND episode_id = $2 RETURNING episode_id",
         namespace,
@@ -198,3 +198,42 @@ async def delete_episode(connection: asyncpg.Connection, namespace: str, episode
     )
     if deleted is None:
         raise not_found("episode", str(episode_id))
+
+
+# Episodes without a project are neighbours of each other: the same key in the timeline index (0006).
+_PROJECT_KEY = "coalesce({alias}.project_id, '00000000-0000-0000-0000-000000000000'::uuid)"
+
+
+async def neighbours(
+    connection: Connection, namespace: str, episode_ids: Sequence[uuid.UUID], window: int
+) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    """For each episode, up to ``window`` episodes before and after it in (occurred_at, episode_id) order,
+    of the same namespace and project, oldest first; each side is one scan of the timeline index."""
+    side = """(SELECT {columns} FROM memory.episodes e
+              WHERE e.namespace = h.namespace AND {project} = {hit_project}
+                AND (e.occurred_at, e.episode_id) {comparison} (h.occurred_at, h.episode_id)
+              ORDER BY e.occurred_at {direction}, e.episode_id {direction} LIMIT $3)"""
+
+    def around(comparison: str, direction: str) -> str:
+        return side.format(
+            columns=COLUMNS,
+            project=_PROJECT_KEY.format(alias="e"),
+            hit_project=_PROJECT_KEY.format(alias="h"),
+            comparison=comparison,
+            direction=direction,
+        )
+
+    rows = await connection.fetch(
+        f"""SELECT h.episode_id AS hit_id, n.*
+            FROM memory.episodes h
+            CROSS JOIN LATERAL ({around("<", "DESC")} UNION ALL {around(">", "ASC")}) AS n
+            WHERE h.namespace = $1 AND h.episode_id = ANY ($2::uuid[])
+            ORDER BY h.episode_id, n.occurred_at, n.episode_id""",
+        namespace,
+        list(episode_ids),
+        window,
+    )
+    found: dict[uuid.UUID, list[asyncpg.Record]] = {episode_id: [] for episode_id in episode_ids}
+    for row in rows:
+        found[row["hit_id"]].append(row)
+    return found

@@ -7,10 +7,11 @@ import uuid
 import asyncpg
 
 from cerebro.runtime.errors import already_exists
+from services.memory.db import Connection
 
 
 async def replayed_row(
-    connection: asyncpg.Connection,
+    connection: Connection,
     *,
     table: str,
     columns: str,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import ServiceError, already_exists, not_found
+from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
@@ -41,7 +42,7 @@ def _taken(error: asyncpg.UniqueViolationError, namespace: str) -> ServiceError:
     return already_exists("project", namespace, f"namespace {namespace!r} already has a project with this {what}")
 
 
-async def insert_project(connection: asyncpg.Connection, namespace: str, new: NewProject) -> asyncpg.Record:
+async def insert_project(connection: Connection, namespace: str, new: NewProject) -> asyncpg.Record:
     try:
         row = await connection.fetchrow(
             f"""INSERT INTO memory.projects AS p
@@ -74,7 +75,7 @@ async def insert_project(connection: asyncpg.Connection, namespace: str, new: Ne
     return row
 
 
-async def get_project(connection: asyncpg.Connection, namespace: str, project_id: uuid.UUID) -> asyncpg.Record:
+async def get_project(connection: Connection, namespace: str, project_id: uuid.UUID) -> asyncpg.Record:
     row = await connection.fetchrow(
         f"SELECT {COLUMNS} FROM memory.projects p WHERE p.namespace = $1 AND p.project_id = $2", namespace, project_id
     )
@@ -84,13 +85,14 @@ async def get_project(connection: asyncpg.Connection, namespace: str, project_id
 
 
 async def list_projects(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     status: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, project_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.projects p
             WHERE p.namespace = $1 AND ($2::text IS NULL OR p.status = $2)
@@ -105,7 +107,7 @@ async def list_projects(
 
 
 async def update_project(
-    connection: asyncpg.Connection, namespace: str, project_id: uuid.UUID, changes: ProjectChanges
+    connection: Connection, namespace: str, project_id: uuid.UUID, changes: ProjectChanges
 ) -> asyncpg.Record:
     conditions = Conditions([namespace, project_id])
     assignments = ["updated_at = now()"] + [
@@ -124,7 +126,7 @@ async def update_project(
     return row
 
 
-async def delete_project(connection: asyncpg.Connection, namespace: str, project_id: uuid.UUID) -> None:
+async def delete_project(connection: Connection, namespace: str, project_id: uuid.UUID) -> None:
     deleted = await connection.fetchval(
         "DELETE FROM memory.projects WHERE namespace = $1 AND project_id = $2 RETURNING project_id",
         namespace,

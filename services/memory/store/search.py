@@ -1,13 +1,17 @@
-"""Hybrid retrieval: PostgreSQL full-text and pgvector HNSW cosine, fused by reciprocal rank fusion.
+"""Hybrid retrieval: BM25 over PostgreSQL full text and pgvector HNSW cosine, fused by reciprocal rank fusion.
 
-Each ranking contributes 1 / (RRF_K + rank) for every row it holds; rows found by only one ranking
-still count, so a row without an embedding yet is found by its text alone. The fused score is then
-optionally weighted by recency and importance.
+Each ranking contributes its best candidates (:func:`candidate_count`), each 1 / (RRF_K + rank); rows
+found by only one ranking still count, so a row without an embedding yet is found by its text alone.
+The fused score is then optionally weighted by recency and importance. Why this fusion, this k and
+this depth (measured against a convex combination of normalised scores and other depths):
+docs/architecture.md ("Search").
 
 The text ranking is its own query (:func:`rank_by_text`), so that it can run while the query is being
-embedded, and comes from a SECURITY DEFINER function of migration 0005 (under row-level security
-PostgreSQL cannot use the GIN index for `@@`). The vector ranking and the fusion are one query
-(:func:`search`); an ORDER BY on the distance uses the HNSW index under row-level security too.
+embedded, and comes from a SECURITY DEFINER function of migration 0006 (BM25 with per-namespace
+statistics; under row-level security PostgreSQL could not use the GIN index for `@@`). The vector
+ranking and the fusion are one query (:func:`search`); an ORDER BY on the distance uses the HNSW index
+under row-level security too. Phrases and exclusions of the query (services.memory.store.text_query)
+constrain both rankings.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from dataclasses import dataclass
 import asyncpg
 from pgvector import Vector
 
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions
+from services.memory.store.text_query import TextQuery
 
 RRF_K = 60
 # Each ranking contributes this many candidates per requested hit (at least MIN_CANDIDATES).
@@ -44,32 +50,37 @@ class SearchTarget:
     time_column: str
     weight_column: str
     columns: str
-    # Ranks the namespace's rows by text: (query tsquery, max_rows integer, filters...) -> (id, score).
+    # Ranks the namespace's rows by text: (terms, phrases, exclusions, max_rows, filters...) -> (id, score).
     text_ranking_function: str
 
 
 @dataclass(frozen=True)
 class SearchQuery:
+    text: TextQuery
     vector: list[float] | None
     # Vectors of other embedding versions are not comparable with the query's and are skipped.
     embedding_version: str
     top_k: int
+    # The smallest cosine similarity a row needs to be a candidate of the vector ranking.
+    min_similarity: float | None = None
     recency_weight: float = 0.0
     recency_half_life_seconds: float = 7 * 86400.0
     importance_weight: float = 0.0
 
 
 async def rank_by_text(
-    connection: asyncpg.Connection, target: SearchTarget, text: str, top_k: int, filter_args: Sequence[object]
+    connection: Connection, target: SearchTarget, text: TextQuery, top_k: int, filter_args: Sequence[object]
 ) -> list[asyncpg.Record]:
-    """(id, score) of the best text matches, best first; ``filter_args`` are the ranking function's filters.
+    """(id, score) of the best BM25 matches, best first; ``filter_args`` are the ranking function's filters.
 
     Must run in a transaction that declared the namespace: the ranking function reads it from there.
     """
-    filter_params = "".join(f", ${index}" for index in range(3, 3 + len(filter_args)))
+    filter_params = "".join(f", ${index}" for index in range(5, 5 + len(filter_args)))
     return await connection.fetch(
-        f"SELECT id, score FROM {target.text_ranking_function}(websearch_to_tsquery('english', $1), $2{filter_params})",
-        text,
+        f"SELECT id, score FROM {target.text_ranking_function}($1, $2, $3, $4{filter_params})",
+        text.meaning,
+        list(text.phrases),
+        list(text.exclusions),
         candidate_count(top_k),
         *filter_args,
     )
@@ -80,9 +91,8 @@ def _text_ranking(target: SearchTarget, conditions: Conditions, text_hits: Seque
     scores = conditions.param([hit["score"] for hit in text_hits])
     return f"""
         text_ranked AS (
-            SELECT hits.id, hits.score::float8 AS score, hits.rank, e.{target.time_column} AS moment,
-                   e.{target.weight_column} AS weight
-            FROM unnest({ids}::uuid[], {scores}::real[]) WITH ORDINALITY AS hits (id, score, rank)
+            SELECT hits.id, hits.score, hits.rank, e.{target.time_column} AS moment, e.{target.weight_column} AS weight
+            FROM unnest({ids}::uuid[], {scores}::float8[]) WITH ORDINALITY AS hits (id, score, rank)
             JOIN {target.table} e ON e.{target.id_column} = hits.id
         )"""
 
@@ -93,17 +103,23 @@ def _vector_ranking(
     assert search.vector is not None
     query = conditions.param(Vector(search.vector))
     version = conditions.param(search.embedding_version)
-    # ORDER BY the distance operator with a LIMIT is the shape that uses the HNSW index.
+    threshold = (
+        "" if search.min_similarity is None else f"WHERE 1 - distance >= {conditions.param(search.min_similarity)}"
+    )
+    # ORDER BY the distance operator with a LIMIT is the shape that uses the HNSW index; the threshold
+    # applies to the candidates it found.
     return f"""
         vector_ranked AS (
-            SELECT id, 1 - distance AS score, row_number() OVER (ORDER BY distance, id) AS rank, moment, weight FROM (
+            SELECT id, 1 - distance AS score, row_number() OVER (ORDER BY distance, id) AS rank, moment, weight
+            FROM (
                 SELECT e.{target.id_column} AS id, e.embedding <=> {query}::vector AS distance,
                        e.{target.time_column} AS moment, e.{target.weight_column} AS weight
                 FROM {target.table} e
                 WHERE e.embedding IS NOT NULL AND e.embedding_version = {version} AND {filters}
                 ORDER BY e.embedding <=> {query}::vector
                 LIMIT {candidates}
-            ) AS hits
+            ) AS nearest
+            {threshold}
         )"""
 
 
@@ -115,8 +131,19 @@ _EMPTY_TEXT = f"text_ranked AS ({_EMPTY})"
 _EMPTY_VECTOR = f"vector_ranked AS ({_EMPTY})"
 
 
+def _add_text_constraints(conditions: Conditions, text: TextQuery) -> None:
+    """Every phrase and no exclusion, for the vector ranking too (the text ranking applies them itself)."""
+    if text.has_constraints:
+        phrases = conditions.param(list(text.phrases))
+        exclusions = conditions.param(list(text.exclusions))
+        # An uncorrelated subquery: the tsquery is built once, not per row.
+        conditions.add(
+            f"e.search_vector @@ (SELECT memory.required_text_query({phrases}::text[], {exclusions}::text[]))"
+        )
+
+
 async def search(
-    connection: asyncpg.Connection,
+    connection: Connection,
     target: SearchTarget,
     namespace: str,
     query: SearchQuery,
@@ -145,6 +172,7 @@ async def search(
         limit = conditions.param(candidates)
         conditions.add("e.namespace = $1")
         add_filters(conditions)
+        _add_text_constraints(conditions, query.text)
         vector_cte = _vector_ranking(target, conditions, conditions.sql(), query, limit)
     recency_weight = conditions.param(query.recency_weight)
     half_life = conditions.param(query.recency_half_life_seconds)
@@ -158,8 +186,9 @@ async def search(
                    coalesce(t.score, 0) AS text_score, coalesce(t.rank, 0) AS text_rank,
                    coalesce(v.score, 0) AS vector_score, coalesce(v.rank, 0) AS vector_rank,
                    (coalesce(1.0::float8 / ({RRF_K} + t.rank), 0) + coalesce(1.0::float8 / ({RRF_K} + v.rank), 0))
-                   * (1 - {recency_weight}::float8 + {recency_weight}::float8 * power(0.5,
-                        greatest(extract(epoch FROM now() - coalesce(t.moment, v.moment)), 0) / {half_life}::float8))
+                   -- Ages beyond 1,000 half-lives count as 1,000: 0.5 to a larger power underflows, an error.
+                   * (1 - {recency_weight}::float8 + {recency_weight}::float8 * power(0.5, least(1000, greatest(0,
+                        extract(epoch FROM now() - coalesce(t.moment, v.moment)) / {half_life}::float8))))
                    * (1 - {importance_weight}::float8 + {importance_weight}::float8 * coalesce(t.weight, v.weight))
                    AS fused_score
             FROM text_ranked t FULL OUTER JOIN vector_ranked v ON t.id = v.id

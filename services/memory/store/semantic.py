@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
@@ -40,9 +41,7 @@ class SemanticMemoryChanges:
     source_episode_ids: list[uuid.UUID] | None = None
 
 
-async def insert_semantic_memory(
-    connection: asyncpg.Connection, namespace: str, new: NewSemanticMemory
-) -> asyncpg.Record:
+async def insert_semantic_memory(connection: Connection, namespace: str, new: NewSemanticMemory) -> asyncpg.Record:
     inserted = await connection.fetchval(
         """INSERT INTO memory.semantic_memories
                (namespace, concept, definition, relationships, confidence, source_episode_ids,
@@ -73,9 +72,7 @@ async def insert_semantic_memory(
     return await get_semantic_memory(connection, namespace, inserted)
 
 
-async def get_semantic_memory(
-    connection: asyncpg.Connection, namespace: str, semantic_memory_id: uuid.UUID
-) -> asyncpg.Record:
+async def get_semantic_memory(connection: Connection, namespace: str, semantic_memory_id: uuid.UUID) -> asyncpg.Record:
     row = await connection.fetchrow(
         f"SELECT {COLUMNS} FROM memory.semantic_memories e WHERE e.namespace = $1 AND e.semantic_memory_id = $2",
         namespace,
@@ -87,8 +84,9 @@ async def get_semantic_memory(
 
 
 async def list_semantic_memories(
-    connection: asyncpg.Connection, namespace: str, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    connection: Connection, namespace: str, *, after: Key | None, limit: int
 ) -> list[asyncpg.Record]:
+    """Newest first by (created_at, semantic_memory_id), starting after the key ``after``."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.semantic_memories e
             WHERE e.namespace = $1
@@ -102,7 +100,7 @@ async def list_semantic_memories(
 
 
 async def update_semantic_memory(
-    connection: asyncpg.Connection, namespace: str, semantic_memory_id: uuid.UUID, changes: SemanticMemoryChanges
+    connection: Connection, namespace: str, semantic_memory_id: uuid.UUID, changes: SemanticMemoryChanges
 ) -> asyncpg.Record:
     conditions = Conditions([namespace, semantic_memory_id])
     assignments = ["updated_at = now()"]
@@ -126,7 +124,7 @@ async def update_semantic_memory(
     return await get_semantic_memory(connection, namespace, semantic_memory_id)
 
 
-async def delete_semantic_memory(connection: asyncpg.Connection, namespace: str, semantic_memory_id: uuid.UUID) -> None:
+async def delete_semantic_memory(connection: Connection, namespace: str, semantic_memory_id: uuid.UUID) -> None:
     deleted = await connection.fetchval(
         """DELETE FROM memory.semantic_memories WHERE namespace = $1 AND semantic_memory_id = $2
            RETURNING semantic_memory_id""",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.memory.db import Connection
 
-async def namespace_stats(connection: asyncpg.Connection, namespace: str) -> asyncpg.Record:
-    return await connection.fetchrow(
+
+async def namespace_stats(connection: Connection, namespace: str) -> asyncpg.Record:
+    row = await connection.fetchrow(
         """
         SELECT
             (SELECT count(*) FROM memory.episodes WHERE namespace = $1) AS episodes_total,
@@ -35,3 +37,5 @@ async def namespace_stats(connection: asyncpg.Connection, namespace: str) -> asy
         """,
         namespace,
     )
+    assert row is not None  # scalar subqueries make one row
+    return row

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from cerebro.memory.v1 import working_memory_pb2
 from cerebro.runtime.errors import not_found
+from cerebro.runtime.pagination import Key
 from services.memory.convert import struct, timestamp
+from services.memory.db import Connection
 from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
@@ -61,7 +63,7 @@ def item_message(row: asyncpg.Record) -> working_memory_pb2.WorkingMemoryItem:
     )
 
 
-async def insert_item(connection: asyncpg.Connection, namespace: str, new: NewItem) -> asyncpg.Record:
+async def insert_item(connection: Connection, namespace: str, new: NewItem) -> asyncpg.Record:
     row = await connection.fetchrow(
         f"""INSERT INTO memory.working_memory AS w
                 (namespace, context_type, content, priority, ttl_seconds, expires_at, request_id, request_digest)
@@ -91,7 +93,7 @@ async def insert_item(connection: asyncpg.Connection, namespace: str, new: NewIt
     return row
 
 
-async def get_item(connection: asyncpg.Connection, namespace: str, item_id: uuid.UUID) -> asyncpg.Record:
+async def get_item(connection: Connection, namespace: str, item_id: uuid.UUID) -> asyncpg.Record:
     row = await connection.fetchrow(
         f"""SELECT {COLUMNS} FROM memory.working_memory w
             WHERE w.namespace = $1 AND w.item_id = $2 AND w.expires_at > now()""",
@@ -104,13 +106,14 @@ async def get_item(connection: asyncpg.Connection, namespace: str, item_id: uuid
 
 
 async def list_items(
-    connection: asyncpg.Connection,
+    connection: Connection,
     namespace: str,
     context_type: str | None,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Key | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Unexpired items, newest first by (created_at, item_id), starting after the key ``after``."""
     conditions = Conditions([namespace])
     conditions.add("w.namespace = $1 AND w.expires_at > now()")
     if context_type:
@@ -125,7 +128,7 @@ async def list_items(
 
 
 async def update_item(
-    connection: asyncpg.Connection, namespace: str, item_id: uuid.UUID, changes: ItemChanges
+    connection: Connection, namespace: str, item_id: uuid.UUID, changes: ItemChanges
 ) -> asyncpg.Record:
     conditions = Conditions([namespace, item_id])
     assignments = ["updated_at = now()", "version = w.version + 1"]
@@ -147,7 +150,7 @@ async def update_item(
     return row
 
 
-async def delete_item(connection: asyncpg.Connection, namespace: str, item_id: uuid.UUID) -> None:
+async def delete_item(connection: Connection, namespace: str, item_id: uuid.UUID) -> None:
     deleted = await connection.fetchval(
         """DELETE FROM memory.working_memory WHERE namespace = $1 AND item_id = $2 AND expires_at > now()
            RETURNING item_id""",
@@ -158,9 +161,7 @@ async def delete_item(connection: asyncpg.Connection, namespace: str, item_id: u
         raise not_found("working memory item", str(item_id))
 
 
-async def unexpired_page(
-    connection: asyncpg.Connection, *, after: uuid.UUID | None, limit: int
-) -> list[asyncpg.Record]:
+async def unexpired_page(connection: Connection, *, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
     """All namespaces' unexpired items in item_id order (the reconciliation worker's walk)."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.working_memory w
@@ -171,7 +172,7 @@ async def unexpired_page(
     )
 
 
-async def current_versions(connection: asyncpg.Connection, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def current_versions(connection: Connection, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Version of each of ``item_ids`` that exists and has not expired."""
     rows = await connection.fetch(
         "SELECT item_id, version FROM memory.working_memory WHERE item_id = ANY($1::uuid[]) AND expires_at > now()",
@@ -180,6 +181,7 @@ async def current_versions(connection: asyncpg.Connection, item_ids: list[uuid.U
     return {row["item_id"]: row["version"] for row in rows}
 
 
-async def delete_expired(connection: asyncpg.Connection, batch_size: int) -> int:
+async def delete_expired(connection: Connection, batch_size: int) -> int:
     """Delete up to ``batch_size`` expired items (through a function: the worker role cannot DELETE)."""
-    return await connection.fetchval("SELECT memory.delete_expired_working_memory($1)", batch_size)
+    deleted: int = await connection.fetchval("SELECT memory.delete_expired_working_memory($1)", batch_size)
+    return deleted

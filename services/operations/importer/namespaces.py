@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from services.memory.validation import NAMESPACE_PATTERN
+from cerebro.runtime.violations import NAMESPACE_PATTERN
 
 MAX_NAMESPACE_CHARS = 63
 _OTHER_CHARACTERS = re.compile(r"[^a-z0-9_-]+")
@@ -31,7 +31,7 @@ class NamespaceMappingError(ValueError):
 
 def normalised_namespace(agent_id: str) -> str | None:
     """Rules 2 and 3 for ``agent_id``; None when nothing usable is left."""
-    if NAMESPACE_PATTERN.match(agent_id):
+    if NAMESPACE_PATTERN.fullmatch(agent_id):
         return agent_id
     ascii_text = unicodedata.normalize("NFKD", agent_id).encode("ascii", "ignore").decode("ascii").lower()
     name = _OTHER_CHARACTERS.sub("_", ascii_text).strip("_-")
@@ -49,7 +49,7 @@ def parse_namespace_map(items: Iterable[str]) -> dict[str, str]:
         agent_id, separator, namespace = item.rpartition("=")
         if not separator or not agent_id:
             raise NamespaceMappingError(f"--namespace-map {item!r}: expected AGENT=NAMESPACE")
-        if not NAMESPACE_PATTERN.match(namespace):
+        if not NAMESPACE_PATTERN.fullmatch(namespace):
             raise NamespaceMappingError(
                 f"--namespace-map {item!r}: {namespace!r} is not a namespace name "
                 "(a lowercase letter, then up to 62 lowercase letters, digits, '_' or '-')"

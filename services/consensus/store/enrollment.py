@@ -12,12 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from cerebro.consensus.client import Enrollment
 from cerebro.consensus.signatures import PUBLIC_KEY_BYTES
-from services.consensus.events import INSTANCES_CHANNEL, notify
-from services.consensus.validation import MAX_NAME_CHARS, valid_token
+from cerebro.runtime.database import Connection
+from cerebro.runtime.violations import Violations
+from services.consensus.events import INSTANCES_CHANNEL, notify_change
+
+# An instance name, as enrolment and registration accept it: no whitespace or control characters.
+MAX_NAME_CHARS = 200
 
 _COLUMNS = """
     instance_name, public_key, voting, enrolled_by, enrolled_as, enrolled_at, revoked_by, revoked_as, revoked_at
@@ -54,17 +56,18 @@ class Enrolled:
 
 
 async def enroll(
-    connection: asyncpg.Connection, instance_name: str, public_key: bytes, *, voting: bool, by: str
+    connection: Connection, instance_name: str, public_key: bytes, *, voting: bool, by: str
 ) -> EnrollmentRecord:
     """Enrol ``public_key`` for ``instance_name``. Enrolling the same key again with the same vote changes nothing.
 
     Raises :class:`EnrollmentError` when the name is enrolled for another key (or vote) or the key for
     another name: revoke that first, so that every change of hands is an audited act.
     """
-    if not valid_token(instance_name, MAX_NAME_CHARS):
-        raise EnrollmentError(
-            f"{instance_name!r} is not an instance name (1 to {MAX_NAME_CHARS} characters, no spaces)"
-        )
+    name = Violations()
+    name.token("instance_name", instance_name, max_chars=MAX_NAME_CHARS)
+    if name:
+        [(_, problem)] = name.items
+        raise EnrollmentError(f"{instance_name!r} is not an instance name: it {problem}")
     if len(public_key) != PUBLIC_KEY_BYTES:
         raise EnrollmentError(f"an Ed25519 public key has {PUBLIC_KEY_BYTES} bytes, not {len(public_key)}")
     async with connection.transaction():
@@ -98,10 +101,11 @@ async def enroll(
             voting,
             by,
         )
+    assert row is not None  # an INSERT ... RETURNING without ON CONFLICT returns its row
     return EnrollmentRecord(**row)
 
 
-async def revoke(connection: asyncpg.Connection, instance_name: str, *, by: str) -> EnrollmentRecord | None:
+async def revoke(connection: Connection, instance_name: str, *, by: str) -> EnrollmentRecord | None:
     """Revoke the active enrolment of ``instance_name`` and deregister its instance; None when there is none."""
     async with connection.transaction():
         row = await connection.fetchrow(
@@ -125,11 +129,11 @@ async def revoke(connection: asyncpg.Connection, instance_name: str, *, by: str)
             instance_name,
         )
         for instance in deregistered:
-            await notify(connection, INSTANCES_CHANNEL, str(instance["instance_id"]), "deregistered")
+            await notify_change(connection, INSTANCES_CHANNEL, str(instance["instance_id"]), "deregistered")
     return EnrollmentRecord(**row)
 
 
-async def list_enrollments(connection: asyncpg.Connection, *, include_revoked: bool) -> list[EnrollmentRecord]:
+async def list_enrollments(connection: Connection, *, include_revoked: bool) -> list[EnrollmentRecord]:
     """Every enrolment by name and time (only the active ones unless ``include_revoked``)."""
     rows = await connection.fetch(
         f"""
@@ -142,7 +146,7 @@ async def list_enrollments(connection: asyncpg.Connection, *, include_revoked: b
     return [EnrollmentRecord(**row) for row in rows]
 
 
-async def registered_key(connection: asyncpg.Connection, instance_name: str) -> bytes | None:
+async def registered_key(connection: Connection, instance_name: str) -> bytes | None:
     """The key ``instance_name`` is registered with now (to enrol an instance that registered before enrolment)."""
     key: bytes | None = await connection.fetchval(
         "SELECT public_key FROM instance_network WHERE instance_name = $1", instance_name
@@ -150,7 +154,7 @@ async def registered_key(connection: asyncpg.Connection, instance_name: str) -> 
     return key
 
 
-async def active_enrollment(connection: asyncpg.Connection, instance_name: str) -> Enrolled | None:
+async def active_enrollment(connection: Connection, instance_name: str) -> Enrolled | None:
     row = await connection.fetchrow(
         "SELECT public_key, voting FROM instance_enrollments WHERE revoked_at IS NULL AND instance_name = $1",
         instance_name,

@@ -1,8 +1,7 @@
-"""`cerebro instances enroll|revoke|enrolled|public-key`: which keys may join the instance network.
+"""`cerebro instances enroll|revoke|enrolled`: which keys may join the instance network (the operator's side).
 
-enroll, revoke and enrolled are admin actions: like `cerebro keys`, they need CEREBRO_DATABASE_URL (or
-_FILE) of the Cerebro database, not an API key. public-key is the agent's side: it prints the public half
-of the agent's Ed25519 key (creating the key, mode 0600, if it does not exist yet), for the operator.
+Admin actions: like `cerebro keys`, they need CEREBRO_DATABASE_URL (or _FILE) of the Cerebro database,
+not an API key. The agent's side, `cerebro instances public-key`, is in cerebro/cli/agent.py.
 """
 
 from __future__ import annotations
@@ -23,62 +22,51 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
+from cerebro.cli.commands import Command
 from cerebro.cli.tables import print_fields, print_table
 from cerebro.runtime.config import ConfigError, Env
-from cerebro.runtime.registration import load_or_create_identity_key
-from services.consensus import enrollment
-
-ACTIONS = ("enroll", "revoke", "enrolled", "public-key")
-HELP = """\
-An agent joins (`cerebro join`) only with a key an operator enrolled for its name; a name enrolled for a
-key belongs to that key, and only keys enrolled --voting are in the electorate of new proposals:
-    cerebro instances public-key --key-file ~/.cerebro/agents/NEXUS.pem > NEXUS.pub   (the agent)
-    cerebro instances enroll NEXUS --public-key NEXUS.pub --voting                    (the operator)
-enroll, revoke and enrolled need CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up`:
-    export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url"""
+from services.consensus.store import enrollment
 
 Result = TypeVar("Result")
 
 
-def add_actions(actions: Any) -> None:
-    """Add the enrolment actions to the subcommands of `cerebro instances`."""
+def _json_option(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: a default here would overwrite a --json given before the action (`instances --json enrolled`).
-    as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
-    who = argparse.ArgumentParser(add_help=False)
-    who.add_argument("--by", default=_operator(), help="who does it, for the audit trail (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
 
-    enroll = actions.add_parser(
-        "enroll", help="enrol a key for an instance name (admin, database access)", parents=[as_json, who]
-    )
-    enroll.add_argument("name", help="the instance name, e.g. NEXUS")
-    source = enroll.add_mutually_exclusive_group(required=True)
+
+def _by_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", default=_operator(), help="who does it, for the audit trail (default: %(default)s)")
+
+
+def _enroll_arguments(parser: argparse.ArgumentParser) -> None:
+    _json_option(parser)
+    _by_option(parser)
+    parser.add_argument("name", help="the instance name, e.g. NEXUS")
+    source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--public-key", type=Path, help="the instance's Ed25519 public key (PEM)")
     source.add_argument(
         "--registered-key",
         action="store_true",
         help="the key NAME is registered with now (an instance that joined before enrolment; check it first)",
     )
-    enroll.add_argument("--voting", action="store_true", help="the instance may vote (is in new electorates)")
-    revoke = actions.add_parser(
-        "revoke",
-        help="revoke an enrolment: the instance leaves the network at once (admin)",
-        parents=[as_json, who],
-    )
-    revoke.add_argument("name")
-    listing = actions.add_parser(
-        "enrolled", help="the enrolments, with who made them and when (admin)", parents=[as_json]
-    )
-    listing.add_argument("--all", action="store_true", help="also revoked ones (what `reverify` needs)")
-    public = actions.add_parser("public-key", help="print the public half of this agent's key (created if missing)")
-    public.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
+    parser.add_argument("--voting", action="store_true", help="the instance may vote (is in new electorates)")
+
+
+def _revoke_arguments(parser: argparse.ArgumentParser) -> None:
+    _json_option(parser)
+    _by_option(parser)
+    parser.add_argument("name")
+
+
+def _enrolled_arguments(parser: argparse.ArgumentParser) -> None:
+    _json_option(parser)
+    parser.add_argument("--all", action="store_true", help="also revoked ones (what `reverify` needs)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one enrolment action; the exit status."""
     try:
-        if args.action == "public-key":
-            return _public_key(args)
         dsn = Env().secret("DATABASE_URL")
         if dsn is None:
             raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
@@ -125,15 +113,6 @@ def read_public_key(path: Path) -> bytes:
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{path} holds a public key, but not an Ed25519 one")
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def _public_key(args: argparse.Namespace) -> int:
-    key_file = args.key_file or Env().path("AGENT_KEY_FILE")
-    if key_file is None:
-        raise ValueError("needs --key-file (or CEREBRO_AGENT_KEY_FILE)")
-    key = load_or_create_identity_key(key_file)
-    sys.stdout.write(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode())
-    return 0
 
 
 def _enroll(dsn: str, args: argparse.Namespace) -> int:
@@ -213,3 +192,10 @@ def _show(records: list[enrollment.EnrollmentRecord], as_json: bool, *, table: b
             ),
         ]
     )
+
+
+ENROLL = Command(help="enrol a key for an instance name (admin, database access)", arguments=_enroll_arguments, run=run)
+REVOKE = Command(
+    help="revoke an enrolment: the instance leaves the network at once (admin)", arguments=_revoke_arguments, run=run
+)
+ENROLLED = Command(help="the enrolments, with who made them and when (admin)", arguments=_enrolled_arguments, run=run)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError, Env
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.migrations import Migration, MigrationError, apply_migrations, load_migrations
@@ -18,9 +20,10 @@ DESCRIPTION = """\
 Apply the schema migrations of every component to CEREBRO_DATABASE_URL (or _FILE), connecting as the
 database owner. Each migration runs once, in its own transaction, under an advisory lock (safe while
 services start). Then each least-privilege role whose password is set gets a login with it:
-nexus_app, nexus_worker and nexus_ro (memory) from CEREBRO_NEXUS_APP_PASSWORD(_FILE),
-CEREBRO_NEXUS_WORKER_PASSWORD(_FILE) and CEREBRO_NEXUS_RO_PASSWORD(_FILE); cerebro_gateway from
-CEREBRO_GATEWAY_DATABASE_PASSWORD(_FILE); cerebro_consensus from CEREBRO_CONSENSUS_DATABASE_PASSWORD(_FILE).
+cerebro_memory, cerebro_memory_worker and cerebro_memory_reader from CEREBRO_MEMORY_DATABASE_PASSWORD(_FILE),
+CEREBRO_MEMORY_WORKER_DATABASE_PASSWORD(_FILE) and CEREBRO_MEMORY_READER_DATABASE_PASSWORD(_FILE);
+cerebro_gateway from CEREBRO_GATEWAY_DATABASE_PASSWORD(_FILE); cerebro_consensus from
+CEREBRO_CONSENSUS_DATABASE_PASSWORD(_FILE).
 Services also apply migrations at start unless told not to (CEREBRO_<SERVICE>_APPLY_MIGRATIONS=false)."""
 
 COMPONENTS = {"memory": MEMORY_MIGRATIONS, "consensus": CONSENSUS_MIGRATIONS, "gateway": GATEWAY_MIGRATIONS}
@@ -44,7 +47,7 @@ async def migrate(dsn: str) -> None:
         print(f"logins enabled for: {', '.join(sorted(passwords))}")
 
 
-def run() -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         dsn = Env().secret("DATABASE_URL")
         if dsn is None:
@@ -57,3 +60,8 @@ def run() -> int:
         print(f"cerebro migrate: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command(
+    help="apply database migrations and enable the service roles' logins", description=DESCRIPTION, run=run
+)

@@ -9,18 +9,50 @@ what is decided by services.consensus.admission, against the enrolments of migra
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
+from cerebro.runtime.database import Connection
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from cerebro.runtime.pagination import Key
 from cerebro.runtime.roles import Role
 from services.consensus.admission import admit
-from services.consensus.enrollment import active_enrollment
-from services.consensus.events import INSTANCES_CHANNEL, notify
+from services.consensus.events import INSTANCES_CHANNEL, notify_change
 from services.consensus.settings import ConsensusSettings
-from services.consensus.validation import InstanceFilter, Registration, SignedInstanceRequest
+from services.consensus.store.enrollment import active_enrollment
+
+
+@dataclass(frozen=True)
+class Registration:
+    instance_name: str
+    instance_type: str
+    region: str
+    capabilities: list[str]
+    endpoints: list[str]
+    public_key: bytes
+    voting: bool
+    sign_time: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedInstanceRequest:
+    """A heartbeat or a deregistration: the instance, when it signed, and its signature."""
+
+    instance_id: str
+    sign_time: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    status: str | None
+    region: str | None
+    capability: str | None
+
 
 INSTANCE_COLUMNS = """
     instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key, voting,
@@ -98,11 +130,12 @@ class Registry:
                 registration.signature,
             )
             if created_id is not None:
-                await notify(connection, INSTANCES_CHANNEL, str(created_id), "registered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(created_id), "registered")
                 return await self._fetch(connection, created_id), True
             current = await connection.fetchrow(
                 f"{_SIGNED_STATE} WHERE instance_name = $1 FOR UPDATE", registration.instance_name
             )
+            assert current is not None  # the row the insert conflicted with; instances are never deleted
             key_changes = current["public_key"] != registration.public_key
             if key_changes and enrolled is None:
                 raise already_exists(
@@ -133,7 +166,7 @@ class Registry:
                     registration.signature,
                     registration.public_key,
                 )
-                await notify(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
+                await notify_change(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
             return await self._fetch(connection, current["instance_id"]), False
 
     async def heartbeat(self, request: SignedInstanceRequest) -> asyncpg.Record:
@@ -162,7 +195,7 @@ class Registry:
                     request.signature,
                 )
                 if not was_active:
-                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "status_changed")
+                    await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "status_changed")
             return await self._fetch(connection, current["instance_id"])
 
     async def deregister(self, request: SignedInstanceRequest) -> asyncpg.Record:
@@ -183,7 +216,7 @@ class Registry:
                     request.signature,
                 )
                 if not current["deregistered"]:
-                    await notify(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
+                    await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
             return await self._fetch(connection, current["instance_id"])
 
     async def get(self, instance_id: str) -> asyncpg.Record:
@@ -195,10 +228,8 @@ class Registry:
             raise not_found("instance", instance_id)
         return row
 
-    async def list_instances(
-        self, where: InstanceFilter, after_name: str | None, limit: int | None
-    ) -> list[asyncpg.Record]:
-        """Instances ordered by name, after ``after_name``; ``limit`` None means all."""
+    async def list_instances(self, where: InstanceFilter, after: Key | None, limit: int | None) -> list[asyncpg.Record]:
+        """Instances ordered by name, after the sort key ``after`` (a name); ``limit`` None means all."""
         async with self._pool.acquire() as connection:
             return await connection.fetch(
                 f"""
@@ -214,7 +245,7 @@ class Registry:
                 where.status,
                 where.region,
                 where.capability,
-                after_name,
+                after[0] if after is not None else None,
                 limit,
             )
 
@@ -257,7 +288,7 @@ class Registry:
             )
 
     async def _lock_signed(
-        self, connection: asyncpg.Connection, request: SignedInstanceRequest, payload: bytes
+        self, connection: Connection, request: SignedInstanceRequest, payload: bytes
     ) -> asyncpg.Record:
         """The instance row, locked, once the request's signature and freshness are checked."""
         current = await connection.fetchrow(
@@ -296,7 +327,10 @@ class Registry:
         )
 
     @staticmethod
-    async def _fetch(connection: asyncpg.Connection, instance_id: uuid.UUID) -> asyncpg.Record:
-        return await connection.fetchrow(
+    async def _fetch(connection: Connection, instance_id: uuid.UUID) -> asyncpg.Record:
+        """An instance this transaction has just written."""
+        row = await connection.fetchrow(
             f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", instance_id
         )
+        assert row is not None
+        return row

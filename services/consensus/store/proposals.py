@@ -1,6 +1,6 @@
 """Proposals, their frozen electorates, votes and equivocation evidence in PostgreSQL.
 
-Every vote is judged (services.consensus.rules) inside a transaction that holds the proposal's row
+Every vote is judged (cerebro.consensus.rules) inside a transaction that holds the proposal's row
 lock (SELECT ... FOR UPDATE), so votes arriving at several replicas at once are applied one after
 another and the state leaves `open` exactly once.
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,10 +20,11 @@ import asyncpg
 
 from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
 from cerebro.consensus.signatures import proposal_payload, verify
+from cerebro.runtime.database import Connection
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, permission_denied, unauthenticated
-from services.consensus.events import PROPOSALS_CHANNEL, notify
+from cerebro.runtime.pagination import Key
+from services.consensus.events import PROPOSALS_CHANNEL, notify_change
 from services.consensus.metrics import proposal_finished
-from services.consensus.validation import NewProposal, ProposalFilter
 
 # Conditions on an instance_network row aliased `n`: its name is actively enrolled for its key (for a vote).
 _ENROLLED = """EXISTS (
@@ -43,10 +43,26 @@ PROPOSAL_COLUMNS = """
 
 
 @dataclass(frozen=True)
+class NewProposal:
+    request_id: str
+    topic: str
+    options: list[str]
+    deadline: datetime
+    proposer_id: str
+    proposer_signature: bytes
+
+
+@dataclass(frozen=True)
+class ProposalFilter:
+    state: str | None
+    proposer_id: str | None
+
+
+@dataclass(frozen=True)
 class ProposalRecord:
     """A proposal with its tally and, when loaded in full, what re-verifies its outcome."""
 
-    row: Mapping[str, Any]
+    row: asyncpg.Record | dict[str, Any]
     tally: dict[str, int]
     full: bool
     electors: list[asyncpg.Record] = field(default_factory=list)
@@ -132,9 +148,9 @@ class Proposals:
             return await self._load_one(connection, uuid.UUID(proposal_id), full=full)
 
     async def list_proposals(
-        self, where: ProposalFilter, after: tuple[datetime, uuid.UUID] | None, limit: int | None, *, full: bool
+        self, where: ProposalFilter, after: Key | None, limit: int | None, *, full: bool
     ) -> list[ProposalRecord]:
-        """Proposals newest first, after the (created_at, id) position ``after``; ``limit`` None means all."""
+        """Proposals newest first, after the sort key ``after`` (created_at, id); ``limit`` None means all."""
         after_time, after_id = after if after is not None else (None, None)
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(
@@ -178,7 +194,7 @@ class Proposals:
         proposal_finished(ProposalState.EXPIRED.value, expired)  # one statement: committed when it returned
         return expired
 
-    async def _find_request(self, connection: asyncpg.Connection, proposal: NewProposal) -> uuid.UUID | None:
+    async def _find_request(self, connection: Connection, proposal: NewProposal) -> uuid.UUID | None:
         """The id of the proposal an earlier call created with this request_id, if it is the same request."""
         existing = await connection.fetchrow(
             """
@@ -200,9 +216,10 @@ class Proposals:
             raise already_exists(
                 "proposal", proposal.request_id, "request_id was already used for a different proposal"
             )
-        return existing["consensus_id"]
+        existing_id: uuid.UUID = existing["consensus_id"]
+        return existing_id
 
-    async def _insert(self, connection: asyncpg.Connection, proposal: NewProposal) -> uuid.UUID:
+    async def _insert(self, connection: Connection, proposal: NewProposal) -> uuid.UUID:
         proposer = await connection.fetchrow(
             f"SELECT public_key, {_ENROLLED} AS enrolled FROM instance_network n WHERE instance_id = $1",
             uuid.UUID(proposal.proposer_id),
@@ -231,7 +248,7 @@ class Proposals:
         )
         if not electors:
             raise failed_precondition("no voting instance is active, so nobody could vote", "NO_ELECTORATE")
-        proposal_id = await connection.fetchval(
+        proposal_id: uuid.UUID | None = await connection.fetchval(
             """
             INSERT INTO distributed_consensus (
                 consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key,
@@ -260,12 +277,12 @@ class Proposals:
             "VALUES ($1, $2, $3, $4)",
             [(proposal_id, row["instance_id"], row["instance_name"], row["public_key"]) for row in electors],
         )
-        await notify(connection, PROPOSALS_CHANNEL, str(proposal_id), "created")
+        await notify_change(connection, PROPOSALS_CHANNEL, str(proposal_id), "created")
         return proposal_id
 
     @staticmethod
     async def _voter_and_tally(
-        connection: asyncpg.Connection, ballot: Ballot
+        connection: Connection, ballot: Ballot
     ) -> tuple[bytes | None, bool, Ballot | None, Counter[str]]:
         """The voter's key in the electorate, whether it is still enrolled, its counted vote, and the tally,
         in one round trip.
@@ -291,13 +308,14 @@ class Proposals:
             uuid.UUID(ballot.proposal_id),
             uuid.UUID(ballot.voter_id),
         )
+        assert found is not None  # a SELECT without FROM returns one row
         counted = None
         if found["counted"] is not None:
             choice, signature = found["counted"]
             counted = Ballot(ballot.proposal_id, ballot.voter_id, choice, signature)
         return found["elector_key"], found["still_enrolled"], counted, Counter(found["choices"])
 
-    async def _count(self, connection: asyncpg.Connection, ballot: Ballot, result: Outcome) -> None:
+    async def _count(self, connection: Connection, ballot: Ballot, result: Outcome) -> None:
         """Inserts the vote, writes the outcome it reached, and announces it: one round trip."""
         await connection.execute(
             """
@@ -318,7 +336,7 @@ class Proposals:
             PROPOSALS_CHANNEL,
         )
 
-    async def _keep_evidence(self, connection: asyncpg.Connection, ballot: Ballot) -> None:
+    async def _keep_evidence(self, connection: Connection, ballot: Ballot) -> None:
         recorded = await connection.fetchval(
             """
             INSERT INTO consensus_equivocations (consensus_id, voter_id, choice, signature)
@@ -332,16 +350,16 @@ class Proposals:
             ballot.signature,
         )
         if recorded is not None:
-            await notify(connection, PROPOSALS_CHANNEL, ballot.proposal_id, "equivocation")
+            await notify_change(connection, PROPOSALS_CHANNEL, ballot.proposal_id, "equivocation")
 
-    async def _expire(self, connection: asyncpg.Connection, proposal_id: uuid.UUID) -> None:
+    async def _expire(self, connection: Connection, proposal_id: uuid.UUID) -> None:
         await connection.execute(
             "UPDATE distributed_consensus SET state = 'expired', resolved_at = deadline WHERE consensus_id = $1",
             proposal_id,
         )
-        await notify(connection, PROPOSALS_CHANNEL, str(proposal_id), "expired")
+        await notify_change(connection, PROPOSALS_CHANNEL, str(proposal_id), "expired")
 
-    async def _load_one(self, connection: asyncpg.Connection, proposal_id: uuid.UUID, *, full: bool) -> ProposalRecord:
+    async def _load_one(self, connection: Connection, proposal_id: uuid.UUID, *, full: bool) -> ProposalRecord:
         row = await connection.fetchrow(
             f"SELECT {PROPOSAL_COLUMNS} FROM distributed_consensus WHERE consensus_id = $1", proposal_id
         )
@@ -350,9 +368,7 @@ class Proposals:
         [record] = await self._details(connection, [row], full=full)
         return record
 
-    async def _details(
-        self, connection: asyncpg.Connection, rows: list[asyncpg.Record], *, full: bool
-    ) -> list[ProposalRecord]:
+    async def _details(self, connection: Connection, rows: list[asyncpg.Record], *, full: bool) -> list[ProposalRecord]:
         """Tallies (and in full: electors, votes, evidence) of ``rows``, one query each for all of them."""
         ids = [row["consensus_id"] for row in rows]
         tallies: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
@@ -406,7 +422,7 @@ class Proposals:
 
     @staticmethod
     async def _grouped(
-        connection: asyncpg.Connection, query: str, ids: list[uuid.UUID]
+        connection: Connection, query: str, ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, list[asyncpg.Record]]:
         grouped: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
         for row in await connection.fetch(query, ids):

@@ -7,10 +7,10 @@ import asyncio
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError
 from services.operations.dsn import DsnError, cerebro_database_url, check_dsn, read_dsn_file
 from services.operations.importer.namespaces import NamespaceMappingError, parse_namespace_map
@@ -19,7 +19,6 @@ from services.operations.importer.run import ImportOptions, TargetError, run_imp
 from services.operations.importer.source import SourceError
 from services.operations.progress import progress_enabled
 
-COMMAND = "import"
 DESCRIPTION = """\
 Copy every row of an old ARIA v4 database (memory_system.*) or NEXUS Letta/Zep database (zep_*,
 projects, nexus_memory.*) into the Cerebro database at CEREBRO_DATABASE_URL (or _FILE), which
@@ -38,14 +37,7 @@ def _batch_size(text: str) -> int:
     return value
 
 
-def add_parser(commands: Any) -> None:
-    """Register `cerebro import` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="import an old ARIA v4 or NEXUS Letta/Zep database",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--from",
@@ -95,3 +87,8 @@ def run(args: argparse.Namespace) -> int:
         for line in format_report(report):
             print(line)
         return 0 if report.complete else 3
+
+
+COMMAND = Command(
+    help="import an old ARIA v4 or NEXUS Letta/Zep database", description=DESCRIPTION, arguments=_arguments, run=run
+)

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.cli.tables import cell, print_fields, print_table
 from cerebro.runtime.config import ConfigError, Env
 from services.gateway.store import keys
 from services.gateway.store.credentials import Scope
 
-COMMAND = "keys"
 DESCRIPTION = """\
 Issue, revoke and list the API keys agent instances use with the gateway (`authorization: Bearer <key>`).
 Needs CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up` with the embedded database:
@@ -33,14 +33,7 @@ A key belongs to one namespace (the instance's memories) and, to propose and vot
 Result = TypeVar("Result")
 
 
-def add_parsers(commands: Any) -> None:
-    """Register `cerebro keys` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="issue, revoke and list gateway API keys (admin, database access)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = actions.add_parser("issue", help="a new key for a namespace; its token is shown once")
@@ -168,3 +161,11 @@ def _key_json(info: keys.KeyInfo) -> dict[str, Any]:
         "created_at": info.created_at.isoformat(),
         "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
     }
+
+
+COMMAND = Command(
+    help="issue, revoke and list gateway API keys (admin, database access)",
+    description=DESCRIPTION,
+    arguments=_arguments,
+    run=run,
+)

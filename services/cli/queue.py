@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError
 from services.operations import queue_admin
 from services.operations.ages import format_age
 from services.operations.dsn import cerebro_database_url
 
-COMMAND = "queue"
 DESCRIPTION = """\
 `cerebro queue` (or `cerebro queue list`) shows the embeddings queue of the Cerebro database at
 CEREBRO_DATABASE_URL (or _FILE): jobs per state (pending, processing, done, dead) with the age of the
@@ -22,14 +21,7 @@ oldest, and the last errors of dead jobs. `cerebro queue requeue --all` or `cere
 puts dead jobs back to pending with a fresh set of attempts and wakes the embeddings workers."""
 
 
-def add_parser(commands: Any) -> None:
-    """Register `cerebro queue` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="show the embeddings queue, requeue dead jobs",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=("list", "requeue"), default="list", help="default: list")
     parser.add_argument("job_ids", nargs="*", type=int, metavar="ID", help="requeue: these dead jobs")
     parser.add_argument("--all", action="store_true", help="requeue: every dead job")
@@ -96,3 +88,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cerebro queue: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command(
+    help="show the embeddings queue, requeue dead jobs", description=DESCRIPTION, arguments=_arguments, run=run
+)

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError
 from services.operations.backup.inventory import NotCerebroError
 from services.operations.backup.manifest import ManifestError
@@ -17,7 +17,6 @@ from services.operations.backup.pg_tools import ToolError
 from services.operations.backup.restore import RestoreError, RestoreReport, restore_backup
 from services.operations.dsn import cerebro_database_url
 
-COMMAND = "restore"
 DESCRIPTION = """\
 Restore a `cerebro backup` directory into the database at CEREBRO_DATABASE_URL (or _FILE), which must
 be empty (create it first). The dump's SHA-256 is checked before anything is written; roles the backup
@@ -27,14 +26,7 @@ count and checksum of every table and the schema versions are compared with the 
 it. See docs/operations.md."""
 
 
-def add_parser(commands: Any) -> None:
-    """Register `cerebro restore` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="restore a backup into an empty database and verify it",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, required=True, metavar="DIR", help="a `cerebro backup` directory")
 
 
@@ -77,3 +69,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     _print_report(report)
     return 0 if report.ok else 1
+
+
+COMMAND = Command(
+    help="restore a backup into an empty database and verify it", description=DESCRIPTION, arguments=_arguments, run=run
+)

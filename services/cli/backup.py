@@ -6,17 +6,16 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError
 from services.operations.backup.backup import BackupError, create_backup
 from services.operations.backup.inventory import NotCerebroError
 from services.operations.backup.pg_tools import ToolError
 from services.operations.dsn import cerebro_database_url
 
-COMMAND = "backup"
 DESCRIPTION = """\
 Back up the Cerebro database at CEREBRO_DATABASE_URL (or _FILE) into a new or empty directory:
 cerebro.dump (pg_dump custom format) and manifest.json (schema version of each component, row count
@@ -25,14 +24,7 @@ running. Redis is not backed up: it is a cache the reconciliation worker refills
 Restore with `cerebro restore`. See docs/operations.md."""
 
 
-def add_parser(commands: Any) -> None:
-    """Register `cerebro backup` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="back up the Cerebro database (pg_dump + manifest)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="a new or empty directory")
 
 
@@ -53,3 +45,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"schema versions: {versions}")
     print(f"{manifest.dump_file}: {manifest.dump_bytes} bytes, sha256 {manifest.dump_sha256}")
     return 0
+
+
+COMMAND = Command(
+    help="back up the Cerebro database (pg_dump + manifest)", description=DESCRIPTION, arguments=_arguments, run=run
+)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import ctypes
 import ipaddress
 import os
 import secrets
@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from cerebro.cli.migrate import apply_all
+from cerebro.cli.commands import Command
 from cerebro.embedded import EmbeddedServerError, EmbeddedStack
 from cerebro.healthcheck import is_serving
 from cerebro.runtime.config import (
@@ -35,6 +35,8 @@ from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.migrations import MigrationError
 from cerebro.runtime.roles import Role
+from services.cli.migrate import apply_all
+from services.cli.serve import PROCESS_MODULES, SUPERVISOR_PID_VARIABLE
 from services.gateway.http.settings import HttpSettings
 
 DESCRIPTION = """\
@@ -61,12 +63,11 @@ TRY_EXAMPLES = {
 SERVICE_DATABASE_LOGINS = {"gateway": "cerebro_gateway", "consensus": "cerebro_consensus"}
 
 EMBEDDED_DATABASE_ROLES = {
-    "CEREBRO_MEMORY_DATABASE_ROLE": "nexus_app",
-    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "nexus_worker",
-    "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "nexus_worker",
+    "CEREBRO_MEMORY_DATABASE_ROLE": "cerebro_memory",
+    "CEREBRO_EMBEDDINGS_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
+    "CEREBRO_RECONCILIATION_WORKER_DATABASE_ROLE": "cerebro_memory_worker",
 }
 
-PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.5
 MAX_RESTART_DELAY_SECONDS = 30.0
 
@@ -92,24 +93,6 @@ class _StopRequested(Exception):
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _StopRequested
-
-
-SUPERVISOR_PID_VARIABLE = "CEREBRO_SUPERVISOR_PID"
-
-
-def exit_with_supervisor() -> None:
-    """In a process `cerebro up` started: get SIGTERM from the kernel if `cerebro up` dies outright.
-
-    Called by the child itself first thing (not as a `preexec_fn`, which is unsafe in a parent with
-    threads: gRPC's and the supervisor's own).
-    """
-    supervisor = os.environ.get(SUPERVISOR_PID_VARIABLE)
-    if supervisor is None:
-        return
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(supervisor):  # it died before the line above took effect
-        raise SystemExit(1)
 
 
 def _write_secret(path: Path, value: str) -> Path:
@@ -264,7 +247,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def run(process_modules: Mapping[str, str], *, data_dir: str | None, startup_timeout: float) -> int:
+def start_and_supervise(process_modules: Mapping[str, str], *, data_dir: str | None, startup_timeout: float) -> int:
     """Start, supervise and finally stop every process; returns the exit status."""
     env = Env()
     try:
@@ -373,3 +356,22 @@ def _supervise(children: list[Child], environ: Mapping[str, str]) -> None:
                     flush=True,
                 )
         time.sleep(POLL_SECONDS)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="where data and logs live (default: $CEREBRO_DATA_DIR or ~/.cerebro)")
+    parser.add_argument(
+        "--startup-timeout", type=float, default=300.0, help="seconds to wait for every service (default: 300)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return start_and_supervise(PROCESS_MODULES, data_dir=args.data_dir, startup_timeout=args.startup_timeout)
+
+
+COMMAND = Command(
+    help="run every service on this machine (embedded PostgreSQL and Redis unless URLs are set)",
+    description=DESCRIPTION,
+    arguments=_arguments,
+    run=run,
+)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
 import asyncpg
 
+from cerebro.cli.commands import Command
 from cerebro.runtime.config import ConfigError, load_service_settings
 from services.memory.embedder_client import EmbedderClient, EmbedderError
 from services.operations import reembed
 from services.operations.dsn import cerebro_database_url
 from services.operations.progress import progress_bar, progress_enabled
 
-COMMAND = "reembed"
 DESCRIPTION = """\
 Ask the Embedder (CEREBRO_EMBEDDER_TARGET, over gRPC) for its current embedding version, then put every
 episode and semantic memory whose vector has another version back into the embeddings queue of the
@@ -33,14 +32,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_parser(commands: Any) -> None:
-    """Register `cerebro reembed` on the subcommands of the `cerebro` parser."""
-    parser = commands.add_parser(
-        COMMAND,
-        help="re-embed vectors of an older embedding version",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-wait", action="store_true", help="queue the rows and return")
     parser.add_argument("--batch-size", type=_positive, default=1000, metavar="N", help="rows per batch (1000)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop following the queue after this")
@@ -64,15 +56,20 @@ async def _reembed(dsn: str, args: argparse.Namespace) -> int:
     try:
         total = (await reembed.remaining(connection, version)).stale
         with progress_bar(total, "requeue", enabled=show) as bar:
-            outcome = await reembed.requeue_stale(connection, version, args.batch_size, bar.update)
+
+            def requeued(rows: int) -> None:
+                bar.update(rows)
+
+            outcome = await reembed.requeue_stale(connection, version, args.batch_size, requeued)
         stale = ", ".join(f"{count} {label}" for label, count in outcome.stale.items())
         print(f"vectors of another version: {stale}; {outcome.requeued} queued for re-embedding")
         if args.no_wait:
             return 0
-        with progress_bar(sum(outcome.stale.values()), "re-embed", enabled=show) as bar:
+        queued = sum(outcome.stale.values())
+        with progress_bar(queued, "re-embed", enabled=show) as bar:
 
             def advance(left: reembed.Remaining) -> None:
-                bar.update(max(0, bar.total - left.stale - bar.n))
+                bar.update(max(0, queued - left.stale - bar.n))
 
             left = await reembed.follow_draining(connection, version, advance, timeout_seconds=args.timeout)
     finally:
@@ -103,3 +100,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         print(f"cerebro reembed: {error}", file=sys.stderr)
         return 1
+
+
+COMMAND = Command(
+    help="re-embed vectors of an older embedding version", description=DESCRIPTION, arguments=_arguments, run=run
+)

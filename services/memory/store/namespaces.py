@@ -1,0 +1,36 @@
+"""Namespaces (`memory.namespaces`): the agent instances that own memories. No row-level security here:
+the table is the list of namespaces itself."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from cerebro.runtime.pagination import Key
+
+COLUMNS = "name, display_name, created_at"
+
+
+async def insert_namespace(pool: asyncpg.Pool, name: str, display_name: str) -> asyncpg.Record | None:
+    """The new namespace's row; None when the name is taken."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"""INSERT INTO memory.namespaces (name, display_name) VALUES ($1, $2)
+            ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}""",
+        name,
+        display_name,
+    )
+    return row
+
+
+async def get_namespace(pool: asyncpg.Pool, name: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(f"SELECT {COLUMNS} FROM memory.namespaces WHERE name = $1", name)
+    return row
+
+
+async def list_namespaces(pool: asyncpg.Pool, *, after: Key | None, limit: int) -> list[asyncpg.Record]:
+    """By name, starting after the key ``after`` (a name)."""
+    return await pool.fetch(
+        f"""SELECT {COLUMNS} FROM memory.namespaces
+            WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2""",
+        None if after is None else after[0],
+        limit,
+    )
