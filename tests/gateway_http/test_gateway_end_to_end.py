@@ -189,7 +189,7 @@ async def test_a_nul_character_in_a_filter_is_a_client_error(mesh: Mesh, face: F
     assert response.status == 400
 
 
-async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) -> None:
     agent = await bearer(mesh, namespace)
     for index, text in enumerate(("the pager went off", "the disk filled up overnight", "we pruned old WAL files")):
         remembered = await face.http.post(
