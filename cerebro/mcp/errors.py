@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR
 
 from cerebro.client import CerebroError, NotFound
 
@@ -50,3 +52,12 @@ def resource_errors(uri: str) -> Iterator[None]:
         raise ResourceNotFoundError(f"{uri}: {error.one_line()}") from None
     except CerebroError as error:
         raise ResourceError(f"{uri}: {error.one_line()}") from None
+
+
+@contextmanager
+def listing_errors(what: str) -> Iterator[None]:
+    """Inside a list handler, which the SDK has no error result for: the protocol's error, with the reason."""
+    try:
+        yield
+    except CerebroError as error:
+        raise MCPError(code=INTERNAL_ERROR, message=f"listing {what} failed: {error.one_line()}") from None

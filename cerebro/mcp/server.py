@@ -18,7 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import Resource, ToolAnnotations
 from pydantic import Field
 
-from cerebro.mcp.errors import resource_errors, tool_errors
+from cerebro.mcp.errors import listing_errors, resource_errors, tool_errors
 from cerebro.mcp.gateway import GatewayClients, binding_middleware, current_client
 from cerebro.memory.v1 import episodes_pb2
 
@@ -82,7 +82,7 @@ class CerebroMCPServer(MCPServer[Any]):
 
     async def list_resources(self) -> list[Resource]:
         listed = await super().list_resources()
-        with resource_errors(BLOCK_URI_PREFIX):
+        with listing_errors("the memory blocks"):
             response = await current_client().list_blocks(page_size=BLOCKS_PAGE_SIZE)
         blocks = [
             Resource(

@@ -1,8 +1,9 @@
-"""`cerebro mcp` without a mesh: how gateway errors are named for the agent, bearer tokens, and the
-settings it refuses before serving anything."""
+"""`cerebro mcp` without a mesh: how gateway errors are named for the agent, what the agent gets while the
+gateway is down, bearer tokens, and the settings it refuses before serving anything."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +11,18 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import TextContent
 from starlette.datastructures import Headers
 
-from cerebro.client import InvalidArgument, NotFound
+from cerebro.client import ClientSettings, InvalidArgument, NotFound
 from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.environment import ConfigError, Env
 from cerebro.mcp.errors import argument_name, describe
+from cerebro.mcp.gateway import AgentClient
 from cerebro.mcp.http import bearer_token
-from cerebro.mcp.server import CHECKPOINT_RENAMES, RECALL_RENAMES
+from cerebro.mcp.server import CHECKPOINT_RENAMES, RECALL_RENAMES, build_server
 from cerebro.mcp.settings import agent_signer, serving_tls
 from tests.cerebro_up import ROOT
 
@@ -31,6 +36,24 @@ def _bad_request(*violations: tuple[str, str]) -> InvalidArgument:
     )
     message = "; ".join(f"{field}: {description}" for field, description in violations)
     return InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, message, (details,))
+
+
+async def test_while_the_gateway_is_down_every_answer_says_so() -> None:
+    # Nothing listens on port 1: the SDK's client, in process, against a server whose gateway is unreachable.
+    agent = AgentClient(ClientSettings(target="127.0.0.1:1", api_key="some-key", timeout_seconds=1), None)
+    try:
+        async with Client(build_server(agent, signing=False)) as client:
+            remembered = await client.call_tool("remember", {"content": "the gateway is away"})
+            with pytest.raises(MCPError, match=r"^listing the memory blocks failed: (UNAVAILABLE|DEADLINE_EXCEEDED)"):
+                await client.list_resources()
+            with pytest.raises(MCPError, match=r"^cerebro://blocks/persona: (UNAVAILABLE|DEADLINE_EXCEEDED)"):
+                await client.read_resource("cerebro://blocks/persona")
+    finally:
+        await agent.close()
+    assert remembered.is_error
+    [content] = remembered.content
+    assert isinstance(content, TextContent)
+    assert re.match(r"Error executing tool remember: (UNAVAILABLE|DEADLINE_EXCEEDED): ", content.text), content.text
 
 
 def test_request_paths_are_named_as_the_tools_arguments() -> None:
