@@ -5,7 +5,10 @@
 Runs a real `cerebro up` (embedded PostgreSQL and Redis, every service as its own process) on free
 loopback ports in a temporary data directory, issues an API key, then measures, with 1 and 32 concurrent
 clients: memory.CreateEpisode vs gateway.Remember, and memory.SearchEpisodes (hybrid) vs gateway.Recall.
-Prints a markdown table of p50/p99 latencies and the p50 the gateway adds (goal: <= 1.5 ms on loopback).
+Prints a markdown table of p50/p99 latencies and the p50 the gateway adds (goal: <= 1.5 ms on loopback),
+and the CPU time the gateway process spent per call through it (user + system, from /proc): unlike
+latencies, CPU time hardly moves when other work shares the machine, so it compares two versions of the
+gateway measured at different times.
 
 The direct CreateEpisode carries a request id, as the gateway's does (it adds one so that its retries
 are safe). Direct and gateway calls alternate in blocks of `--block` calls, so both see the same
@@ -35,8 +38,9 @@ import grpc
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
+from cerebro.runtime.roles import Role, role_dns_name
 from services.cli.serve import PROCESS_MODULES
-from services.gateway.keys import issue_key
+from services.gateway.store.keys import issue_key
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +112,12 @@ async def latencies(
     return timings
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
@@ -119,25 +129,40 @@ async def alternating(
     calls: int,
     clients: int,
     block: int,
-) -> tuple[list[float], list[float]]:
+    gateway_pid: int,
+) -> tuple[list[float], list[float], float]:
+    """Direct and gateway latencies, and the gateway's CPU seconds per call through it."""
     direct_timings: list[float] = []
     through_timings: list[float] = []
+    gateway_cpu = 0.0
     for _ in range(max(1, calls // block)):
         await latencies(direct, block, clients, direct_timings)
+        before = cpu_seconds(gateway_pid)
         await latencies(through, block, clients, through_timings)
-    return direct_timings, through_timings
+        gateway_cpu += cpu_seconds(gateway_pid) - before
+    return direct_timings, through_timings, gateway_cpu / len(through_timings)
+
+
+def memory_channel(data_dir: Path, port: int) -> grpc.aio.Channel:
+    """The memory service speaks mutual TLS only: the bench calls it with the operator's certificate."""
+    tls = data_dir / "tls"
+    credentials = grpc.ssl_channel_credentials(
+        (tls / "ca.crt").read_bytes(), (tls / "operator.key").read_bytes(), (tls / "operator.crt").read_bytes()
+    )
+    options = [("grpc.ssl_target_name_override", role_dns_name(Role.MEMORY))]
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options=options)
 
 
 async def measure(
-    ports: dict[str, int], token: str, calls: int, block: int
-) -> list[tuple[str, int, list[float], list[float]]]:
+    data_dir: Path, ports: dict[str, int], token: str, calls: int, block: int, gateway_pid: int
+) -> list[tuple[str, int, list[float], list[float], float]]:
     auth = (("authorization", f"Bearer {token}"),)
     rows = []
     async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{ports['memory']}") as memory_channel,
+        memory_channel(data_dir, ports["memory"]) as direct_channel,
         grpc.aio.insecure_channel(f"127.0.0.1:{ports['gateway']}") as gateway_channel,
     ):
-        memory = memory_service_pb2_grpc.MemoryServiceStub(memory_channel)
+        memory = memory_service_pb2_grpc.MemoryServiceStub(direct_channel)
         gateway = gateway_pb2_grpc.AgentGatewayStub(gateway_channel)
 
         async def direct_create(i: int) -> object:
@@ -164,7 +189,8 @@ async def measure(
             for clients in (1, 32):
                 await latencies(direct, 20, clients)  # warm-up: connections, caches, query plans
                 await latencies(through, 20, clients)
-                rows.append((name, clients, *await alternating(direct, through, calls, clients, max(block, clients))))
+                measured = await alternating(direct, through, calls, clients, max(block, clients), gateway_pid)
+                rows.append((name, clients, *measured))
     return rows
 
 
@@ -181,7 +207,8 @@ def main() -> None:
         worker = child_process(process.pid, "embeddings-worker")
         os.kill(worker, signal.SIGSTOP)
         try:
-            rows = asyncio.run(measure(ports, token, args.calls, args.block))
+            gateway = child_process(process.pid, "gateway")
+            rows = asyncio.run(measure(data_dir, ports, token, args.calls, args.block, gateway))
         finally:
             os.kill(worker, signal.SIGCONT)
     finally:
@@ -189,13 +216,13 @@ def main() -> None:
         process.wait(timeout=120)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(f"{args.calls} calls per cell; milliseconds.\n")
-    print("| call | clients | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, clients, direct, through in rows:
+    print("| call | clients | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | gateway CPU/call |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, clients, direct, through, cpu in rows:
         d50, t50 = statistics.median(direct) * 1000, statistics.median(through) * 1000
         print(
             f"| {name} | {clients} | {d50:.2f} | {percentile(direct, 0.99):.2f} | {t50:.2f} "
-            f"| {percentile(through, 0.99):.2f} | {t50 - d50:.2f} |"
+            f"| {percentile(through, 0.99):.2f} | {t50 - d50:.2f} | {cpu * 1000:.2f} |"
         )
 
 

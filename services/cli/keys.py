@@ -21,8 +21,8 @@ import asyncpg
 from cerebro.cli.commands import Command
 from cerebro.cli.tables import cell, print_fields, print_table
 from cerebro.runtime.config import ConfigError, Env
-from services.gateway import keys
-from services.gateway.credentials import Scope
+from services.gateway.store import keys
+from services.gateway.store.credentials import Scope
 
 DESCRIPTION = """\
 Issue, revoke and list the API keys agent instances use with the gateway (`authorization: Bearer <key>`).

@@ -13,7 +13,7 @@ from cerebro.runtime.config import ConfigError, Env
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.migrations import Migration, MigrationError, apply_migrations, load_migrations
 from services.consensus.main import MIGRATIONS_DIR as CONSENSUS_MIGRATIONS
-from services.gateway.db import MIGRATIONS_DIR as GATEWAY_MIGRATIONS
+from services.gateway.store.schema import MIGRATIONS_DIR as GATEWAY_MIGRATIONS
 from services.memory.db import MIGRATIONS_DIR as MEMORY_MIGRATIONS
 
 DESCRIPTION = """\

@@ -1,76 +1,72 @@
-"""The gateway put together: its resources, API, guard and background tasks, independent of any server.
+"""The gateway put together: its servicer, authentication interceptor and background tasks, from a pool.
 
-:func:`open_gateway` is what the gRPC process (services.gateway.main) serves, and what an HTTP/JSON
-face in the same process uses: ``gateway.guard.admit(...)`` then ``gateway.api.<Method>(request, call)``.
+:func:`open_gateway` builds what services.gateway.main adds to its ServiceHost. The HTTP/JSON face is
+not part of it: it runs beside the gRPC server and calls it over loopback gRPC, so its calls pass the
+same interceptor (services.gateway.http).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from cerebro.consensus.v1 import consensus_pb2, consensus_pb2_grpc
 from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
-from cerebro.runtime.config import ConfigError, ServiceSettings
-from cerebro.runtime.database import check_connection, open_pool
-from services.gateway.adapter import GrpcAdapter
+from cerebro.runtime.config import ServiceSettings
+from cerebro.runtime.notifications import Listener
 from services.gateway.api.base import GatewayResources
-from services.gateway.api.gateway import GatewayApi
+from services.gateway.api.servicer import GatewayServicer
 from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
-from services.gateway.credentials import CredentialStore
-from services.gateway.db import migrate_when_reachable
+from services.gateway.authentication import AuthenticationInterceptor
 from services.gateway.discovery import Discovery
 from services.gateway.health import HealthChecker
-from services.gateway.learning_storer import LearningStorer
-from services.gateway.learnings import LearningSignals, LearningStore
+from services.gateway.learning_delivery import LearningDeliveryWorker
+from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
-from services.gateway.notifications import CREDENTIALS_CHANNEL, LEARNINGS_CHANNEL, Listener
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
+from services.gateway.store.channels import CREDENTIALS_CHANNEL, LEARNINGS_CHANNEL
+from services.gateway.store.credentials import CredentialStore
+from services.gateway.store.learnings import LearningStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Gateway:
-    api: GatewayApi
+    servicer: GatewayServicer
     guard: CallGuard
-    pool: asyncpg.Pool
     settings: GatewaySettings
-    # Run while the gateway serves (notifications, learning storage, discovery); cancelled at stop.
+    # Run while the gateway serves (notifications, learning delivery, discovery); cancelled at stop.
     background_tasks: list[Callable[[], Awaitable[None]]]
     # A secret of this process that its own HTTP face sends along with its clients' addresses, so that
-    # the gRPC face counts authentication failures per HTTP client instead of per loopback connection.
+    # authentication failures are counted per HTTP client instead of per loopback connection.
     http_face_proof: str
 
-    def grpc_servicer(self, *, trust_client_certificates: bool) -> GrpcAdapter:
-        """The AgentGateway servicer for a gRPC server (client certificates count only under mutual TLS)."""
-        return GrpcAdapter(
-            self.api,
+    def authentication(self, *, trust_client_certificates: bool) -> AuthenticationInterceptor:
+        """The interceptor admitting every AgentGateway call (client certificates count only under mutual TLS)."""
+        return AuthenticationInterceptor(
             self.guard,
             default_timeout=self.settings.downstream_timeout_seconds,
             trust_client_certificates=trust_client_certificates,
             http_face_proof=self.http_face_proof,
         )
 
-    async def probe_postgres(self) -> None:
-        await check_connection(self.pool)
-
 
 @asynccontextmanager
-async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> AsyncIterator[Gateway]:
-    dsn = service.database_url
-    if dsn is None:
-        raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required by the gateway")
-    if settings.apply_migrations:
-        await migrate_when_reachable(dsn)
-    pool = await open_pool(dsn, max_size=settings.pool_size)
+async def open_gateway(
+    service: ServiceSettings, settings: GatewaySettings, pool: asyncpg.Pool, database_url: str
+) -> AsyncIterator[Gateway]:
+    """The gateway on ``pool`` (migrated); ``database_url`` is where its notifications are listened to."""
     memory = ReplicaPool(
         "memory",
         memory_service_pb2_grpc.MemoryServiceStub,
@@ -95,8 +91,9 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
         service.region,
         health_service=embedder_pb2.DESCRIPTOR.services_by_name["EmbedderService"].full_name,
     )
+    pools: dict[str, ReplicaPool[Any]] = {"memory": memory, "consensus": consensus, "embedder": embedder}
     try:
-        listener = Listener(dsn)
+        listener = Listener(database_url, "gateway")
         authenticator = Authenticator(
             CredentialStore(pool), settings.auth_cache_seconds, unknown_key_seconds=settings.unknown_key_cache_seconds
         )
@@ -106,8 +103,7 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
         listener.on(LEARNINGS_CHANNEL, signals.notified)
         listener.on_reconnect(signals.wake_all)
         namespaces = Namespaces(memory)
-        learnings = LearningStore(pool)
-        pools = {"memory": memory, "consensus": consensus, "embedder": embedder}
+        learnings = LearningStore(pool, worker_id=f"gateway {socket.gethostname()}:{os.getpid()}")
         resources = GatewayResources(
             pool=pool,
             memory=memory,
@@ -121,8 +117,8 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
             settings=settings,
             region=service.region,
         )
-        storer = LearningStorer(learnings, memory, namespaces, signals, settings.learning_poll_seconds)
-        background: list[Callable[[], Awaitable[None]]] = [listener.run, storer.run]
+        delivery = LearningDeliveryWorker(learnings, memory, namespaces, signals, settings.learning_poll_seconds)
+        background: list[Callable[[], Awaitable[None]]] = [listener.run, delivery.run]
         if settings.discovery and service.tls is not None and service.tls.mutual:
             background.append(Discovery(consensus, pools).run)
         elif settings.discovery:
@@ -131,7 +127,7 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
                 "replica cannot prove what it is, so only the static CEREBRO_<SERVICE>_TARGETs are used"
             )
         yield Gateway(
-            api=GatewayApi(resources),
+            servicer=GatewayServicer(resources),
             guard=CallGuard(
                 authenticator,
                 RateLimiter(settings.rate_per_second, settings.burst),
@@ -139,11 +135,9 @@ async def open_gateway(service: ServiceSettings, settings: GatewaySettings) -> A
                 StreamLimiter(settings.max_streams_per_credential),
             ),
             http_face_proof=secrets.token_urlsafe(32),
-            pool=pool,
             settings=settings,
             background_tasks=background,
         )
     finally:
-        for replicas in (memory, consensus, embedder):
+        for replicas in pools.values():
             await replicas.close()
-        await pool.close()

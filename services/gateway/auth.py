@@ -4,13 +4,12 @@
 ``authorization`` metadata, else a mutual-TLS client certificate identity), refuses writing methods
 to read-only credentials, and charges the credential's token bucket. Authentication failures are
 limited per client address, unknown key ids are remembered for a few seconds, and each credential
-may hold only so many streams open. It needs no gRPC servicer context: the guard sees only
-metadata, certificate identities and the client's address.
+may hold only so many streams open. The guard sees only metadata, certificate identities and the
+client's address; the interceptor of :mod:`services.gateway.authentication` gives it those.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,52 +19,15 @@ from typing import Generic, TypeVar
 import grpc
 
 from cerebro.runtime.errors import ServiceError, permission_denied, resource_exhausted, unauthenticated
-from services.gateway.credentials import CredentialStore, Principal, Scope, StoredKey, parse_token, secret_matches
-
-
-class Access(enum.Enum):
-    PUBLIC = "public"  # no credentials
-    READ = "read"  # any credential
-    WRITE = "write"  # read-write credentials only
-
-
-# Every AgentGateway method; a test checks that none is missing.
-METHOD_ACCESS: dict[str, Access] = {
-    "Remember": Access.WRITE,
-    "Recall": Access.READ,
-    "ListRecentEpisodes": Access.READ,
-    "ListWorkingMemoryItems": Access.READ,
-    "GetWorkingMemoryItem": Access.READ,
-    "PutWorkingMemoryItem": Access.WRITE,
-    "ListMemoryBlocks": Access.READ,
-    "GetMemoryBlock": Access.READ,
-    "CreateMemoryBlock": Access.WRITE,
-    "UpdateMemoryBlock": Access.WRITE,
-    "CreateCheckpoint": Access.WRITE,
-    "RestoreCheckpoint": Access.READ,  # returns a checkpoint and a comparison; changes nothing
-    "GetIdentityState": Access.READ,
-    "UpdateIdentityState": Access.WRITE,
-    "Heartbeat": Access.WRITE,
-    "UpsertKnowledge": Access.WRITE,
-    "SearchKnowledge": Access.READ,
-    "ListConnectedInstances": Access.READ,
-    "RegisterInstance": Access.WRITE,
-    "RenewInstanceLease": Access.WRITE,
-    "DeregisterInstance": Access.WRITE,
-    "Propose": Access.WRITE,
-    "Vote": Access.WRITE,
-    "GetDecision": Access.READ,
-    "WatchDecisions": Access.READ,
-    "PublishLearning": Access.WRITE,
-    # Subscribing makes the gateway store every learning in the subscriber's namespace: a write.
-    "SubscribeLearnings": Access.WRITE,
-    "AcknowledgeLearnings": Access.WRITE,
-    "GetSharedEmotionalState": Access.READ,
-    "UpdateSharedEmotionalState": Access.WRITE,
-    "DistributeTask": Access.WRITE,
-    "GetStats": Access.READ,
-    "GetHealth": Access.PUBLIC,
-}
+from services.gateway.access import PUBLIC, WRITE, Access
+from services.gateway.store.credentials import (
+    CredentialStore,
+    Principal,
+    Scope,
+    StoredKey,
+    parse_token,
+    secret_matches,
+)
 
 Clock = Callable[[], float]
 # How soon a credential refused a stream may try again.
@@ -326,16 +288,15 @@ class CallGuard:
         self.streams = streams
 
     async def admit(
-        self, method: str, metadata: Metadata, peer_identities: Sequence[str], peer: str
+        self, method: str, access: Access, metadata: Metadata, peer_identities: Sequence[str], peer: str
     ) -> Principal | None:
-        """The caller of ``method``, or None for a public method.
+        """The caller of ``method``, which requires ``access``; None for a public method.
 
         ``peer_identities`` are the identities of a client certificate verified by mutual TLS (empty
         without one); a bearer key, when sent, takes precedence over them. ``peer`` is the client's
         address, which authentication failures are counted against.
         """
-        access = METHOD_ACCESS[method]
-        if access is Access.PUBLIC:
+        if access == PUBLIC:
             return None
         self._failures.check(peer)
         try:
@@ -345,7 +306,7 @@ class CallGuard:
                 self._failures.record_failure(peer)
             raise
         self._limiter.charge(principal)
-        if access is Access.WRITE and principal.scope is Scope.READ_ONLY:
+        if access == WRITE and principal.scope is Scope.READ_ONLY:
             raise permission_denied(f"{method} writes, and this credential is read-only")
         return principal
 

@@ -1,31 +1,23 @@
-"""What the gateway's API methods know about the call they serve: who calls, and until when.
+"""The call an AgentGateway method serves: who calls, and until when.
 
-The gRPC adapter builds a :class:`Call` from the servicer context; the HTTP/JSON face builds one
-from its request, so both faces run the same API methods.
+The authentication interceptor (:mod:`services.gateway.authentication`) admits each call and runs the
+method inside :func:`serving`; the method reads the call with :func:`current_call` or :func:`caller`.
+A ContextVar carries it because the interceptor's wrapper awaits the method in the same task, so
+the value is the call's own however many calls run at once.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import grpc
 
 from cerebro.runtime.errors import ServiceError
-from services.gateway.credentials import Principal
-
-# Metadata the gateway's own HTTP face adds to each call: "<proof> <client address>", where the
-# proof is a secret of the process (Gateway.http_face_proof). Anyone else sending it is ignored.
-HTTP_CLIENT_METADATA = "x-cerebro-http-client"
-
-
-def peer_address(peer: str) -> str:
-    """The address in a gRPC peer string: "ipv4:10.0.0.5:4321" -> "10.0.0.5", "ipv6:[::1]:80" -> "::1"."""
-    kind, _, rest = peer.partition(":")
-    if kind in ("ipv4", "ipv6"):
-        host = rest.rpartition(":")[0]
-        return host.removeprefix("[").removesuffix("]") or rest
-    return peer
+from services.gateway.store.credentials import Principal
 
 
 @dataclass(frozen=True)
@@ -63,5 +55,32 @@ class Call:
     @property
     def caller(self) -> Principal:
         """The authenticated caller of a method that requires credentials."""
-        assert self.principal is not None, "an authenticated method was called without a principal"
+        if self.principal is None:
+            raise RuntimeError("a method that needs no credentials asked for its caller")
         return self.principal
+
+
+_current: ContextVar[Call] = ContextVar("cerebro_gateway_call")
+
+
+@contextmanager
+def serving(call: Call) -> Iterator[None]:
+    """Make ``call`` the current call for the block (the interceptor runs each method inside one)."""
+    token = _current.set(call)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_call() -> Call:
+    """The admitted call this method serves."""
+    call = _current.get(None)
+    if call is None:
+        raise RuntimeError("no AgentGateway call is being served here (is the authentication interceptor installed?)")
+    return call
+
+
+def caller() -> Principal:
+    """The authenticated caller of the method being served."""
+    return current_call().caller

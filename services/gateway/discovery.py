@@ -70,7 +70,7 @@ class Discovery:
 
     def __init__(
         self,
-        consensus: ReplicaPool[consensus_pb2_grpc.ConsensusServiceStub],
+        consensus: ReplicaPool[consensus_pb2_grpc.ConsensusServiceAsyncStub],
         pools: Mapping[str, ReplicaPool[Any]],
     ) -> None:
         self._consensus = consensus
@@ -117,7 +117,7 @@ class Discovery:
             return "an unexpected error"
         return f"{replica.target} ended the stream"
 
-    async def _watch(self, stub: consensus_pb2_grpc.ConsensusServiceStub) -> None:
+    async def _watch(self, stub: consensus_pb2_grpc.ConsensusServiceAsyncStub) -> None:
         stream = stub.WatchInstances(pb.WatchInstancesRequest())
         try:
             async for event in stream:

@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2
 
 from cerebro.gateway.v1 import gateway_pb2, resources_pb2
 from cerebro.runtime.database import check_connection
-from services.gateway.notifications import Listener
+from cerebro.runtime.notifications import Listener
 from services.gateway.replicas import ReplicaPool
 
 CHECK_TIMEOUT_SECONDS = 1.0

@@ -16,7 +16,7 @@ from services.gateway.replicas import ReplicaPool
 
 
 class Namespaces:
-    def __init__(self, memory: ReplicaPool[memory_service_pb2_grpc.MemoryServiceStub]) -> None:
+    def __init__(self, memory: ReplicaPool[memory_service_pb2_grpc.MemoryServiceAsyncStub]) -> None:
         self._memory = memory
         self._known: set[str] = set()
 

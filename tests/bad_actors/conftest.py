@@ -23,7 +23,7 @@ from cerebro.consensus.client import Enrollment
 from cerebro.gateway.v1 import gateway_pb2_grpc
 from cerebro.runtime.config import TlsSettings
 from cerebro.runtime.roles import Role, role_dns_name
-from services.gateway import keys
+from services.gateway.store import keys
 from tests.cerebro_up import ROOT, SharedUp
 
 

@@ -170,14 +170,22 @@ class TestBadInputIsAFieldError:
         ["/cerebro.memory.v1.MemoryService/CreateEpisode", "/cerebro.gateway.v1.AgentGateway/Remember"],
     )
     async def test_undecodable_messages_are_invalid_argument(
-        self, up_mesh: UpMesh, payload: bytes, method: str
+        self, up_mesh: UpMesh, namespace: str, payload: bytes, method: str
     ) -> None:
         process = "memory" if "MemoryService" in method else "gateway"
+        # The gateway authenticates before it looks at the input: an agent with a key gets the field error.
+        metadata = (("authorization", f"Bearer {await up_mesh.issue_key(namespace)}"),) if process == "gateway" else ()
         async with up_mesh.channel(process) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await channel.unary_unary(method)(payload, timeout=10)
+                await channel.unary_unary(method)(payload, timeout=10, metadata=metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "DecodeError" not in (caught.value.details() or "")
+
+    async def test_a_caller_without_credentials_learns_nothing_of_its_input(self, up_mesh: UpMesh) -> None:
+        async with up_mesh.channel("gateway") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await channel.unary_unary("/cerebro.gateway.v1.AgentGateway/Remember")(b"\xff\xff\xff\xff", timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     async def test_page_tokens_holding_deeply_nested_json(self, up_mesh: UpMesh, namespace: str) -> None:
         for depth in (100, 5000):

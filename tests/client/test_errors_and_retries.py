@@ -17,7 +17,7 @@ from cerebro.client import (
     Unavailable,
 )
 from cerebro.client.errors import FieldViolation
-from services.gateway.credentials import Scope
+from services.gateway.store.credentials import Scope
 from tests.client.conftest import Agent
 from tests.gateway.harness import Mesh
 from tests.tcp_proxy import TcpProxy

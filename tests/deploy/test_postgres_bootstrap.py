@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,8 +22,10 @@ import asyncpg
 import pytest
 
 from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
+from cerebro.runtime.database import open_pool
 from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.gateway.store.learnings import LearningStore
 from tests.deploy.conftest import DEPLOY, REPO
 from tests.support import private_postgres
 
@@ -138,7 +141,6 @@ async def test_the_gateway_role_writes_only_what_the_gateway_keeps(migrated: str
         await connection.execute(
             "INSERT INTO gateway.learning_deliveries (namespace, learning_id) VALUES ('aria', $1)", learning
         )
-        await connection.execute("UPDATE gateway.learning_deliveries SET attempts = attempts + 1")
         await connection.execute(
             "INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement) VALUES ('aria', 0.5, 0.5, 0.5)"
             " ON CONFLICT (namespace) DO UPDATE SET focus = excluded.focus"
@@ -158,6 +160,47 @@ async def test_the_gateway_role_writes_only_what_the_gateway_keeps(migrated: str
                 await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def test_the_gateway_role_works_the_learning_outbox_queue(migrated: str) -> None:
+    """Everything the delivery worker does to the leased queue (migration 0004's columns), as the gateway's role."""
+    owner = await asyncpg.connect(migrated)
+    try:
+        learning = await owner.fetchval(
+            "INSERT INTO gateway.learnings (learning_id, publisher, concept, definition, relationships, content_sha256)"
+            " VALUES (gen_random_uuid(), 'nexus', 'queue', '', '{}', '\\x00') RETURNING learning_id"
+        )
+        for namespace in ("stored", "failed", "abandoned"):
+            await owner.execute(
+                "INSERT INTO gateway.learning_deliveries (namespace, learning_id) VALUES ($1, $2)", namespace, learning
+            )
+    finally:
+        await owner.close()
+    pool = await open_pool(await login(migrated, "cerebro_gateway"), max_size=2)
+    try:
+        store = LearningStore(pool, "bootstrap test")
+        claimed = await store.claim_unstored(10)
+        deliveries = {
+            delivery.namespace: delivery for delivery in claimed.deliveries if delivery.learning.learning_id == learning
+        }
+        assert set(deliveries) == {"stored", "failed", "abandoned"}
+        await store.mark_stored(claimed.claim, deliveries["stored"], uuid.uuid4())
+        await store.mark_failed(claimed.claim, deliveries["failed"], "memory unavailable")
+        # A replica that died holding a claim: its lease runs out, and the next claim reclaims it first.
+        await pool.execute(
+            "UPDATE gateway.learning_deliveries SET locked_until = now() - interval '1 second'"
+            " WHERE namespace = 'abandoned'"
+        )
+        reclaimed = await store.claim_unstored(10)
+        assert [delivery.namespace for delivery in reclaimed.deliveries] == ["abandoned"]
+        states = dict(
+            await pool.fetch(
+                "SELECT namespace, state FROM gateway.learning_deliveries WHERE learning_id = $1", learning
+            )
+        )
+        assert states == {"stored": "done", "failed": "pending", "abandoned": "processing"}
+    finally:
+        await pool.close()
 
 
 async def test_the_consensus_role_records_but_never_rewrites_votes(migrated: str) -> None:

@@ -12,13 +12,14 @@ import asyncpg
 import pytest
 
 from cerebro.embedded import EmbeddedStack
-from services.gateway.db import migrate
+from cerebro.runtime.database import migrate
+from services.gateway.store.schema import SCHEMA
 from tests.gateway.harness import Mesh, running_mesh, temporary_database
 
 
 @pytest.fixture
 async def gateway_database_url(fresh_database_url: str) -> str:
-    await migrate(fresh_database_url)
+    await migrate(fresh_database_url, SCHEMA)
     return fresh_database_url
 
 

@@ -18,9 +18,9 @@ from google.rpc import error_details_pb2, status_pb2
 from cerebro.embedded import EmbeddedStack
 from cerebro.gateway.v1 import gateway_pb2_grpc
 from cerebro.runtime.server import ServiceHost
-from services.gateway import keys
 from services.gateway.main import lifespan
 from services.gateway.settings import GatewaySettings
+from services.gateway.store import keys
 from services.memory.db import migrate as migrate_memory
 from tests.consensus.harness import ConsensusServer, consensus_server
 from tests.memory.embedder_double import EmbedderDouble

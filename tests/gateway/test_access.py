@@ -11,8 +11,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
-from services.gateway import keys
-from services.gateway.credentials import Scope
+from services.gateway.store import keys
+from services.gateway.store.credentials import Scope
 from tests.gateway.harness import Mesh, bearer, retry_delay_seconds
 
 
@@ -104,6 +104,19 @@ async def test_each_key_has_a_rate_limit_with_retry_info(mesh: Mesh, namespace: 
     assert 0 < retry_delay_seconds(caught.value) <= 2.0
     # The limit is per key: another key of the same namespace is unaffected.
     await stub.GetSharedEmotionalState(request, metadata=bearer(other.token))
+
+
+async def test_concurrent_calls_each_reach_the_method_as_their_own_caller(mesh: Mesh) -> None:
+    """The caller travels from the interceptor to the method with the call: calls of several credentials
+    interleaved on one gateway each work on their own namespace."""
+    suffix = namespace_suffix()
+    namespaces = [f"agent{index}-{suffix}" for index in range(4)]
+    tokens = {ns: bearer((await mesh.issue(ns)).token) for ns in namespaces}
+    expected = [ns for _ in range(5) for ns in namespaces]
+    responses = await asyncio.gather(
+        *(mesh.gateway.stub.GetStats(pb.GetStatsRequest(), metadata=tokens[ns]) for ns in expected)
+    )
+    assert [response.namespace for response in responses] == expected
 
 
 async def test_namespaces_are_private_unless_granted(mesh: Mesh) -> None:

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cerebro.client.signing import AgentSigner, registration_request
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
-from services.gateway.credentials import Scope
 from services.gateway.discovery import active_replicas
+from services.gateway.store.credentials import Scope
 from tests.gateway.harness import Mesh, bearer, violated_fields
 
 

@@ -9,10 +9,11 @@ import grpc
 import pytest
 
 from cerebro.runtime.errors import ServiceError
-from services.gateway import keys
+from cerebro.runtime.notifications import Listener
 from services.gateway.auth import Authenticator
-from services.gateway.credentials import CredentialStore, Scope, parse_token
-from services.gateway.notifications import CREDENTIALS_CHANNEL, Listener
+from services.gateway.store import keys
+from services.gateway.store.channels import CREDENTIALS_CHANNEL
+from services.gateway.store.credentials import CredentialStore, Scope, parse_token
 
 
 async def test_issued_key_is_stored_only_as_a_hash(gateway_pool: asyncpg.Pool) -> None:
@@ -51,7 +52,7 @@ async def test_revocation_reaches_a_caching_authenticator_by_notification(
 ) -> None:
     issued = await keys.issue_key(gateway_pool, "nexus")
     authenticator = Authenticator(CredentialStore(gateway_pool), cache_seconds=3600)
-    listener = Listener(gateway_database_url)
+    listener = Listener(gateway_database_url, "gateway test")
     listener.on(CREDENTIALS_CHANNEL, authenticator.invalidate)
     listening = asyncio.create_task(listener.run())
     try:

@@ -13,8 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
 from cerebro.memory.v1 import semantic_pb2
-from services.gateway.learning_storer import semantic_memory_of, storage_request_id
-from services.gateway.learnings import LearningRecord, UnstoredDelivery
+from services.gateway.learning_delivery import semantic_memory_of, storage_request_id
+from services.gateway.store.learnings import LearningRecord
 from tests.gateway.harness import Mesh, bearer
 
 Metadata = tuple[tuple[str, str], ...]
@@ -154,6 +154,8 @@ async def test_a_learning_id_cannot_be_reused_for_other_content(mesh: Mesh, name
         ({"concept": " "}, "learning.concept"),
         ({"concept": "x", "learning_id": "nope"}, "learning.learning_id"),
         ({"concept": "x", "confidence": 1.5}, "learning.confidence"),
+        # The memory service would refuse it at every delivery: refused at publish instead.
+        ({"concept": "x", "definition": " \n "}, "learning.definition"),
         ({"concept": "x", "relationships": {"learned_from": "me"}}, "learning.relationships.learned_from"),
     ],
 )
@@ -173,7 +175,8 @@ async def test_bad_learnings_name_the_field(
 
 
 async def test_a_delivery_left_half_done_by_a_dead_replica_is_stored_once(mesh: Mesh, namespace: str) -> None:
-    """A replica claimed a delivery and stored the memory, then died before marking it stored."""
+    """A replica claimed a delivery and stored the memory, then died before marking it stored: once its
+    lease has run out, a live replica reclaims the delivery, and storing it again returns the same memory."""
     token = bearer((await mesh.issue(namespace)).token)
     await mesh.gateway.stub.GetStats(pb.GetStatsRequest(), metadata=token)  # creates the namespace
     learning_id = uuid.uuid4()
@@ -187,8 +190,10 @@ async def test_a_delivery_left_half_done_by_a_dead_replica_is_stored_once(mesh: 
             learning_id,
         )
         await connection.execute(
-            """INSERT INTO gateway.learning_deliveries (namespace, learning_id, attempts, claimed_until)
-               VALUES ($1, $2, 1, now() + interval '1 second')""",
+            """INSERT INTO gateway.learning_deliveries
+                   (namespace, learning_id, state, attempts, claimed_at, locked_until, claimed_by, claim_token)
+               VALUES ($1, $2, 'processing', 1, now(), now() + interval '1 second', 'a dead replica',
+                       gen_random_uuid())""",
             namespace,
             learning_id,
         )
@@ -196,9 +201,7 @@ async def test_a_delivery_left_half_done_by_a_dead_replica_is_stored_once(mesh: 
             memory_pb.CreateSemanticMemoryRequest(
                 namespace=namespace,
                 semantic_memory=semantic_memory_of(
-                    UnstoredDelivery(
-                        namespace, LearningRecord(learning_id, "someone-else", "leases", "", {}, None, now), 1
-                    )
+                    LearningRecord(learning_id, "someone-else", "leases", "", {}, None, now)
                 ),
                 request_id=storage_request_id(learning_id, namespace),
             )
@@ -206,7 +209,8 @@ async def test_a_delivery_left_half_done_by_a_dead_replica_is_stored_once(mesh: 
         # Once the dead replica's lease has run out, a live replica stores the delivery.
         for _ in range(200):
             stored = await connection.fetchrow(
-                "SELECT stored_at, semantic_memory_id FROM gateway.learning_deliveries WHERE learning_id = $1",
+                """SELECT stored_at, semantic_memory_id, state, attempts, claim_token
+                   FROM gateway.learning_deliveries WHERE learning_id = $1""",
                 learning_id,
             )
             if stored["stored_at"] is not None:
@@ -217,4 +221,6 @@ async def test_a_delivery_left_half_done_by_a_dead_replica_is_stored_once(mesh: 
     finally:
         await connection.close()
     assert str(stored["semantic_memory_id"]) == half_done.semantic_memory.semantic_memory_id
+    # Done, by the second attempt (the dead replica's was the first), and no longer claimed by anyone.
+    assert (stored["state"], stored["attempts"], stored["claim_token"]) == ("done", 2, None)
     assert [memory.concept for memory in await semantic_memories(mesh, namespace)] == ["leases"]

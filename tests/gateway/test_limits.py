@@ -14,8 +14,8 @@ import pytest
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.runtime.errors import ServiceError
 from services.gateway.auth import Authenticator, FailureLimiter, StreamLimiter, TtlCache, bearer_token
-from services.gateway.call import HTTP_CLIENT_METADATA, peer_address
-from services.gateway.credentials import CredentialStore, Principal, Scope, StoredKey
+from services.gateway.authentication import HTTP_CLIENT_METADATA, peer_address
+from services.gateway.store.credentials import CredentialStore, Principal, Scope, StoredKey
 from tests.gateway.harness import GatewayServer, Mesh, bearer, retry_delay_seconds
 
 MADE_UP_KEY = "crb_0123456789abcdef." + "A" * 43

@@ -11,8 +11,12 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import episodes_pb2, working_memory_pb2
+from cerebro.memory.v1 import memory_service_pb2 as memory_pb
+from services.gateway.api.system import memory_stats
 from tests.gateway.harness import Mesh, bearer, violated_fields
+from tests.transcoding.samples import filled
 
 # Document 004's example of POST /memory/action, as an agent would send it.
 DOCUMENT_004_ACTION = {
@@ -214,6 +218,27 @@ async def test_stats_of_the_callers_memory(mesh: Mesh, agent: tuple[tuple[str, s
     assert stats.namespace == namespace
     assert stats.memory.episodes_total == 2
     assert (stats.pending_learnings, stats.published_learnings) == (0, 0)
+
+
+def test_memory_stats_are_the_memory_services_figures_of_the_callers_memory() -> None:
+    """The gateway's own MemoryStats: the memory service's fields (numbers and types kept, so an older client
+    still reads them) but for redis_keys, a figure of the whole cache; each copied, unset ones left unset."""
+
+    def shape(
+        message: type[memory_pb.GetStatsResponse] | type[resources_pb2.MemoryStats],
+    ) -> dict[str, tuple[int, int]]:
+        return {field.name: (field.number, field.type) for field in message.DESCRIPTOR.fields}
+
+    assert shape(resources_pb2.MemoryStats) == {
+        name: kind for name, kind in shape(memory_pb.GetStatsResponse).items() if name != "redis_keys"
+    }
+    figures = memory_pb.GetStatsResponse()
+    figures.CopyFrom(filled(memory_pb.GetStatsResponse.DESCRIPTOR))
+    expected = MessageToDict(figures)
+    del expected["redisKeys"]
+    assert MessageToDict(memory_stats(figures)) == expected
+    empty = memory_stats(memory_pb.GetStatsResponse())
+    assert not empty.HasField("last_checkpoint_time") and not empty.HasField("last_heartbeat_time")
 
 
 async def test_recall_options_time_range_recency_context_and_min_score(

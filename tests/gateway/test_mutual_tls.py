@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc
-from services.gateway import keys
+from services.gateway.store import keys
 from tests.gateway.harness import GatewayServer, bearer, gateway_server, issue_key
 
 SHARE = pb.UpdateSharedEmotionalStateRequest(emotional_vector={"focus": 0.4, "energy": 0.6, "excitement": 0.8})

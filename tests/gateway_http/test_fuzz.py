@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 from services.gateway.http.gateway_api import openapi_document, route_table
 from tests.gateway_http.conftest import ScriptedFace
-from tests.gateway_http.fuzzing import fuzz
+from tests.transcoding.fuzzing import fuzz
 
 EXAMPLES_PER_OPERATION = 40
 

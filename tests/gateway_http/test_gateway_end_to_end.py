@@ -15,14 +15,13 @@ import aiohttp
 import pytest
 from schemathesis import GenerationMode
 
-from services.gateway.credentials import Scope
 from services.gateway.http.gateway_api import openapi_document, route_table
 from services.gateway.http.server import open_gateway_channel, running_http_face
 from services.gateway.http.settings import HttpSettings
-from tests.gateway.conftest import mesh, namespace  # noqa: F401  (fixtures of the gateway tests)
+from services.gateway.store.credentials import Scope
 from tests.gateway.harness import Mesh
 from tests.gateway.test_memory_api import DOCUMENT_004_ACTION
-from tests.gateway_http.fuzzing import fuzz, no_server_error_but_unavailable
+from tests.transcoding.fuzzing import fuzz, no_server_error_but_unavailable
 
 FUZZ_EXAMPLES_PER_OPERATION = 15
 
@@ -34,7 +33,7 @@ class Face:
 
 
 @pytest.fixture(scope="module")
-async def face(mesh: Mesh) -> AsyncIterator[Face]:  # noqa: F811
+async def face(mesh: Mesh) -> AsyncIterator[Face]:
     channel = open_gateway_channel(mesh.gateway.target, None, "localhost")
     settings = HttpSettings(port=0, max_body_bytes=1024 * 1024, default_timeout_seconds=10.0)
     try:
@@ -46,14 +45,14 @@ async def face(mesh: Mesh) -> AsyncIterator[Face]:  # noqa: F811
         await channel.close()
 
 
-async def bearer(mesh: Mesh, namespace: str, **options: object) -> dict[str, str]:  # noqa: F811
+async def bearer(mesh: Mesh, namespace: str, **options: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {(await mesh.issue(namespace, **options)).token}"}
 
 
 async def test_document_004s_action_is_remembered_and_found_over_http(
     mesh: Mesh,
     face: Face,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     agent = await bearer(mesh, namespace)
     remembered = await face.http.post("/memory/action", json=DOCUMENT_004_ACTION, headers=agent)
@@ -73,7 +72,7 @@ async def test_document_004s_action_is_remembered_and_found_over_http(
     assert stats["memory"]["episodesTotal"] == "1"  # int64: a string in proto3 JSON
 
 
-async def test_working_memory_by_path(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+async def test_working_memory_by_path(mesh: Mesh, face: Face, namespace: str) -> None:
     agent = await bearer(mesh, namespace)
     put = await face.http.put(
         "/memory/working", json={"item": {"contextType": "task", "content": {"step": 1}}}, headers=agent
@@ -89,7 +88,7 @@ async def test_working_memory_by_path(mesh: Mesh, face: Face, namespace: str) ->
 async def test_the_gateways_own_refusals_reach_the_http_client(
     mesh: Mesh,
     face: Face,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     agent = await bearer(mesh, namespace)
     blank = await face.http.post("/memory/action", json={"content": "   "}, headers=agent)
@@ -104,7 +103,7 @@ async def test_the_gateways_own_refusals_reach_the_http_client(
 async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
     mesh: Mesh,
     face: Face,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     missing = await face.http.post("/memory/search", json={"query": "x"})
     assert missing.status == 401
@@ -120,7 +119,7 @@ async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
     assert denied.status == 403
 
 
-async def test_the_rate_limit_is_429_with_retry_after(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+async def test_the_rate_limit_is_429_with_retry_after(mesh: Mesh, face: Face, namespace: str) -> None:
     agent = await bearer(mesh, namespace, rate_per_second=0.5, burst=1)
     assert (await face.http.get("/memory/identity", headers=agent)).status == 200
     limited = await face.http.get("/memory/identity", headers=agent)
@@ -165,7 +164,7 @@ async def test_learnings_stream_to_a_subscriber_as_json_lines(mesh: Mesh, face: 
 async def test_fuzzing_the_real_gateway_over_http_finds_no_server_error(
     mesh: Mesh,
     face: Face,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     agent = await bearer(mesh, namespace, instance_name=namespace.upper(), rate_per_second=100_000.0, burst=100_000)
     document = openapi_document(route_table())
@@ -184,13 +183,13 @@ async def test_fuzzing_the_real_gateway_over_http_finds_no_server_error(
         assert calls > 100
 
 
-async def test_a_nul_character_in_a_filter_is_a_client_error(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+async def test_a_nul_character_in_a_filter_is_a_client_error(mesh: Mesh, face: Face, namespace: str) -> None:
     agent = await bearer(mesh, namespace)
     response = await face.http.get("/neural-mesh/connected-agents", params={"region": "eu\x00"}, headers=agent)
     assert response.status == 400
 
 
-async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) -> None:  # noqa: F811
+async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) -> None:
     agent = await bearer(mesh, namespace)
     for index, text in enumerate(("the pager went off", "the disk filled up overnight", "we pruned old WAL files")):
         remembered = await face.http.post(

@@ -12,11 +12,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from cerebro.transcoding.json_schema import REF_PREFIX
+from cerebro.transcoding.transcode import message_to_json
 from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, openapi_text, route_table
-from services.gateway.http.json_schema import REF_PREFIX
-from services.gateway.http.transcode import message_to_json
 from tests.gateway_http.conftest import ScriptedFace
-from tests.gateway_http.samples import filled
+from tests.transcoding.samples import filled
 
 REPOSITORY_COPY = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

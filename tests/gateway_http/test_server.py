@@ -10,8 +10,8 @@ import pytest
 
 from services.gateway.http.server import gateway_target, serve_http_face
 from services.gateway.http.settings import HttpSettings
-from tests.gateway_http.scripted_gateway import scripted_gateway_server
 from tests.support import free_port, loopback_settings
+from tests.transcoding.scripted_server import scripted_server
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_the_gateway_is_reached_on_loopback_when_it_listens_everywhere(host: str
 
 async def test_the_face_serves_until_cancelled(tmp_path: Path) -> None:
     settings = HttpSettings.from_env({"CEREBRO_GATEWAY_HTTP_PORT": str(free_port())})
-    async with scripted_gateway_server() as (gateway, grpc_port):
+    async with scripted_server() as (server, grpc_port):
         serving = asyncio.create_task(serve_http_face(loopback_settings("gateway", tmp_path), settings, grpc_port))
         url = f"http://127.0.0.1:{settings.port}/health"
         async with aiohttp.ClientSession() as http:
@@ -40,7 +40,7 @@ async def test_the_face_serves_until_cancelled(tmp_path: Path) -> None:
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
             assert response.status == 200
-            assert [call.method for call in gateway.calls] == ["GetHealth"]
+            assert [call.method for call in server.calls] == ["GetHealth"]
             serving.cancel()
             await asyncio.gather(serving, return_exceptions=True)
             with pytest.raises(aiohttp.ClientConnectionError):

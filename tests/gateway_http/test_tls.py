@@ -12,15 +12,14 @@ import pytest
 from cerebro.runtime.config import TlsSettings
 from services.gateway.http.server import open_gateway_channel, running_http_face
 from services.gateway.http.settings import HttpSettings
-from tests.gateway.conftest import gateway_database_url  # noqa: F401  (fixture of the gateway tests)
 from tests.gateway.harness import GatewayServer, issue_key
-from tests.gateway.test_mutual_tls import Authority, tls_gateway  # noqa: F401  (fixture of the gateway tests)
+from tests.gateway.test_mutual_tls import Authority
 
 SERVER_NAME = "localhost"  # the name tls_gateway's certificate is issued for
 
 
 @pytest.fixture
-async def https_port(tls_gateway: tuple[Authority, GatewayServer], tmp_path: Path) -> AsyncIterator[int]:  # noqa: F811
+async def https_port(tls_gateway: tuple[Authority, GatewayServer], tmp_path: Path) -> AsyncIterator[int]:
     authority, gateway = tls_gateway
     tls = TlsSettings(
         cert_file=tmp_path / f"{SERVER_NAME}.crt", key_file=tmp_path / f"{SERVER_NAME}.key", ca_file=authority.ca_file
@@ -43,9 +42,9 @@ def client_context(authority: Authority, identity: str | None) -> ssl.SSLContext
 
 
 async def test_https_with_a_client_certificate_and_a_key_reaches_the_gateway_over_tls(
-    tls_gateway: tuple[Authority, GatewayServer],  # noqa: F811
+    tls_gateway: tuple[Authority, GatewayServer],
     https_port: int,
-    gateway_database_url: str,  # noqa: F811
+    gateway_database_url: str,
 ) -> None:
     authority, _ = tls_gateway
     token = (await issue_key(gateway_database_url, "nexus-tls")).token

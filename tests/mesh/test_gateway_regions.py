@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cerebro.client import errors
 from cerebro.client.settings import ClientSettings
 from cerebro.client.sync_client import CerebroClient
-from services.gateway import keys
+from services.gateway.store import keys
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh
 

@@ -34,7 +34,7 @@ from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.consensus.v1 import consensus_pb2_grpc
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.runtime.roles import Role
-from services.gateway import keys
+from services.gateway.store import keys
 from tests.mesh.agents import VoterAgent, get_proposal
 from tests.mesh.conftest import REGIONS
 from tests.mesh.harness import Mesh

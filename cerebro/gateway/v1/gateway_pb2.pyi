@@ -7,7 +7,6 @@ from cerebro.consensus.v1 import consensus_pb2 as _consensus_pb2
 from cerebro.gateway.v1 import resources_pb2 as _resources_pb2
 from cerebro.memory.v1 import episodes_pb2 as _episodes_pb2
 from cerebro.memory.v1 import identity_pb2 as _identity_pb2
-from cerebro.memory.v1 import memory_service_pb2 as _memory_service_pb2
 from cerebro.memory.v1 import semantic_pb2 as _semantic_pb2
 from cerebro.memory.v1 import working_memory_pb2 as _working_memory_pb2
 from collections import abc as _abc
@@ -1880,14 +1879,14 @@ class GetStatsResponse(_message.Message):
     published_learnings: _builtins.int
     """Learnings the caller published."""
     @_builtins.property
-    def memory(self) -> _memory_service_pb2.GetStatsResponse:
+    def memory(self) -> _resources_pb2.MemoryStats:
         """Figures of the caller's memory."""
 
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
-        memory: _memory_service_pb2.GetStatsResponse | None = ...,
+        memory: _resources_pb2.MemoryStats | None = ...,
         connected_instances: _builtins.int = ...,
         pending_learnings: _builtins.int = ...,
         published_learnings: _builtins.int = ...,

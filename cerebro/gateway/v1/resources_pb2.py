@@ -24,27 +24,30 @@ _sym_db = _symbol_database.Default()
 
 from cerebro.consensus.v1 import consensus_pb2 as cerebro_dot_consensus_dot_v1_dot_consensus__pb2
 from cerebro.memory.v1 import identity_pb2 as cerebro_dot_memory_dot_v1_dot_identity__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cerebro/gateway/v1/resources.proto\x12\x12\x63\x65rebro.gateway.v1\x1a$cerebro/consensus/v1/consensus.proto\x1a cerebro/memory/v1/identity.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x08Learning\x12\x13\n\x0blearning_id\x18\x01 \x01(\t\x12\x11\n\tpublisher\x18\x02 \x01(\t\x12\x0f\n\x07\x63oncept\x18\x03 \x01(\t\x12\x12\n\ndefinition\x18\x04 \x01(\t\x12.\n\rrelationships\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nconfidence\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x30\n\x0cpublish_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_confidence\"\xbb\x01\n\rMemberEmotion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12<\n\x10\x65motional_vector\x18\x02 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVector\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x01\n\x14SharedEmotionalState\x12\x32\n\x07members\x18\x01 \x03(\x0b\x32!.cerebro.gateway.v1.MemberEmotion\x12\x30\n\x04mean\x18\x02 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVector\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdc\x02\n\x0eTaskAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1d\n\x15required_capabilities\x18\x04 \x03(\t\x12\x30\n\x08instance\x18\x05 \x01(\x0b\x32\x1e.cerebro.consensus.v1.Instance\x12\x1c\n\x14matched_capabilities\x18\x06 \x03(\t\x12\x1c\n\x14missing_capabilities\x18\x07 \x03(\t\x12\x1b\n\x13in_preferred_region\x18\x08 \x01(\x08\x12\x0c\n\x04load\x18\t \x01(\x05\x12\x17\n\x0f\x63\x61ndidate_count\x18\n \x01(\x05\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12/\n\x0b\x61ssign_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .cerebro.gateway.v1.HealthStatus\x12\x10\n\x08replicas\x18\x03 \x01(\x05\x12\x18\n\x10serving_replicas\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t*\x83\x01\n\x0cHealthStatus\x12\x1d\n\x19HEALTH_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15HEALTH_STATUS_SERVING\x10\x01\x12\x1a\n\x16HEALTH_STATUS_DEGRADED\x10\x02\x12\x1d\n\x19HEALTH_STATUS_NOT_SERVING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cerebro/gateway/v1/resources.proto\x12\x12\x63\x65rebro.gateway.v1\x1a$cerebro/consensus/v1/consensus.proto\x1a cerebro/memory/v1/identity.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x08Learning\x12\x13\n\x0blearning_id\x18\x01 \x01(\t\x12\x11\n\tpublisher\x18\x02 \x01(\t\x12\x0f\n\x07\x63oncept\x18\x03 \x01(\t\x12\x12\n\ndefinition\x18\x04 \x01(\t\x12.\n\rrelationships\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nconfidence\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x30\n\x0cpublish_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_confidence\"\xbb\x01\n\rMemberEmotion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12<\n\x10\x65motional_vector\x18\x02 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVector\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x01\n\x14SharedEmotionalState\x12\x32\n\x07members\x18\x01 \x03(\x0b\x32!.cerebro.gateway.v1.MemberEmotion\x12\x30\n\x04mean\x18\x02 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVector\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x04\n\x0bMemoryStats\x12\x16\n\x0e\x65pisodes_total\x18\x01 \x01(\x03\x12\x19\n\x11\x65pisodes_embedded\x18\x02 \x01(\x03\x12\"\n\x1a\x65mbedding_coverage_percent\x18\x03 \x01(\x01\x12\x15\n\rqueue_pending\x18\x04 \x01(\x03\x12\x18\n\x10queue_processing\x18\x05 \x01(\x03\x12\x12\n\nqueue_dead\x18\x06 \x01(\x03\x12;\n\x18queue_oldest_pending_age\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x17semantic_memories_total\x18\x08 \x01(\x03\x12\x1c\n\x14working_memory_items\x18\t \x01(\x03\x12\x15\n\rmemory_blocks\x18\n \x01(\x03\x12\x10\n\x08projects\x18\x0b \x01(\x03\x12\x13\n\x0b\x63heckpoints\x18\x0c \x01(\x03\x12\x1c\n\x14last_checkpoint_type\x18\r \x01(\t\x12\x38\n\x14last_checkpoint_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x0f\x10\x10R\nredis_keys\"\xdc\x02\n\x0eTaskAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1d\n\x15required_capabilities\x18\x04 \x03(\t\x12\x30\n\x08instance\x18\x05 \x01(\x0b\x32\x1e.cerebro.consensus.v1.Instance\x12\x1c\n\x14matched_capabilities\x18\x06 \x03(\t\x12\x1c\n\x14missing_capabilities\x18\x07 \x03(\t\x12\x1b\n\x13in_preferred_region\x18\x08 \x01(\x08\x12\x0c\n\x04load\x18\t \x01(\x05\x12\x17\n\x0f\x63\x61ndidate_count\x18\n \x01(\x05\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12/\n\x0b\x61ssign_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .cerebro.gateway.v1.HealthStatus\x12\x10\n\x08replicas\x18\x03 \x01(\x05\x12\x18\n\x10serving_replicas\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t*\x83\x01\n\x0cHealthStatus\x12\x1d\n\x19HEALTH_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15HEALTH_STATUS_SERVING\x10\x01\x12\x1a\n\x16HEALTH_STATUS_DEGRADED\x10\x02\x12\x1d\n\x19HEALTH_STATUS_NOT_SERVING\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.gateway.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HEALTHSTATUS']._serialized_start=1284
-  _globals['_HEALTHSTATUS']._serialized_end=1415
-  _globals['_LEARNING']._serialized_start=194
-  _globals['_LEARNING']._serialized_end=419
-  _globals['_MEMBEREMOTION']._serialized_start=422
-  _globals['_MEMBEREMOTION']._serialized_end=609
-  _globals['_SHAREDEMOTIONALSTATE']._serialized_start=612
-  _globals['_SHAREDEMOTIONALSTATE']._serialized_end=785
-  _globals['_TASKASSIGNMENT']._serialized_start=788
-  _globals['_TASKASSIGNMENT']._serialized_end=1136
-  _globals['_COMPONENTHEALTH']._serialized_start=1139
-  _globals['_COMPONENTHEALTH']._serialized_end=1281
+  _globals['_HEALTHSTATUS']._serialized_start=1837
+  _globals['_HEALTHSTATUS']._serialized_end=1968
+  _globals['_LEARNING']._serialized_start=226
+  _globals['_LEARNING']._serialized_end=451
+  _globals['_MEMBEREMOTION']._serialized_start=454
+  _globals['_MEMBEREMOTION']._serialized_end=641
+  _globals['_SHAREDEMOTIONALSTATE']._serialized_start=644
+  _globals['_SHAREDEMOTIONALSTATE']._serialized_end=817
+  _globals['_MEMORYSTATS']._serialized_start=820
+  _globals['_MEMORYSTATS']._serialized_end=1338
+  _globals['_TASKASSIGNMENT']._serialized_start=1341
+  _globals['_TASKASSIGNMENT']._serialized_end=1689
+  _globals['_COMPONENTHEALTH']._serialized_start=1692
+  _globals['_COMPONENTHEALTH']._serialized_end=1834
 # @@protoc_insertion_point(module_scope)

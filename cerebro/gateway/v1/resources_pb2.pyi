@@ -7,6 +7,7 @@ from cerebro.consensus.v1 import consensus_pb2 as _consensus_pb2
 from cerebro.memory.v1 import identity_pb2 as _identity_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -78,7 +79,7 @@ class Learning(_message.Message):
     concept: _builtins.str
     """Required. The concept's name: 1-500 characters, not only whitespace."""
     definition: _builtins.str
-    """Optional. What was learned, at most 262,144 UTF-8 bytes."""
+    """Optional. What was learned: when set, not only whitespace, at most 262,144 UTF-8 bytes."""
     confidence: _builtins.float
     """Optional. Confidence in [0, 1]; 0.5 when not set."""
     @_builtins.property
@@ -187,6 +188,92 @@ class SharedEmotionalState(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SharedEmotionalState: _TypeAlias = SharedEmotionalState  # noqa: Y015
+
+@_typing.final
+class MemoryStats(_message.Message):
+    """Figures of one namespace's memory (GetStats). The field numbers are those of the memory service's own
+    figures, so that a client built when GetStats returned those still reads these.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODES_TOTAL_FIELD_NUMBER: _builtins.int
+    EPISODES_EMBEDDED_FIELD_NUMBER: _builtins.int
+    EMBEDDING_COVERAGE_PERCENT_FIELD_NUMBER: _builtins.int
+    QUEUE_PENDING_FIELD_NUMBER: _builtins.int
+    QUEUE_PROCESSING_FIELD_NUMBER: _builtins.int
+    QUEUE_DEAD_FIELD_NUMBER: _builtins.int
+    QUEUE_OLDEST_PENDING_AGE_FIELD_NUMBER: _builtins.int
+    SEMANTIC_MEMORIES_TOTAL_FIELD_NUMBER: _builtins.int
+    WORKING_MEMORY_ITEMS_FIELD_NUMBER: _builtins.int
+    MEMORY_BLOCKS_FIELD_NUMBER: _builtins.int
+    PROJECTS_FIELD_NUMBER: _builtins.int
+    CHECKPOINTS_FIELD_NUMBER: _builtins.int
+    LAST_CHECKPOINT_TYPE_FIELD_NUMBER: _builtins.int
+    LAST_CHECKPOINT_TIME_FIELD_NUMBER: _builtins.int
+    LAST_HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
+    episodes_total: _builtins.int
+    """Output only. Episodes stored."""
+    episodes_embedded: _builtins.int
+    """Output only. Episodes whose vector belongs to their current content."""
+    embedding_coverage_percent: _builtins.float
+    """Output only. `episodes_embedded` as a percentage of `episodes_total` (100 when there are none)."""
+    queue_pending: _builtins.int
+    """Output only. Episodes waiting to be embedded (including those waiting for a retry)."""
+    queue_processing: _builtins.int
+    """Output only. Episodes being embedded now."""
+    queue_dead: _builtins.int
+    """Output only. Episodes whose embedding failed every attempt (searchable by text only)."""
+    semantic_memories_total: _builtins.int
+    """Output only. Semantic memories stored."""
+    working_memory_items: _builtins.int
+    """Output only. Unexpired working memory items."""
+    memory_blocks: _builtins.int
+    """Output only. Memory blocks."""
+    projects: _builtins.int
+    """Output only. Projects."""
+    checkpoints: _builtins.int
+    """Output only. Checkpoints."""
+    last_checkpoint_type: _builtins.str
+    """Output only. Type of the latest checkpoint; empty when there is none."""
+    @_builtins.property
+    def queue_oldest_pending_age(self) -> _duration_pb2.Duration:
+        """Output only. How long the oldest waiting episode has waited; zero when none waits."""
+
+    @_builtins.property
+    def last_checkpoint_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. Time of the latest checkpoint; unset when there is none."""
+
+    @_builtins.property
+    def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. Last heartbeat of the caller's identity state; unset when there was none."""
+
+    def __init__(
+        self,
+        *,
+        episodes_total: _builtins.int = ...,
+        episodes_embedded: _builtins.int = ...,
+        embedding_coverage_percent: _builtins.float = ...,
+        queue_pending: _builtins.int = ...,
+        queue_processing: _builtins.int = ...,
+        queue_dead: _builtins.int = ...,
+        queue_oldest_pending_age: _duration_pb2.Duration | None = ...,
+        semantic_memories_total: _builtins.int = ...,
+        working_memory_items: _builtins.int = ...,
+        memory_blocks: _builtins.int = ...,
+        projects: _builtins.int = ...,
+        checkpoints: _builtins.int = ...,
+        last_checkpoint_type: _builtins.str = ...,
+        last_checkpoint_time: _timestamp_pb2.Timestamp | None = ...,
+        last_heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_checkpoint_time", b"last_checkpoint_time", "last_heartbeat_time", b"last_heartbeat_time", "queue_oldest_pending_age", b"queue_oldest_pending_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints", b"checkpoints", "embedding_coverage_percent", b"embedding_coverage_percent", "episodes_embedded", b"episodes_embedded", "episodes_total", b"episodes_total", "last_checkpoint_time", b"last_checkpoint_time", "last_checkpoint_type", b"last_checkpoint_type", "last_heartbeat_time", b"last_heartbeat_time", "memory_blocks", b"memory_blocks", "projects", b"projects", "queue_dead", b"queue_dead", "queue_oldest_pending_age", b"queue_oldest_pending_age", "queue_pending", b"queue_pending", "queue_processing", b"queue_processing", "semantic_memories_total", b"semantic_memories_total", "working_memory_items", b"working_memory_items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemoryStats: _TypeAlias = MemoryStats  # noqa: Y015
 
 @_typing.final
 class TaskAssignment(_message.Message):

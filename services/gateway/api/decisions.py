@@ -14,15 +14,15 @@ import grpc
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
+from services.gateway.call import current_call
 from services.gateway.downstream import relayed_error
 
 PROPOSAL_FIELDS = {"proposal": ""}
 
 
 class DecisionsApi(ApiBase):
-    async def Propose(self, request: pb.ProposeRequest, call: Call) -> pb.ProposeResponse:
-        await self.check_acts_for(call, request.proposer_id, "proposer_id")
+    async def Propose(self, request: pb.ProposeRequest, context: grpc.aio.ServicerContext) -> pb.ProposeResponse:
+        await self.check_acts_for(request.proposer_id, "proposer_id")
         proposal = consensus_pb2.Proposal(
             request_id=request.request_id,
             topic=request.topic,
@@ -35,14 +35,13 @@ class DecisionsApi(ApiBase):
         # Idempotent: the request id makes a retry return the same proposal.
         response = await self.consensus(
             lambda stub, timeout: stub.CreateProposal(downstream, timeout=timeout),
-            call,
             idempotent=True,
             fields=PROPOSAL_FIELDS,
         )
         return pb.ProposeResponse(proposal=response.proposal)
 
-    async def Vote(self, request: pb.VoteRequest, call: Call) -> pb.VoteResponse:
-        await self.check_acts_for(call, request.voter_id, "voter_id")
+    async def Vote(self, request: pb.VoteRequest, context: grpc.aio.ServicerContext) -> pb.VoteResponse:
+        await self.check_acts_for(request.voter_id, "voter_id")
         downstream = consensus_pb2.VoteRequest(
             proposal_id=request.proposal_id,
             voter_id=request.voter_id,
@@ -50,29 +49,30 @@ class DecisionsApi(ApiBase):
             signature=request.signature,
         )
         # Idempotent: the same signed vote again succeeds without change.
-        response = await self.consensus(
-            lambda stub, timeout: stub.Vote(downstream, timeout=timeout), call, idempotent=True
-        )
+        response = await self.consensus(lambda stub, timeout: stub.Vote(downstream, timeout=timeout), idempotent=True)
         return pb.VoteResponse(proposal=response.proposal)
 
-    async def GetDecision(self, request: pb.GetDecisionRequest, call: Call) -> pb.GetDecisionResponse:
+    async def GetDecision(
+        self, request: pb.GetDecisionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetDecisionResponse:
         downstream = consensus_pb2.GetProposalRequest(
             proposal_id=request.proposal_id, view=consensus_pb2.PROPOSAL_VIEW_FULL
         )
         response = await self.consensus(
-            lambda stub, timeout: stub.GetProposal(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.GetProposal(downstream, timeout=timeout), idempotent=True
         )
         return pb.GetDecisionResponse(proposal=response.proposal)
 
     async def WatchDecisions(
-        self, request: pb.WatchDecisionsRequest, call: Call
+        self, request: pb.WatchDecisionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchDecisionsResponse]:
         downstream = consensus_pb2.WatchProposalsRequest(
             proposal_id=request.proposal_id, view=consensus_pb2.PROPOSAL_VIEW_BASIC
         )
-        timeout = None if call.deadline.expires_at is None else call.deadline.remaining()
+        deadline = current_call().deadline
+        timeout = None if deadline.expires_at is None else deadline.remaining()
         try:
-            await self.resources.consensus.wait_for_serving(call.deadline)
+            await self.resources.consensus.wait_for_serving(deadline)
             replica = self.resources.consensus.choose()
         except grpc.aio.AioRpcError as error:
             raise relayed_error("consensus", error, {}) from None

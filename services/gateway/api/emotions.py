@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
+import grpc
+
 from cerebro.gateway.v1 import gateway_pb2 as pb
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
-from services.gateway.emotions import EmotionStore
-from services.gateway.validation import Violations
+from services.gateway.call import caller
+from services.gateway.store.emotions import EmotionStore
 
 MAX_CONTEXT_BYTES = 65_536
 
 
 class EmotionsApi(ApiBase):
     async def GetSharedEmotionalState(
-        self, request: pb.GetSharedEmotionalStateRequest, call: Call
+        self, request: pb.GetSharedEmotionalStateRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSharedEmotionalStateResponse:
         return pb.GetSharedEmotionalStateResponse(state=await EmotionStore(self.resources.pool).shared_state())
 
     async def UpdateSharedEmotionalState(
-        self, request: pb.UpdateSharedEmotionalStateRequest, call: Call
+        self, request: pb.UpdateSharedEmotionalStateRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateSharedEmotionalStateResponse:
         violations = Violations()
-        if not request.HasField("emotional_vector"):
-            violations.add("emotional_vector", "is required")
+        violations.required("emotional_vector", request.HasField("emotional_vector"))
         for name in ("focus", "energy", "excitement"):
             violations.fraction(f"emotional_vector.{name}", getattr(request.emotional_vector, name))
-        context = None
+        about = None
         if request.HasField("context"):
-            context = violations.struct("context", request.context, max_bytes=MAX_CONTEXT_BYTES)
+            about = violations.struct("context", request.context, max_bytes=MAX_CONTEXT_BYTES)
         violations.raise_if_any()
         store = EmotionStore(self.resources.pool)
-        await store.share(call.caller.namespace, request.emotional_vector, context)
+        await store.share(caller().namespace, request.emotional_vector, about)
         return pb.UpdateSharedEmotionalStateResponse(state=await store.shared_state())

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 
+import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
-from services.gateway.validation import Violations
 
 MAX_ACTION_TYPE_CHARS = 100
 ACTION_KEY = "action"
@@ -68,22 +68,21 @@ def check_remember(request: pb.RememberRequest) -> None:
 
 
 class EpisodesApi(ApiBase):
-    async def Remember(self, request: pb.RememberRequest, call: Call) -> pb.RememberResponse:
+    async def Remember(self, request: pb.RememberRequest, context: grpc.aio.ServicerContext) -> pb.RememberResponse:
         check_remember(request)
-        namespace = await self.own_namespace(call)
+        namespace = await self.own_namespace()
         downstream = memory_pb.CreateEpisodeRequest(
             namespace=namespace, episode=episode_of(request), request_id=request.request_id or str(uuid.uuid4())
         )
         response = await self.memory(
             lambda stub, timeout: stub.CreateEpisode(downstream, timeout=timeout),
-            call,
             idempotent=True,
             fields=ACTION_FIELDS if request.action_type else CONTENT_FIELDS,
         )
         return pb.RememberResponse(episode=response.episode)
 
-    async def Recall(self, request: pb.RecallRequest, call: Call) -> pb.RecallResponse:
-        namespace = await self.readable_namespace(call, request.namespace)
+    async def Recall(self, request: pb.RecallRequest, context: grpc.aio.ServicerContext) -> pb.RecallResponse:
+        namespace = await self.readable_namespace(request.namespace)
         downstream = memory_pb.SearchEpisodesRequest(
             namespace=namespace,
             query=request.query,
@@ -96,20 +95,20 @@ class EpisodesApi(ApiBase):
         if request.HasField("min_score"):
             downstream.min_score = request.min_score
         response = await self.memory(
-            lambda stub, timeout: stub.SearchEpisodes(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.SearchEpisodes(downstream, timeout=timeout), idempotent=True
         )
         return pb.RecallResponse(
             hits=response.hits, vector_search_skipped=response.vector_search_skipped, namespace=namespace
         )
 
     async def ListRecentEpisodes(
-        self, request: pb.ListRecentEpisodesRequest, call: Call
+        self, request: pb.ListRecentEpisodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRecentEpisodesResponse:
-        namespace = await self.readable_namespace(call, request.namespace)
+        namespace = await self.readable_namespace(request.namespace)
         downstream = memory_pb.ListEpisodesRequest(
             namespace=namespace, filter=request.filter, page_size=request.page_size, page_token=request.page_token
         )
         response = await self.memory(
-            lambda stub, timeout: stub.ListEpisodes(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.ListEpisodes(downstream, timeout=timeout), idempotent=True
         )
         return pb.ListRecentEpisodesResponse(episodes=response.episodes, next_page_token=response.next_page_token)

@@ -4,47 +4,56 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
+
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import identity_pb2
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
-from services.gateway.validation import Violations
 
 # The gateway addresses blocks by label; the memory service updates them by id.
 UPDATE_BLOCK_FIELDS = {"block.block_id": "block.label"}
 
 
 class IdentityApi(ApiBase):
-    async def ListMemoryBlocks(self, request: pb.ListMemoryBlocksRequest, call: Call) -> pb.ListMemoryBlocksResponse:
+    async def ListMemoryBlocks(
+        self, request: pb.ListMemoryBlocksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMemoryBlocksResponse:
         downstream = memory_pb.ListMemoryBlocksRequest(
-            namespace=await self.readable_namespace(call, request.namespace),
+            namespace=await self.readable_namespace(request.namespace),
             page_size=request.page_size,
             page_token=request.page_token,
         )
         response = await self.memory(
-            lambda stub, timeout: stub.ListMemoryBlocks(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.ListMemoryBlocks(downstream, timeout=timeout), idempotent=True
         )
         return pb.ListMemoryBlocksResponse(blocks=response.blocks, next_page_token=response.next_page_token)
 
-    async def GetMemoryBlock(self, request: pb.GetMemoryBlockRequest, call: Call) -> pb.GetMemoryBlockResponse:
-        namespace = await self.readable_namespace(call, request.namespace)
-        return pb.GetMemoryBlockResponse(block=await self._block(namespace, request.label, "label", call))
+    async def GetMemoryBlock(
+        self, request: pb.GetMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMemoryBlockResponse:
+        namespace = await self.readable_namespace(request.namespace)
+        return pb.GetMemoryBlockResponse(block=await self._block(namespace, request.label, "label"))
 
-    async def CreateMemoryBlock(self, request: pb.CreateMemoryBlockRequest, call: Call) -> pb.CreateMemoryBlockResponse:
+    async def CreateMemoryBlock(
+        self, request: pb.CreateMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateMemoryBlockResponse:
         downstream = memory_pb.CreateMemoryBlockRequest(
-            namespace=await self.own_namespace(call),
+            namespace=await self.own_namespace(),
             block=request.block,
             request_id=request.request_id or str(uuid.uuid4()),
         )
         response = await self.memory(
-            lambda stub, timeout: stub.CreateMemoryBlock(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.CreateMemoryBlock(downstream, timeout=timeout), idempotent=True
         )
         return pb.CreateMemoryBlockResponse(block=response.block)
 
-    async def UpdateMemoryBlock(self, request: pb.UpdateMemoryBlockRequest, call: Call) -> pb.UpdateMemoryBlockResponse:
-        namespace = await self.own_namespace(call)
-        current = await self._block(namespace, request.block.label, "block.label", call)
+    async def UpdateMemoryBlock(
+        self, request: pb.UpdateMemoryBlockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateMemoryBlockResponse:
+        namespace = await self.own_namespace()
+        current = await self._block(namespace, request.block.label, "block.label")
         block = identity_pb2.MemoryBlock()
         block.CopyFrom(request.block)
         block.block_id = current.block_id
@@ -56,42 +65,44 @@ class IdentityApi(ApiBase):
         # Not idempotent: every update counts a version.
         response = await self.memory(
             lambda stub, timeout: stub.UpdateMemoryBlock(downstream, timeout=timeout),
-            call,
             idempotent=False,
             fields=UPDATE_BLOCK_FIELDS,
         )
         return pb.UpdateMemoryBlockResponse(block=response.block)
 
-    async def _block(self, namespace: str, label: str, field: str, call: Call) -> identity_pb2.MemoryBlock:
+    async def _block(self, namespace: str, label: str, field: str) -> identity_pb2.MemoryBlock:
         violations = Violations()
         violations.text(field, label, max_chars=255)
         violations.raise_if_any()
         downstream = memory_pb.GetMemoryBlockRequest(namespace=namespace, label=label)
         response = await self.memory(
             lambda stub, timeout: stub.GetMemoryBlock(downstream, timeout=timeout),
-            call,
             idempotent=True,
             fields={"label": field},
         )
         return response.block
 
-    async def CreateCheckpoint(self, request: pb.CreateCheckpointRequest, call: Call) -> pb.CreateCheckpointResponse:
+    async def CreateCheckpoint(
+        self, request: pb.CreateCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateCheckpointResponse:
         downstream = memory_pb.CreateCheckpointRequest(
-            namespace=await self.own_namespace(call),
+            namespace=await self.own_namespace(),
             checkpoint=request.checkpoint,
             request_id=request.request_id or str(uuid.uuid4()),
         )
         response = await self.memory(
-            lambda stub, timeout: stub.CreateCheckpoint(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.CreateCheckpoint(downstream, timeout=timeout), idempotent=True
         )
         return pb.CreateCheckpointResponse(checkpoint=response.checkpoint)
 
-    async def RestoreCheckpoint(self, request: pb.RestoreCheckpointRequest, call: Call) -> pb.RestoreCheckpointResponse:
+    async def RestoreCheckpoint(
+        self, request: pb.RestoreCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RestoreCheckpointResponse:
         downstream = memory_pb.RestoreCheckpointRequest(
-            namespace=await self.own_namespace(call), checkpoint_id=request.checkpoint_id
+            namespace=await self.own_namespace(), checkpoint_id=request.checkpoint_id
         )
         response = await self.memory(
-            lambda stub, timeout: stub.RestoreCheckpoint(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.RestoreCheckpoint(downstream, timeout=timeout), idempotent=True
         )
         return pb.RestoreCheckpointResponse(
             checkpoint=response.checkpoint,
@@ -100,29 +111,29 @@ class IdentityApi(ApiBase):
             changed_labels=response.changed_labels,
         )
 
-    async def GetIdentityState(self, request: pb.GetIdentityStateRequest, call: Call) -> pb.GetIdentityStateResponse:
-        downstream = memory_pb.GetConsciousnessStateRequest(namespace=await self.own_namespace(call))
+    async def GetIdentityState(
+        self, request: pb.GetIdentityStateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetIdentityStateResponse:
+        downstream = memory_pb.GetConsciousnessStateRequest(namespace=await self.own_namespace())
         response = await self.memory(
-            lambda stub, timeout: stub.GetConsciousnessState(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.GetConsciousnessState(downstream, timeout=timeout), idempotent=True
         )
         return pb.GetIdentityStateResponse(state=response.state)
 
     async def UpdateIdentityState(
-        self, request: pb.UpdateIdentityStateRequest, call: Call
+        self, request: pb.UpdateIdentityStateRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateIdentityStateResponse:
         downstream = memory_pb.UpdateConsciousnessStateRequest(
-            namespace=await self.own_namespace(call), state=request.state, update_mask=request.update_mask
+            namespace=await self.own_namespace(), state=request.state, update_mask=request.update_mask
         )
         # Not idempotent: every update counts a version.
         response = await self.memory(
-            lambda stub, timeout: stub.UpdateConsciousnessState(downstream, timeout=timeout), call, idempotent=False
+            lambda stub, timeout: stub.UpdateConsciousnessState(downstream, timeout=timeout), idempotent=False
         )
         return pb.UpdateIdentityStateResponse(state=response.state)
 
-    async def Heartbeat(self, request: pb.HeartbeatRequest, call: Call) -> pb.HeartbeatResponse:
-        downstream = memory_pb.HeartbeatRequest(namespace=await self.own_namespace(call))
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
+        downstream = memory_pb.HeartbeatRequest(namespace=await self.own_namespace())
         # A repeated heartbeat only records "alive now" again.
-        response = await self.memory(
-            lambda stub, timeout: stub.Heartbeat(downstream, timeout=timeout), call, idempotent=True
-        )
+        response = await self.memory(lambda stub, timeout: stub.Heartbeat(downstream, timeout=timeout), idempotent=True)
         return pb.HeartbeatResponse(state=response.state)

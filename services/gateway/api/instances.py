@@ -7,12 +7,13 @@ credential is bound to, and that an agent does not register as one of the mesh's
 
 from __future__ import annotations
 
+import grpc
+
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.runtime.errors import permission_denied
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
-from services.gateway.validation import Violations
 
 # Discovery sends service traffic to WORKER instances; an agent registering as one could receive it.
 AGENT_INSTANCE_TYPES = (consensus_pb2.INSTANCE_TYPE_PRIMARY, consensus_pb2.INSTANCE_TYPE_SPECIALIZED)
@@ -20,15 +21,17 @@ AGENT_INSTANCE_TYPES = (consensus_pb2.INSTANCE_TYPE_PRIMARY, consensus_pb2.INSTA
 
 class InstancesApi(ApiBase):
     async def ListConnectedInstances(
-        self, request: pb.ListConnectedInstancesRequest, call: Call
+        self, request: pb.ListConnectedInstancesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListConnectedInstancesResponse:
         instances = await self.active_instances(
-            call, region=request.region, capability=request.capability, agents_only=not request.include_service_replicas
+            region=request.region, capability=request.capability, agents_only=not request.include_service_replicas
         )
         return pb.ListConnectedInstancesResponse(instances=instances, total_connected=len(instances))
 
-    async def RegisterInstance(self, request: pb.RegisterInstanceRequest, call: Call) -> pb.RegisterInstanceResponse:
-        bound_name = self.bound_instance_name(call, "register an instance")
+    async def RegisterInstance(
+        self, request: pb.RegisterInstanceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterInstanceResponse:
+        bound_name = self.bound_instance_name("register an instance")
         violations = Violations()
         if not request.HasField("instance"):
             violations.add("instance", "is required")
@@ -47,32 +50,32 @@ class InstancesApi(ApiBase):
         )
         # Idempotent: the same signed registration again is accepted without change.
         response = await self.consensus(
-            lambda stub, timeout: stub.RegisterInstance(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.RegisterInstance(downstream, timeout=timeout), idempotent=True
         )
         return pb.RegisterInstanceResponse(
             instance=response.instance, created=response.created, lease_ttl_seconds=response.lease_ttl_seconds
         )
 
     async def RenewInstanceLease(
-        self, request: pb.RenewInstanceLeaseRequest, call: Call
+        self, request: pb.RenewInstanceLeaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.RenewInstanceLeaseResponse:
-        await self.check_acts_for(call, request.instance_id, "instance_id")
+        await self.check_acts_for(request.instance_id, "instance_id")
         downstream = consensus_pb2.HeartbeatRequest(
             instance_id=request.instance_id, sign_time=request.sign_time, signature=request.signature
         )
         response = await self.consensus(
-            lambda stub, timeout: stub.Heartbeat(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.Heartbeat(downstream, timeout=timeout), idempotent=True
         )
         return pb.RenewInstanceLeaseResponse(instance=response.instance, lease_ttl_seconds=response.lease_ttl_seconds)
 
     async def DeregisterInstance(
-        self, request: pb.DeregisterInstanceRequest, call: Call
+        self, request: pb.DeregisterInstanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeregisterInstanceResponse:
-        await self.check_acts_for(call, request.instance_id, "instance_id")
+        await self.check_acts_for(request.instance_id, "instance_id")
         downstream = consensus_pb2.DeregisterInstanceRequest(
             instance_id=request.instance_id, sign_time=request.sign_time, signature=request.signature
         )
         response = await self.consensus(
-            lambda stub, timeout: stub.DeregisterInstance(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.DeregisterInstance(downstream, timeout=timeout), idempotent=True
         )
         return pb.DeregisterInstanceResponse(instance=response.instance)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
+
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
 
 KNOWLEDGE_FIELDS = {"semantic_memory": "knowledge"}
 
 
 class KnowledgeApi(ApiBase):
-    async def UpsertKnowledge(self, request: pb.UpsertKnowledgeRequest, call: Call) -> pb.UpsertKnowledgeResponse:
-        namespace = await self.own_namespace(call)
+    async def UpsertKnowledge(
+        self, request: pb.UpsertKnowledgeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpsertKnowledgeResponse:
+        namespace = await self.own_namespace()
         if not request.knowledge.semantic_memory_id:
             create = memory_pb.CreateSemanticMemoryRequest(
                 namespace=namespace,
@@ -23,7 +26,6 @@ class KnowledgeApi(ApiBase):
             )
             created = await self.memory(
                 lambda stub, timeout: stub.CreateSemanticMemory(create, timeout=timeout),
-                call,
                 idempotent=True,
                 fields=KNOWLEDGE_FIELDS,
             )
@@ -34,14 +36,15 @@ class KnowledgeApi(ApiBase):
         # Not idempotent: a retried update could undo a concurrent one.
         updated = await self.memory(
             lambda stub, timeout: stub.UpdateSemanticMemory(update, timeout=timeout),
-            call,
             idempotent=False,
             fields=KNOWLEDGE_FIELDS,
         )
         return pb.UpsertKnowledgeResponse(knowledge=updated.semantic_memory, created=False)
 
-    async def SearchKnowledge(self, request: pb.SearchKnowledgeRequest, call: Call) -> pb.SearchKnowledgeResponse:
-        namespace = await self.readable_namespace(call, request.namespace)
+    async def SearchKnowledge(
+        self, request: pb.SearchKnowledgeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchKnowledgeResponse:
+        namespace = await self.readable_namespace(request.namespace)
         downstream = memory_pb.SearchSemanticMemoriesRequest(
             namespace=namespace, query=request.query, mode=request.mode, top_k=request.top_k
         )
@@ -50,7 +53,7 @@ class KnowledgeApi(ApiBase):
         if request.HasField("min_score"):
             downstream.min_score = request.min_score
         response = await self.memory(
-            lambda stub, timeout: stub.SearchSemanticMemories(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.SearchSemanticMemories(downstream, timeout=timeout), idempotent=True
         )
         return pb.SearchKnowledgeResponse(
             hits=response.hits, vector_search_skipped=response.vector_search_skipped, namespace=namespace

@@ -7,16 +7,17 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+import grpc
 from google.protobuf import timestamp_pb2
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.runtime.safe_values import stored_struct
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
-from services.gateway.learning_storer import PROVENANCE_KEY
-from services.gateway.learnings import LearningRecord
-from services.gateway.validation import Violations
+from services.gateway.call import caller
+from services.gateway.learning_delivery import PROVENANCE_KEY
+from services.gateway.store.learnings import LearningRecord
 
 MAX_CONCEPT_CHARS = 500
 MAX_DEFINITION_BYTES = 262_144
@@ -44,12 +45,14 @@ def learning_message(record: LearningRecord) -> resources_pb2.Learning:
 
 
 class LearningApi(ApiBase):
-    async def PublishLearning(self, request: pb.PublishLearningRequest, call: Call) -> pb.PublishLearningResponse:
+    async def PublishLearning(
+        self, request: pb.PublishLearningRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PublishLearningResponse:
         learning = request.learning
         violations = Violations()
         learning_id = violations.uuid("learning.learning_id", learning.learning_id, required=False)
         violations.text("learning.concept", learning.concept, max_chars=MAX_CONCEPT_CHARS)
-        violations.utf8_bytes("learning.definition", learning.definition, max_bytes=MAX_DEFINITION_BYTES)
+        violations.text("learning.definition", learning.definition, required=False, max_bytes=MAX_DEFINITION_BYTES)
         if PROVENANCE_KEY in learning.relationships.fields:
             violations.add(f"learning.relationships.{PROVENANCE_KEY}", "is reserved for the receivers' provenance")
         relationships = violations.struct(
@@ -61,7 +64,7 @@ class LearningApi(ApiBase):
         violations.raise_if_any()
         record, recipient_count = await self.resources.learnings.publish(
             learning_id or uuid.uuid4(),
-            call.caller.namespace,
+            caller().namespace,
             learning.concept,
             learning.definition,
             relationships,
@@ -70,9 +73,9 @@ class LearningApi(ApiBase):
         return pb.PublishLearningResponse(learning=learning_message(record), recipient_count=recipient_count)
 
     async def SubscribeLearnings(
-        self, request: pb.SubscribeLearningsRequest, call: Call
+        self, request: pb.SubscribeLearningsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SubscribeLearningsResponse]:
-        namespace = await self.own_namespace(call)
+        namespace = await self.own_namespace()
         store, signals = self.resources.learnings, self.resources.signals
         await store.subscribe(namespace)
         sent: list[int] = []
@@ -92,17 +95,12 @@ class LearningApi(ApiBase):
                         await asyncio.wait_for(stored.wait(), self.resources.settings.learning_poll_seconds)
 
     async def AcknowledgeLearnings(
-        self, request: pb.AcknowledgeLearningsRequest, call: Call
+        self, request: pb.AcknowledgeLearningsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AcknowledgeLearningsResponse:
         violations = Violations()
-        if not request.learning_ids:
-            violations.add("learning_ids", "is required")
-        elif len(request.learning_ids) > MAX_ACKNOWLEDGED:
-            violations.add("learning_ids", f"has {len(request.learning_ids)} ids; the limit is {MAX_ACKNOWLEDGED}")
-        ids = [
-            violations.uuid(f"learning_ids[{index}]", value, required=True)
-            for index, value in enumerate(request.learning_ids)
-        ]
+        ids = []
+        if violations.required("learning_ids", bool(request.learning_ids)):
+            ids = violations.uuids("learning_ids", request.learning_ids, max_items=MAX_ACKNOWLEDGED)
         violations.raise_if_any()
-        count = await self.resources.learnings.acknowledge(call.caller.namespace, [i for i in ids if i is not None])
+        count = await self.resources.learnings.acknowledge(caller().namespace, ids)
         return pb.AcknowledgeLearningsResponse(acknowledged_count=count)

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import asyncpg
+import grpc
 from google.protobuf import timestamp_pb2
 
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.runtime.errors import already_exists, failed_precondition
+from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
+from services.gateway.call import caller
 from services.gateway.distribution import choose
-from services.gateway.task_store import TaskStore, request_digest
-from services.gateway.validation import Violations
+from services.gateway.store.tasks import TaskStore, request_digest
 
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_CAPABILITIES = 64
 MAX_REGION_CHARS = 100
-CAPABILITY = re.compile(r"^\S{1,100}$")
+MAX_CAPABILITY_CHARS = 100
 
 
 def assignment_message(row: asyncpg.Record) -> resources_pb2.TaskAssignment:
@@ -47,32 +47,30 @@ def check_task(request: pb.DistributeTaskRequest) -> uuid.UUID | None:
     violations = Violations()
     request_id = violations.uuid("request_id", request.request_id, required=False)
     violations.text("description", request.description, max_chars=MAX_DESCRIPTION_CHARS)
-    if len(request.required_capabilities) > MAX_CAPABILITIES:
-        violations.add("required_capabilities", f"has more than {MAX_CAPABILITIES} capabilities")
-    seen: set[str] = set()
-    for index, capability in enumerate(request.required_capabilities):
-        field = f"required_capabilities[{index}]"
-        if not CAPABILITY.match(capability):
-            violations.add(field, "must be 1-100 characters without whitespace")
-        elif capability in seen:
-            violations.add(field, f"repeats {capability!r}")
-        seen.add(capability)
-    violations.text("preferred_region", request.preferred_region, max_chars=MAX_REGION_CHARS, required=False)
+    violations.distinct_tokens(
+        "required_capabilities",
+        request.required_capabilities,
+        max_items=MAX_CAPABILITIES,
+        max_chars=MAX_CAPABILITY_CHARS,
+    )
+    violations.token("preferred_region", request.preferred_region, max_chars=MAX_REGION_CHARS, required=False)
     violations.raise_if_any()
     return request_id
 
 
 class TasksApi(ApiBase):
-    async def DistributeTask(self, request: pb.DistributeTaskRequest, call: Call) -> pb.DistributeTaskResponse:
+    async def DistributeTask(
+        self, request: pb.DistributeTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DistributeTaskResponse:
         request_id = check_task(request) or uuid.uuid4()
-        requester = call.caller.namespace
+        requester = caller().namespace
         required = list(request.required_capabilities)
         region = request.preferred_region or self.resources.region
         digest = request_digest(request.description, required, region)
         store = TaskStore(self.resources.pool)
         earlier = await store.find(requester, request_id)
         if earlier is None:
-            instances = await self.active_instances(call, agents_only=True)
+            instances = await self.active_instances(agents_only=True)
             window = self.resources.settings.task_load_window_seconds
             async with store.assigning() as assigning:
                 loads = await assigning.loads([instance.instance_id for instance in instances], window)

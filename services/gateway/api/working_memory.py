@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
 from cerebro.memory.v1 import working_memory_pb2
 from services.gateway.api.base import ApiBase
-from services.gateway.call import Call
 
 DEFAULT_TTL = duration_pb2.Duration(seconds=24 * 3600)
 # What a put replaces in an existing item; context_type is immutable.
@@ -30,40 +30,40 @@ def replacement_of(item: working_memory_pb2.WorkingMemoryItem) -> working_memory
 
 class WorkingMemoryApi(ApiBase):
     async def ListWorkingMemoryItems(
-        self, request: pb.ListWorkingMemoryItemsRequest, call: Call
+        self, request: pb.ListWorkingMemoryItemsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListWorkingMemoryItemsResponse:
         downstream = memory_pb.ListWorkingMemoryItemsRequest(
-            namespace=await self.own_namespace(call),
+            namespace=await self.own_namespace(),
             context_type=request.context_type,
             page_size=request.page_size,
             page_token=request.page_token,
         )
         response = await self.memory(
-            lambda stub, timeout: stub.ListWorkingMemoryItems(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.ListWorkingMemoryItems(downstream, timeout=timeout), idempotent=True
         )
         return pb.ListWorkingMemoryItemsResponse(items=response.items, next_page_token=response.next_page_token)
 
     async def GetWorkingMemoryItem(
-        self, request: pb.GetWorkingMemoryItemRequest, call: Call
+        self, request: pb.GetWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWorkingMemoryItemResponse:
         downstream = memory_pb.GetWorkingMemoryItemRequest(
-            namespace=await self.own_namespace(call), item_id=request.item_id
+            namespace=await self.own_namespace(), item_id=request.item_id
         )
         response = await self.memory(
-            lambda stub, timeout: stub.GetWorkingMemoryItem(downstream, timeout=timeout), call, idempotent=True
+            lambda stub, timeout: stub.GetWorkingMemoryItem(downstream, timeout=timeout), idempotent=True
         )
         return pb.GetWorkingMemoryItemResponse(item=response.item)
 
     async def PutWorkingMemoryItem(
-        self, request: pb.PutWorkingMemoryItemRequest, call: Call
+        self, request: pb.PutWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
     ) -> pb.PutWorkingMemoryItemResponse:
-        namespace = await self.own_namespace(call)
+        namespace = await self.own_namespace()
         if not request.item.item_id:
             create = memory_pb.CreateWorkingMemoryItemRequest(
                 namespace=namespace, item=request.item, request_id=request.request_id or str(uuid.uuid4())
             )
             created = await self.memory(
-                lambda stub, timeout: stub.CreateWorkingMemoryItem(create, timeout=timeout), call, idempotent=True
+                lambda stub, timeout: stub.CreateWorkingMemoryItem(create, timeout=timeout), idempotent=True
             )
             return pb.PutWorkingMemoryItemResponse(item=created.item, created=True)
         update = memory_pb.UpdateWorkingMemoryItemRequest(
@@ -71,6 +71,6 @@ class WorkingMemoryApi(ApiBase):
         )
         # Not idempotent: every update counts a version.
         updated = await self.memory(
-            lambda stub, timeout: stub.UpdateWorkingMemoryItem(update, timeout=timeout), call, idempotent=False
+            lambda stub, timeout: stub.UpdateWorkingMemoryItem(update, timeout=timeout), idempotent=False
         )
         return pb.PutWorkingMemoryItemResponse(item=updated.item, created=False)

@@ -1,6 +1,6 @@
-"""The gateway's HTTP/JSON face: AgentGateway transcoded from its google.api.http annotations.
+"""The gateway's HTTP/JSON face: AgentGateway over the generic transcoder of :mod:`cerebro.transcoding`.
 
-templates/routes (the route table), fields/transcode/violations (HTTP <-> messages), statuses and
-deadlines, proxy (the gRPC calls), handler (one aiohttp handler), json_schema/openapi (the OpenAPI
-document), gateway_api (AgentGateway's table and document), server (serving it), settings.
+Only the gateway's wiring is here: its settings (CEREBRO_GATEWAY_HTTP_*), its route table and OpenAPI
+document (gateway_api), and the server the gateway process runs beside its gRPC port (server), which
+calls that port over loopback gRPC, so every HTTP call passes the gateway's own interceptors.
 """

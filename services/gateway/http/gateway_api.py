@@ -11,14 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cerebro.gateway.v1 import gateway_pb2
-from services.gateway.auth import METHOD_ACCESS, Access
-from services.gateway.http.openapi import build_openapi
-from services.gateway.http.routes import RouteTable, build_route_table
+from cerebro.transcoding.openapi import build_openapi
+from cerebro.transcoding.routes import RouteTable, build_route_table
+from services.gateway.access import PUBLIC_METHODS, SERVICE
 
-SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["AgentGateway"]
 OPENAPI_PATH = "/openapi.json"
-PUBLIC_METHODS = frozenset(name for name, access in METHOD_ACCESS.items() if access is Access.PUBLIC)
 
 _DESCRIPTION = """\
 The agent-facing API of the Cerebro mesh over HTTP/JSON: the same methods as the gRPC service

@@ -1,8 +1,8 @@
-"""Serving the HTTP/JSON face: an aiohttp server whose one handler transcodes to the gateway's gRPC port.
+"""Serving the gateway's HTTP/JSON face: the transcoder onto the gateway's own gRPC port, over loopback.
 
-aiohttp runs in the gateway's own event loop beside grpc.aio, reads bodies with a size limit (413
-beyond it), streams responses, and cancels a handler when its client disconnects (which cancels the
-gRPC call behind it). Its connections are limited as :mod:`services.gateway.http.connections` says.
+Every call of the face is a gRPC call of the gateway, so authentication, limits, error mapping,
+metrics and tracing are exactly gRPC's. The face passes on each client's address with the gateway's
+``http_face_proof``, so authentication failures are counted per HTTP client.
 """
 
 from __future__ import annotations
@@ -10,46 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-from aiohttp import web
 
 from cerebro.runtime.channels import channel_credentials
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings, host_port, local_host
 from cerebro.runtime.response_checks import decoding_interceptors
-from services.gateway.http.connections import GuardedServer
+from cerebro.transcoding.handler import ClientAddress
+from cerebro.transcoding.server import running_transcoder
+from services.gateway.authentication import HTTP_CLIENT_METADATA
 from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, route_table
-from services.gateway.http.handler import HttpHandler
-from services.gateway.http.proxy import GrpcProxy
 from services.gateway.http.settings import HttpSettings
 
 log = logging.getLogger(__name__)
-
-
-def build_server(channel: grpc.aio.Channel, settings: HttpSettings, client_proof: str | None) -> GuardedServer:
-    table = route_table()
-    document = json.dumps(openapi_document(table), ensure_ascii=False).encode("utf-8")
-    handler = HttpHandler(
-        table,
-        GrpcProxy(channel, table.routes),
-        {OPENAPI_PATH: document},
-        default_timeout=settings.default_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-        client_proof=client_proof,
-    )
-    # Every path goes to the handler, which routes by the route table.
-    return GuardedServer(
-        handler.handle,
-        max_connections_per_client=settings.max_connections_per_client,
-        read_timeout_seconds=settings.read_timeout_seconds,
-        client_max_size=settings.max_body_bytes,
-        handler_cancellation=True,
-        access_log=None,
-    )
 
 
 @asynccontextmanager
@@ -62,19 +38,23 @@ async def running_http_face(
     grace_seconds: float = 10.0,
     client_proof: str | None = None,
 ) -> AsyncIterator[int]:
-    """Serve HTTP on ``host``:``settings.port`` until the block ends; yields the bound port.
+    """Serve AgentGateway over HTTP on ``host``:``settings.port`` until the block ends; yields the bound port.
 
     With ``client_proof`` (the gateway's ``http_face_proof``), each call carries its client's address.
     """
-    runner = web.ServerRunner(build_server(channel, settings, client_proof), shutdown_timeout=grace_seconds)
-    await runner.setup()
-    try:
-        ssl_context = server_ssl_context(tls) if tls is not None else None
-        site = web.TCPSite(runner, host, settings.port, ssl_context=ssl_context)
-        await site.start()
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+    table = route_table()
+    document = json.dumps(openapi_document(table), ensure_ascii=False).encode("utf-8")
+    async with running_transcoder(
+        channel,
+        table,
+        settings,
+        host,
+        documents={OPENAPI_PATH: document},
+        tls=tls,
+        grace_seconds=grace_seconds,
+        client_address=None if client_proof is None else ClientAddress(HTTP_CLIENT_METADATA, client_proof),
+    ) as port:
+        yield port
 
 
 async def serve_http_face(
@@ -119,13 +99,3 @@ def open_gateway_channel(target: str, tls: TlsSettings | None, server_name: str)
     return grpc.aio.secure_channel(
         target, channel_credentials(tls), options=options, interceptors=decoding_interceptors()
     )
-
-
-def server_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
-    """HTTPS with the gateway's certificate; with a CA, clients must present a certificate it signed."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.ca_file is not None:
-        context.load_verify_locations(tls.ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context

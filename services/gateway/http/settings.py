@@ -6,24 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cerebro.runtime.config import Env
+from cerebro.transcoding.server import ServerSettings
 
 DEFAULT_PORT = 8080
 
 
 @dataclass(frozen=True)
-class HttpSettings:
-    # 0 picks any free port.
-    port: int
-    # Larger bodies are refused with 413. 1 MiB holds the largest request (a 256 KiB episode with
-    # 64 KiB of metadata) even when every character is \u-escaped.
-    max_body_bytes: int
-    # Deadline of a unary call whose request names none (streams have none unless asked).
-    default_timeout_seconds: float
-    # How long a client may take to send a request's head (from connecting, or from its previous
-    # response: an idle connection closes after it too) and, once the head is in, its body.
-    read_timeout_seconds: float = 15.0
-    # Connections one client address may hold open; more are answered 429 and closed.
-    max_connections_per_client: int = 64
+class HttpSettings(ServerSettings):
+    """The transcoder's settings, read from the environment. The default body limit, 1 MiB, holds the
+    largest request (a 256 KiB episode with 64 KiB of metadata) even when every character is \\u-escaped."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
