@@ -26,7 +26,7 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role
 from tests.cerebro_up import SharedUp
-from tests.mcp.agents import Agent, HttpServer, http_client, http_server, new_agent, stdio_server
+from tests.mcp.agents import Agent, HttpServer, admin, http_client, http_server, new_agent, stdio_server
 
 pytestmark = pytest.mark.e2e
 
@@ -223,6 +223,17 @@ async def test_a_session_belongs_to_the_key_that_opened_it(
             headers={**headers, "Authorization": f"Bearer {other.api_key}", "mcp-session-id": session},
         )
     assert taken.status_code == 404, taken.text
+
+
+async def test_a_key_revoked_mid_session_gets_nothing_done(http: HttpServer, cerebro_up: SharedUp) -> None:
+    # The face admits a key it checked for a while; the gateway still checks it on every call.
+    issued = json.loads(admin(cerebro_up, "keys", "--json", "issue", f"mcprevoked-{uuid.uuid4().hex[:8]}"))
+    async with http_client(http.url, issued["token"]) as client:
+        before = await client.call_tool("remember", {"content": "remembered before the revocation"})
+        admin(cerebro_up, "keys", "revoke", issued["key_id"])
+        after = await client.call_tool("remember", {"content": "remembered after the revocation"})
+    assert not before.is_error, before.content
+    assert "UNAUTHENTICATED" in error_text(after)
 
 
 async def test_https_with_the_given_certificate(agent: Agent, tmp_path: Path) -> None:
