@@ -139,8 +139,8 @@ def read_texts(path: Path, count: int) -> list[str]:
     return texts
 
 
-def process_cpu(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each part of the `cerebro up` under pid ``root``."""
+def process_cpu(roots: Sequence[int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the mesh: the processes under ``roots``."""
     children: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     seconds: dict[int, float] = {}
@@ -155,7 +155,7 @@ def process_cpu(root: int) -> dict[str, float]:
         names[pid] = part_name(argv)
         seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
-    pending = list(children.get(root, []))
+    pending = [pid for root in roots for pid in children.get(root, [])] + [r for r in roots if r in names]
     while pending:
         pid = pending.pop()
         pending += children.get(pid, [])
@@ -170,13 +170,20 @@ def part_name(argv: list[bytes]) -> str:
     return "postgres" if program.startswith("postgres") else program.split()[0] if program else "other"
 
 
-def encoder_rate(encoder: Encoder, texts: Sequence[str]) -> float:
-    """Texts per second through ``encoder``, in the worker's batches, one after the other."""
+@dataclass(frozen=True)
+class EncoderRun:
+    rate: float  # texts per second
+    cpu_ms: float  # CPU milliseconds per text, every thread of this process
+
+
+def encoder_rate(encoder: Encoder, texts: Sequence[str]) -> EncoderRun:
+    """Throughput of ``encoder`` on ``texts``, in the worker's batches, one after the other."""
     encoder.encode_texts(texts[:WORKER_BATCH])  # warm-up
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for start in range(0, len(texts), WORKER_BATCH):
         encoder.encode_texts(texts[start : start + WORKER_BATCH])
-    return len(texts) / (time.perf_counter() - started)
+    cpu = time.process_time() - cpu_started
+    return EncoderRun(len(texts) / (time.perf_counter() - started), cpu * 1000 / len(texts))
 
 
 async def issue_token(database_url: str, namespace: str) -> tuple[tuple[str, str], ...]:
@@ -210,7 +217,7 @@ async def ingest(
     clients: int,
     batch_size: int,
     label: str,
-    root: int,
+    roots: Sequence[int],
 ) -> Ingest:
     """Write ``texts`` with ``clients`` concurrent clients, then wait for 100 % embedding coverage."""
     size = 1 if mode == "remember" else batch_size
@@ -235,7 +242,7 @@ async def ingest(
             await call(start)
             written.update(min(size, len(texts) - start))
 
-    cpu_before = process_cpu(root)
+    cpu_before = process_cpu(roots)
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     acknowledged = time.perf_counter() - started
@@ -248,31 +255,31 @@ async def ingest(
                 break
             await asyncio.sleep(POLL_SECONDS)
     searchable_seconds = time.perf_counter() - started
-    cpu = {part: used - cpu_before.get(part, 0.0) for part, used in process_cpu(root).items()}
+    cpu = {part: used - cpu_before.get(part, 0.0) for part, used in process_cpu(roots).items()}
     return Ingest(mode, len(texts), acknowledged, searchable_seconds, cpu)
 
 
 async def fill_background(
-    gateway: gateway_pb2_grpc.AgentGatewayStub, auth: tuple[tuple[str, str], ...], count: int, root: int
+    gateway: gateway_pb2_grpc.AgentGatewayStub, auth: tuple[tuple[str, str], ...], count: int, roots: Sequence[int]
 ) -> None:
     texts = dialogue_turns(count, seed=99)
-    await ingest(gateway, auth, texts, "batch", 4, 1000, f"background {count}", root)
+    await ingest(gateway, auth, texts, "batch", 4, 1000, f"background {count}", roots)
 
 
 async def measure(
-    target: str, database_url: str, encoder: Encoder, texts: list[str], args: argparse.Namespace, root: int
-) -> list[tuple[Ingest, float, float]]:
+    target: str, database_url: str, encoder: Encoder, texts: list[str], args: argparse.Namespace, roots: Sequence[int]
+) -> list[tuple[Ingest, EncoderRun, EncoderRun]]:
     rows = []
     async with grpc.aio.insecure_channel(target) as channel:
         gateway = gateway_pb2_grpc.AgentGatewayStub(channel)
         if args.background_episodes:
             await fill_background(
-                gateway, await issue_token(database_url, "background"), args.background_episodes, root
+                gateway, await issue_token(database_url, "background"), args.background_episodes, roots
             )
         for run, mode in enumerate(args.modes):
             before = encoder_rate(encoder, texts)
             auth = await issue_token(database_url, f"ingest-{mode}-{run}")
-            result = await ingest(gateway, auth, texts, mode, args.clients, args.batch_size, mode, root)
+            result = await ingest(gateway, auth, texts, mode, args.clients, args.batch_size, mode, roots)
             after = encoder_rate(encoder, texts)
             rows.append((result, before, after))
     return rows
@@ -299,7 +306,9 @@ def main() -> None:
         encoder = Encoder(args.backend, cache_dir=data_dir / "embedder")
         database_url = (data_dir / "secrets" / "database_url").read_text()
         target = f"127.0.0.1:{ports['gateway']}"
-        rows = asyncio.run(measure(target, database_url, encoder, texts, args, process.pid))
+        # pg_ctl detaches the postmaster from `cerebro up`: its pid file names it.
+        postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        rows = asyncio.run(measure(target, database_url, encoder, texts, args, [process.pid, postmaster]))
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
@@ -310,14 +319,19 @@ def main() -> None:
         f"backend {encoder.backend.value}, background {args.background_episodes} episodes, "
         f"load average {os.getloadavg()[0]:.1f}.\n"
     )
-    print("| mode | acknowledged (s) | 100 % searchable (s) | episodes/s | Encoder texts/s (before, after) | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| mode | acknowledged (s) | 100 % searchable (s) | episodes/s | Encoder texts/s (before, after) | ratio "
+        "| Encoder CPU ms/text | embedder CPU ms/episode |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for result, before, after in rows:
         name = "Remember" if result.mode == "remember" else f"RememberBatch ({args.batch_size} per call)"
-        ratio = result.rate / ((before + after) / 2)
+        ratio = result.rate / ((before.rate + after.rate) / 2)
+        embedder_cpu = result.cpu.get("embedder", 0.0) * 1000 / result.episodes
         print(
             f"| {name} | {result.acknowledged_seconds:.1f} | {result.searchable_seconds:.1f} | {result.rate:.0f} "
-            f"| {before:.0f}, {after:.0f} | {ratio:.2f} |"
+            f"| {before.rate:.0f}, {after.rate:.0f} | {ratio:.2f} | {(before.cpu_ms + after.cpu_ms) / 2:.2f} "
+            f"| {embedder_cpu:.2f} |"
         )
     parts = sorted({part for result, _, _ in rows for part in result.cpu if part in SHOWN_PARTS})
     print("\nCPU milliseconds per episode, first write to 100 % searchable:\n")
