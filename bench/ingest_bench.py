@@ -186,6 +186,18 @@ def encoder_rate(encoder: Encoder, texts: Sequence[str]) -> EncoderRun:
     return EncoderRun(len(texts) / (time.perf_counter() - started), cpu * 1000 / len(texts))
 
 
+async def schema_version(database_url: str) -> int:
+    """The memory schema's migration version: which code the run measured."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        version: int = await connection.fetchval(
+            "SELECT max(version) FROM cerebro_schema_migrations WHERE component = 'memory'"
+        )
+    finally:
+        await connection.close()
+    return version
+
+
 async def issue_token(database_url: str, namespace: str) -> tuple[tuple[str, str], ...]:
     connection = await asyncpg.connect(database_url)
     try:
@@ -309,6 +321,7 @@ def main() -> None:
         # pg_ctl detaches the postmaster from `cerebro up`: its pid file names it.
         postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
         rows = asyncio.run(measure(target, database_url, encoder, texts, args, [process.pid, postmaster]))
+        version = asyncio.run(schema_version(database_url))
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
@@ -316,7 +329,7 @@ def main() -> None:
     words = [len(text.split()) for text in texts]
     print(
         f"{len(texts)} texts ({statistics.mean(words):.0f} words on average), {args.clients} clients, "
-        f"backend {encoder.backend.value}, background {args.background_episodes} episodes, "
+        f"backend {encoder.backend.value}, background {args.background_episodes} episodes, memory schema {version}, "
         f"load average {os.getloadavg()[0]:.1f}.\n"
     )
     print(
