@@ -8,7 +8,8 @@ ports in a temporary data directory and issues an API key per measured namespace
 
 1. In-process `Encoder` throughput (services/embedder, the backend the embedder serves, its cached
    graph) on the same texts, in batches of the worker's size (64), one after the other: what the model
-   can do on this machine now.
+   can do on this machine now; and the embedder service alone, sent the same batches two at a time
+   as the worker sends them (its process's CPU per text tells the service's cost from the model's).
 2. `--clients` concurrent clients write every text through the gateway: `remember` sends one `Remember`
    per text, `batch` sends `RememberBatch` calls of `--batch-size` texts. From the first write to the
    moment the namespace's embedding coverage (the gateway's `GetStats`, polled every 0.25 s) reaches
@@ -45,11 +46,14 @@ import grpc
 from tqdm import tqdm
 
 from bench.gateway_bench import start_mesh
+from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from cerebro.runtime.roles import Role, role_dns_name
 from services.embedder.model import DEFAULT_BACKEND, Backend, Encoder
 from services.gateway.store.keys import issue_key
 
 WORKER_BATCH = 64  # CEREBRO_EMBEDDINGS_WORKER_BATCH_SIZE's default
+WORKER_CONCURRENCY = 2  # CEREBRO_EMBEDDINGS_WORKER_CONCURRENCY's default
 POLL_SECONDS = 0.25
 MODES = ("remember", "batch")
 SHOWN_PARTS = ("gateway", "memory", "embeddings-worker", "embedder", "postgres", "redis-server")
@@ -186,6 +190,36 @@ def encoder_rate(encoder: Encoder, texts: Sequence[str]) -> EncoderRun:
     return EncoderRun(len(texts) / (time.perf_counter() - started), cpu * 1000 / len(texts))
 
 
+def embedder_channel(data_dir: Path, port: int) -> grpc.aio.Channel:
+    """The embedder speaks mutual TLS only: the bench calls it with the operator's certificate."""
+    tls = data_dir / "tls"
+    credentials = grpc.ssl_channel_credentials(
+        (tls / "ca.crt").read_bytes(), (tls / "operator.key").read_bytes(), (tls / "operator.crt").read_bytes()
+    )
+    options = [("grpc.ssl_target_name_override", role_dns_name(Role.EMBEDDER))]
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options=options)
+
+
+async def embedder_service_rate(channel: grpc.aio.Channel, texts: Sequence[str], roots: Sequence[int]) -> EncoderRun:
+    """The embedder service alone, sent the worker's batches with the worker's concurrency: texts/s, and the
+    CPU its process used per text."""
+    stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+    await stub.EmbedBatch(embedder_pb2.EmbedBatchRequest(texts=texts[:WORKER_BATCH]), timeout=300)  # warm-up
+    starts = iter(range(0, len(texts), WORKER_BATCH))
+
+    async def caller() -> None:
+        for start in starts:
+            request = embedder_pb2.EmbedBatchRequest(texts=texts[start : start + WORKER_BATCH])
+            await stub.EmbedBatch(request, timeout=300)
+
+    cpu_before = process_cpu(roots).get("embedder", 0.0)
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(WORKER_CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    cpu = process_cpu(roots).get("embedder", 0.0) - cpu_before
+    return EncoderRun(len(texts) / elapsed, cpu * 1000 / len(texts))
+
+
 async def schema_version(database_url: str) -> int:
     """The memory schema's migration version: which code the run measured."""
     connection = await asyncpg.connect(database_url)
@@ -278,11 +312,32 @@ async def fill_background(
     await ingest(gateway, auth, texts, "batch", 4, 1000, f"background {count}", roots)
 
 
+@dataclass(frozen=True)
+class Row:
+    ingest: Ingest
+    encoder_before: EncoderRun
+    encoder_after: EncoderRun
+    embedder_alone: EncoderRun
+
+    @property
+    def ratio(self) -> float:
+        return self.ingest.rate / ((self.encoder_before.rate + self.encoder_after.rate) / 2)
+
+
 async def measure(
-    target: str, database_url: str, encoder: Encoder, texts: list[str], args: argparse.Namespace, roots: Sequence[int]
-) -> list[tuple[Ingest, EncoderRun, EncoderRun]]:
+    data_dir: Path,
+    ports: dict[str, int],
+    encoder: Encoder,
+    texts: list[str],
+    args: argparse.Namespace,
+    roots: Sequence[int],
+) -> list[Row]:
+    database_url = (data_dir / "secrets" / "database_url").read_text()
     rows = []
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{ports['gateway']}") as channel,
+        embedder_channel(data_dir, ports["embedder"]) as embedder,
+    ):
         gateway = gateway_pb2_grpc.AgentGatewayStub(channel)
         if args.background_episodes:
             await fill_background(
@@ -290,10 +345,10 @@ async def measure(
             )
         for run, mode in enumerate(args.modes):
             before = encoder_rate(encoder, texts)
+            alone = await embedder_service_rate(embedder, texts, roots)
             auth = await issue_token(database_url, f"ingest-{mode}-{run}")
             result = await ingest(gateway, auth, texts, mode, args.clients, args.batch_size, mode, roots)
-            after = encoder_rate(encoder, texts)
-            rows.append((result, before, after))
+            rows.append(Row(result, before, encoder_rate(encoder, texts), alone))
     return rows
 
 
@@ -316,12 +371,10 @@ def main() -> None:
     process, ports = start_mesh(data_dir, {"CEREBRO_EMBEDDER_BACKEND": args.backend})
     try:
         encoder = Encoder(args.backend, cache_dir=data_dir / "embedder")
-        database_url = (data_dir / "secrets" / "database_url").read_text()
-        target = f"127.0.0.1:{ports['gateway']}"
         # pg_ctl detaches the postmaster from `cerebro up`: its pid file names it.
         postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
-        rows = asyncio.run(measure(target, database_url, encoder, texts, args, [process.pid, postmaster]))
-        version = asyncio.run(schema_version(database_url))
+        rows = asyncio.run(measure(data_dir, ports, encoder, texts, args, [process.pid, postmaster]))
+        version = asyncio.run(schema_version((data_dir / "secrets" / "database_url").read_text()))
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
@@ -334,25 +387,27 @@ def main() -> None:
     )
     print(
         "| mode | acknowledged (s) | 100 % searchable (s) | episodes/s | Encoder texts/s (before, after) | ratio "
-        "| Encoder CPU ms/text | embedder CPU ms/episode |"
+        "| embedder alone texts/s | CPU ms/text: Encoder, embedder alone, embedder in the pipeline |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for result, before, after in rows:
+    for row in rows:
+        result = row.ingest
         name = "Remember" if result.mode == "remember" else f"RememberBatch ({args.batch_size} per call)"
-        ratio = result.rate / ((before.rate + after.rate) / 2)
-        embedder_cpu = result.cpu.get("embedder", 0.0) * 1000 / result.episodes
+        encoder_cpu = (row.encoder_before.cpu_ms + row.encoder_after.cpu_ms) / 2
+        pipeline_cpu = result.cpu.get("embedder", 0.0) * 1000 / result.episodes
         print(
             f"| {name} | {result.acknowledged_seconds:.1f} | {result.searchable_seconds:.1f} | {result.rate:.0f} "
-            f"| {before.rate:.0f}, {after.rate:.0f} | {ratio:.2f} | {(before.cpu_ms + after.cpu_ms) / 2:.2f} "
-            f"| {embedder_cpu:.2f} |"
+            f"| {row.encoder_before.rate:.0f}, {row.encoder_after.rate:.0f} | {row.ratio:.2f} "
+            f"| {row.embedder_alone.rate:.0f} "
+            f"| {encoder_cpu:.2f}, {row.embedder_alone.cpu_ms:.2f}, {pipeline_cpu:.2f} |"
         )
-    parts = sorted({part for result, _, _ in rows for part in result.cpu if part in SHOWN_PARTS})
+    parts = sorted({part for row in rows for part in row.ingest.cpu if part in SHOWN_PARTS})
     print("\nCPU milliseconds per episode, first write to 100 % searchable:\n")
     print("| mode | " + " | ".join(parts) + " |")
     print("|---|" + "---:|" * len(parts))
-    for result, _, _ in rows:
-        cells = " | ".join(f"{result.cpu.get(part, 0.0) * 1000 / result.episodes:.2f}" for part in parts)
-        print(f"| {result.mode} | {cells} |")
+    for row in rows:
+        cells = " | ".join(f"{row.ingest.cpu.get(part, 0.0) * 1000 / row.ingest.episodes:.2f}" for part in parts)
+        print(f"| {row.ingest.mode} | {cells} |")
 
 
 if __name__ == "__main__":
