@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
+from cerebro.cli.remember_file import MAX_BATCH, remember_file
 from cerebro.cli.tables import cell, print_fields, print_table, when
 from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
 from cerebro.consensus.keys import load_or_create_identity_key
@@ -44,6 +45,13 @@ WHEN is an ISO 8601 time (2026-05-01, 2026-05-01T10:00:00Z) or an age such as 30
 ago); a time without a zone is UTC. Times are when the episodes happened (occur_time). --min-score keeps
 vector candidates at least that similar to the query (0.7 is strict); in hybrid mode episodes sharing
 words with the query are still found. Not with --mode text."""
+
+REMEMBER_HELP = """\
+--from-jsonl FILE stores many episodes: each line is a JSON object as the gateway's Remember takes it,
+e.g. {"content": "...", "tags": ["chat"], "importance": 0.7, "occur_time": "2026-05-01T10:00:00Z"}. The
+file is checked whole before anything is sent (a bad line is named); each batch is stored whole or not
+at all. A line without "request_id" gets one made from the file's path, the line's number and its text,
+so running the same command again after an interruption or a fix stores nothing twice."""
 
 SEARCH_MODES = {
     "hybrid": episodes_pb2.SEARCH_MODE_HYBRID,
@@ -96,8 +104,20 @@ def add_parsers(commands: SubParsers) -> SubParsers:
         parser.set_defaults(run=run)
         return parser
 
-    remember = add("remember", "store an episode in the caller's memory", [common], CONNECTION_HELP)
-    remember.add_argument("content", help="what happened")
+    remember = add(
+        "remember", "store an episode in the caller's memory", [common], REMEMBER_HELP + "\n\n" + CONNECTION_HELP
+    )
+    remember.add_argument("content", nargs="?", help="what happened")
+    remember.add_argument(
+        "--from-jsonl", type=Path, metavar="FILE", help="store the episodes of FILE instead, one JSON object a line"
+    )
+    remember.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        metavar="N",
+        help=f"episodes per call with --from-jsonl, 1 to {MAX_BATCH} (default: 500)",
+    )
     remember.add_argument("--tag", dest="tags", action="append", default=[], help="a tag (repeatable)")
     remember.add_argument("--importance", type=float, help="0 to 1 (default: 0.5)")
 
@@ -179,12 +199,16 @@ def run(args: argparse.Namespace) -> int:
     """Run one gateway command; the exit status."""
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
+        if args.command == "remember":
+            _check_remember(args)
         signer = _signer(args) if args.command in ("propose", "vote") else None
         if args.command == "join":
             args.key_file = _key_file(args)
     except (ConfigError, ValueError) as error:
         print(f"cerebro {args.command}: {error}", file=sys.stderr)
         return 2
+    if args.command == "remember" and args.from_jsonl is not None:
+        return asyncio.run(remember_file(settings, args.from_jsonl, args.batch_size, progress=not args.json))
     call, show = _handlers(args)
     try:
         response = asyncio.run(_call(settings, signer, call))
@@ -199,6 +223,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 Call = Callable[[AsyncCerebroClient], Awaitable[Message]]
+
+
+def _check_remember(args: argparse.Namespace) -> None:
+    if (args.content is None) == (args.from_jsonl is None):
+        raise ValueError("needs either CONTENT or --from-jsonl FILE")
+    if args.from_jsonl is not None and (args.tags or args.importance is not None):
+        raise ValueError("--tag and --importance go in each line of the --from-jsonl file")
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise ValueError(f"--batch-size must be between 1 and {MAX_BATCH}")
 
 
 async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call) -> Message:

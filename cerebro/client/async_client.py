@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from cerebro.client.channel import open_gateway_channel
@@ -155,6 +155,30 @@ class AsyncCerebroClient:
             occur_time=_timestamp(occur_time),
         )
         return await self._call(self._stub.Remember, request, timeout)
+
+    async def remember_batch(
+        self, episodes: Sequence[pb.RememberRequest | JsonObject], *, timeout: float | None = None
+    ) -> pb.RememberBatchResponse:
+        """Store up to 1,000 episodes in one call: all of them, or none when any is bad.
+
+        Each item is a ``RememberRequest`` or the same in its canonical JSON form (``{"content": ...,
+        "tags": [...], "request_id": ...}``; a ``ValueError`` names the index of one that is not). An
+        item without a ``request_id`` gets one here, so retrying the call stores nothing twice; give
+        your own (stable) ids to make a replay of the same items idempotent.
+        """
+        items = []
+        for index, episode in enumerate(episodes):
+            if isinstance(episode, pb.RememberRequest):
+                item = pb.RememberRequest()
+                item.CopyFrom(episode)
+            else:
+                try:
+                    item = json_format.ParseDict(dict(episode), pb.RememberRequest())
+                except json_format.ParseError as error:
+                    raise ValueError(f"episodes[{index}]: {error}") from None
+            item.request_id = item.request_id or _new_request_id()
+            items.append(item)
+        return await self._call(self._stub.RememberBatch, pb.RememberBatchRequest(episodes=items), timeout)
 
     async def recall(
         self,

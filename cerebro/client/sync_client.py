@@ -93,6 +93,7 @@ class CerebroClient:
                 self._run(stream.aclose())  # type: ignore[attr-defined]
 
     remember = _blocking(AsyncCerebroClient.remember)
+    remember_batch = _blocking(AsyncCerebroClient.remember_batch)
     recall = _blocking(AsyncCerebroClient.recall)
     recent_episodes = _blocking(AsyncCerebroClient.recent_episodes)
     list_working_memory = _blocking(AsyncCerebroClient.list_working_memory)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -175,6 +176,46 @@ async def test_join_prints_the_instance_id_that_then_signs_proposals(
     assert await operator(mesh, monkeypatch, "enrolled", "--all", "--json") == 0
     [record] = [item for item in json.loads(capsys.readouterr().out) if item["instance_name"] == name]
     assert record["voting"] and record["revoked_by"] == "test-operator" and record["revoked_at"]
+
+
+async def test_remember_from_jsonl_stores_in_batches_and_resumes_without_duplicates(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    turns = [{"content": f"turn {index}: NEXUS asked about replica {index}", "tags": ["chat"]} for index in range(7)]
+    lines = [json.dumps(turn) for turn in turns]
+    lines.insert(3, "")  # blank lines are skipped
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(lines[:5]) + "\n")
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat), "--batch-size", "3") == 0
+    assert "4 episodes remembered" in capsys.readouterr().out
+    # The rest of the log arrives; the same command again stores only the new lines.
+    chat.write_text("\n".join(lines) + "\n")
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat), "--batch-size", "3") == 0
+    assert "7 episodes remembered" in capsys.readouterr().out
+    with CerebroClient(as_agent.settings(mesh)) as client:
+        stored = await asyncio.to_thread(client.recent_episodes, page_size=100)
+    assert sorted(episode.content for episode in stored.episodes) == sorted(turn["content"] for turn in turns)
+
+
+async def test_remember_from_jsonl_names_the_bad_line(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"content": "fine"}\n{"content": "unterminated\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 2
+    assert f"{chat}:2: not JSON" in capsys.readouterr().err
+    chat.write_text('{"content": "fine"}\n["not", "an", "object"]\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 2
+    assert f"{chat}:2: not a JSON object" in capsys.readouterr().err
+    # Valid JSON the gateway refuses: the batch is refused whole and the line is named.
+    chat.write_text('{"content": "fine"}\n\n{"content": "   "}\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 1
+    err = capsys.readouterr().err
+    assert f"{chat}, line 3: INVALID_ARGUMENT" in err and "episodes[1].content" in err
+    assert await cerebro(mesh, "remember", "both", "--from-jsonl", str(chat)) == 2
+    with CerebroClient(as_agent.settings(mesh)) as client:
+        stored = await asyncio.to_thread(client.recent_episodes)
+    assert list(stored.episodes) == []
 
 
 async def test_errors_are_one_line_with_field_violations(

@@ -11,6 +11,7 @@ import pytest
 from cerebro.client import AsyncCerebroClient, CerebroClient, NotFound
 from cerebro.consensus.client import reverify
 from cerebro.consensus.v1 import consensus_pb2
+from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import identity_pb2, semantic_pb2, working_memory_pb2
 from tests.client.conftest import Agent, new_agent
@@ -42,6 +43,22 @@ async def test_remember_with_the_same_request_id_stores_once(client: AsyncCerebr
     second = await client.remember("only once", request_id=request_id)
     assert first.episode.episode_id == second.episode.episode_id
     assert len((await client.recent_episodes()).episodes) == 1
+
+
+async def test_remember_batch_takes_messages_and_json_and_retries_store_once(client: AsyncCerebroClient) -> None:
+    items: list[pb.RememberRequest | dict[str, object]] = [
+        pb.RememberRequest(content="first turn", tags=["chat"]),
+        {"content": "second turn", "importance": 0.9, "request_id": str(uuid.uuid4())},
+        {"actionType": "deploy", "actionDetails": {"region": "eu"}},
+    ]
+    stored = (await client.remember_batch(items)).episodes
+    assert [episode.content for episode in stored[:2]] == ["first turn", "second turn"]
+    assert stored[2].metadata["action"]["action_type"] == "deploy"
+    again = (await client.remember_batch(items[1:2])).episodes
+    assert again[0].episode_id == stored[1].episode_id
+    assert len((await client.recent_episodes()).episodes) == 3
+    with pytest.raises(ValueError, match=r"episodes\[1\]"):
+        await client.remember_batch([{"content": "fine"}, {"contnet": "typo"}])
 
 
 async def test_working_memory_put_get_list_and_replace(client: AsyncCerebroClient) -> None:

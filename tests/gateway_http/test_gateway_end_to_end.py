@@ -100,6 +100,22 @@ async def test_the_gateways_own_refusals_reach_the_http_client(
     assert {component["name"] for component in (await health.json())["components"]} >= {"memory", "consensus"}
 
 
+async def test_remember_batch_over_http_is_all_or_nothing(mesh: Mesh, face: Face, namespace: str) -> None:
+    agent = await bearer(mesh, namespace)
+    turns = [{"content": f"turn {index}", "requestId": str(uuid.uuid4())} for index in range(20)]
+    refused = await face.http.post(
+        "/memory/action:batch", json={"episodes": [*turns[:17], {"content": " "}, *turns[18:]]}, headers=agent
+    )
+    assert refused.status == 400
+    (bad_request,) = (await refused.json())["details"]
+    assert [violation["field"] for violation in bad_request["fieldViolations"]] == ["episodes[17].content"]
+    stored = await face.http.post("/memory/action:batch", json={"episodes": turns}, headers=agent)
+    assert stored.status == 200
+    assert [episode["content"] for episode in (await stored.json())["episodes"]] == [t["content"] for t in turns]
+    recent = await face.http.get("/memory/episodic/recent?page_size=100", headers=agent)
+    assert len((await recent.json())["episodes"]) == 20
+
+
 async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
     mesh: Mesh,
     face: Face,

@@ -10,6 +10,7 @@ from services.gateway.http.gateway_api import route_table
 # The paths the HTTP face serves: document 004's paths, by AgentGateway method.
 SERVED = {
     ("POST", "/memory/action"): "Remember",
+    ("POST", "/memory/action:batch"): "RememberBatch",
     ("POST", "/memory/search"): "Recall",
     ("GET", "/memory/episodic/recent"): "ListRecentEpisodes",
     ("GET", "/memory/working"): "ListWorkingMemoryItems",

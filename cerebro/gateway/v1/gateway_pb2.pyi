@@ -124,6 +124,57 @@ class RememberResponse(_message.Message):
 Global___RememberResponse: _TypeAlias = RememberResponse  # noqa: Y015
 
 @_typing.final
+class RememberBatchRequest(_message.Message):
+    """Request of RememberBatch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RememberRequest]:
+        """Required. 1 to 1,000 episodes, each valid as a RememberRequest, with distinct `request_id`s and at
+        most 64 MiB of content in total. An item without a `request_id` gets a new one (it is then not
+        idempotent).
+        """
+
+    def __init__(
+        self,
+        *,
+        episodes: _abc.Iterable[Global___RememberRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episodes", b"episodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RememberBatchRequest: _TypeAlias = RememberBatchRequest  # noqa: Y015
+
+@_typing.final
+class RememberBatchResponse(_message.Message):
+    """Response of RememberBatch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episodes(self) -> _containers.RepeatedCompositeFieldContainer[_episodes_pb2.Episode]:
+        """The stored episodes, in request order."""
+
+    def __init__(
+        self,
+        *,
+        episodes: _abc.Iterable[_episodes_pb2.Episode] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episodes", b"episodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RememberBatchResponse: _TypeAlias = RememberBatchResponse  # noqa: Y015
+
+@_typing.final
 class RecallRequest(_message.Message):
     """Request of Recall."""
 

@@ -63,6 +63,11 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberResponse.FromString,
                 _registered_method=True)
+        self.RememberBatch = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/RememberBatch',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.FromString,
+                _registered_method=True)
         self.Recall = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/Recall',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
@@ -256,6 +261,16 @@ class AgentGatewayServicer:
         """Stores an episode: plain `content`, or an action in document 004's form (`action_type`,
         `action_details`, `context_state`, `tags`), which is stored as searchable content with the
         action kept in the episode's metadata under "action".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RememberBatch(self, request, context):
+        """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+        when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+        Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+        items of an earlier batch, returns the stored episodes and stores nothing again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -513,6 +528,11 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberResponse.SerializeToString,
             ),
+            'RememberBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RememberBatch,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.SerializeToString,
+            ),
             'Recall': grpc.unary_unary_rpc_method_handler(
                     servicer.Recall,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RecallRequest.FromString,
@@ -725,6 +745,33 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/Remember',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RememberBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/RememberBatch',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

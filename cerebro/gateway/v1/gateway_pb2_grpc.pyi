@@ -62,6 +62,12 @@ class AgentGatewayStub:
     `action_details`, `context_state`, `tags`), which is stored as searchable content with the
     action kept in the episode's metadata under "action".
     """
+    RememberBatch: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RememberBatchRequest, _gateway_pb2.RememberBatchResponse]
+    """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+    when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+    Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+    items of an earlier batch, returns the stored episodes and stores nothing again.
+    """
     Recall: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RecallRequest, _gateway_pb2.RecallResponse]
     """Finds episodes by text and meaning (hybrid search by default) with filters."""
     ListRecentEpisodes: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListRecentEpisodesRequest, _gateway_pb2.ListRecentEpisodesResponse]
@@ -189,6 +195,12 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Stores an episode: plain `content`, or an action in document 004's form (`action_type`,
     `action_details`, `context_state`, `tags`), which is stored as searchable content with the
     action kept in the episode's metadata under "action".
+    """
+    RememberBatch: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RememberBatchRequest, _gateway_pb2.RememberBatchResponse]  # type: ignore[assignment]
+    """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+    when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+    Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+    items of an earlier batch, returns the stored episodes and stores nothing again.
     """
     Recall: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RecallRequest, _gateway_pb2.RecallResponse]  # type: ignore[assignment]
     """Finds episodes by text and meaning (hybrid search by default) with filters."""
@@ -320,6 +332,18 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         """Stores an episode: plain `content`, or an action in document 004's form (`action_type`,
         `action_details`, `context_state`, `tags`), which is stored as searchable content with the
         action kept in the episode's metadata under "action".
+        """
+
+    @_abc_1.abstractmethod
+    def RememberBatch(
+        self,
+        request: _gateway_pb2.RememberBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RememberBatchResponse, _abc.Awaitable[_gateway_pb2.RememberBatchResponse]]:
+        """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+        when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+        Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+        items of an earlier batch, returns the stored episodes and stores nothing again.
         """
 
     @_abc_1.abstractmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf import struct_pb2
@@ -14,8 +15,10 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as memory_pb
 from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
+from services.gateway.downstream import FieldMap
 
 MAX_ACTION_TYPE_CHARS = 100
+MAX_BATCH_EPISODES = 1_000
 ACTION_KEY = "action"
 
 CONTENT_FIELDS = {"episode": "", "request_id": "request_id"}
@@ -52,24 +55,37 @@ def episode_of(request: pb.RememberRequest) -> episodes_pb2.Episode:
     return episode
 
 
-def check_remember(request: pb.RememberRequest) -> None:
-    violations = Violations()
+def check_remember(violations: Violations, prefix: str, request: pb.RememberRequest) -> None:
+    """What only the gateway knows about a Remember request (fields named from ``prefix``); the memory
+    service checks the episode itself."""
     if bool(request.content) == bool(request.action_type):
-        violations.add("content", "exactly one of content and action_type is required")
+        violations.add(f"{prefix}content", "exactly one of content and action_type is required")
     if request.action_type:
-        violations.text("action_type", request.action_type, max_chars=MAX_ACTION_TYPE_CHARS)
+        violations.text(f"{prefix}action_type", request.action_type, max_chars=MAX_ACTION_TYPE_CHARS)
     else:
         for name in ("action_details", "context_state"):
             if request.HasField(name):
-                violations.add(name, "is only allowed with action_type")
+                violations.add(f"{prefix}{name}", "is only allowed with action_type")
     if ACTION_KEY in request.metadata.fields:
-        violations.add(f"metadata.{ACTION_KEY}", "is reserved for the action of an action episode")
-    violations.raise_if_any()
+        violations.add(f"{prefix}metadata.{ACTION_KEY}", "is reserved for the action of an action episode")
+
+
+def batch_fields(items: Sequence[pb.RememberRequest]) -> FieldMap:
+    """The memory service's names of a batch's fields (``requests[i].episode...``) in RememberBatch's terms."""
+    fields: dict[str, str] = {"requests": "episodes"}
+    for index, item in enumerate(items):
+        for downstream, gateway in (ACTION_FIELDS if item.action_type else CONTENT_FIELDS).items():
+            fields[f"requests[{index}].{downstream}" if downstream else f"requests[{index}]"] = (
+                f"episodes[{index}].{gateway}" if gateway else f"episodes[{index}]"
+            )
+    return fields
 
 
 class EpisodesApi(ApiBase):
     async def Remember(self, request: pb.RememberRequest, context: grpc.aio.ServicerContext) -> pb.RememberResponse:
-        check_remember(request)
+        violations = Violations()
+        check_remember(violations, "", request)
+        violations.raise_if_any()
         namespace = await self.own_namespace()
         downstream = memory_pb.CreateEpisodeRequest(
             namespace=namespace, episode=episode_of(request), request_id=request.request_id or str(uuid.uuid4())
@@ -80,6 +96,32 @@ class EpisodesApi(ApiBase):
             fields=ACTION_FIELDS if request.action_type else CONTENT_FIELDS,
         )
         return pb.RememberResponse(episode=response.episode)
+
+    async def RememberBatch(
+        self, request: pb.RememberBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RememberBatchResponse:
+        violations = Violations()
+        if violations.count("episodes", request.episodes, max_items=MAX_BATCH_EPISODES, min_items=1):
+            for index, item in enumerate(request.episodes):
+                check_remember(violations, f"episodes[{index}].", item)
+        violations.raise_if_any()
+        namespace = await self.own_namespace()
+        # One memory call, one transaction: every episode of the batch is stored, or none.
+        downstream = memory_pb.BatchCreateEpisodesRequest(
+            namespace=namespace,
+            requests=[
+                memory_pb.CreateEpisodeRequest(
+                    episode=episode_of(item), request_id=item.request_id or str(uuid.uuid4())
+                )
+                for item in request.episodes
+            ],
+        )
+        response = await self.memory(
+            lambda stub, timeout: stub.BatchCreateEpisodes(downstream, timeout=timeout),
+            idempotent=True,
+            fields=batch_fields(request.episodes),
+        )
+        return pb.RememberBatchResponse(episodes=response.episodes)
 
     async def Recall(self, request: pb.RecallRequest, context: grpc.aio.ServicerContext) -> pb.RecallResponse:
         namespace = await self.readable_namespace(request.namespace)

@@ -19,11 +19,14 @@ from services.memory.store.idempotency import replayed_row
 
 # Columns every read returns; `job_state` tells a failed embedding from a pending one.
 COLUMNS = """e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-    e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+    e.occurred_at, e.created_at, e.updated_at,
+    (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id) AS embedding_version,
     (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id) AS job_state"""
-COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+COLUMNS_WITH_EMBEDDING = (
+    COLUMNS + ",\n    (SELECT v.embedding FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id) AS embedding"
+)
 _RETURNING = """episode_id, namespace, content, importance, tags, metadata, project_id, occurred_at,
-    created_at, updated_at, embedding_version, 'pending'::text AS job_state"""
+    created_at, updated_at, NULL::text AS embedding_version, 'pending'::text AS job_state"""
 
 
 @dataclass(frozen=True)

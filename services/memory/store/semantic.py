@@ -15,7 +15,9 @@ from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
 COLUMNS = """e.semantic_memory_id, e.namespace, e.concept, e.definition, e.relationships, e.confidence,
-    e.source_episode_ids, e.created_at, e.updated_at, e.embedding_version,
+    e.source_episode_ids, e.created_at, e.updated_at,
+    (SELECT v.embedding_version FROM memory.semantic_memory_vectors v
+     WHERE v.semantic_memory_id = e.semantic_memory_id) AS embedding_version,
     (SELECT q.state FROM memory.embeddings_queue q WHERE q.semantic_memory_id = e.semantic_memory_id) AS job_state"""
 
 
