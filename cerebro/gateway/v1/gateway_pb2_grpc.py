@@ -398,7 +398,7 @@ class AgentGatewayServicer:
 
     def ArchiveProject(self, request, context):
         """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
-        stay. Archiving an archived project changes nothing.
+        stay. Archiving it again leaves it archived.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

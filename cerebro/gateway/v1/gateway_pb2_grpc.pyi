@@ -87,7 +87,7 @@ class AgentGatewayStub:
     """Lists projects, newest first."""
     ArchiveProject: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ArchiveProjectRequest, _gateway_pb2.ArchiveProjectResponse]
     """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
-    stay. Archiving an archived project changes nothing.
+    stay. Archiving it again leaves it archived.
     """
     ListWorkingMemoryItems: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListWorkingMemoryItemsRequest, _gateway_pb2.ListWorkingMemoryItemsResponse]
     """Lists the caller's unexpired working memory items, newest first."""
@@ -256,7 +256,7 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Lists projects, newest first."""
     ArchiveProject: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ArchiveProjectRequest, _gateway_pb2.ArchiveProjectResponse]  # type: ignore[assignment]
     """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
-    stay. Archiving an archived project changes nothing.
+    stay. Archiving it again leaves it archived.
     """
     ListWorkingMemoryItems: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListWorkingMemoryItemsRequest, _gateway_pb2.ListWorkingMemoryItemsResponse]  # type: ignore[assignment]
     """Lists the caller's unexpired working memory items, newest first."""
@@ -482,7 +482,7 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ArchiveProjectResponse, _abc.Awaitable[_gateway_pb2.ArchiveProjectResponse]]:
         """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
-        stay. Archiving an archived project changes nothing.
+        stay. Archiving it again leaves it archived.
         """
 
     @_abc_1.abstractmethod
