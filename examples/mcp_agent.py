@@ -2,8 +2,8 @@
 
 It starts `cerebro mcp` over stdio, as a desktop or IDE agent's MCP configuration does, or connects to a
 `cerebro mcp --transport http` already serving (CEREBRO_MCP_URL), and walks the tools and resources:
-remember → recall → recent episodes → memory blocks (tools and resources) → checkpoint → learning →
-propose/vote/decision (when the server has the agent's signing key).
+remember → recall → recent episodes → memory blocks (tools and resources) → checkpoint and restore →
+learning → propose/vote/decision (when the server has the agent's signing key).
 
     CEREBRO_API_KEY_FILE=~/.cerebro/secrets/nexus_api_key python examples/mcp_agent.py
     CEREBRO_MCP_URL=http://127.0.0.1:8090/mcp CEREBRO_API_KEY_FILE=... python examples/mcp_agent.py
@@ -99,7 +99,9 @@ async def agent_session(client: Client) -> None:
 
     # 4. Checkpoint the session, and share what was learned.
     checkpoint = await call(client, "checkpoint", {"checkpoint_type": "session", "state_data": {"focus": "backoff"}})
-    print(f"checkpoint {checkpoint['checkpoint']['checkpoint_id']}")
+    checkpoint_id = checkpoint["checkpoint"]["checkpoint_id"]
+    restored = await call(client, "restore_checkpoint", {"checkpoint_id": checkpoint_id})
+    print(f"checkpoint {checkpoint_id}: continuity {restored.get('continuity_score', 0.0):.2f}")
     learning = await call(client, "publish_learning", {"concept": "reconnect backoff", "definition": "2s to 30s"})
     print(f"learning published to {learning.get('recipient_count', 0)} instances")
 

@@ -36,8 +36,9 @@ Cerebro is your long-term memory, shared with the other agent instances of your 
 happened and what you learned; `recall` it later by words and meaning (with filters on tags, project,
 time and importance); `recent_episodes` lists the latest. Memory blocks (persona, goals, ...) are small
 named texts you read and rewrite (`get_block`, `update_block`; also resources cerebro://blocks/<label>).
-`checkpoint` saves your working state. Decisions are 2/3-quorum votes (`propose`, `vote`, `get_decision`)
-when this server has your signing key. `publish_learning` shares a learning with every other instance."""
+`checkpoint` saves your working state, `restore_checkpoint` brings it back. Decisions are 2/3-quorum
+votes (`propose`, `vote`, `get_decision`) when this server has your signing key. `publish_learning`
+shares a learning with every other instance."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -251,6 +252,15 @@ def build_server(clients: GatewayClients, *, signing: bool) -> CerebroMCPServer:
         """Save your current working state as a checkpoint."""
         with tool_errors(CHECKPOINT_RENAMES):
             response = await current_client().create_checkpoint(checkpoint_type, state_data, metadata=metadata)
+        return as_json(response)
+
+    @server.tool(annotations=READ_ONLY)
+    async def restore_checkpoint(
+        checkpoint_id: Annotated[str, Field(description="the checkpoint to restore; your latest when empty")] = "",
+    ) -> JsonObject:
+        """A saved checkpoint with its state, and how much your memory blocks changed since."""
+        with tool_errors():
+            response = await current_client().restore_checkpoint(checkpoint_id)
         return as_json(response)
 
     @server.tool(annotations=READ_ONLY)

@@ -66,5 +66,5 @@ async def test_the_mcp_agent_runs_against_cerebro_up(transport: str, agent: Agen
     ), lines
     assert "resource cerebro://blocks/persona: 31 characters" in lines
     assert any(line.startswith("block persona rewritten: version ") for line in lines), lines
-    assert any(line.startswith("checkpoint ") for line in lines), lines
+    assert any(line.startswith("checkpoint ") and line.endswith(": continuity 1.00") for line in lines), lines
     assert lines[-1].startswith("proposal ") and "yes=1" in lines[-1], lines

@@ -39,6 +39,7 @@ TOOLS = {
     "get_block",
     "update_block",
     "checkpoint",
+    "restore_checkpoint",
     "get_decision",
     "publish_learning",
     "propose",
@@ -161,6 +162,19 @@ async def test_memory_blocks_are_resources(transport: str, agent: Agent, http: H
     assert updated["block"]["value"] == value
     [contents] = read.contents
     assert isinstance(contents, TextResourceContents) and contents.text == value
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_checkpoint_is_restored(transport: str, agent: Agent, http: HttpServer) -> None:
+    state = {"focus": f"the {transport} backoff", "open_questions": ["why 30s?"]}
+    async with connect(transport, agent, http) as client:
+        saved = structured(await client.call_tool("checkpoint", {"checkpoint_type": "session", "state_data": state}))
+        checkpoint_id = saved["checkpoint"]["checkpoint_id"]
+        restored = structured(await client.call_tool("restore_checkpoint", {"checkpoint_id": checkpoint_id}))
+        missing = error_text(await client.call_tool("restore_checkpoint", {"checkpoint_id": str(uuid.uuid4())}))
+    assert restored["checkpoint"]["checkpoint_id"] == checkpoint_id
+    assert restored["checkpoint"]["state_data"] == state
+    assert "NOT_FOUND" in missing
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
