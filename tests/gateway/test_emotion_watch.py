@@ -115,3 +115,30 @@ async def test_a_watch_needs_a_valid_credential(mesh: Mesh, namespace: str) -> N
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await revoked.read()
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_change_made_while_the_listener_is_down_still_reaches_the_watcher(mesh: Mesh, namespace: str) -> None:
+    agent = bearer((await mesh.issue(namespace)).token)
+    await share(mesh.gateway.stub, agent, 0.15)
+    async with mesh.another_gateway("emotions-listener") as replica_b:
+        stream = replica_b.stub.WatchSharedEmotionalState(pb.WatchSharedEmotionalStateRequest(), metadata=agent)
+        try:
+            await state_with(stream, namespace, 0.15)
+            connection = await mesh.admin()
+            try:
+                # Every gateway's listening connection dies, and the change sends no notification (as one
+                # sent while nobody listened): only the listener's reconnect can wake the stream to read it.
+                async with connection.transaction():
+                    await connection.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = 'cerebro gateway listener' AND datname = current_database()"
+                    )
+                    await connection.execute(
+                        "UPDATE gateway.shared_emotions SET focus = 0.65, updated_at = now() WHERE namespace = $1",
+                        namespace,
+                    )
+            finally:
+                await connection.close()
+            await state_with(stream, namespace, 0.65)
+        finally:
+            stream.cancel()
