@@ -142,3 +142,20 @@ async def test_a_change_made_while_the_listener_is_down_still_reaches_the_watche
             await state_with(stream, namespace, 0.65)
         finally:
             stream.cancel()
+
+
+async def test_a_watch_shows_another_namespace_no_more_than_get_does(mesh: Mesh) -> None:
+    """The shared state is the mesh's, read by every namespace's keys (GetSharedEmotionalState); a watch
+    shows another namespace exactly that, and a reader that never shared is no member of it."""
+    suffix = uuid.uuid4().hex[:6]
+    nexus = bearer((await mesh.issue(f"nexus-{suffix}")).token)
+    aria_ns = f"aria-{suffix}"
+    aria = bearer((await mesh.issue(aria_ns, scope=Scope.READ_ONLY)).token)
+    await share(mesh.gateway.stub, nexus, 0.35)
+    got = await mesh.gateway.stub.GetSharedEmotionalState(pb.GetSharedEmotionalStateRequest(), metadata=aria)
+    stream = mesh.gateway.stub.WatchSharedEmotionalState(pb.WatchSharedEmotionalStateRequest(), metadata=aria)
+    try:
+        assert await next_state(stream) == got.state
+        assert aria_ns not in {member.namespace for member in got.state.members}
+    finally:
+        stream.cancel()
