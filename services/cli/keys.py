@@ -225,6 +225,7 @@ def _grant(dsn: str, args: argparse.Namespace) -> int:
 
 
 def _revoke_grant(dsn: str, args: argparse.Namespace) -> int:
+    keys.check_grant(args.owner, args.grantee)
     revoked = _with_database(dsn, lambda db: keys.revoke_read(db, args.owner, args.grantee))
     if args.json:
         print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}))

@@ -251,6 +251,8 @@ async def test_keys_grants_and_certificate_bindings(
     assert lines[0].split() == ["owner", "readable", "by", "granted"] and lines[1].split()[:2] == [namespace, reader]
     assert await keys("revoke-grant", namespace, "--from", reader) == 0
     assert await keys("revoke-grant", namespace, "--from", reader) == 1
+    assert await keys("revoke-grant", namespace, "--from", "Not A Namespace") == 2
+    assert "grantee namespace 'Not A Namespace'" in capsys.readouterr().err
     assert await keys("--json", "grants", "--namespace", reader) == 0
     assert capsys.readouterr().out.endswith("[]\n")
 
