@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -62,7 +63,7 @@ class Operator:
             check=False,
         )
 
-    def keys_json(self, *argv: str) -> object:
+    def keys_json(self, *argv: str) -> Any:
         done = self.keys("--json", *argv)
         assert done.returncode == 0, done.stdout + done.stderr
         return json.loads(done.stdout)
@@ -94,7 +95,8 @@ def code_of(call: Callable[[], object]) -> grpc.StatusCode:
     try:
         call()
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[attr-defined, no-any-return]
+        code: grpc.StatusCode = error.code()
+        return code
     return grpc.StatusCode.OK
 
 
@@ -132,7 +134,7 @@ def test_a_grant_lets_another_namespace_recall_and_revoking_it_stops_that(
         == grpc.StatusCode.PERMISSION_DENIED
     )
     listed = operator.keys_json("grants", "--namespace", reader)
-    assert [(g["owner_namespace"], g["grantee_namespace"]) for g in listed] == [(owner, reader)]  # type: ignore[attr-defined, index]
+    assert [(g["owner_namespace"], g["grantee_namespace"]) for g in listed] == [(owner, reader)]
     people = operator.keys("grants", "--namespace", owner)
     assert people.returncode == 0 and owner in people.stdout and reader in people.stdout
 
@@ -267,7 +269,7 @@ def test_a_bound_certificate_authenticates_over_mutual_tls_and_unbinding_refuses
         assert code_of(stats) == grpc.StatusCode.UNAUTHENTICATED
 
         bound = operator.keys_json("bind-cert", identity, namespace, "--instance", f"ARIA-{suffix}", "--label", "e2e")
-        assert {k: bound[k] for k in ("identity", "namespace", "scope", "instance_name", "revoked_at")} == {  # type: ignore[index]
+        assert {k: bound[k] for k in ("identity", "namespace", "scope", "instance_name", "revoked_at")} == {
             "identity": identity,
             "namespace": namespace,
             "scope": "read-write",
@@ -284,14 +286,14 @@ def test_a_bound_certificate_authenticates_over_mutual_tls_and_unbinding_refuses
         assert rebound.returncode == 2
         assert f"certificate identity {identity!r} is already bound; unbind it first" in rebound.stderr
         listed = operator.keys_json("certs")
-        assert [b["namespace"] for b in listed if b["identity"] == identity] == [namespace]  # type: ignore[attr-defined, index]
+        assert [b["namespace"] for b in listed if b["identity"] == identity] == [namespace]
 
         unbound = operator.keys("unbind-cert", identity)
         assert unbound.returncode == 0, unbound.stderr
         assert unbound.stdout.strip() == f"unbound {identity}"
         eventually(lambda: code_of(stats) == grpc.StatusCode.UNAUTHENTICATED, "the unbound certificate still works")
-        assert identity not in {b["identity"] for b in operator.keys_json("certs")}  # type: ignore[attr-defined, index]
-        history = [b for b in operator.keys_json("certs", "--all") if b["identity"] == identity]  # type: ignore[attr-defined, index]
+        assert identity not in {b["identity"] for b in operator.keys_json("certs")}
+        history = [b for b in operator.keys_json("certs", "--all") if b["identity"] == identity]
         assert len(history) == 1 and history[0]["revoked_at"] is not None
         again = operator.keys("unbind-cert", identity)
         assert again.returncode == 1
