@@ -11,7 +11,6 @@ import asyncpg
 
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import identity_pb2
-from cerebro.runtime.notifications import notify
 from cerebro.runtime.safe_values import stored_struct
 from services.gateway.store.channels import EMOTIONS_CHANNEL
 
@@ -23,20 +22,23 @@ class EmotionStore:
         self._pool = pool
 
     async def share(self, namespace: str, vector: identity_pb2.EmotionalVector, context: dict[str, Any] | None) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                """INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement, context)
+        # One statement: the notification goes out when it commits, at no extra round trip.
+        await self._pool.execute(
+            """WITH shared AS (
+                   INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement, context)
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (namespace) DO UPDATE SET
                        focus = EXCLUDED.focus, energy = EXCLUDED.energy, excitement = EXCLUDED.excitement,
-                       context = EXCLUDED.context, updated_at = now()""",
-                namespace,
-                vector.focus,
-                vector.energy,
-                vector.excitement,
-                context,
-            )
-            await notify(connection, EMOTIONS_CHANNEL, namespace)
+                       context = EXCLUDED.context, updated_at = now()
+                   RETURNING namespace)
+               SELECT pg_notify($6, namespace) FROM shared""",
+            namespace,
+            vector.focus,
+            vector.energy,
+            vector.excitement,
+            context,
+            EMOTIONS_CHANNEL,
+        )
 
     async def shared_state(self) -> resources_pb2.SharedEmotionalState:
         rows = await self._pool.fetch(
