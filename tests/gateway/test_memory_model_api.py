@@ -198,7 +198,8 @@ async def embed_now(mesh: Mesh, episode_id: str) -> None:
                SELECT episode_id, namespace, array_fill(0.05, ARRAY[384])::vector, 'test-model'
                FROM memory.episodes WHERE episode_id = $1
                ON CONFLICT (episode_id) DO UPDATE
-               SET embedding = EXCLUDED.embedding, embedding_version = EXCLUDED.embedding_version, embedded_at = now()""",
+               SET embedding = EXCLUDED.embedding, embedding_version = EXCLUDED.embedding_version,
+                   embedded_at = now()""",
             uuid.UUID(episode_id),
         )
         await connection.execute(
