@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from cerebro.client import AsyncCerebroClient, CerebroClient, NotFound
+from cerebro.client import AsyncCerebroClient, CerebroClient, ClientSettings, FailedPrecondition, NotFound
 from cerebro.consensus.client import reverify
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import identity_pb2, semantic_pb2, working_memory_pb2
 from tests.client.conftest import Agent, new_agent
 from tests.gateway.harness import Mesh
+from tests.support import free_port
 
 
 async def test_episodes_remember_recall_and_list(client: AsyncCerebroClient) -> None:
@@ -167,3 +168,58 @@ async def test_the_blocking_client_does_the_same_from_a_thread(mesh: Mesh, agent
     episode_id, hits, event_type = await asyncio.to_thread(use_blocking_client)
     assert hits == [episode_id]
     assert event_type == consensus_pb2.PROPOSAL_EVENT_TYPE_EXISTING
+
+
+async def test_the_task_inbox_from_distribution_to_result(mesh: Mesh, client: AsyncCerebroClient, agent: Agent) -> None:
+    skill = f"summarise-{uuid.uuid4().hex[:6]}"
+    worker = await new_agent(mesh, "worker", capabilities=[skill])
+    async with AsyncCerebroClient(worker.settings(mesh)) as worker_client:
+        inbox = worker_client.watch_tasks()
+        reading = asyncio.ensure_future(anext(inbox))
+        assignment = (await client.distribute_task("summarise the week", required_capabilities=[skill])).assignment
+        delivered = await asyncio.wait_for(reading, 15)
+        await inbox.aclose()  # type: ignore[attr-defined]
+        task_id = delivered.task.task_id
+        assert task_id == assignment.task_id and assignment.instance.instance_name == worker.name
+
+        with pytest.raises(FailedPrecondition):
+            await worker_client.complete_task(task_id, result={"summary": "too early"})
+        await worker_client.acknowledge_task(task_id)
+        progressed = (await worker_client.report_task_progress(task_id, progress=0.5, status_message="reading")).task
+        assert progressed.progress == pytest.approx(0.5)
+        done = (await worker_client.complete_task(task_id, result={"summary": "quiet week"})).task
+        assert done.state == resources_pb2.TASK_STATE_SUCCEEDED
+
+    seen = [message.task async for message in client.watch_task(task_id)]  # ends with the task
+    assert seen[-1].result["summary"] == "quiet week"
+    assert (await client.get_task(task_id)).task.state == resources_pb2.TASK_STATE_SUCCEEDED
+    listed = await client.list_tasks(distributed=True, states=[resources_pb2.TASK_STATE_SUCCEEDED])
+    assert [task.task_id for task in listed.tasks] == [task_id]
+
+
+async def test_watch_tasks_reconnects_from_its_cursor_when_the_gateway_restarts(
+    mesh: Mesh, client: AsyncCerebroClient
+) -> None:
+    skill = f"restart-{uuid.uuid4().hex[:6]}"
+    worker = await new_agent(mesh, "worker", capabilities=[skill])
+    port = free_port()
+    replica_env = {"CEREBRO_GATEWAY_PORT": str(port), "CEREBRO_GATEWAY_TASK_POLL_SECONDS": "0.2"}
+    settings = ClientSettings(target=f"127.0.0.1:{port}", api_key=worker.api_key)
+    async with AsyncCerebroClient(settings) as worker_client:
+        inbox = worker_client.watch_tasks()
+        async with mesh.another_gateway(f"restarting-{port}", replica_env):
+            reading = asyncio.ensure_future(anext(inbox))
+            first = (await client.distribute_task("first", required_capabilities=[skill])).assignment.task_id
+            assert (await asyncio.wait_for(reading, 15)).task.task_id == first
+            reading = asyncio.ensure_future(anext(inbox))
+        # The replica is gone and the stream broke; the first task is still not acknowledged.
+        second = (await client.distribute_task("second", required_capabilities=[skill])).assignment.task_id
+        async with mesh.another_gateway(f"restarted-{port}", replica_env):
+            # The same iteration resumes after the first task's cursor: the second comes, the first not again.
+            assert (await asyncio.wait_for(reading, 30)).task.task_id == second
+        await inbox.aclose()  # type: ignore[attr-defined]
+    # A new iteration starts from the beginning: the first task was never acknowledged.
+    async with AsyncCerebroClient(worker.settings(mesh)) as worker_client:
+        fresh = worker_client.watch_tasks()
+        assert (await asyncio.wait_for(anext(fresh), 15)).task.task_id == first
+        await fresh.aclose()  # type: ignore[attr-defined]
