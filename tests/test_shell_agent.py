@@ -77,6 +77,16 @@ STEPS = [
     "GetSharedEmotionalState",
     "UpdateSharedEmotionalState",
     "DistributeTask",
+    "WatchTasks",
+    "GetTask",
+    "AcknowledgeTask",
+    "ReportTaskProgress",
+    "CompleteTask",
+    "WatchTasks",
+    "DistributeTask",
+    "AcknowledgeTask",
+    "FailTask",
+    "ListTasks",
     "GetStats",
     "GetHealth",
     "DeregisterInstance",
@@ -238,6 +248,12 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     assert "jitter on reconnects" in line["SubscribeLearnings"]
     assert line["AcknowledgeLearnings"] == "AcknowledgeLearnings: acknowledged 1 of 1"
     assert f"assigned to {name} " in line["DistributeTask"]
+    task_id = re.search(r"^DistributeTask: task (\S+) ", output, re.MULTILINE).group(1)
+    assert line["WatchTasks"].startswith(f"WatchTasks: received task {task_id} at cursor ")
+    assert line["AcknowledgeTask"].endswith("TASK_STATE_ACKNOWLEDGED")
+    assert line["CompleteTask"].endswith('result {"replicas_updated":3}')
+    assert line["FailTask"].endswith("TASK_STATE_FAILED: nothing to roll back")
+    assert line["ListTasks"].endswith("FAILED, SUCCEEDED")
     assert line["DeregisterInstance"].endswith("(INSTANCE_STATUS_OFFLINE)")
 
     # What the shell did is real: the proposal it signed with openssl is decided by its openssl-signed

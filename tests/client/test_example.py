@@ -43,4 +43,5 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
     assert lines[0].startswith(f"{name} joined the mesh as instance ")
     assert any(line.startswith("recalled (") and "reconnect backoff" in line for line in lines)
     assert any(line.startswith("checkpoint ") and line.endswith("continuity 1.00") for line in lines)
+    assert any(line.startswith("task ") and line.endswith(f": SUCCEEDED by {name}") for line in lines)
     assert "yes=1" in lines[-1]
