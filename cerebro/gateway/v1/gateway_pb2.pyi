@@ -1791,7 +1791,9 @@ class DistributeTaskRequest(_message.Message):
     REQUIRED_CAPABILITIES_FIELD_NUMBER: _builtins.int
     PREFERRED_REGION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent: a retry returns the first assignment."""
+    """Optional. UUID making the call idempotent: a retry returns the task's assignment (the current
+    one, should the task have been distributed again since).
+    """
     description: _builtins.str
     """Required. The task: 1 to 10,000 characters, not only whitespace."""
     preferred_region: _builtins.str

@@ -519,8 +519,9 @@ class AgentGatewayServicer:
 
     def DistributeTask(self, request, context):
         """Chooses the active agent instance best suited to a task: most required capabilities first, then
-        the preferred region, then the fewest recent assignments, then name; and says why.
-        FAILED_PRECONDITION when no active agent instance has any required capability.
+        the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+        to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+        instance has any required capability.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

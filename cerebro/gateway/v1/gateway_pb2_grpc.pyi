@@ -148,8 +148,9 @@ class AgentGatewayStub:
     """Shares the caller's emotional vector, and returns the shared state after it."""
     DistributeTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
-    the preferred region, then the fewest recent assignments, then name; and says why.
-    FAILED_PRECONDITION when no active agent instance has any required capability.
+    the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+    to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+    instance has any required capability.
     """
     WatchTasks: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchTasksRequest, _gateway_pb2.WatchTasksResponse]
     """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
@@ -318,8 +319,9 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Shares the caller's emotional vector, and returns the shared state after it."""
     DistributeTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]  # type: ignore[assignment]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
-    the preferred region, then the fewest recent assignments, then name; and says why.
-    FAILED_PRECONDITION when no active agent instance has any required capability.
+    the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+    to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+    instance has any required capability.
     """
     WatchTasks: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchTasksRequest, _gateway_pb2.WatchTasksResponse]  # type: ignore[assignment]
     """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
@@ -671,8 +673,9 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.DistributeTaskResponse, _abc.Awaitable[_gateway_pb2.DistributeTaskResponse]]:
         """Chooses the active agent instance best suited to a task: most required capabilities first, then
-        the preferred region, then the fewest recent assignments, then name; and says why.
-        FAILED_PRECONDITION when no active agent instance has any required capability.
+        the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+        to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+        instance has any required capability.
         """
 
     @_abc_1.abstractmethod

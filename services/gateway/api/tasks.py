@@ -187,15 +187,13 @@ class TasksApi(ApiBase):
                         await asyncio.wait_for(assigned.wait(), poll)
 
     async def _watch_task(self, task_id: uuid.UUID) -> AsyncIterator[pb.WatchTasksResponse]:
-        store, poll = self.resources.tasks, self.resources.settings.task_poll_seconds
-        await self._readable_task(task_id)
+        poll = self.resources.settings.task_poll_seconds
         sent_version = 0
         with self.resources.task_signals.waiter(task_payload(task_id)) as changed:
             while True:
                 changed.clear()
-                row = await store.get(task_id)
-                if row is None:
-                    raise not_found("task", str(task_id))
+                # Read as the caller each time: an assignee that lapsed may no longer read the task.
+                row = await self._readable_task(task_id)
                 if row["version"] > sent_version:
                     sent_version = row["version"]
                     yield pb.WatchTasksResponse(task=task_message(row), cursor=sent_version)
