@@ -15,7 +15,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from cerebro.consensus.client import deregister_request
+from cerebro.consensus.client import deregister_request, heartbeat_request
 from cerebro.embedded import EmbeddedStack
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc
@@ -375,3 +375,55 @@ async def test_bad_input_names_the_field(replicas: Replicas) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await asyncio.wait_for(stream.read(), 15)
         assert violated_fields(caught.value) == ["after_cursor"]
+
+
+@pytest.fixture(scope="module")
+async def short_leases(embedded_stack: EmbeddedStack) -> AsyncIterator[Mesh]:
+    """A mesh whose instance leases last two seconds unless renewed."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-task-lease-test-"))
+    leases = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "2", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "4"}
+    try:
+        async with (
+            temporary_database(embedded_stack) as database_url,
+            running_mesh(database_url, data_dir, gateway_env=FAST, consensus_env=leases) as mesh,
+        ):
+            yield mesh
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_an_assignee_whose_lease_expires_lapses_even_after_acknowledging(short_leases: Mesh) -> None:
+    mesh, stub = short_leases, short_leases.gateway.stub
+    skill = f"skill-{uuid.uuid4().hex[:6]}"
+    agents = {a.name: a for a in [await agent(mesh, skill), await agent(mesh, skill)]}
+    renewed = set(agents)
+
+    async def renew_leases() -> None:
+        while True:
+            for name in list(renewed):
+                member = agents[name].member
+                await mesh.consensus.stub.Heartbeat(heartbeat_request(member.key, member.instance_id))
+            await asyncio.sleep(0.3)
+
+    renewing = asyncio.create_task(renew_leases())
+    try:
+        boss = await distributor(mesh)
+        task_id = await distribute(stub, boss, skill, "survive a crash")
+        assignee = agents[(await get(stub, boss, task_id)).assignment.instance.instance_name]
+        await stub.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=assignee.token)
+        # The assignee stops renewing its lease, as a crashed agent would.
+        renewed.discard(assignee.name)
+
+        async def moved() -> bool:
+            return (await get(stub, boss, task_id)).assignment.instance.instance_name != assignee.name
+
+        await eventually(moved, timeout=30)
+        task = await get(stub, boss, task_id)
+        assert task.state == rpb.TASK_STATE_ASSIGNED
+        assert "lapsed (its instance is no longer active)" in task.assignment.reason
+        successor = agents[task.assignment.instance.instance_name]
+        inbox = stub.WatchTasks(pb.WatchTasksRequest(), metadata=successor.token)
+        assert (await next_task(inbox)).task.task_id == task_id
+        inbox.cancel()
+    finally:
+        renewing.cancel()
