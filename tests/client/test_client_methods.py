@@ -164,6 +164,7 @@ async def test_the_blocking_client_does_the_same_from_a_thread(mesh: Mesh, agent
             watch = cerebro.watch_decisions(proposal.proposal_id)
             first = next(watch)
             watch.close()  # leaving a stream early cancels it on the client's loop
+            assert not cerebro.list_tasks(distributed=True).tasks  # this agent distributed none
             return stored.episode_id, hits, first.event_type
 
     # The mesh serves on this thread's event loop, so the blocking client must run in another thread.
