@@ -97,7 +97,7 @@ def names:
   if type == "object" then
     with_entries(.key |= camel
       | if (.key | IN("metadata", "content", "stateData", "workingContext", "relationships", "context",
-                      "actionDetails", "contextState"))
+                      "actionDetails", "contextState", "result"))
         then . else .value |= names end)
   elif type == "array" then map(names)
   else . end;
