@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import asyncpg
 import grpc
@@ -20,7 +21,7 @@ from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.runtime.errors import already_exists, failed_precondition, not_found, permission_denied
-from cerebro.runtime.pagination import paginate
+from cerebro.runtime.pagination import Key, paginate
 from cerebro.runtime.safe_values import stored_struct
 from cerebro.runtime.violations import Violations
 from services.gateway.api.base import ApiBase
@@ -47,9 +48,9 @@ STATES = {
 STATE_MESSAGES = {state: number for number, state in STATES.items()}
 
 
-def _timestamp(value: object) -> timestamp_pb2.Timestamp:
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
+    stamp.FromDatetime(value)
     return stamp
 
 
@@ -92,6 +93,16 @@ def task_message(row: asyncpg.Record) -> resources_pb2.Task:
     if row["result"] is not None:
         task.result.CopyFrom(stored_struct(row["result"], f"task {row['task_id']} result"))
     return task
+
+
+def _list_key(after: Key | None) -> tuple[datetime, uuid.UUID] | None:
+    """ListTasks' page key, as the page token decoded it with kinds ("time", "uuid")."""
+    if after is None:
+        return None
+    created_at, task_id = after
+    if not isinstance(created_at, datetime) or not isinstance(task_id, uuid.UUID):
+        raise TypeError(f"a ListTasks page key is (time, uuid), not {after!r}")
+    return created_at, task_id
 
 
 def check_task(request: pb.DistributeTaskRequest) -> uuid.UUID | None:
@@ -239,7 +250,7 @@ class TasksApi(ApiBase):
                 assignee_name=assignee_name,
                 distributor=distributor,
                 states=states,
-                after=(after[0], after[1]) if after else None,  # type: ignore[arg-type]
+                after=_list_key(after),
                 limit=limit,
             ),
             key=lambda row: (row["created_at"], row["task_id"]),
