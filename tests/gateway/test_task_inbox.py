@@ -242,8 +242,9 @@ async def test_an_assignee_that_does_not_acknowledge_in_time_lapses_and_another_
     skill = f"skill-{uuid.uuid4().hex[:6]}"
     agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
     boss = await distributor(replicas.mesh)
-    task_id = await distribute(replicas.impatient, boss, skill, "answer quickly")
-    first = (await get(replicas.first, boss, task_id)).assignment.instance.instance_name
+    request = pb.DistributeTaskRequest(description="answer quickly", required_capabilities=[skill])
+    assignment = (await replicas.impatient.DistributeTask(request, metadata=boss)).assignment
+    task_id, first = assignment.task_id, assignment.instance.instance_name
     other = agents[next(name for name in agents if name != first)]
 
     async def reassigned() -> bool:
