@@ -21,6 +21,7 @@ SERVICE = "cerebro.gateway.v1.AgentGateway"
 
 IDEMPOTENT_METHODS = (
     "Remember",
+    "RememberBatch",
     "Recall",
     "ListRecentEpisodes",
     "ListWorkingMemoryItems",
