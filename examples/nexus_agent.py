@@ -98,7 +98,14 @@ async def agent_loop(name: str, key_file: Path) -> None:
         fetched = (await cerebro.get_checkpoint(sessions[0].checkpoint_id)).checkpoint
         print(f"{len(sessions)} session checkpoint(s), the latest holding {dict(fetched.state_data)}")
 
-        # 4. Distribute a task, receive it in the inbox (at least once: until acknowledged, it comes again on
+        # 4. Share how the session feels; a watch sends the mesh's shared state now, then after each change.
+        await cerebro.update_emotional_state(focus=0.8, energy=0.6, excitement=0.4)
+        watch = cerebro.watch_emotional_state()
+        shared = (await anext(watch)).state
+        await watch.aclose()  # type: ignore[attr-defined]
+        print(f"shared emotional state: {len(shared.members)} member(s), mean focus {shared.mean.focus:.2f}")
+
+        # 5. Distribute a task, receive it in the inbox (at least once: until acknowledged, it comes again on
         #    every new stream), acknowledge it, report progress and complete it; then read it as its distributor.
         assigned = (
             await cerebro.distribute_task("Measure the reconnect backoff", required_capabilities=[own_capability])
@@ -112,7 +119,7 @@ async def agent_loop(name: str, key_file: Path) -> None:
         task = (await cerebro.get_task(assigned.task_id)).task
         print(f"task {task.task_id}: {TASK_STATES[task.state]} by {task.assignment.instance.instance_name}")
 
-        # 5. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
+        # 6. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
         proposal = (await cerebro.propose("Adopt the tuned reconnect backoff everywhere?")).proposal
         voted = (await cerebro.vote(proposal.proposal_id, "yes")).proposal
         tally = ", ".join(f"{entry.option}={entry.votes}" for entry in voted.tally)

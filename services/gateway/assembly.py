@@ -28,13 +28,14 @@ from services.gateway.api.servicer import GatewayServicer
 from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
 from services.gateway.authentication import AuthenticationInterceptor
 from services.gateway.discovery import Discovery
+from services.gateway.emotion_signals import EmotionSignals
 from services.gateway.health import HealthChecker
 from services.gateway.learning_delivery import LearningDeliveryWorker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
-from services.gateway.store.channels import CREDENTIALS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL
+from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL
 from services.gateway.store.credentials import CredentialStore
 from services.gateway.store.learnings import LearningStore
 from services.gateway.store.tasks import TaskStore
@@ -106,6 +107,9 @@ async def open_gateway(
         signals = LearningSignals()
         listener.on(LEARNINGS_CHANNEL, signals.notified)
         listener.on_reconnect(signals.wake_all)
+        emotion_signals = EmotionSignals()
+        listener.on(EMOTIONS_CHANNEL, emotion_signals.notified)
+        listener.on_reconnect(emotion_signals.wake_all)
         task_signals = TaskSignals()
         listener.on(TASKS_CHANNEL, task_signals.notified)
         listener.on_reconnect(task_signals.wake_all)
@@ -121,6 +125,7 @@ async def open_gateway(
             namespaces=namespaces,
             learnings=learnings,
             signals=signals,
+            emotion_signals=emotion_signals,
             tasks=tasks,
             task_signals=task_signals,
             health=HealthChecker(pool, listener, pools),
