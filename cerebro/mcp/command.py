@@ -26,8 +26,8 @@ for _library in ("mcp", "uvicorn", "starlette", "pydantic"):
 DESCRIPTION = """\
 Serve Cerebro to agents that speak the Model Context Protocol: tools to remember, recall (with filters),
 list recent episodes, read and rewrite memory blocks, checkpoint and restore, publish a learning, get a
-decision and, with the agent's signing key, propose and vote; the memory blocks as resources
-cerebro://blocks/<label>.
+decision, work through the task inbox (list, get, acknowledge, report progress, complete, fail) and, with
+the agent's signing key, propose and vote; the memory blocks as resources cerebro://blocks/<label>.
 
 stdio (the default) is for a desktop or IDE agent that starts `cerebro mcp` itself: it calls the gateway
 with the agent's API key. http serves MCP's streamable HTTP at http(s)://HOST:PORT/mcp for agents

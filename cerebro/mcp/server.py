@@ -1,5 +1,5 @@
-"""The MCP face of the gateway: its tools (remember, recall, blocks, checkpoints, decisions, learnings)
-and its resources (the memory blocks, as ``cerebro://blocks/<label>``).
+"""The MCP face of the gateway: its tools (remember, recall, blocks, checkpoints, decisions, learnings, and
+the task inbox from cerebro.mcp.tasks) and its resources (the memory blocks, as ``cerebro://blocks/<label>``).
 
 Each tool is one gateway call through the client bound to the message (cerebro.mcp.gateway) and returns
 the response in protobuf's JSON (snake_case field names). The gateway validates every argument; its
@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Annotated, Any, Literal
 
-from google.protobuf import json_format, timestamp_pb2
-from google.protobuf.message import Message
+from google.protobuf import timestamp_pb2
 from mcp.server.mcpserver import MCPServer
-from mcp.types import Resource, ToolAnnotations
+from mcp.types import Resource
 from pydantic import Field
 
 from cerebro.mcp.errors import listing_errors, resource_errors, tool_errors
 from cerebro.mcp.gateway import GatewayClients, binding_middleware, current_client
+from cerebro.mcp.results import READ_ONLY, WRITES, JsonObject, as_json
+from cerebro.mcp.tasks import add_task_tools
 from cerebro.memory.v1 import episodes_pb2
 
 BLOCK_URI_PREFIX = "cerebro://blocks/"
@@ -38,10 +39,9 @@ time and importance); `recent_episodes` lists the latest. Memory blocks (persona
 named texts you read and rewrite (`get_block`, `update_block`; also resources cerebro://blocks/<label>).
 `checkpoint` saves your working state, `restore_checkpoint` brings it back. Decisions are 2/3-quorum
 votes (`propose`, `vote`, `get_decision`) when this server has your signing key. `publish_learning`
-shares a learning with every other instance."""
+shares a learning with every other instance. Tasks distributed to you wait in `list_tasks`: acknowledge
+one, report progress, then complete or fail it."""
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
 Tags = Annotated[list[str] | None, Field(description="only episodes carrying every one of these tags")]
 ProjectId = Annotated[str, Field(description="only episodes of this project (UUID)")]
@@ -52,7 +52,6 @@ Until = Annotated[datetime | None, Field(description="only episodes that happene
 Namespace = Annotated[
     str, Field(description="another namespace whose owner granted you read access; your own when empty")
 ]
-JsonObject = dict[str, Any]
 
 # The request paths the gateway reports, as the tools' arguments are called.
 FILTER_RENAMES = {
@@ -100,11 +99,6 @@ class CerebroMCPServer(MCPServer[Any]):
 
 def block_uri(label: str) -> str:
     return BLOCK_URI_PREFIX + label
-
-
-def as_json(message: Message) -> JsonObject:
-    result: JsonObject = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    return result
 
 
 def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -305,6 +299,8 @@ def build_server(clients: GatewayClients, *, signing: bool) -> CerebroMCPServer:
             with tool_errors():
                 response = await current_client().vote(proposal_id, choice)
             return as_json(response)
+
+    add_task_tools(server)
 
     @server.resource(BLOCK_URI_PREFIX + "{label}", name="memory block", mime_type="text/plain")
     async def block(label: str) -> str:

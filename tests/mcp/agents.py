@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx2
@@ -57,6 +57,10 @@ class Agent:
         return self.up.ports["CEREBRO_GATEWAY_TARGET"]
 
     @property
+    def capability(self) -> str:
+        return f"inbox_{self.namespace}"
+
+    @property
     def api_key(self) -> str:
         return self.api_key_file.read_text().strip()
 
@@ -71,7 +75,8 @@ class Agent:
 
 
 def new_agent(up: SharedUp, directory: Path, prefix: str) -> Agent:
-    """The README's path for an agent: a key bound to its name, its enrolled voting key, `cerebro join`."""
+    """The README's path for an agent: a key bound to its name, its enrolled voting key, `cerebro join`
+    (with a capability of its own, so that a task requiring it is distributed to this agent)."""
     suffix = uuid.uuid4().hex[:8]
     name, namespace = f"{prefix.upper()}-{suffix}", f"{prefix}-{suffix}"
     directory.mkdir(parents=True, exist_ok=True)
@@ -80,21 +85,25 @@ def new_agent(up: SharedUp, directory: Path, prefix: str) -> Agent:
     public_key = directory / f"{name}.pub"
     public_key.write_text(admin(up, "instances", "public-key", "--key-file", str(key_file)))
     admin(up, "instances", "enroll", name, "--public-key", str(public_key), "--voting")
+    agent = Agent(up, name, namespace, api_key_file, key_file, "")
+    return replace(agent, instance_id=join(agent))
+
+
+def join(agent: Agent) -> str:
+    """`cerebro join` (again: the same id, a fresh lease); the instance id."""
     joined = admin(
-        up,
+        agent.up,
         "join",
-        name,
+        agent.name,
         "--key-file",
-        str(key_file),
-        environ={
-            "CEREBRO_GATEWAY_TARGET": up.ports["CEREBRO_GATEWAY_TARGET"],
-            "CEREBRO_API_KEY_FILE": str(api_key_file),
-        },
+        str(agent.key_file),
+        "--capability",
+        agent.capability,
+        environ={"CEREBRO_GATEWAY_TARGET": agent.target, "CEREBRO_API_KEY_FILE": str(agent.api_key_file)},
     )
-    instance_id = next(
+    return next(
         line.split("=", 1)[1] for line in joined.splitlines() if line.startswith("export CEREBRO_AGENT_INSTANCE_ID=")
     )
-    return Agent(up, name, namespace, api_key_file, key_file, instance_id)
 
 
 def stdio_server(environ: Mapping[str, str], *argv: str) -> StdioServerParameters:

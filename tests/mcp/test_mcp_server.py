@@ -26,7 +26,7 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role
 from tests.cerebro_up import SharedUp
-from tests.mcp.agents import Agent, HttpServer, admin, http_client, http_server, new_agent, stdio_server
+from tests.mcp.agents import Agent, HttpServer, admin, http_client, http_server, join, new_agent, stdio_server
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +44,12 @@ TOOLS = {
     "publish_learning",
     "propose",
     "vote",
+    "list_tasks",
+    "get_task",
+    "acknowledge_task",
+    "report_task_progress",
+    "complete_task",
+    "fail_task",
 }
 
 
@@ -190,6 +196,42 @@ async def test_proposals_are_signed_by_the_agent(transport: str, agent: Agent, h
     assert decision["proposal"]["proposer_id"] == agent.instance_id
     assert {"option": "yes", "votes": 1} in decision["proposal"]["tally"]
     assert learning["learning"]["concept"] == f"{transport} backoff"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_task_inbox(transport: str, agent: Agent, http: HttpServer) -> None:
+    join(agent)  # a fresh lease: only an active instance is given tasks
+    async with agent.client() as distributor:
+        done = await distributor.distribute_task(
+            f"Summarise the {transport} incident", required_capabilities=[agent.capability]
+        )
+        failed = await distributor.distribute_task(
+            f"Page the {transport} on-call", required_capabilities=[agent.capability]
+        )
+    task_id, other_id = done.assignment.task_id, failed.assignment.task_id
+    async with connect(transport, agent, http) as client:
+        inbox = structured(await client.call_tool("list_tasks", {"states": ["assigned"]}))
+        acknowledged = structured(await client.call_tool("acknowledge_task", {"task_id": task_id}))
+        progressed = structured(
+            await client.call_tool(
+                "report_task_progress", {"task_id": task_id, "progress": 0.5, "status_message": "reading"}
+            )
+        )
+        too_far = error_text(await client.call_tool("report_task_progress", {"task_id": task_id, "progress": 2}))
+        structured(await client.call_tool("complete_task", {"task_id": task_id, "result": {"summary": "all fine"}}))
+        structured(await client.call_tool("acknowledge_task", {"task_id": other_id}))
+        structured(await client.call_tool("fail_task", {"task_id": other_id, "error_message": "no pager"}))
+        completed = structured(await client.call_tool("get_task", {"task_id": task_id}))
+        gave_up = structured(await client.call_tool("get_task", {"task_id": other_id}))
+        unknown_state = error_text(await client.call_tool("list_tasks", {"states": ["sleeping"]}))
+    assert {task_id, other_id} <= {task["task_id"] for task in inbox["tasks"]}
+    assert acknowledged["task"]["state"] == "TASK_STATE_ACKNOWLEDGED"
+    assert progressed["task"]["progress"] == 0.5
+    assert "INVALID_ARGUMENT: progress:" in too_far
+    assert completed["task"]["state"] == "TASK_STATE_SUCCEEDED"
+    assert completed["task"]["result"] == {"summary": "all fine"}
+    assert gave_up["task"]["state"] == "TASK_STATE_FAILED" and gave_up["task"]["error_message"] == "no pager"
+    assert "states" in unknown_state
 
 
 async def test_a_request_without_a_key_the_gateway_accepts_is_refused(http: HttpServer, agent: Agent) -> None:
