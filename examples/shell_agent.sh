@@ -349,6 +349,14 @@ episodes() {
         contextState: {load: "low", shell: true}, tags: ["ops", "shell"], importance: 0.8}')")
     say "Remember: stored action system_optimization_complete as episode $(jq -r .episode.episodeId <<<"$response")" \
         "(metadata.action: $(jq -c .episode.metadata.action <<<"$response"))"
+    # A backfill: several episodes in one call, all stored or none, each idempotent by its request id.
+    response=$(call RememberBatch POST /memory/action:batch '*' "$(jq -n --arg a "$(uuid4)" --arg b "$(uuid4)" \
+        '{episodes: [{requestId: $a, content: "the shell agent backfilled the first line of its log",
+                      tags: ["shell", "backfill"]},
+                     {requestId: $b, content: "the shell agent backfilled the second line of its log",
+                      tags: ["shell", "backfill"]}]}')")
+    (($(jq '.episodes | length' <<<"$response") == 2)) || die "RememberBatch stored fewer than 2 episodes"
+    say "RememberBatch: stored $(jq '.episodes | length' <<<"$response") episodes in one call"
 
     response=$(call Recall POST /memory/search '*' '{"query": "reconnect backoff", "topK": 5}')
     (($(jq '.hits | length' <<<"$response") > 0)) || die "Recall found nothing for 'reconnect backoff'"

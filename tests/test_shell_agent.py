@@ -50,6 +50,7 @@ STEPS = [
     "RenewInstanceLease",
     "Remember",
     "Remember",
+    "RememberBatch",
     "Recall",
     "ListRecentEpisodes",
     "UpdateEpisode",
