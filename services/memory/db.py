@@ -1,19 +1,24 @@
-"""The memory schema, the workers' pool, and namespace-scoped transactions."""
+"""The memory schema, the workers' pool, the service's primary and read pools, and namespace-scoped
+transactions."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from prometheus_client import Counter
 
 from cerebro.runtime import database
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.migrations import Migration
+from services.memory import consistency
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = database.Schema(component="memory", migrations_dir=MIGRATIONS_DIR)
@@ -49,17 +54,136 @@ async def open_worker_pool(
     return opening.result()
 
 
+READS = Counter(
+    "memory_reads_total",
+    "Reads of the memory service by the database that served them (replica, primary) and why a read"
+    " that could have gone to the replica did not (caught_up, no_replica, behind, unreachable).",
+    ["database", "reason"],
+)
+# A replica that does not answer within this long is skipped for the read (the primary serves it).
+REPLICA_ACQUIRE_TIMEOUT_SECONDS = 1.0
+# The first pause while waiting for a replica to replay a token; pauses double up to the last one.
+REPLICA_POLL_FIRST_SECONDS = 0.001
+REPLICA_POLL_MAX_SECONDS = 0.02
+# What a replica that is down, restarting or cut off looks like to a read.
+REPLICA_ERRORS: tuple[type[BaseException], ...] = (
+    *database.UNREACHABLE,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+# True once the replica has replayed the token's position and sees its transaction as finished (the
+# commit record follows the position: see services.memory.consistency). A server not in recovery is
+# the primary itself (a read URL naming it): always up to date.
+_CAUGHT_UP = """SELECT NOT pg_is_in_recovery() OR (
+    pg_last_wal_replay_lsn() >= $1::pg_lsn
+    AND ($2::xid8 IS NULL OR pg_visible_in_snapshot($2::xid8, pg_current_snapshot())))"""
+
+
+@dataclass
+class MemoryDatabase:
+    """The primary's pool, for writes, and optionally a replica's, for reads that may go there."""
+
+    primary: asyncpg.Pool
+    replica: asyncpg.Pool | None = None
+    # How long a read waits for the replica to replay the caller's last write before it goes to the primary.
+    replica_wait_seconds: float = 0.1
+    # Set by the replica monitor (services.memory.replica_monitor): False skips the replica at once.
+    replica_reachable: bool = True
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Connection]:
+        """A connection for a read: the replica's when there is one that has replayed the caller's
+        read token (waiting up to :attr:`replica_wait_seconds`), else the primary's."""
+        replica = self.replica
+        connection = await self._caught_up_replica_connection() if replica is not None else None
+        if connection is None:
+            async with self.primary.acquire() as primary_connection:
+                yield primary_connection
+            return
+        assert replica is not None
+        try:
+            yield connection
+        finally:
+            await replica.release(connection)
+
+    async def _caught_up_replica_connection(self) -> PoolConnectionProxy | None:
+        assert self.replica is not None
+        if not self.replica_reachable:
+            READS.labels("primary", "unreachable").inc()
+            return None
+        try:
+            connection: PoolConnectionProxy = await self.replica.acquire(timeout=REPLICA_ACQUIRE_TIMEOUT_SECONDS)
+        except REPLICA_ERRORS:
+            READS.labels("primary", "unreachable").inc()
+            return None
+        try:
+            if await self._wait_until_caught_up(connection, consistency.required_token()):
+                READS.labels("replica", "caught_up").inc()
+                return connection
+            READS.labels("primary", "behind").inc()
+        except REPLICA_ERRORS:
+            READS.labels("primary", "unreachable").inc()
+        await self.replica.release(connection)
+        return None
+
+    async def _wait_until_caught_up(self, connection: Connection, token: consistency.ReadToken | None) -> bool:
+        if token is None:
+            return True
+        deadline = time.monotonic() + self.replica_wait_seconds
+        pause = REPLICA_POLL_FIRST_SECONDS
+        while True:
+            if await connection.fetchval(_CAUGHT_UP, token.lsn, token.xid):
+                return True
+            if time.monotonic() + pause > deadline:
+                return False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, REPLICA_POLL_MAX_SECONDS)
+
+
 @asynccontextmanager
 async def namespace_transaction(
-    pool: asyncpg.Pool, namespace: str, *, readonly: bool = False
+    db: MemoryDatabase, namespace: str, *, readonly: bool = False
 ) -> AsyncIterator[Connection]:
-    """A transaction that sees only ``namespace`` (row-level security); NOT_FOUND if it does not exist."""
-    async with pool.acquire() as connection, connection.transaction(readonly=readonly):
-        exists = await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
+    """A transaction that sees only ``namespace`` (row-level security); NOT_FOUND if it does not exist.
+
+    A read-only one may run on the replica (:meth:`MemoryDatabase.reading`); a writing one runs on the
+    primary and records the call's read token (where the WAL stood when it began, and its transaction).
+    """
+    if readonly:
+        async with db.reading() as connection, connection.transaction(readonly=True):
+            exists = await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
+                " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
+                namespace,
+            )
+            if not exists:
+                raise not_found("namespace", namespace)
+            yield connection
+        return
+    async with db.primary.acquire() as connection, connection.transaction():
+        scope = await connection.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1) AS exists,"
+            " pg_current_wal_insert_lsn() AS lsn, pg_current_xact_id() AS xid"
             " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
             namespace,
         )
-        if not exists:
+        assert scope is not None
+        if not scope["exists"]:
             raise not_found("namespace", namespace)
         yield connection
+    consistency.note_write(consistency.ReadToken(scope["lsn"], int(scope["xid"])))
+
+
+# SQLSTATE of memory.enter_namespace (migration 0008) for a namespace that does not exist.
+NAMESPACE_MISSING = "CB404"
+
+
+@contextmanager
+def namespace_errors(namespace: str) -> Iterator[None]:
+    """NOT_FOUND for the namespace a function of migration 0008 found missing."""
+    try:
+        yield
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == NAMESPACE_MISSING:
+            raise not_found("namespace", namespace) from None
+        raise

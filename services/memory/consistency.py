@@ -1,0 +1,116 @@
+"""Read-your-writes across the primary and a read replica: the read token.
+
+A write answers with the token ``x-cerebro-lsn`` (trailing metadata): where its transaction left the
+WAL, and the transaction's id. A read that brings a token back in ``x-cerebro-min-lsn`` is served by
+the replica only once the replica has replayed the WAL up to that position *and* sees the transaction
+as finished: the position alone is not enough, because the commit record is written after the
+statement that read the position (:mod:`services.memory.db` waits, bounded, then reads the primary).
+
+A token reads ``<lsn>`` or ``<lsn>:<xid>``, e.g. ``0/3000148:752``; a token without a transaction id
+(a write that wrote nothing, such as an idempotent replay) is satisfied by the position alone: what
+it read was committed before that position. The client and gateway keep the latest token of a session
+(the one with the furthest position) and send it with every call.
+
+The interceptor (:class:`ReadTokens`) reads the request's token into a ContextVar and sends the token
+of the call's writes back, so no method handles metadata itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from cerebro.runtime.errors import invalid_argument
+from cerebro.runtime.interceptors import Context, ObservingInterceptor
+
+WRITTEN_HEADER = "x-cerebro-lsn"
+REQUIRED_HEADER = "x-cerebro-min-lsn"
+
+_TOKEN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})(?::([0-9]{1,20}))?")
+
+
+@dataclass(frozen=True)
+class ReadToken:
+    lsn: int
+    # The writing transaction's full (64-bit) id; None when the position alone covers the write.
+    xid: int | None = None
+
+    @property
+    def lsn_text(self) -> str:
+        """The position as PostgreSQL writes a pg_lsn."""
+        return f"{self.lsn >> 32:X}/{self.lsn & 0xFFFFFFFF:X}"
+
+    def __str__(self) -> str:
+        return self.lsn_text if self.xid is None else f"{self.lsn_text}:{self.xid}"
+
+    @classmethod
+    def parse(cls, text: str) -> ReadToken | None:
+        """The token ``text`` spells, None if it spells none."""
+        match = _TOKEN.fullmatch(text.strip())
+        if match is None:
+            return None
+        high, low, xid = match.groups()
+        return cls((int(high, 16) << 32) | int(low, 16), None if xid is None else int(xid))
+
+
+def later(first: ReadToken | None, second: ReadToken | None) -> ReadToken | None:
+    """The token of the two that asks for more of the WAL."""
+    if first is None or second is None:
+        return first or second
+    return second if second.lsn > first.lsn else first
+
+
+@dataclass
+class _CallTokens:
+    required: ReadToken | None
+    written: ReadToken | None = None
+
+
+_call: ContextVar[_CallTokens | None] = ContextVar("cerebro_memory_read_tokens", default=None)
+
+
+def required_token() -> ReadToken | None:
+    """The token the current call brought: what a replica must have replayed to serve it."""
+    tokens = _call.get()
+    return None if tokens is None else tokens.required
+
+
+def note_write(token: ReadToken) -> None:
+    """Record a write of the current call; its token goes back to the caller."""
+    tokens = _call.get()
+    if tokens is not None:
+        tokens.written = later(tokens.written, token)
+        # A later read of the same call must see the call's own write too.
+        tokens.required = later(tokens.required, token)
+
+
+def _required_from(context: Context) -> ReadToken | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUIRED_HEADER:
+            token = ReadToken.parse(value if isinstance(value, str) else value.decode(errors="replace"))
+            if token is None:
+                raise invalid_argument([(REQUIRED_HEADER, "must be a read token such as 0/3000148:752")])
+            return token
+    return None
+
+
+@asynccontextmanager
+async def carry_read_tokens(method: str, context: Context, request: Any) -> AsyncIterator[None]:
+    """Read the call's ``x-cerebro-min-lsn``; answer the token of its writes in ``x-cerebro-lsn``."""
+    tokens = _CallTokens(_required_from(context))
+    reset = _call.set(tokens)
+    try:
+        yield
+    finally:
+        _call.reset(reset)
+    if tokens.written is not None:
+        context.set_trailing_metadata(((WRITTEN_HEADER, str(tokens.written)),))
+
+
+def read_tokens_interceptor() -> ObservingInterceptor:
+    """The interceptor that carries read tokens for every method of the memory service."""
+    return ObservingInterceptor(carry_read_tokens)
