@@ -1,67 +1,27 @@
-"""Read-your-writes across the primary and a read replica: the read token.
+"""Read-your-writes across the primary and a read replica, in the memory service (tokens:
+:mod:`cerebro.read_tokens`).
 
-A write answers with the token ``x-cerebro-lsn`` (trailing metadata): where its transaction left the
-WAL, and the transaction's id. A read that brings a token back in ``x-cerebro-min-lsn`` is served by
-the replica only once the replica has replayed the WAL up to that position *and* sees the transaction
-as finished: the position alone is not enough, because the commit record is written after the
-statement that read the position (:mod:`services.memory.db` waits, bounded, then reads the primary).
+A read that brings a token is served by the replica only once the replica has replayed the WAL up to
+the token's position *and* sees its transaction as finished: the position alone is not enough, because
+the commit record is written after the statement that read the position (:mod:`services.memory.db`
+waits, bounded, then reads the primary). A token without a transaction id (a write that wrote nothing,
+such as an idempotent replay) is satisfied by the position alone: what it read was committed before.
 
-A token reads ``<lsn>`` or ``<lsn>:<xid>``, e.g. ``0/3000148:752``; a token without a transaction id
-(a write that wrote nothing, such as an idempotent replay) is satisfied by the position alone: what
-it read was committed before that position. The client and gateway keep the latest token of a session
-(the one with the furthest position) and send it with every call.
-
-The interceptor (:class:`ReadTokens`) reads the request's token into a ContextVar and sends the token
+The interceptor (:func:`read_tokens_interceptor`) reads the request's token into a ContextVar and sends the token
 of the call's writes back, so no method handles metadata itself.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken, later
 from cerebro.runtime.errors import invalid_argument
 from cerebro.runtime.interceptors import Context, ObservingInterceptor
-
-WRITTEN_HEADER = "x-cerebro-lsn"
-REQUIRED_HEADER = "x-cerebro-min-lsn"
-
-_TOKEN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})(?::([0-9]{1,20}))?")
-
-
-@dataclass(frozen=True)
-class ReadToken:
-    lsn: int
-    # The writing transaction's full (64-bit) id; None when the position alone covers the write.
-    xid: int | None = None
-
-    @property
-    def lsn_text(self) -> str:
-        """The position as PostgreSQL writes a pg_lsn."""
-        return f"{self.lsn >> 32:X}/{self.lsn & 0xFFFFFFFF:X}"
-
-    def __str__(self) -> str:
-        return self.lsn_text if self.xid is None else f"{self.lsn_text}:{self.xid}"
-
-    @classmethod
-    def parse(cls, text: str) -> ReadToken | None:
-        """The token ``text`` spells, None if it spells none."""
-        match = _TOKEN.fullmatch(text.strip())
-        if match is None:
-            return None
-        high, low, xid = match.groups()
-        return cls((int(high, 16) << 32) | int(low, 16), None if xid is None else int(xid))
-
-
-def later(first: ReadToken | None, second: ReadToken | None) -> ReadToken | None:
-    """The token of the two that asks for more of the WAL."""
-    if first is None or second is None:
-        return first or second
-    return second if second.lsn > first.lsn else first
 
 
 @dataclass

@@ -15,6 +15,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter
 
+from cerebro.read_tokens import ReadToken
 from cerebro.runtime import database
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.migrations import Migration
@@ -126,7 +127,7 @@ class MemoryDatabase:
         await self.replica.release(connection)
         return None
 
-    async def _wait_until_caught_up(self, connection: Connection, token: consistency.ReadToken | None) -> bool:
+    async def _wait_until_caught_up(self, connection: Connection, token: ReadToken | None) -> bool:
         if token is None:
             return True
         deadline = time.monotonic() + self.replica_wait_seconds
@@ -171,7 +172,7 @@ async def namespace_transaction(
         if not scope["exists"]:
             raise not_found("namespace", namespace)
         yield connection
-    consistency.note_write(consistency.ReadToken(scope["lsn"], int(scope["xid"])))
+    consistency.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
 
 
 # SQLSTATE of memory.enter_namespace (migration 0008) for a namespace that does not exist.

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from cerebro.embedded import EmbeddedPostgres
 from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
-from services.memory.consistency import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
+from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
 from tests.conftest import replica_url
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import MemoryServer, running_memory_service
