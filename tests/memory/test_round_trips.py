@@ -106,6 +106,23 @@ async def test_episode_calls_reach_postgres_in_one_round_trip(
     page = await memory.stub.ListEpisodes(listing)
     assert len(page.episodes) == 5 and page.next_page_token
     assert all(episode.project_id == project.project_id for episode in page.episodes)
+    update = pb.UpdateEpisodeRequest(
+        namespace="nexus",
+        episode=episodes_pb2.Episode(episode_id=episode_id, importance=0.7, project_id=project.project_id),
+    )
+    update.update_mask.paths.extend(["importance", "project_id"])
+    assert await round_trips(counter, lambda: memory.stub.UpdateEpisode(update)) == 1
+
+    async def create_and_delete() -> None:
+        created = (await create()).episode.episode_id
+        before = counter.round_trips
+        await memory.stub.DeleteEpisode(pb.DeleteEpisodeRequest(namespace="nexus", episode_id=created))
+        deletions.append(counter.round_trips - before)
+
+    deletions: list[int] = []
+    for _ in range(WARM_UP_CALLS + MEASUREMENTS):
+        await create_and_delete()
+    assert min(deletions[WARM_UP_CALLS:]) == 1
     second_page = pb.ListEpisodesRequest()
     second_page.CopyFrom(listing)
     second_page.page_token = page.next_page_token
@@ -149,7 +166,7 @@ async def test_the_functions_run_with_the_callers_rights_under_row_security(
     """SECURITY INVOKER: the caller's privileges and the namespace policies apply inside the functions."""
     definers = await admin.fetchval(
         "SELECT count(*) FROM pg_proc WHERE prosecdef AND proname IN"
-        " ('enter_namespace', 'create_episodes', 'get_episode', 'list_episodes')"
+        " ('enter_namespace', 'create_episodes', 'get_episode', 'list_episodes', 'update_episode', 'delete_episode')"
     )
     assert definers == 0
     await admin.execute("INSERT INTO memory.namespaces (name, display_name) VALUES ('aria', 'ARIA')")

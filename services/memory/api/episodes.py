@@ -255,10 +255,7 @@ class EpisodesApi(ApiBase):
             violations.add("episode.occur_time", "is required when named in the update mask")
         violations.raise_if_any()
         assert episode_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            if project_id is not None:
-                await store.check_projects(connection, namespace, [("episode.project_id", project_id)])
-            row = await store.update_episode(connection, namespace, episode_id, changes)
+        row = await store.update_episode(self.resources.database, namespace, episode_id, changes)
         return pb.UpdateEpisodeResponse(episode=episode_message(row))
 
     async def DeleteEpisode(self, request: pb.DeleteEpisodeRequest, context: Context) -> pb.DeleteEpisodeResponse:
@@ -267,6 +264,5 @@ class EpisodesApi(ApiBase):
         episode_id = violations.uuid("episode_id", request.episode_id)
         violations.raise_if_any()
         assert episode_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            await store.delete_episode(connection, namespace, episode_id)
+        await store.delete_episode(self.resources.database, namespace, episode_id)
         return pb.DeleteEpisodeResponse()

@@ -1,4 +1,4 @@
--- The hottest episode calls in one statement each, so that a memory service far from the primary pays
+-- The episode calls in one statement each, so that a memory service far from the primary pays
 -- one network round trip per call instead of BEGIN, the namespace scope, the statements and COMMIT.
 --
 -- Each function declares the caller's namespace for row-level security itself (set_config(..., true):
@@ -146,19 +146,84 @@ BEGIN
 END
 $$;
 
+-- Changes the fields flagged in `changing` (content, importance, tags, metadata, project, occurred_at);
+-- clearing the project is changing it to NULL. No row when the namespace has no such episode. The
+-- triggers of 0002 and 0006 re-enqueue the embedding and recount the text statistics when the content
+-- changed, as for the service's own UPDATE before.
+CREATE FUNCTION memory.update_episode(
+    namespace_name text,
+    wanted_episode_id uuid,
+    changing boolean[],
+    new_content text,
+    new_importance double precision,
+    new_tags text[],
+    new_metadata jsonb,
+    new_project_id uuid,
+    new_occurred_at timestamptz
+) RETURNS TABLE (
+    episode_id uuid, namespace text, content text, importance double precision, tags text[], metadata jsonb,
+    project_id uuid, occurred_at timestamptz, created_at timestamptz, updated_at timestamptz,
+    embedding_version text, job_state text, written_lsn pg_lsn, written_xid xid8
+)
+    LANGUAGE plpgsql SECURITY INVOKER AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM memory.enter_namespace(namespace_name);
+    IF changing[5] AND new_project_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM memory.projects p WHERE p.namespace = namespace_name AND p.project_id = new_project_id
+    ) THEN
+        RAISE EXCEPTION 'projects do not exist in namespace %', namespace_name
+            USING ERRCODE = 'CB422', DETAIL = new_project_id::text;
+    END IF;
+    UPDATE memory.episodes e SET
+        updated_at = now(),
+        content = CASE WHEN changing[1] THEN new_content ELSE e.content END,
+        importance = CASE WHEN changing[2] THEN new_importance ELSE e.importance END,
+        tags = CASE WHEN changing[3] THEN new_tags ELSE e.tags END,
+        metadata = CASE WHEN changing[4] THEN new_metadata ELSE e.metadata END,
+        project_id = CASE WHEN changing[5] THEN new_project_id ELSE e.project_id END,
+        occurred_at = CASE WHEN changing[6] THEN new_occurred_at ELSE e.occurred_at END
+    WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
+    RETURN QUERY
+        SELECT e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
+               e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+               (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id),
+               pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
+        FROM memory.episodes e WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
+END
+$$;
+
+-- Whether the namespace had the episode (deleted now), and the read token of the deletion.
+CREATE FUNCTION memory.delete_episode(namespace_name text, wanted_episode_id uuid)
+RETURNS TABLE (deleted boolean, written_lsn pg_lsn, written_xid xid8)
+    LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    removed integer;
+BEGIN
+    PERFORM memory.enter_namespace(namespace_name);
+    DELETE FROM memory.episodes e WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN QUERY SELECT removed > 0, pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned();
+END
+$$;
+
 REVOKE ALL ON FUNCTION
     memory.enter_namespace(text),
     memory.create_episodes(text, uuid[], text[], double precision[], text[], text[], uuid[], timestamptz[],
                            uuid[], bytea[]),
     memory.get_episode(text, uuid),
-    memory.list_episodes(text, uuid, text[], timestamptz, timestamptz, double precision, timestamptz, uuid, integer)
+    memory.list_episodes(text, uuid, text[], timestamptz, timestamptz, double precision, timestamptz, uuid, integer),
+    memory.update_episode(text, uuid, boolean[], text, double precision, text[], jsonb, uuid, timestamptz),
+    memory.delete_episode(text, uuid)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     memory.enter_namespace(text),
     memory.create_episodes(text, uuid[], text[], double precision[], text[], text[], uuid[], timestamptz[],
                            uuid[], bytea[]),
     memory.get_episode(text, uuid),
-    memory.list_episodes(text, uuid, text[], timestamptz, timestamptz, double precision, timestamptz, uuid, integer)
+    memory.list_episodes(text, uuid, text[], timestamptz, timestamptz, double precision, timestamptz, uuid, integer),
+    memory.update_episode(text, uuid, boolean[], text, double precision, text[], jsonb, uuid, timestamptz),
+    memory.delete_episode(text, uuid)
 TO cerebro_memory;
 GRANT EXECUTE ON FUNCTION
     memory.enter_namespace(text),

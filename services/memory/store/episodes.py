@@ -50,27 +50,6 @@ class EpisodeChanges:
     occurred_at: datetime | None = None
 
 
-async def check_projects(connection: Connection, namespace: str, project_ids: Sequence[tuple[str, uuid.UUID]]) -> None:
-    """INVALID_ARGUMENT naming every (field, project id) that is not a project of ``namespace``."""
-    if not project_ids:
-        return
-    found = {
-        row["project_id"]
-        for row in await connection.fetch(
-            "SELECT project_id FROM memory.projects WHERE namespace = $1 AND project_id = ANY($2::uuid[])",
-            namespace,
-            list({project_id for _, project_id in project_ids}),
-        )
-    }
-    missing = [
-        (field, f"project {project_id} does not exist in namespace {namespace!r}")
-        for field, project_id in project_ids
-        if project_id not in found
-    ]
-    if missing:
-        raise invalid_argument(missing)
-
-
 # SQLSTATE of memory.create_episodes (migration 0008) for project ids that are not the namespace's.
 PROJECTS_MISSING = "CB422"
 
@@ -130,8 +109,7 @@ async def create_episodes(
                 f"{field} {episode.request_id} was already used for a different request",
             )
     if rows:
-        xid = rows[0]["written_xid"]
-        note_write(ReadToken(rows[0]["written_lsn"], None if xid is None else int(xid)))
+        _note_written(rows[0])
     return rows
 
 
@@ -201,41 +179,61 @@ async def list_episodes(
 
 
 async def update_episode(
-    connection: Connection, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
+    db: MemoryDatabase, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
 ) -> asyncpg.Record:
-    """Apply ``changes``; a content change drops the vector and re-enqueues the episode (triggers)."""
-    conditions = Conditions([namespace, episode_id])
-    assignments = ["updated_at = now()"]
-    if changes.content is not None:
-        assignments.append(f"content = {conditions.param(changes.content)}")
-    if changes.importance is not None:
-        assignments.append(f"importance = {conditions.param(changes.importance)}")
-    if changes.tags is not None:
-        assignments.append(f"tags = {conditions.param(changes.tags)}::text[]")
-    if changes.metadata is not None:
-        assignments.append(f"metadata = {conditions.param(changes.metadata)}::jsonb")
-    if changes.project_id is not None or changes.clear_project:
-        assignments.append(f"project_id = {conditions.param(changes.project_id)}::uuid")
-    if changes.occurred_at is not None:
-        assignments.append(f"occurred_at = {conditions.param(changes.occurred_at)}")
-    updated = await connection.fetchval(
-        f"""UPDATE memory.episodes SET {", ".join(assignments)}
-            WHERE namespace = $1 AND episode_id = $2 RETURNING episode_id""",
-        *conditions.args,
-    )
-    if updated is None:
+    """Apply ``changes`` in one statement on the primary; the episode as it is now (without its vector).
+
+    A content change drops the vector and re-enqueues the episode (triggers). NOT_FOUND for a missing
+    namespace or episode; INVALID_ARGUMENT (``episode.project_id``) for a project the namespace lacks.
+    """
+    changing = [
+        changes.content is not None,
+        changes.importance is not None,
+        changes.tags is not None,
+        changes.metadata is not None,
+        changes.project_id is not None or changes.clear_project,
+        changes.occurred_at is not None,
+    ]
+    try:
+        with namespace_errors(namespace):
+            row = await db.primary.fetchrow(
+                "SELECT * FROM memory.update_episode($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+                namespace,
+                episode_id,
+                changing,
+                changes.content,
+                changes.importance,
+                changes.tags,
+                changes.metadata,
+                changes.project_id,
+                changes.occurred_at,
+            )
+    except asyncpg.PostgresError as error:
+        if error.sqlstate != PROJECTS_MISSING:
+            raise
+        raise invalid_argument(
+            [("episode.project_id", f"project {changes.project_id} does not exist in namespace {namespace!r}")]
+        ) from None
+    if row is None:
         raise not_found("episode", str(episode_id))
-    return await get_episode(connection, namespace, episode_id)
+    _note_written(row)
+    return row
 
 
-async def delete_episode(connection: Connection, namespace: str, episode_id: uuid.UUID) -> None:
-    deleted = await connection.fetchval(
-        "DELETE FROM memory.episodes WHERE namespace = $1 AND episode_id = $2 RETURNING episode_id",
-        namespace,
-        episode_id,
-    )
-    if deleted is None:
+async def delete_episode(db: MemoryDatabase, namespace: str, episode_id: uuid.UUID) -> None:
+    """Delete in one statement on the primary; NOT_FOUND for a missing namespace or episode."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow("SELECT * FROM memory.delete_episode($1, $2)", namespace, episode_id)
+    assert row is not None  # the function returns one row
+    if not row["deleted"]:
         raise not_found("episode", str(episode_id))
+    _note_written(row)
+
+
+def _note_written(row: asyncpg.Record) -> None:
+    """The read token of a function of migration 0008 that wrote: its ``written_lsn`` and ``written_xid``."""
+    xid = row["written_xid"]
+    note_write(ReadToken(row["written_lsn"], None if xid is None else int(xid)))
 
 
 # Episodes without a project are neighbours of each other: the same key in the timeline index (0006).
