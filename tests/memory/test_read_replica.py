@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cerebro.embedded import EmbeddedPostgres
-from cerebro.memory.v1 import episodes_pb2
+from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
 from tests.conftest import replica_url
@@ -174,3 +174,18 @@ async def test_without_a_read_url_writes_still_answer_a_token(memory: MemoryServ
     episode_id, token = await write(memory, "one database")
     assert ReadToken.parse(token) is not None
     assert (await read(memory, episode_id, token)).episode_id == episode_id
+
+
+async def test_a_new_namespace_is_readable_at_once_with_its_token(
+    split_memory: MemoryServer, replica_admin: asyncpg.Connection
+) -> None:
+    await replica_admin.execute("SELECT pg_wal_replay_pause()")
+    call = split_memory.stub.CreateNamespace(
+        pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name="fresh"))
+    )
+    await call
+    [token] = [value for key, value in await call.trailing_metadata() or () if key == WRITTEN_HEADER]
+    listed = await split_memory.stub.ListEpisodes(
+        pb.ListEpisodesRequest(namespace="fresh"), metadata=((REQUIRED_HEADER, str(token)),)
+    )
+    assert list(listed.episodes) == []
