@@ -2,8 +2,8 @@
 :mod:`cerebro.read_tokens`).
 
 A read that brings a token is served by the replica only once the replica has replayed the WAL up to
-the token's position *and* sees its transaction as finished: the position alone is not enough, because
-the commit record is written after the statement that read the position (:mod:`services.memory.db`
+the token's position *and* applied its transaction's commit record: the position alone is not enough,
+because the commit record is written after the statement that read the position (:mod:`services.memory.db`
 waits, bounded, then reads the primary). A token without a transaction id (a write that wrote nothing,
 such as an idempotent replay) is satisfied by the position alone: what it read was committed before.
 

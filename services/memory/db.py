@@ -72,12 +72,17 @@ REPLICA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
-# True once the replica has replayed the token's position and sees its transaction as finished (the
-# commit record follows the position: see services.memory.consistency). A server not in recovery is
-# the primary itself (a read URL naming it): always up to date.
-_CAUGHT_UP = """SELECT NOT pg_is_in_recovery() OR (
-    pg_last_wal_replay_lsn() >= $1::pg_lsn
-    AND ($2::xid8 IS NULL OR pg_visible_in_snapshot($2::xid8, pg_current_snapshot())))"""
+# Where the replica stands for a token: "primary" (a server not in recovery: a read URL naming the
+# primary itself), "behind" (the token's position is not replayed yet), "replayed" (it is, and the token
+# names no transaction), else the transaction's status in the replica's commit log. Evaluated in this
+# order; pg_xact_status only once the position is replayed (the transaction id is known there by then),
+# NULL for a transaction so old its status was truncated: committed long ago.
+_REPLAY_STATE = """SELECT CASE
+        WHEN NOT pg_is_in_recovery() THEN 'primary'
+        WHEN pg_last_wal_replay_lsn() < $1::pg_lsn THEN 'behind'
+        WHEN $2::xid8 IS NULL THEN 'replayed'
+        ELSE coalesce(pg_xact_status($2::xid8), 'committed') END AS state,
+    pg_last_wal_replay_lsn() AS replayed, pg_last_wal_receive_lsn() AS received"""
 
 
 @dataclass
@@ -128,13 +133,31 @@ class MemoryDatabase:
         return None
 
     async def _wait_until_caught_up(self, connection: Connection, token: ReadToken | None) -> bool:
+        """Whether the replica has applied the token's write, waiting up to :attr:`replica_wait_seconds`.
+
+        The commit log says "committed" from the moment the replica replays the commit record, a moment
+        before its snapshots see the transaction as finished (and pg_current_snapshot() on a standby
+        lists no running transactions, so it cannot tell). The commit record is applied in full once
+        the replay position moves past where it stood when "committed" was first seen, or when all the
+        WAL received so far is replayed.
+        """
         if token is None:
             return True
         deadline = time.monotonic() + self.replica_wait_seconds
         pause = REPLICA_POLL_FIRST_SECONDS
+        committed_at: int | None = None
         while True:
-            if await connection.fetchval(_CAUGHT_UP, token.lsn, token.xid):
+            row = await connection.fetchrow(_REPLAY_STATE, token.lsn, token.xid)
+            assert row is not None
+            state, replayed, received = row["state"], row["replayed"], row["received"]
+            if state in ("primary", "replayed"):
                 return True
+            if state == "committed":
+                if (committed_at is not None and replayed > committed_at) or (
+                    received is not None and replayed >= received
+                ):
+                    return True
+                committed_at = replayed if committed_at is None else committed_at
             if time.monotonic() + pause > deadline:
                 return False
             await asyncio.sleep(pause)

@@ -22,17 +22,21 @@ from tests.support import eventually
 @pytest.fixture
 async def paused_replica(mesh: Mesh, streaming_replica: EmbeddedPostgres) -> AsyncIterator[asyncpg.Connection]:
     """A superuser session on the replica's copy of the mesh database, replay paused once it caught up."""
-    connection = await asyncpg.connect(replica_url(streaming_replica, mesh.database_url))
     admin = await mesh.admin()
+    server = await asyncpg.connect(streaming_replica.url)
     try:
         position = await admin.fetchval("SELECT pg_current_wal_lsn()")
-        await eventually(lambda: connection.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", position), timeout=30)
+        await eventually(lambda: server.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", position), timeout=30)
+    finally:
+        await server.close()
+        await admin.close()
+    connection = await asyncpg.connect(replica_url(streaming_replica, mesh.database_url))
+    try:
         await connection.execute("SELECT pg_wal_replay_pause()")
         yield connection
     finally:
         await connection.execute("SELECT pg_wal_replay_resume()")
         await connection.close()
-        await admin.close()
 
 
 @pytest.fixture

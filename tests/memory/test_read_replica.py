@@ -44,8 +44,13 @@ async def replica_admin(
     memory_database_url: str, streaming_replica: EmbeddedPostgres, admin: asyncpg.Connection
 ) -> AsyncIterator[asyncpg.Connection]:
     """A superuser session on the replica's copy of the test database, once the replica has it."""
+    # The replica's own postgres database first: the test database exists there once its creation is replayed.
+    server = await asyncpg.connect(streaming_replica.url)
+    try:
+        await caught_up(admin, server)
+    finally:
+        await server.close()
     connection = await asyncpg.connect(replica_url(streaming_replica, memory_database_url))
-    await caught_up(admin, connection)
     try:
         yield connection
     finally:
