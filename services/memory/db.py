@@ -198,13 +198,13 @@ async def namespace_transaction(
     consistency.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
 
 
-# SQLSTATE of memory.enter_namespace (migration 0008) for a namespace that does not exist.
+# SQLSTATE of memory.enter_namespace (migration 0010) for a namespace that does not exist.
 NAMESPACE_MISSING = "CB404"
 
 
 @contextmanager
 def namespace_errors(namespace: str) -> Iterator[None]:
-    """NOT_FOUND for the namespace a function of migration 0008 found missing."""
+    """NOT_FOUND for the namespace a function of migration 0010 found missing."""
     try:
         yield
     except asyncpg.PostgresError as error:

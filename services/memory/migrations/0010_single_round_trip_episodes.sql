@@ -73,7 +73,8 @@ BEGIN
     ON CONFLICT (namespace, request_id) DO NOTHING;
     RETURN QUERY
         SELECT e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-               e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+               e.occurred_at, e.created_at, e.updated_at,
+               (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id),
                (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id),
                e.request_digest, e.episode_id = wanted.episode_id,
                pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
@@ -102,7 +103,8 @@ BEGIN
     PERFORM memory.enter_namespace(namespace_name);
     RETURN QUERY
         SELECT e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-               e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+               e.occurred_at, e.created_at, e.updated_at,
+               (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id),
                (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id)
         FROM memory.episodes e WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
 END
@@ -129,7 +131,8 @@ CREATE FUNCTION memory.list_episodes(
     LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
     statement text := 'SELECT e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-               e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+               e.occurred_at, e.created_at, e.updated_at,
+               (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id),
                (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id)
         FROM memory.episodes e WHERE e.namespace = $1';
 BEGIN
@@ -148,7 +151,7 @@ $$;
 
 -- Changes the fields flagged in `changing` (content, importance, tags, metadata, project, occurred_at);
 -- clearing the project is changing it to NULL. No row when the namespace has no such episode. The
--- triggers of 0002 and 0006 re-enqueue the embedding and recount the text statistics when the content
+-- triggers of 0002, 0006 and 0008 re-enqueue the embedding and recount the text statistics when the content
 -- changed, as for the service's own UPDATE before.
 CREATE FUNCTION memory.update_episode(
     namespace_name text,
@@ -186,7 +189,8 @@ BEGIN
     WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
     RETURN QUERY
         SELECT e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-               e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+               e.occurred_at, e.created_at, e.updated_at,
+               (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id),
                (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id),
                pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
         FROM memory.episodes e WHERE e.namespace = namespace_name AND e.episode_id = wanted_episode_id;
