@@ -117,6 +117,38 @@ class EmbeddedPostgres:
             self._lock.release()
             raise
 
+    def start_as_replica_of(self, primary: EmbeddedPostgres) -> None:
+        """Make this server, not yet initialised, a streaming replica of the running ``primary``, and start it.
+
+        A base backup of ``primary`` (``pg_basebackup -R``) becomes this server's data: it starts as a hot
+        standby that streams and replays the primary's WAL and serves read-only queries, with the
+        primary's roles and superuser password.
+        """
+        if (self.pgdata / "PG_VERSION").exists():
+            raise EmbeddedServerError(f"{self.pgdata} is initialised already; a replica starts from an empty one")
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._os_user = _postgres_os_user()
+        self.password_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(primary.password_file, self.password_file)
+        self.password_file.chmod(0o600)
+        # Into a scratch directory renamed into place, as initdb: an interrupted copy is no cluster.
+        scratch = self.data_dir / "postgres.basebackup"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(mode=0o700)
+        if self._os_user is not None:
+            _allow_traversal(self.data_dir)
+            _chown_to(scratch, self._os_user)
+        code, output = self._run(
+            "pg_basebackup", "-D", str(scratch), "-R", "-X", "stream", "-c", "fast", "-d", primary.url,
+        )  # fmt: skip
+        if code != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise EmbeddedServerError(f"pg_basebackup failed (exit {code}): {output.strip()}")
+        # The primary's log came with the copy; this server writes its own.
+        (scratch / self.log_file.name).unlink(missing_ok=True)
+        scratch.rename(self.pgdata)
+        self.start()
+
     def stop(self) -> None:
         """Shut the server down (fast mode: open sessions are rolled back) and wait until it has exited."""
         if self._pid is None or self._owner_pid != os.getpid():

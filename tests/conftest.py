@@ -4,6 +4,8 @@
 - `postgres_url`: URL of its `postgres` database (superuser, password included).
 - `redis_url`: URL of its Redis (password included).
 - `fresh_database_url`: URL of a new, empty database for one test, dropped afterwards.
+- `streaming_replica`: a hot standby of the `embedded_stack`'s PostgreSQL (pg_basebackup + streaming
+  replication); `replica_url(url)` names a database of the primary on it.
 - `stack_data_dir`: an empty directory for a test that starts an `EmbeddedStack` of its own.
 - `cerebro_up`: one `cerebro up` (a subprocess, as a user starts it) shared by the end-to-end tests that
   only call it; they keep apart by namespace, instance name and client address. Tests that stop or
@@ -23,11 +25,12 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from cerebro.embedded import EmbeddedStack
+from cerebro.embedded import EmbeddedPostgres, EmbeddedStack
 from tests.cerebro_up import RunningUp, SharedUp, free_port_environ
 
 # Long leases: agents of the shared `cerebro up` register once and must stay electors while tests run.
@@ -57,6 +60,22 @@ def cerebro_up() -> Iterator[SharedUp]:
 def stack_data_dir() -> Iterator[Path]:
     with _temp_dir("cerebro-test-") as data_dir:
         yield data_dir
+
+
+@pytest.fixture(scope="session")
+def streaming_replica(embedded_stack: EmbeddedStack) -> Iterator[EmbeddedPostgres]:
+    with _temp_dir("cerebro-test-replica-") as data_dir:
+        replica = EmbeddedPostgres(data_dir)
+        replica.start_as_replica_of(embedded_stack.postgres)
+        try:
+            yield replica
+        finally:
+            replica.stop()
+
+
+def replica_url(replica: EmbeddedPostgres, database_url: str) -> str:
+    """``database_url``'s database on ``replica`` (same superuser and password: the replica is a copy)."""
+    return replica.url_for(urlsplit(database_url).path.lstrip("/"))
 
 
 @pytest.fixture(scope="session")

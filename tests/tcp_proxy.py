@@ -39,6 +39,11 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()
             return
+        if self._server is None:
+            # Cut while this connection was being made: it must not outlive the cut.
+            client_writer.transport.abort()
+            upstream_writer.transport.abort()
+            return
         self._writers |= {client_writer, upstream_writer}
         await asyncio.gather(
             self._pipe(client_reader, upstream_writer),

@@ -28,6 +28,7 @@ from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc, resources_pb2
 from cerebro.memory.v1 import episodes_pb2, identity_pb2, namespaces_pb2, semantic_pb2, working_memory_pb2
+from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken, header_token, later
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class AsyncCerebroClient:
         self._metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {self.settings.api_key}"),) if self.settings.api_key else ()
         )
+        # The latest write's read token (cerebro.read_tokens): every call sends it, so this client's
+        # reads see its own writes even when the gateway's memory service reads from a replica.
+        self.read_token: ReadToken | None = None
 
     async def __aenter__(self) -> AsyncCerebroClient:
         return self
@@ -107,10 +111,18 @@ class AsyncCerebroClient:
         request: Request,
         timeout: float | None,
     ) -> Response:
+        call = method(request, timeout=timeout or self.settings.timeout_seconds, metadata=self._session_metadata())
         try:
-            return await method(request, timeout=timeout or self.settings.timeout_seconds, metadata=self._metadata)
+            response = await call
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
+        self.read_token = later(self.read_token, header_token(await call.trailing_metadata(), WRITTEN_HEADER))
+        return response
+
+    def _session_metadata(self) -> tuple[tuple[str, str], ...]:
+        if self.read_token is None:
+            return self._metadata
+        return (*self._metadata, (REQUIRED_HEADER, str(self.read_token)))
 
     async def _stream(
         self,
@@ -119,7 +131,7 @@ class AsyncCerebroClient:
         timeout: float | None,
     ) -> AsyncIterator[Response]:
         # Streams live until the server ends them: no deadline unless the caller gives one.
-        call = method(request, timeout=timeout, metadata=self._metadata)
+        call = method(request, timeout=timeout, metadata=self._session_metadata())
         try:
             async for message in call:
                 yield message

@@ -13,6 +13,7 @@ role's DNS name (``<role>.cerebro.internal``, see :mod:`cerebro.runtime.roles`),
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -56,11 +57,12 @@ def open_channel(
     server_role: Role | None = None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_attempts: int = 4,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
     """A channel to another Cerebro service at ``target`` (``host:port`` or any gRPC target URI).
 
     With ``tls`` and ``server_role``, the server must prove that role (else the host name of ``target``
-    is verified, as by any TLS client).
+    is verified, as by any TLS client). ``interceptors`` run inside the channel's own (tracing, decoding).
     """
     options: list[tuple[str, Any]] = [
         *CHANNEL_OPTIONS,
@@ -70,9 +72,9 @@ def open_channel(
         ("grpc.lb_policy_name", "round_robin"),
     ]
     # Tracing outside, so that a response that cannot be decoded is recorded as the failure it is.
-    interceptors = [*aio_client_interceptors(), *decoding_interceptors()]
+    chain = [*aio_client_interceptors(), *decoding_interceptors(), *interceptors]
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=chain)
     if server_role is not None:
         options.append(("grpc.ssl_target_name_override", role_dns_name(server_role)))
-    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options, interceptors=chain)

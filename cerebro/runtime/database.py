@@ -86,6 +86,15 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await register_vector(connection)
 
 
+async def _reset_connection(connection: asyncpg.Connection) -> None:
+    # asyncpg's default reset (RESET ALL, UNLISTEN *, ...) costs a round trip on every release, a whole
+    # network distance away from a remote primary. Pooled sessions keep no state to undo: settings are
+    # set transaction-locally, listeners use connections of their own. Only an unfinished transaction
+    # (a call cancelled mid-statement) needs the full reset, which rolls it back.
+    if connection.is_in_transaction():
+        await connection.reset()
+
+
 async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections decode jsonb and pgvector values; fails fast if PostgreSQL is down."""
     return await asyncpg.create_pool(
@@ -93,6 +102,7 @@ async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> async
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_reset_connection,
         command_timeout=30,
         # Recycle idle connections so a restarted PostgreSQL is picked up cleanly.
         max_inactive_connection_lifetime=60,

@@ -39,7 +39,8 @@ class DecodedUnaryResponses(grpc.aio.UnaryUnaryClientInterceptor):
         response = await call
         if response is None:
             raise UndecodableResponse(client_call_details.method)
-        return response
+        # The call itself, not its response: the caller may want its metadata (the memory service's read token).
+        return call
 
 
 class DecodedStreamResponses(grpc.aio.UnaryStreamClientInterceptor):

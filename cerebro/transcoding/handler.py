@@ -6,9 +6,11 @@
   ``{"result": <message>}`` for each message and, if the stream fails once started,
   ``{"error": <google.rpc.Status>}`` as the last line. A failure within the first
   :data:`FIRST_EVENT_WAIT_SECONDS` (bad credentials, bad input) is an ordinary HTTP error instead.
-- The ``Authorization`` header (and W3C trace context) is passed on as gRPC metadata, and with
-  :class:`ClientAddress` the HTTP client's address too; the deadline comes from ``grpc-timeout`` or
-  ``X-Request-Timeout``, else a default for unary calls (none for streams).
+- The ``Authorization`` header (and W3C trace context, and the read token ``X-Cerebro-Min-Lsn``) is
+  passed on as gRPC metadata, and with :class:`ClientAddress` the HTTP client's address too; a unary
+  call's read token (trailing metadata ``x-cerebro-lsn``) comes back as the header ``X-Cerebro-Lsn``;
+  the deadline comes from ``grpc-timeout`` or ``X-Request-Timeout``, else a default for unary calls
+  (none for streams).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from google.rpc import status_pb2
 from multidict import CIMultiDictProxy
 from prometheus_client import Counter
 
+from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER
 from cerebro.runtime.errors import ServiceError, unauthenticated
 from cerebro.transcoding.connections import status_response
 from cerebro.transcoding.deadlines import request_timeout
@@ -40,8 +43,10 @@ log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
 STREAM_CONTENT_TYPE = "application/x-ndjson"
-# Headers passed on to the gRPC server as metadata: credentials and W3C trace context.
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
+# Headers passed on to the gRPC server as metadata: credentials, W3C trace context, the caller's read token.
+FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", REQUIRED_HEADER)
+# Trailing metadata of a unary call answered as HTTP headers: the read token of the call's writes.
+RETURNED_TRAILERS = (WRITTEN_HEADER,)
 # How long a stream's first message or failure is awaited before answering 200: long enough for the
 # server to refuse bad credentials or input, short enough that an idle stream starts at once.
 FIRST_EVENT_WAIT_SECONDS = 0.5
@@ -140,10 +145,14 @@ class HttpHandler:
         if route.method.server_streaming:
             return await self._stream(request, route, message, timeout, metadata)
         try:
-            reply = await self._proxy.unary(route, message, timeout=timeout, metadata=metadata)
+            reply, trailers = await self._proxy.unary(route, message, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as failure:
             return self._error(route.label, status_of_rpc_error(failure))
-        return self._answer(route.label, _json_response(200, message_to_json(reply)))
+        response = _json_response(200, message_to_json(reply))
+        for name, value in trailers:
+            if name in RETURNED_TRAILERS:
+                response.headers[name] = value
+        return self._answer(route.label, response)
 
     async def _stream(
         self, request: web.BaseRequest, route: Route, message: Message, timeout: float | None, metadata: Metadata

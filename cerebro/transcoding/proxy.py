@@ -34,10 +34,14 @@ class GrpcProxy:
                     route.grpc_path, request_serializer=serialize, response_deserializer=deserialize
                 )
 
-    async def unary(self, route: Route, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
-        """The response; grpc.aio.AioRpcError when the call fails."""
-        response: Message = await self._unary[route.grpc_path](request, timeout=timeout, metadata=metadata)
-        return response
+    async def unary(
+        self, route: Route, request: Message, *, timeout: float | None, metadata: Metadata
+    ) -> tuple[Message, Metadata]:
+        """The response and the call's trailing metadata; grpc.aio.AioRpcError when the call fails."""
+        call = self._unary[route.grpc_path](request, timeout=timeout, metadata=metadata)
+        response: Message = await call
+        trailers = await call.trailing_metadata()
+        return response, [(key, value) for key, value in trailers or () if isinstance(value, str)]
 
     def stream(
         self, route: Route, request: Message, *, timeout: float | None, metadata: Metadata

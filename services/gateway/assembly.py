@@ -33,6 +33,7 @@ from services.gateway.health import HealthChecker
 from services.gateway.learning_delivery import LearningDeliveryWorker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
+from services.gateway.read_tokens import ForwardReadTokens
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL
@@ -79,6 +80,7 @@ async def open_gateway(
         service.tls,
         service.region,
         health_service=memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name,
+        interceptors=[ForwardReadTokens()],
     )
     consensus = ReplicaPool(
         "consensus",

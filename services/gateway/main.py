@@ -15,6 +15,7 @@ from services.gateway.access import SERVICE
 from services.gateway.assembly import open_gateway
 from services.gateway.http.server import serve_http_face
 from services.gateway.http.settings import HttpSettings
+from services.gateway.read_tokens import read_tokens_interceptor
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.schema import SCHEMA
 
@@ -31,6 +32,7 @@ async def lifespan(
             host.serve_plaintext()
         # Client certificates are credentials only where the server verified them (mutual TLS).
         host.add_interceptor(gateway.authentication(trust_client_certificates=host.requires_client_certificates))
+        host.add_interceptor(read_tokens_interceptor())
         host.add_service(SERVICE, gateway_pb2_grpc.add_AgentGatewayServicer_to_server, gateway.servicer)
         for task in gateway.background_tasks:
             host.add_background_task(task)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -95,9 +95,12 @@ class ReplicaPool(Generic[StubT]):
         *,
         health_service: str | None,
         clock: Callable[[], float] = time.monotonic,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         """``service`` is the role a replica must prove under TLS; ``health_service`` the name whose health
-        is watched (None: not watched, every replica is taken as serving)."""
+        is watched (None: not watched, every replica is taken as serving); ``interceptors`` run on every
+        replica's channel."""
+        self._interceptors = interceptors
         self.service = service
         self._role = Role(service)
         self._health_service = health_service
@@ -134,7 +137,12 @@ class ReplicaPool(Generic[StubT]):
                 self._replicas[target].region = region
                 continue
             channel = open_channel(
-                target, self._tls, server_role=self._role, timeout_seconds=CHANNEL_TIMEOUT_SECONDS, max_attempts=1
+                target,
+                self._tls,
+                server_role=self._role,
+                timeout_seconds=CHANNEL_TIMEOUT_SECONDS,
+                max_attempts=1,
+                interceptors=self._interceptors,
             )
             replica = Replica(target, region, channel, self._make_stub(channel), static=static)
             self._replicas[target] = replica

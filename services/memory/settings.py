@@ -26,11 +26,16 @@ class MemorySettings:
     pool_max_size: int
     embedder_timeout_seconds: float
     text_statistics_fold_seconds: float
+    # A streaming replica of the primary for reads (None: every read goes to the primary).
+    read_database_url: str | None
+    replica_wait_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemorySettings:
         env = Env(environ)
         return cls(
+            read_database_url=env.secret("MEMORY_READ_DATABASE_URL"),
+            replica_wait_seconds=env.int("MEMORY_REPLICA_WAIT_MS", 100, minimum=0, maximum=60_000) / 1000,
             database_role=_role(env, "MEMORY_DATABASE_ROLE"),
             apply_migrations=env.bool("MEMORY_APPLY_MIGRATIONS", True),
             pool_max_size=env.int("MEMORY_POOL_SIZE", 20, minimum=2, maximum=500),

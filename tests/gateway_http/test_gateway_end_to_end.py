@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from schemathesis import GenerationMode
 
+from cerebro.read_tokens import ReadToken
 from services.gateway.http.gateway_api import openapi_document, route_table
 from services.gateway.http.server import open_gateway_channel, running_http_face
 from services.gateway.http.settings import HttpSettings
@@ -375,3 +376,17 @@ async def test_the_task_inbox_over_http(mesh: Mesh, face: Face) -> None:
     assert [task["taskId"] for task in (await listed.json())["tasks"]] == [task_id]
     stranger = await face.http.get(f"/neural-mesh/tasks/{task_id}", headers=await bearer(mesh, "stranger-ns"))
     assert stranger.status == 403
+
+
+async def test_a_write_answers_its_read_token_as_a_header(mesh: Mesh, face: Face, namespace: str) -> None:
+    agent = await bearer(mesh, namespace)
+    remembered = await face.http.post("/memory/action", json={"content": "token over HTTP"}, headers=agent)
+    assert remembered.status == 200, await remembered.text()
+    token = remembered.headers.get("X-Cerebro-Lsn")
+    assert token is not None and ReadToken.parse(token) is not None
+    recent = await face.http.get(
+        "/memory/episodic/recent", params={"pageSize": "1"}, headers={**agent, "X-Cerebro-Min-Lsn": token}
+    )
+    assert recent.status == 200
+    assert [e["content"] for e in (await recent.json())["episodes"]] == ["token over HTTP"]
+    assert "X-Cerebro-Lsn" not in recent.headers

@@ -9,7 +9,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cerebro.runtime.pagination import Key, KeyPart, Page, paginate
-from services.memory.db import Connection, namespace_transaction
+from services.memory.db import Connection, MemoryDatabase, namespace_transaction
 from services.memory.embedder_client import EmbedderClient
 from services.memory.store.working_memory_cache import WorkingMemoryCache
 
@@ -19,7 +19,7 @@ ListRows = Callable[[Connection, Key | None, int], Awaitable[list[asyncpg.Record
 
 @dataclass(frozen=True)
 class MemoryResources:
-    pool: asyncpg.Pool
+    database: MemoryDatabase
     embedder: EmbedderClient
     # None when no Redis is configured: working memory is then served from PostgreSQL alone.
     cache: WorkingMemoryCache | None
@@ -44,7 +44,7 @@ class ApiBase:
         transaction of ``namespace``; ``key(row)`` is a row's sort key, of the ``kinds`` given."""
 
         async def fetch(after: Key | None, limit: int) -> list[asyncpg.Record]:
-            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
                 return await rows(connection, after, limit)
 
         return await paginate(request, page_size=page_size, kinds=kinds, fetch=fetch, key=key)

@@ -72,7 +72,7 @@ class MemoryBlocksApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.insert_block(connection, namespace, new)
         return pb.CreateMemoryBlockResponse(block=block_message(row))
 
@@ -85,7 +85,7 @@ class MemoryBlocksApi(ApiBase):
         if selector is None:
             violations.add("selector", "set block_id or label")
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_block(connection, namespace, block_id=block_id, label=label)
         return pb.GetMemoryBlockResponse(block=block_message(row))
 
@@ -130,7 +130,7 @@ class MemoryBlocksApi(ApiBase):
         expected = request.expected_version if request.HasField("expected_version") else None
         violations.raise_if_any()
         assert block_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.update_block(connection, namespace, block_id, changes, expected)
         return pb.UpdateMemoryBlockResponse(block=block_message(row))
 
@@ -143,7 +143,7 @@ class MemoryBlocksApi(ApiBase):
         violations.raise_if_any()
         assert block_id is not None
         expected = request.expected_version if request.HasField("expected_version") else None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             await store.delete_block(connection, namespace, block_id, expected)
         return pb.DeleteMemoryBlockResponse()
 

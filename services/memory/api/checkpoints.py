@@ -53,7 +53,7 @@ class CheckpointsApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.insert_checkpoint(connection, namespace, new)
         return pb.CreateCheckpointResponse(checkpoint=checkpoint_message(row))
 
@@ -62,7 +62,7 @@ class CheckpointsApi(ApiBase):
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
         return pb.GetCheckpointResponse(checkpoint=checkpoint_message(row))
 
@@ -93,7 +93,7 @@ class CheckpointsApi(ApiBase):
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id, required=False)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
             result = await store.continuity_since(connection, namespace, row)
         return pb.RestoreCheckpointResponse(

@@ -81,7 +81,7 @@ class ConsciousnessApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_state(connection, namespace)
         return pb.GetConsciousnessStateResponse(state=state_message(namespace, row))
 
@@ -93,7 +93,7 @@ class ConsciousnessApi(ApiBase):
         paths = violations.update_mask("update_mask", request.update_mask, UPDATABLE_FIELDS)
         changes = _changes(violations, request.state, paths)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.update_state(connection, namespace, changes)
         return pb.UpdateConsciousnessStateResponse(state=state_message(namespace, row))
 
@@ -101,6 +101,6 @@ class ConsciousnessApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.heartbeat(connection, namespace)
         return pb.HeartbeatResponse(state=state_message(namespace, row))

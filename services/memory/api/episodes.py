@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
 
@@ -11,6 +12,7 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.runtime.errors import invalid_argument
 from cerebro.runtime.interceptors import Context
+from cerebro.runtime.pagination import paginate
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
@@ -113,6 +115,11 @@ def parse_new_episode(
     )
 
 
+def _list_key(row: asyncpg.Record) -> tuple[datetime, uuid.UUID]:
+    """An episode's place in a listing: newest first by (occurred_at, episode_id)."""
+    return row["occurred_at"], row["episode_id"]
+
+
 class EpisodesApi(ApiBase):
     async def CreateEpisode(self, request: pb.CreateEpisodeRequest, context: Context) -> pb.CreateEpisodeResponse:
         violations = Violations()
@@ -121,10 +128,9 @@ class EpisodesApi(ApiBase):
             raise invalid_argument([("episode", "is required")])
         new_episode = parse_new_episode(violations, "", request, namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
-            if new_episode.project_id is not None:
-                await store.check_projects(connection, namespace, [("episode.project_id", new_episode.project_id)])
-            [row] = await store.insert_episodes(connection, namespace, [new_episode], ["request_id"])
+        [row] = await store.create_episodes(
+            self.resources.database, namespace, [new_episode], ["request_id"], ["episode.project_id"]
+        )
         return pb.CreateEpisodeResponse(episode=episode_message(row))
 
     async def BatchCreateEpisodes(
@@ -153,19 +159,13 @@ class EpisodesApi(ApiBase):
                 first_use.setdefault(child.request_id, index)
             new_episodes.append(parse_new_episode(violations, prefix, child, namespace))
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
-            await store.check_projects(
-                connection,
-                namespace,
-                [
-                    (f"requests[{index}].episode.project_id", episode.project_id)
-                    for index, episode in enumerate(new_episodes)
-                    if episode.project_id is not None
-                ],
-            )
-            rows = await store.insert_episodes(
-                connection, namespace, new_episodes, [f"requests[{index}].request_id" for index in range(count)]
-            )
+        rows = await store.create_episodes(
+            self.resources.database,
+            namespace,
+            new_episodes,
+            [f"requests[{index}].request_id" for index in range(count)],
+            [f"requests[{index}].episode.project_id" for index in range(count)],
+        )
         return pb.BatchCreateEpisodesResponse(episodes=[episode_message(row) for row in rows])
 
     async def GetEpisode(self, request: pb.GetEpisodeRequest, context: Context) -> pb.GetEpisodeResponse:
@@ -175,8 +175,11 @@ class EpisodesApi(ApiBase):
         violations.raise_if_any()
         assert episode_id is not None
         full = request.view == episodes_pb2.EPISODE_VIEW_FULL
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
-            row = await store.get_episode(connection, namespace, episode_id, with_embedding=full)
+        if full:
+            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+                row = await store.get_episode(connection, namespace, episode_id, with_embedding=True)
+        else:
+            row = await store.find_episode(self.resources.database, namespace, episode_id)
         return pb.GetEpisodeResponse(episode=episode_message(row, with_embedding=full))
 
     async def ListEpisodes(self, request: pb.ListEpisodesRequest, context: Context) -> pb.ListEpisodesResponse:
@@ -186,16 +189,27 @@ class EpisodesApi(ApiBase):
         page_size = violations.page_size("page_size", request.page_size)
         violations.raise_if_any()
         full = request.view == episodes_pb2.EPISODE_VIEW_FULL
-        page = await self.namespace_page(
-            request,
-            namespace,
-            page_size,
-            ("time", "uuid"),
-            lambda connection, after, limit: store.list_episodes(
-                connection, namespace, selected, after=after, limit=limit, with_embedding=full
-            ),
-            key=lambda row: (row["occurred_at"], row["episode_id"]),
-        )
+        if full:
+            page = await self.namespace_page(
+                request,
+                namespace,
+                page_size,
+                ("time", "uuid"),
+                lambda connection, after, limit: store.list_episodes(
+                    connection, namespace, selected, after=after, limit=limit, with_embedding=True
+                ),
+                key=_list_key,
+            )
+        else:
+            page = await paginate(
+                request,
+                page_size=page_size,
+                kinds=("time", "uuid"),
+                fetch=lambda after, limit: store.find_episodes(
+                    self.resources.database, namespace, selected, after=after, limit=limit
+                ),
+                key=_list_key,
+            )
         return pb.ListEpisodesResponse(
             episodes=[episode_message(row, with_embedding=full) for row in page.items],
             next_page_token=page.next_page_token,
@@ -241,10 +255,7 @@ class EpisodesApi(ApiBase):
             violations.add("episode.occur_time", "is required when named in the update mask")
         violations.raise_if_any()
         assert episode_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
-            if project_id is not None:
-                await store.check_projects(connection, namespace, [("episode.project_id", project_id)])
-            row = await store.update_episode(connection, namespace, episode_id, changes)
+        row = await store.update_episode(self.resources.database, namespace, episode_id, changes)
         return pb.UpdateEpisodeResponse(episode=episode_message(row))
 
     async def DeleteEpisode(self, request: pb.DeleteEpisodeRequest, context: Context) -> pb.DeleteEpisodeResponse:
@@ -253,8 +264,7 @@ class EpisodesApi(ApiBase):
         episode_id = violations.uuid("episode_id", request.episode_id)
         violations.raise_if_any()
         assert episode_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
-            await store.delete_episode(connection, namespace, episode_id)
+        await store.delete_episode(self.resources.database, namespace, episode_id)
         return pb.DeleteEpisodeResponse()
 
     async def PurgeEpisodes(self, request: pb.PurgeEpisodesRequest, context: Context) -> pb.PurgeEpisodesResponse:
@@ -265,10 +275,10 @@ class EpisodesApi(ApiBase):
             violations.add("filter", "needs at least one criterion")
         violations.raise_if_any()
         if request.force:
-            async with namespace_transaction(self.resources.pool, namespace) as connection:
+            async with namespace_transaction(self.resources.database, namespace) as connection:
                 purge = await store.purge_episodes(connection, namespace, selected, force=True)
         else:
-            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
                 purge = await store.purge_episodes(connection, namespace, selected, force=False)
         return pb.PurgeEpisodesResponse(
             purge_count=purge.count, purge_sample=[str(episode_id) for episode_id in purge.sample]

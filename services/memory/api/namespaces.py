@@ -29,7 +29,7 @@ class NamespacesApi(ApiBase):
             "namespace.display_name", request.namespace.display_name, required=False, max_chars=255
         )
         violations.raise_if_any()
-        row = await store.insert_namespace(self.resources.pool, name, display_name)
+        row = await store.insert_namespace(self.resources.database.primary, name, display_name)
         if row is None:
             raise already_exists("namespace", name)
         return pb.CreateNamespaceResponse(namespace=namespace_message(row))
@@ -38,7 +38,7 @@ class NamespacesApi(ApiBase):
         violations = Violations()
         name = violations.namespace("name", request.name)
         violations.raise_if_any()
-        row = await store.get_namespace(self.resources.pool, name)
+        row = await store.get_namespace(self.resources.database.primary, name)
         if row is None:
             raise not_found("namespace", name)
         return pb.GetNamespaceResponse(namespace=namespace_message(row))
@@ -51,7 +51,7 @@ class NamespacesApi(ApiBase):
             request,
             page_size=page_size,
             kinds=("text",),
-            fetch=lambda after, limit: store.list_namespaces(self.resources.pool, after=after, limit=limit),
+            fetch=lambda after, limit: store.list_namespaces(self.resources.database.primary, after=after, limit=limit),
             key=lambda row: (row["name"],),
         )
         return pb.ListNamespacesResponse(

@@ -60,7 +60,7 @@ class ProjectsApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.insert_project(connection, namespace, new)
         return pb.CreateProjectResponse(project=project_message(row))
 
@@ -70,7 +70,7 @@ class ProjectsApi(ApiBase):
         project_id = violations.uuid("project_id", request.project_id)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_project(connection, namespace, project_id)
         return pb.GetProjectResponse(project=project_message(row))
 
@@ -119,7 +119,7 @@ class ProjectsApi(ApiBase):
             values["metadata"] = violations.struct("project.metadata", project.metadata, max_bytes=MAX_METADATA_BYTES)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.update_project(connection, namespace, project_id, store.ProjectChanges(values))
         return pb.UpdateProjectResponse(project=project_message(row))
 
@@ -129,6 +129,6 @@ class ProjectsApi(ApiBase):
         project_id = violations.uuid("project_id", request.project_id)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             await store.delete_project(connection, namespace, project_id)
         return pb.DeleteProjectResponse()

@@ -109,7 +109,7 @@ class SearchApi(ApiBase):
     ) -> Found:
         embedding = asyncio.create_task(self._embed_query(text.meaning, mode))
         try:
-            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
                 text_hits = None
                 if mode != episodes_pb2.SEARCH_MODE_VECTOR:
                     text_hits = await rank_by_text(connection, target, text, top_k, text_filter_args)

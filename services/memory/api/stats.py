@@ -32,7 +32,7 @@ class StatsApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await namespace_stats(connection, namespace)
         total, embedded = row["episodes_total"], row["episodes_embedded"]
         oldest = row["oldest_pending"]

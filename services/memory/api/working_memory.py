@@ -88,7 +88,7 @@ class WorkingMemoryApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.insert_item(connection, namespace, new)
         stored = store.item_message(row)
         await self._cache_put(stored)
@@ -105,7 +105,7 @@ class WorkingMemoryApi(ApiBase):
         cached = await self._cache_get(namespace, str(item_id))
         if cached is not None:
             return pb.GetWorkingMemoryItemResponse(item=cached)
-        async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
             row = await store.get_item(connection, namespace, item_id)
         item = store.item_message(row)
         await self._cache_put(item)
@@ -160,7 +160,7 @@ class WorkingMemoryApi(ApiBase):
         )
         violations.raise_if_any()
         assert item_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             row = await store.update_item(connection, namespace, item_id, changes)
         updated = store.item_message(row)
         await self._cache_put(updated)
@@ -174,7 +174,7 @@ class WorkingMemoryApi(ApiBase):
         item_id = violations.uuid("item_id", request.item_id)
         violations.raise_if_any()
         assert item_id is not None
-        async with namespace_transaction(self.resources.pool, namespace) as connection:
+        async with namespace_transaction(self.resources.database, namespace) as connection:
             await store.delete_item(connection, namespace, item_id)
         await self._cache_delete(namespace, item_id)
         return pb.DeleteWorkingMemoryItemResponse()

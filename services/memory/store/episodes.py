@@ -11,11 +11,12 @@ from typing import Any
 
 import asyncpg
 
-from cerebro.runtime.errors import invalid_argument, not_found
+from cerebro.read_tokens import ReadToken
+from cerebro.runtime.errors import already_exists, invalid_argument, not_found
 from cerebro.runtime.pagination import Key
-from services.memory.db import Connection
+from services.memory.consistency import note_write
+from services.memory.db import Connection, MemoryDatabase, namespace_errors
 from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
-from services.memory.store.idempotency import replayed_row
 
 # Columns every read returns; `job_state` tells a failed embedding from a pending one.
 COLUMNS = """e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
@@ -25,8 +26,6 @@ COLUMNS = """e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metad
 COLUMNS_WITH_EMBEDDING = (
     COLUMNS + ",\n    (SELECT v.embedding FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id) AS embedding"
 )
-_RETURNING = """episode_id, namespace, content, importance, tags, metadata, project_id, occurred_at,
-    created_at, updated_at, NULL::text AS embedding_version, 'pending'::text AS job_state"""
 
 
 @dataclass(frozen=True)
@@ -54,80 +53,97 @@ class EpisodeChanges:
     occurred_at: datetime | None = None
 
 
-async def check_projects(connection: Connection, namespace: str, project_ids: Sequence[tuple[str, uuid.UUID]]) -> None:
-    """INVALID_ARGUMENT naming every (field, project id) that is not a project of ``namespace``."""
-    if not project_ids:
-        return
-    found = {
-        row["project_id"]
-        for row in await connection.fetch(
-            "SELECT project_id FROM memory.projects WHERE namespace = $1 AND project_id = ANY($2::uuid[])",
-            namespace,
-            list({project_id for _, project_id in project_ids}),
-        )
-    }
-    missing = [
-        (field, f"project {project_id} does not exist in namespace {namespace!r}")
-        for field, project_id in project_ids
-        if project_id not in found
-    ]
-    if missing:
-        raise invalid_argument(missing)
+# SQLSTATE of memory.create_episodes (migration 0010) for project ids that are not the namespace's.
+PROJECTS_MISSING = "CB422"
 
 
-async def insert_episodes(
-    connection: Connection, namespace: str, episodes: Sequence[NewEpisode], request_id_fields: Sequence[str]
+async def create_episodes(
+    db: MemoryDatabase,
+    namespace: str,
+    episodes: Sequence[NewEpisode],
+    request_id_fields: Sequence[str],
+    project_fields: Sequence[str],
 ) -> list[asyncpg.Record]:
-    """Insert ``episodes`` in one statement; returns their rows in input order.
+    """Insert ``episodes`` in one statement on the primary (one round trip); their rows in input order.
 
     An episode whose request id was used before is not inserted again: the earlier row is returned
-    (ALREADY_EXISTS if that earlier request differed). ``request_id_fields`` name each request id
-    field for error messages.
+    (ALREADY_EXISTS if that earlier request differed). ``request_id_fields`` and ``project_fields``
+    name each episode's request id and project id fields for error messages. NOT_FOUND when the
+    namespace does not exist; INVALID_ARGUMENT naming each project id the namespace does not have.
     """
     ids = [uuid.uuid4() for _ in episodes]
-    # Tags and metadata travel as JSON text: nested lists would be read as a multidimensional array.
-    inserted = await connection.fetch(
-        f"""
-        INSERT INTO memory.episodes
-            (episode_id, namespace, content, importance, tags, metadata, project_id, occurred_at,
-             request_id, request_digest)
-        SELECT t.episode_id, $1, t.content, t.importance,
-               ARRAY(SELECT jsonb_array_elements_text(t.tags::jsonb)), t.metadata::jsonb, t.project_id,
-               coalesce(t.occurred_at, now()), t.request_id, t.request_digest
-        FROM unnest($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::uuid[],
-                    $8::timestamptz[], $9::uuid[], $10::bytea[])
-             AS t(episode_id, content, importance, tags, metadata, project_id, occurred_at, request_id, request_digest)
-        ON CONFLICT (namespace, request_id) DO NOTHING
-        RETURNING {_RETURNING}
-        """,
-        namespace,
-        ids,
-        [episode.content for episode in episodes],
-        [episode.importance for episode in episodes],
-        [json.dumps(episode.tags) for episode in episodes],
-        [json.dumps(episode.metadata) for episode in episodes],
-        [episode.project_id for episode in episodes],
-        [episode.occurred_at for episode in episodes],
-        [episode.request_id for episode in episodes],
-        [episode.request_digest for episode in episodes],
-    )
-    by_id = {row["episode_id"]: row for row in inserted}
-    rows = []
-    for episode_id, episode, field in zip(ids, episodes, request_id_fields, strict=True):
-        row = by_id.get(episode_id)
-        if row is None:
-            assert episode.request_id is not None and episode.request_digest is not None
-            row = await replayed_row(
-                connection,
-                table="episodes e",
-                columns=COLUMNS,
-                namespace=namespace,
-                request_id=episode.request_id,
-                digest=episode.request_digest,
-                field=field,
+    try:
+        with namespace_errors(namespace):
+            # Tags and metadata travel as JSON text: nested lists would be read as a multidimensional array.
+            rows = await db.primary.fetch(
+                "SELECT * FROM memory.create_episodes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                namespace,
+                ids,
+                [episode.content for episode in episodes],
+                [episode.importance for episode in episodes],
+                [json.dumps(episode.tags) for episode in episodes],
+                [json.dumps(episode.metadata) for episode in episodes],
+                [episode.project_id for episode in episodes],
+                [episode.occurred_at for episode in episodes],
+                [episode.request_id for episode in episodes],
+                [episode.request_digest for episode in episodes],
             )
-        rows.append(row)
+    except asyncpg.PostgresError as error:
+        if error.sqlstate != PROJECTS_MISSING:
+            raise
+        missing = set((error.detail or "").split(","))
+        raise invalid_argument(
+            [
+                (field, f"project {episode.project_id} does not exist in namespace {namespace!r}")
+                for field, episode in zip(project_fields, episodes, strict=True)
+                if str(episode.project_id) in missing
+            ]
+        ) from None
+    for row, episode, field in zip(rows, episodes, request_id_fields, strict=True):
+        if row["created"]:
+            continue
+        if row["episode_id"] is None:
+            # The first request's row was deleted after it was created: the id cannot be reused.
+            raise already_exists("request", str(episode.request_id), f"{field} {episode.request_id} was already used")
+        if row["request_digest"] != episode.request_digest:
+            raise already_exists(
+                "request",
+                str(episode.request_id),
+                f"{field} {episode.request_id} was already used for a different request",
+            )
+    if rows:
+        _note_written(rows[0])
     return rows
+
+
+async def find_episode(db: MemoryDatabase, namespace: str, episode_id: uuid.UUID) -> asyncpg.Record:
+    """The episode without its vector, in one round trip (replica or primary: MemoryDatabase.reading)."""
+    async with db.reading() as connection:
+        with namespace_errors(namespace):
+            row = await connection.fetchrow("SELECT * FROM memory.get_episode($1, $2)", namespace, episode_id)
+    if row is None:
+        raise not_found("episode", str(episode_id))
+    return row
+
+
+async def find_episodes(
+    db: MemoryDatabase, namespace: str, selected: EpisodeFilter, *, after: Key | None, limit: int
+) -> list[asyncpg.Record]:
+    """:func:`list_episodes` without vectors, in one round trip (replica or primary)."""
+    async with db.reading() as connection:
+        with namespace_errors(namespace):
+            return await connection.fetch(
+                "SELECT * FROM memory.list_episodes($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                namespace,
+                selected.project_id,
+                selected.tags or None,
+                selected.start_time,
+                selected.end_time,
+                selected.min_importance,
+                None if after is None else after[0],
+                None if after is None else after[1],
+                limit,
+            )
 
 
 async def get_episode(
@@ -166,41 +182,61 @@ async def list_episodes(
 
 
 async def update_episode(
-    connection: Connection, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
+    db: MemoryDatabase, namespace: str, episode_id: uuid.UUID, changes: EpisodeChanges
 ) -> asyncpg.Record:
-    """Apply ``changes``; a content change drops the vector and re-enqueues the episode (triggers)."""
-    conditions = Conditions([namespace, episode_id])
-    assignments = ["updated_at = now()"]
-    if changes.content is not None:
-        assignments.append(f"content = {conditions.param(changes.content)}")
-    if changes.importance is not None:
-        assignments.append(f"importance = {conditions.param(changes.importance)}")
-    if changes.tags is not None:
-        assignments.append(f"tags = {conditions.param(changes.tags)}::text[]")
-    if changes.metadata is not None:
-        assignments.append(f"metadata = {conditions.param(changes.metadata)}::jsonb")
-    if changes.project_id is not None or changes.clear_project:
-        assignments.append(f"project_id = {conditions.param(changes.project_id)}::uuid")
-    if changes.occurred_at is not None:
-        assignments.append(f"occurred_at = {conditions.param(changes.occurred_at)}")
-    updated = await connection.fetchval(
-        f"""UPDATE memory.episodes SET {", ".join(assignments)}
-            WHERE namespace = $1 AND episode_id = $2 RETURNING episode_id""",
-        *conditions.args,
-    )
-    if updated is None:
+    """Apply ``changes`` in one statement on the primary; the episode as it is now (without its vector).
+
+    A content change drops the vector and re-enqueues the episode (triggers). NOT_FOUND for a missing
+    namespace or episode; INVALID_ARGUMENT (``episode.project_id``) for a project the namespace lacks.
+    """
+    changing = [
+        changes.content is not None,
+        changes.importance is not None,
+        changes.tags is not None,
+        changes.metadata is not None,
+        changes.project_id is not None or changes.clear_project,
+        changes.occurred_at is not None,
+    ]
+    try:
+        with namespace_errors(namespace):
+            row = await db.primary.fetchrow(
+                "SELECT * FROM memory.update_episode($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+                namespace,
+                episode_id,
+                changing,
+                changes.content,
+                changes.importance,
+                changes.tags,
+                changes.metadata,
+                changes.project_id,
+                changes.occurred_at,
+            )
+    except asyncpg.PostgresError as error:
+        if error.sqlstate != PROJECTS_MISSING:
+            raise
+        raise invalid_argument(
+            [("episode.project_id", f"project {changes.project_id} does not exist in namespace {namespace!r}")]
+        ) from None
+    if row is None:
         raise not_found("episode", str(episode_id))
-    return await get_episode(connection, namespace, episode_id)
+    _note_written(row)
+    return row
 
 
-async def delete_episode(connection: Connection, namespace: str, episode_id: uuid.UUID) -> None:
-    deleted = await connection.fetchval(
-        "DELETE FROM memory.episodes WHERE namespace = $1 AND episode_id = $2 RETURNING episode_id",
-        namespace,
-        episode_id,
-    )
-    if deleted is None:
+async def delete_episode(db: MemoryDatabase, namespace: str, episode_id: uuid.UUID) -> None:
+    """Delete in one statement on the primary; NOT_FOUND for a missing namespace or episode."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow("SELECT * FROM memory.delete_episode($1, $2)", namespace, episode_id)
+    assert row is not None  # the function returns one row
+    if not row["deleted"]:
         raise not_found("episode", str(episode_id))
+    _note_written(row)
+
+
+def _note_written(row: asyncpg.Record) -> None:
+    """The read token of a function of migration 0010 that wrote: its ``written_lsn`` and ``written_xid``."""
+    xid = row["written_xid"]
+    note_write(ReadToken(row["written_lsn"], None if xid is None else int(xid)))
 
 
 PURGE_SAMPLE_SIZE = 100

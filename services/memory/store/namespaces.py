@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import asyncpg
 
+from cerebro.read_tokens import ReadToken
 from cerebro.runtime.pagination import Key
+from services.memory.consistency import note_write
 
 COLUMNS = "name, display_name, created_at"
 
 
 async def insert_namespace(pool: asyncpg.Pool, name: str, display_name: str) -> asyncpg.Record | None:
-    """The new namespace's row; None when the name is taken."""
+    """The new namespace's row; None when the name is taken. The write's read token goes to the caller."""
     row: asyncpg.Record | None = await pool.fetchrow(
         f"""INSERT INTO memory.namespaces (name, display_name) VALUES ($1, $2)
-            ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}""",
+            ON CONFLICT (name) DO NOTHING
+            RETURNING {COLUMNS}, pg_current_wal_insert_lsn() AS written_lsn, pg_current_xact_id() AS written_xid""",
         name,
         display_name,
     )
+    if row is not None:
+        note_write(ReadToken(row["written_lsn"], int(row["written_xid"])))
     return row
 
 
