@@ -31,3 +31,21 @@ def test_buf_lint_is_clean() -> None:
         pytest.fail("buf is not installed; it comes with the test extra (buf-bin)")
     result = subprocess.run([buf, "lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_field_behaviour_is_an_annotation_not_a_comment() -> None:
+    """AIP-203: required, optional, output-only and immutable fields say so with google.api.field_behavior,
+    which tools can read; a comment that starts the old way ("// Required. ...") is a field left behind."""
+    from google.api import field_behavior_pb2
+
+    from cerebro.gateway.v1 import gateway_pb2
+
+    leftovers = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "protos" / "cerebro").rglob("*.proto"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if line.strip().startswith(("// Required. ", "// Optional. ", "// Output only. ", "// Immutable. "))
+    ]
+    assert not leftovers, "\n".join(leftovers)
+    episodes = gateway_pb2.RememberBatchRequest.DESCRIPTOR.fields_by_name["episodes"]
+    assert list(episodes.GetOptions().Extensions[field_behavior_pb2.field_behavior]) == [field_behavior_pb2.REQUIRED]

@@ -221,50 +221,50 @@ class Instance(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Output only. UUID assigned at the first registration; kept by every re-registration."""
+    """UUID assigned at the first registration; kept by every re-registration."""
     instance_name: _builtins.str
-    """Required. Unique name, e.g. "NEXUS" or "memory@host-1"; 1 to 200 characters, no whitespace
+    """Unique name, e.g. "NEXUS" or "memory@host-1"; 1 to 200 characters, no whitespace
     or control characters.
     """
     instance_type: Global___InstanceType.ValueType
-    """Required. The instance's role."""
+    """The instance's role."""
     region: _builtins.str
-    """Required. Region or location, e.g. "eu-west-1" or "local"; 1 to 100 characters."""
+    """Region or location, e.g. "eu-west-1" or "local"; 1 to 100 characters."""
     public_key: _builtins.bytes
-    """Required. The Ed25519 public key, 32 raw bytes. Immutable once registered."""
+    """The Ed25519 public key, 32 raw bytes. Immutable once registered."""
     voting: _builtins.bool
-    """Optional. Whether the instance joins the electorate of new proposals while active."""
+    """Whether the instance joins the electorate of new proposals while active."""
     status: Global___InstanceStatus.ValueType
-    """Output only. Current status."""
+    """Current status."""
     @_builtins.property
     def capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Distinct capability names (1 to 100 characters each, no whitespace), at most 64."""
+        """Distinct capability names (1 to 100 characters each, no whitespace), at most 64."""
 
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Distinct addresses where the instance serves, e.g. "grpc://10.0.0.5:50052"
+        """Distinct addresses where the instance serves, e.g. "grpc://10.0.0.5:50052"
         (1 to 500 characters each, no whitespace), at most 16.
         """
 
     @_builtins.property
     def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the lease runs out and the instance turns standby."""
+        """When the lease runs out and the instance turns standby."""
 
     @_builtins.property
     def offline_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When a silent instance turns offline."""
+        """When a silent instance turns offline."""
 
     @_builtins.property
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the last registration or heartbeat was accepted."""
+        """When the last registration or heartbeat was accepted."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. First registration."""
+        """First registration."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. Last change of the registration or of the status."""
+        """Last change of the registration or of the status."""
 
     def __init__(
         self,
@@ -302,18 +302,18 @@ class RegisterInstanceRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     signature: _builtins.bytes
-    """Required. Ed25519 signature of the cerebro.consensus.v1.RegisterInstance payload with the
+    """Ed25519 signature of the cerebro.consensus.v1.RegisterInstance payload with the
     key of `instance.public_key`: the proof of possession of that key.
     """
     @_builtins.property
     def instance(self) -> Global___Instance:
-        """Required. instance_name, instance_type, region, public_key; optional capabilities,
+        """Instance_name, instance_type, region, public_key; optional capabilities,
         endpoints, voting. Output-only fields are ignored.
         """
 
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed (see the service comment on freshness)."""
+        """When the request was signed (see the service comment on freshness)."""
 
     def __init__(
         self,
@@ -372,12 +372,12 @@ class HeartbeatRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Required. The instance's id."""
+    """The instance's id."""
     signature: _builtins.bytes
-    """Required. Signature of the cerebro.consensus.v1.Heartbeat payload."""
+    """Signature of the cerebro.consensus.v1.Heartbeat payload."""
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed."""
+        """When the request was signed."""
 
     def __init__(
         self,
@@ -432,12 +432,12 @@ class DeregisterInstanceRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Required. The instance's id."""
+    """The instance's id."""
     signature: _builtins.bytes
-    """Required. Signature of the cerebro.consensus.v1.DeregisterInstance payload."""
+    """Signature of the cerebro.consensus.v1.DeregisterInstance payload."""
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed."""
+        """When the request was signed."""
 
     def __init__(
         self,
@@ -486,7 +486,7 @@ class GetInstanceRequest(_message.Message):
 
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Required. The instance's id."""
+    """The instance's id."""
     def __init__(
         self,
         *,
@@ -536,15 +536,15 @@ class ListInstancesRequest(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     CAPABILITY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. At most this many instances (1 to 1000; 100 when 0)."""
+    """At most this many instances (1 to 1000; 100 when 0)."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page; the filters must be the same."""
+    """`next_page_token` of the previous page; the filters must be the same."""
     status: Global___InstanceStatus.ValueType
-    """Optional. Only instances with this status."""
+    """Only instances with this status."""
     region: _builtins.str
-    """Optional. Only instances in this region."""
+    """Only instances in this region."""
     capability: _builtins.str
-    """Optional. Only instances with this capability."""
+    """Only instances with this capability."""
     def __init__(
         self,
         *,
@@ -790,62 +790,62 @@ class Proposal(_message.Message):
     EQUIVOCATIONS_FIELD_NUMBER: _builtins.int
     PROPOSER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Output only. UUID."""
+    """UUID."""
     request_id: _builtins.str
-    """Required. Client-supplied UUID; also the idempotency key of CreateProposal."""
+    """Client-supplied UUID; also the idempotency key of CreateProposal."""
     topic: _builtins.str
-    """Required. What is to be decided; 1 to 4000 characters, not only whitespace."""
+    """What is to be decided; 1 to 4000 characters, not only whitespace."""
     proposer_id: _builtins.str
-    """Required. Instance id of the registered proposer."""
+    """Instance id of the registered proposer."""
     proposer_signature: _builtins.bytes
-    """Required. The proposer's signature of the cerebro.consensus.v1.CreateProposal payload."""
+    """The proposer's signature of the cerebro.consensus.v1.CreateProposal payload."""
     state: Global___ProposalState.ValueType
-    """Output only. Current state."""
+    """Current state."""
     decided_option: _builtins.str
-    """Output only. The decided option; empty unless state is DECIDED."""
+    """The decided option; empty unless state is DECIDED."""
     electorate_size: _builtins.int
-    """Output only. Number of electors n."""
+    """Number of electors n."""
     quorum: _builtins.int
-    """Output only. Votes an option needs: ceil(2n/3)."""
+    """Votes an option needs: ceil(2n/3)."""
     proposer_public_key: _builtins.bytes
-    """Output only. The proposer's Ed25519 public key when the proposal was created; the proposer
+    """The proposer's Ed25519 public key when the proposal was created; the proposer
     signature verifies against it.
     """
     @_builtins.property
     def options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. 2 to 32 distinct options, each 1 to 200 characters and not only whitespace;
+        """2 to 32 distinct options, each 1 to 200 characters and not only whitespace;
         "yes", "no" when none are given.
         """
 
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
-        """Required. After it no vote is accepted; in the future, at most the server's maximum
+        """After it no vote is accepted; in the future, at most the server's maximum
         proposal lifetime away.
         """
 
     @_builtins.property
     def tally(self) -> _containers.RepeatedCompositeFieldContainer[Global___OptionTally]:
-        """Output only. Counted votes per option, in option order."""
+        """Counted votes per option, in option order."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. Creation time."""
+        """Creation time."""
 
     @_builtins.property
     def resolve_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the outcome was reached; unset while open."""
+        """When the outcome was reached; unset while open."""
 
     @_builtins.property
     def electorate(self) -> _containers.RepeatedCompositeFieldContainer[Global___Elector]:
-        """Output only, full view. The frozen electorate."""
+        """Returned in the full view only. The frozen electorate."""
 
     @_builtins.property
     def votes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignedVote]:
-        """Output only, full view. Every counted vote."""
+        """Returned in the full view only. Every counted vote."""
 
     @_builtins.property
     def equivocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Equivocation]:
-        """Output only, full view. Equivocation evidence."""
+        """Returned in the full view only. Equivocation evidence."""
 
     def __init__(
         self,
@@ -886,7 +886,7 @@ class CreateProposalRequest(_message.Message):
     PROPOSAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def proposal(self) -> Global___Proposal:
-        """Required. request_id, topic, deadline, proposer_id, proposer_signature; optional options.
+        """Request_id, topic, deadline, proposer_id, proposer_signature; optional options.
         Output-only fields are ignored.
         """
 
@@ -938,13 +938,13 @@ class VoteRequest(_message.Message):
     CHOICE_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Required. The proposal's id."""
+    """The proposal's id."""
     voter_id: _builtins.str
-    """Required. The voter's instance id."""
+    """The voter's instance id."""
     choice: _builtins.str
-    """Required. One of the proposal's options."""
+    """One of the proposal's options."""
     signature: _builtins.bytes
-    """Required. The voter's signature of the cerebro.consensus.v1.Vote payload, 64 bytes."""
+    """The voter's signature of the cerebro.consensus.v1.Vote payload, 64 bytes."""
     def __init__(
         self,
         *,
@@ -994,9 +994,9 @@ class GetProposalRequest(_message.Message):
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Required. The proposal's id."""
+    """The proposal's id."""
     view: Global___ProposalView.ValueType
-    """Optional. FULL when unspecified."""
+    """FULL when unspecified."""
     def __init__(
         self,
         *,
@@ -1047,15 +1047,15 @@ class ListProposalsRequest(_message.Message):
     PROPOSER_ID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. At most this many proposals (1 to 1000; 100 when 0)."""
+    """At most this many proposals (1 to 1000; 100 when 0)."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page; the filters must be the same."""
+    """`next_page_token` of the previous page; the filters must be the same."""
     state: Global___ProposalState.ValueType
-    """Optional. Only proposals in this state."""
+    """Only proposals in this state."""
     proposer_id: _builtins.str
-    """Optional. Only proposals of this proposer."""
+    """Only proposals of this proposer."""
     view: Global___ProposalView.ValueType
-    """Optional. BASIC when unspecified."""
+    """BASIC when unspecified."""
     def __init__(
         self,
         *,
@@ -1110,11 +1110,11 @@ class WatchProposalsRequest(_message.Message):
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Optional. Watch only this proposal; when empty, every proposal (the EXISTING events are
+    """Watch only this proposal; when empty, every proposal (the EXISTING events are
     then the open proposals).
     """
     view: Global___ProposalView.ValueType
-    """Optional. BASIC when unspecified."""
+    """BASIC when unspecified."""
     def __init__(
         self,
         *,

@@ -22,29 +22,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cerebro/embedder/v1/embedder.proto\x12\x13\x63\x65rebro.embedder.v1\"\x1c\n\x0c\x45mbedRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"N\n\rEmbedResponse\x12\x11\n\tembedding\x18\x01 \x03(\x02\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"\"\n\x11\x45mbedBatchRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"0\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\"_\n\x12\x45mbedBatchResponse\x12\x32\n\nembeddings\x18\x01 \x03(\x0b\x32\x1e.cerebro.embedder.v1.Embedding\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"\x15\n\x13GetModelInfoRequest\"\xd7\x01\n\x14GetModelInfoResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x01(\x05\x12\x1c\n\x14max_tokens_per_chunk\x18\x03 \x01(\x05\x12\x1c\n\x14\x63hunk_overlap_tokens\x18\x04 \x01(\x05\x12\x19\n\x11\x65mbedding_version\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x16\n\x0emax_text_bytes\x18\x07 \x01(\x03\x12\x17\n\x0fmax_batch_texts\x18\x08 \x01(\x05\x32\xa5\x02\n\x0f\x45mbedderService\x12N\n\x05\x45mbed\x12!.cerebro.embedder.v1.EmbedRequest\x1a\".cerebro.embedder.v1.EmbedResponse\x12]\n\nEmbedBatch\x12&.cerebro.embedder.v1.EmbedBatchRequest\x1a\'.cerebro.embedder.v1.EmbedBatchResponse\x12\x63\n\x0cGetModelInfo\x12(.cerebro.embedder.v1.GetModelInfoRequest\x1a).cerebro.embedder.v1.GetModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cerebro/embedder/v1/embedder.proto\x12\x13\x63\x65rebro.embedder.v1\x1a\x1fgoogle/api/field_behavior.proto\"\"\n\x0c\x45mbedRequest\x12\x12\n\x04text\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\rEmbedResponse\x12\x17\n\tembedding\x18\x01 \x03(\x02\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rmodel_version\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"(\n\x11\x45mbedBatchRequest\x12\x13\n\x05texts\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"<\n\tEmbedding\x12\x14\n\x06values\x18\x01 \x03(\x02\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\"k\n\x12\x45mbedBatchResponse\x12\x38\n\nembeddings\x18\x01 \x03(\x0b\x32\x1e.cerebro.embedder.v1.EmbeddingB\x04\xe2\x41\x01\x03\x12\x1b\n\rmodel_version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\x15\n\x13GetModelInfoRequest\"\xd7\x01\n\x14GetModelInfoResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x01(\x05\x12\x1c\n\x14max_tokens_per_chunk\x18\x03 \x01(\x05\x12\x1c\n\x14\x63hunk_overlap_tokens\x18\x04 \x01(\x05\x12\x19\n\x11\x65mbedding_version\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x16\n\x0emax_text_bytes\x18\x07 \x01(\x03\x12\x17\n\x0fmax_batch_texts\x18\x08 \x01(\x05\x32\xa5\x02\n\x0f\x45mbedderService\x12N\n\x05\x45mbed\x12!.cerebro.embedder.v1.EmbedRequest\x1a\".cerebro.embedder.v1.EmbedResponse\x12]\n\nEmbedBatch\x12&.cerebro.embedder.v1.EmbedBatchRequest\x1a\'.cerebro.embedder.v1.EmbedBatchResponse\x12\x63\n\x0cGetModelInfo\x12(.cerebro.embedder.v1.GetModelInfoRequest\x1a).cerebro.embedder.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.embedder.v1.embedder_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDREQUEST']._serialized_start=59
-  _globals['_EMBEDREQUEST']._serialized_end=87
-  _globals['_EMBEDRESPONSE']._serialized_start=89
-  _globals['_EMBEDRESPONSE']._serialized_end=167
-  _globals['_EMBEDBATCHREQUEST']._serialized_start=169
-  _globals['_EMBEDBATCHREQUEST']._serialized_end=203
-  _globals['_EMBEDDING']._serialized_start=205
-  _globals['_EMBEDDING']._serialized_end=253
-  _globals['_EMBEDBATCHRESPONSE']._serialized_start=255
-  _globals['_EMBEDBATCHRESPONSE']._serialized_end=350
-  _globals['_GETMODELINFOREQUEST']._serialized_start=352
-  _globals['_GETMODELINFOREQUEST']._serialized_end=373
-  _globals['_GETMODELINFORESPONSE']._serialized_start=376
-  _globals['_GETMODELINFORESPONSE']._serialized_end=591
-  _globals['_EMBEDDERSERVICE']._serialized_start=594
-  _globals['_EMBEDDERSERVICE']._serialized_end=887
+  _globals['_EMBEDREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_EMBEDREQUEST'].fields_by_name['text']._serialized_options = b'\342A\001\002'
+  _globals['_EMBEDRESPONSE'].fields_by_name['embedding']._loaded_options = None
+  _globals['_EMBEDRESPONSE'].fields_by_name['embedding']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDRESPONSE'].fields_by_name['chunk_count']._loaded_options = None
+  _globals['_EMBEDRESPONSE'].fields_by_name['chunk_count']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDRESPONSE'].fields_by_name['model_version']._loaded_options = None
+  _globals['_EMBEDRESPONSE'].fields_by_name['model_version']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDBATCHREQUEST'].fields_by_name['texts']._loaded_options = None
+  _globals['_EMBEDBATCHREQUEST'].fields_by_name['texts']._serialized_options = b'\342A\001\002'
+  _globals['_EMBEDDING'].fields_by_name['values']._loaded_options = None
+  _globals['_EMBEDDING'].fields_by_name['values']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDDING'].fields_by_name['chunk_count']._loaded_options = None
+  _globals['_EMBEDDING'].fields_by_name['chunk_count']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDBATCHRESPONSE'].fields_by_name['embeddings']._loaded_options = None
+  _globals['_EMBEDBATCHRESPONSE'].fields_by_name['embeddings']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDBATCHRESPONSE'].fields_by_name['model_version']._loaded_options = None
+  _globals['_EMBEDBATCHRESPONSE'].fields_by_name['model_version']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDREQUEST']._serialized_start=92
+  _globals['_EMBEDREQUEST']._serialized_end=126
+  _globals['_EMBEDRESPONSE']._serialized_start=128
+  _globals['_EMBEDRESPONSE']._serialized_end=224
+  _globals['_EMBEDBATCHREQUEST']._serialized_start=226
+  _globals['_EMBEDBATCHREQUEST']._serialized_end=266
+  _globals['_EMBEDDING']._serialized_start=268
+  _globals['_EMBEDDING']._serialized_end=328
+  _globals['_EMBEDBATCHRESPONSE']._serialized_start=330
+  _globals['_EMBEDBATCHRESPONSE']._serialized_end=437
+  _globals['_GETMODELINFOREQUEST']._serialized_start=439
+  _globals['_GETMODELINFOREQUEST']._serialized_end=460
+  _globals['_GETMODELINFORESPONSE']._serialized_start=463
+  _globals['_GETMODELINFORESPONSE']._serialized_end=678
+  _globals['_EMBEDDERSERVICE']._serialized_start=681
+  _globals['_EMBEDDERSERVICE']._serialized_end=974
 # @@protoc_insertion_point(module_scope)

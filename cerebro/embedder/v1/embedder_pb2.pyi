@@ -26,7 +26,7 @@ class EmbedRequest(_message.Message):
 
     TEXT_FIELD_NUMBER: _builtins.int
     text: _builtins.str
-    """Required. UTF-8 text with at least one non-whitespace character, at most
+    """UTF-8 text with at least one non-whitespace character, at most
     `GetModelInfoResponse.max_text_bytes` bytes (1 MiB by default).
     """
     def __init__(
@@ -52,12 +52,12 @@ class EmbedResponse(_message.Message):
     CHUNK_COUNT_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     chunk_count: _builtins.int
-    """Output only. How many token windows the text was split into (1 for text that fits the window)."""
+    """How many token windows the text was split into (1 for text that fits the window)."""
     model_version: _builtins.str
-    """Output only. The embedding version (see `GetModelInfoResponse.embedding_version`)."""
+    """The embedding version (see `GetModelInfoResponse.embedding_version`)."""
     @_builtins.property
     def embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """Output only. The L2-normalised embedding, `GetModelInfoResponse.dimensions` values."""
+        """The L2-normalised embedding, `GetModelInfoResponse.dimensions` values."""
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class EmbedBatchRequest(_message.Message):
     TEXTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def texts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Required. Between 1 and `GetModelInfoResponse.max_batch_texts` texts, each valid as
+        """Between 1 and `GetModelInfoResponse.max_batch_texts` texts, each valid as
         `EmbedRequest.text`.
         """
 
@@ -109,10 +109,10 @@ class Embedding(_message.Message):
     VALUES_FIELD_NUMBER: _builtins.int
     CHUNK_COUNT_FIELD_NUMBER: _builtins.int
     chunk_count: _builtins.int
-    """Output only. How many token windows the text was split into."""
+    """How many token windows the text was split into."""
     @_builtins.property
     def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """Output only. The L2-normalised embedding."""
+        """The L2-normalised embedding."""
 
     def __init__(
         self,
@@ -137,10 +137,10 @@ class EmbedBatchResponse(_message.Message):
     EMBEDDINGS_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     model_version: _builtins.str
-    """Output only. The embedding version of every vector in this response."""
+    """The embedding version of every vector in this response."""
     @_builtins.property
     def embeddings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Embedding]:
-        """Output only. One embedding per input text, in input order."""
+        """One embedding per input text, in input order."""
 
     def __init__(
         self,

@@ -45,36 +45,36 @@ class RememberRequest(_message.Message):
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     content: _builtins.str
     """The episode's text: not only whitespace, at most 262,144 UTF-8 bytes."""
     action_type: _builtins.str
     """The kind of action, e.g. "system_optimization_complete": 1-100 characters, not only whitespace."""
     importance: _builtins.float
-    """Optional. How much it matters, in [0, 1]; 0.5 when not set."""
+    """How much it matters, in [0, 1]; 0.5 when not set."""
     project_id: _builtins.str
-    """Optional. UUID of a project of the caller's namespace."""
+    """UUID of a project of the caller's namespace."""
     @_builtins.property
     def action_details(self) -> _struct_pb2.Struct:
-        """Optional, only with `action_type`. What was done."""
+        """Only with `action_type`. What was done."""
 
     @_builtins.property
     def context_state(self) -> _struct_pb2.Struct:
-        """Optional, only with `action_type`. The state the action was done in."""
+        """Only with `action_type`. The state the action was done in."""
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Up to 64 tags, each 1-128 characters, without duplicates."""
+        """Up to 64 tags, each 1-128 characters, without duplicates."""
 
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
-        """Optional. Free-form metadata, at most 65,536 bytes once serialised (with the action, if any).
+        """Free-form metadata, at most 65,536 bytes once serialised (with the action, if any).
         The key "action" is reserved for actions.
         """
 
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
-        """Optional. When it happened; now when not set."""
+        """When it happened; now when not set."""
 
     def __init__(
         self,
@@ -133,7 +133,7 @@ class RememberBatchRequest(_message.Message):
     EPISODES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def episodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RememberRequest]:
-        """Required. 1 to 1,000 episodes, each valid as a RememberRequest, with distinct `request_id`s and at
+        """1 to 1,000 episodes, each valid as a RememberRequest, with distinct `request_id`s and at
         most 64 MiB of content in total. An item without a `request_id` gets a new one (it is then not
         idempotent).
         """
@@ -190,28 +190,28 @@ class RecallRequest(_message.Message):
     MIN_SCORE_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """Required. The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
+    """The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
     at least one word or phrase that is not excluded.
     """
     mode: _episodes_pb2.SearchMode.ValueType
-    """Optional. Text, vector or hybrid (the default)."""
+    """Text, vector or hybrid (the default)."""
     top_k: _builtins.int
-    """Optional. Most hits to return, 1 to 100; 10 when 0."""
+    """Most hits to return, 1 to 100; 10 when 0."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     min_score: _builtins.float
-    """Optional. The smallest cosine similarity, in [0, 1], an episode needs to be a vector candidate
+    """The smallest cosine similarity, in [0, 1], an episode needs to be a vector candidate
     (see cerebro.memory.v1.SearchEpisodesRequest.min_score). Not allowed in TEXT mode.
     """
     context_window: _builtins.int
-    """Optional. Up to this many episodes before and after each hit, 0 to 10 (`EpisodeHit.context`)."""
+    """Up to this many episodes before and after each hit, 0 to 10 (`EpisodeHit.context`)."""
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Optional. Which episodes qualify."""
+        """Which episodes qualify."""
 
     @_builtins.property
     def weighting(self) -> _episodes_pb2.SearchWeighting:
-        """Optional. Recency and importance weighting."""
+        """Recency and importance weighting."""
 
     def __init__(
         self,
@@ -278,14 +278,14 @@ class ListRecentEpisodesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. Most episodes to return, 1 to 1,000; 50 when 0."""
+    """Most episodes to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Optional. Which episodes to list."""
+        """Which episodes to list."""
 
     def __init__(
         self,
@@ -341,13 +341,13 @@ class UpdateEpisodeRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def episode(self) -> _episodes_pb2.Episode:
-        """Required. The episode with `episode_id` set and the new values of the masked fields; the
+        """The episode with `episode_id` set and the new values of the masked fields; the
         metadata key "action" is reserved (an action episode keeps its action).
         """
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `content` (re-embeds the episode), `tags`, `importance` (0.5
+        """Fields to change: any of `content` (re-embeds the episode), `tags`, `importance` (0.5
         when unset), `metadata`.
         """
 
@@ -397,7 +397,7 @@ class DeleteEpisodeRequest(_message.Message):
 
     EPISODE_ID_FIELD_NUMBER: _builtins.int
     episode_id: _builtins.str
-    """Required. UUID of the episode."""
+    """UUID of the episode."""
     def __init__(
         self,
         *,
@@ -437,12 +437,12 @@ class ForgetEpisodesRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
     force: _builtins.bool
-    """Optional. Forget them when true; when false, a dry run: only count them. A repeated forget
+    """Forget them when true; when false, a dry run: only count them. A repeated forget
     deletes nothing more and counts what is left.
     """
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Required. Which episodes to forget: at least one criterion."""
+        """Which episodes to forget: at least one criterion."""
 
     def __init__(
         self,
@@ -495,10 +495,10 @@ class CreateProjectRequest(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def project(self) -> _namespaces_pb2.Project:
-        """Required. The project: `display_name` required; `dna`, `description`, `status` (active when
+        """The project: `display_name` required; `dna`, `description`, `status` (active when
         unset) and `metadata` optional; output-only fields ignored.
         """
 
@@ -549,9 +549,9 @@ class GetProjectRequest(_message.Message):
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
-    """Required. UUID of the project."""
+    """UUID of the project."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -601,13 +601,13 @@ class ListProjectsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     status: _namespaces_pb2.ProjectStatus.ValueType
-    """Optional. Only projects with this status; all when unset."""
+    """Only projects with this status; all when unset."""
     page_size: _builtins.int
-    """Optional. Most projects to return, 1 to 1,000; 50 when 0."""
+    """Most projects to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -660,7 +660,7 @@ class ArchiveProjectRequest(_message.Message):
 
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
-    """Required. UUID of the project."""
+    """UUID of the project."""
     def __init__(
         self,
         *,
@@ -708,11 +708,11 @@ class ListWorkingMemoryItemsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     context_type: _builtins.str
-    """Optional. Only items of this context type."""
+    """Only items of this context type."""
     page_size: _builtins.int
-    """Optional. Most items to return, 1 to 1,000; 50 when 0."""
+    """Most items to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -764,7 +764,7 @@ class GetWorkingMemoryItemRequest(_message.Message):
 
     ITEM_ID_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
-    """Required. UUID of the item."""
+    """UUID of the item."""
     def __init__(
         self,
         *,
@@ -811,10 +811,10 @@ class PutWorkingMemoryItemRequest(_message.Message):
     ITEM_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making a create idempotent."""
+    """UUID making a create idempotent."""
     @_builtins.property
     def item(self) -> _working_memory_pb2.WorkingMemoryItem:
-        """Required. Without `item_id`: the item to create (`context_type` and `content` required). With
+        """Without `item_id`: the item to create (`context_type` and `content` required). With
         `item_id`: its new `content` (required), `priority` (normal when unset) and `ttl` (24 hours
         when unset); `context_type` is immutable and ignored.
         """
@@ -869,7 +869,7 @@ class DeleteWorkingMemoryItemRequest(_message.Message):
 
     ITEM_ID_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
-    """Required. UUID of the item."""
+    """UUID of the item."""
     def __init__(
         self,
         *,
@@ -910,11 +910,11 @@ class ListMemoryBlocksRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. Most blocks to return, 1 to 1,000; 50 when 0."""
+    """Most blocks to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -967,9 +967,9 @@ class GetMemoryBlockRequest(_message.Message):
     LABEL_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     label: _builtins.str
-    """Required. The block's label."""
+    """The block's label."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -1017,10 +1017,10 @@ class CreateMemoryBlockRequest(_message.Message):
     BLOCK_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def block(self) -> _identity_pb2.MemoryBlock:
-        """Required. The block: `label` and `value` required; `description`, `char_limit`, `read_only`
+        """The block: `label` and `value` required; `description`, `char_limit`, `read_only`
         optional; output-only fields ignored.
         """
 
@@ -1072,14 +1072,14 @@ class UpdateMemoryBlockRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     expected_version: _builtins.int
-    """Optional. Apply only if the block's version equals it (ABORTED otherwise)."""
+    """Apply only if the block's version equals it (ABORTED otherwise)."""
     @_builtins.property
     def block(self) -> _identity_pb2.MemoryBlock:
-        """Required. The block with `label` set and the new values of the masked fields."""
+        """The block with `label` set and the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `description`, `value`, `char_limit`."""
+        """Fields to change: any of `description`, `value`, `char_limit`."""
 
     def __init__(
         self,
@@ -1133,13 +1133,13 @@ class ListMemoryBlockRevisionsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     label: _builtins.str
-    """Required. The block's label."""
+    """The block's label."""
     page_size: _builtins.int
-    """Optional. Most revisions to return, 1 to 1,000; 50 when 0."""
+    """Most revisions to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -1193,10 +1193,10 @@ class CreateCheckpointRequest(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def checkpoint(self) -> _identity_pb2.Checkpoint:
-        """Required. `checkpoint_type` and `state_data` required, `metadata` optional; output-only fields
+        """`checkpoint_type` and `state_data` required, `metadata` optional; output-only fields
         ignored.
         """
 
@@ -1246,7 +1246,7 @@ class RestoreCheckpointRequest(_message.Message):
 
     CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
     checkpoint_id: _builtins.str
-    """Optional. UUID of the checkpoint; the latest when empty."""
+    """UUID of the checkpoint; the latest when empty."""
     def __init__(
         self,
         *,
@@ -1308,11 +1308,11 @@ class ListCheckpointsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     checkpoint_type: _builtins.str
-    """Optional. Only checkpoints of this type."""
+    """Only checkpoints of this type."""
     page_size: _builtins.int
-    """Optional. Most checkpoints to return, 1 to 1,000; 50 when 0."""
+    """Most checkpoints to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -1364,7 +1364,7 @@ class GetCheckpointRequest(_message.Message):
 
     CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
     checkpoint_id: _builtins.str
-    """Required. UUID of the checkpoint."""
+    """UUID of the checkpoint."""
     def __init__(
         self,
         *,
@@ -1453,11 +1453,11 @@ class UpdateIdentityStateRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def state(self) -> _identity_pb2.ConsciousnessState:
-        """Required. The new values of the masked fields."""
+        """The new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `current_focus`, `emotional_vector`, `working_context`,
+        """Fields to change: any of `current_focus`, `emotional_vector`, `working_context`,
         `active_projects`, `metadata`.
         """
 
@@ -1550,10 +1550,10 @@ class UpsertKnowledgeRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making a create idempotent."""
+    """UUID making a create idempotent."""
     @_builtins.property
     def knowledge(self) -> _semantic_pb2.SemanticMemory:
-        """Required. Without `semantic_memory_id`: the knowledge to store (`concept` required). With it:
+        """Without `semantic_memory_id`: the knowledge to store (`concept` required). With it:
         the new values of the fields named by `update_mask`.
         """
 
@@ -1619,19 +1619,19 @@ class SearchKnowledgeRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     MIN_SCORE_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """Required. The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
+    """The query, in the syntax of cerebro.memory.v1.SearchMode: at most 8,192 UTF-8 bytes, with
     at least one word or phrase that is not excluded.
     """
     mode: _episodes_pb2.SearchMode.ValueType
-    """Optional. Text, vector or hybrid (the default)."""
+    """Text, vector or hybrid (the default)."""
     top_k: _builtins.int
-    """Optional. Most hits to return, 1 to 100; 10 when 0."""
+    """Most hits to return, 1 to 100; 10 when 0."""
     min_confidence: _builtins.float
-    """Optional. Only knowledge whose confidence is at least this, in [0, 1]."""
+    """Only knowledge whose confidence is at least this, in [0, 1]."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     min_score: _builtins.float
-    """Optional. The smallest cosine similarity, in [0, 1], knowledge needs to be a vector candidate.
+    """The smallest cosine similarity, in [0, 1], knowledge needs to be a vector candidate.
     Not allowed in TEXT mode.
     """
     def __init__(
@@ -1700,9 +1700,9 @@ class GetKnowledgeRequest(_message.Message):
     SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     semantic_memory_id: _builtins.str
-    """Required. UUID of the knowledge."""
+    """UUID of the knowledge."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -1750,9 +1750,9 @@ class LookupKnowledgeRequest(_message.Message):
     CONCEPT_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     concept: _builtins.str
-    """Required. The concept, 1 to 500 characters, not only whitespace; compared ignoring case."""
+    """The concept, 1 to 500 characters, not only whitespace; compared ignoring case."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     def __init__(
         self,
         *,
@@ -1802,13 +1802,13 @@ class ListKnowledgeRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     CONCEPT_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. Most pieces of knowledge to return, 1 to 1,000; 50 when 0."""
+    """Most pieces of knowledge to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     namespace: _builtins.str
-    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    """A namespace whose owner granted the caller read access; the caller's own when empty."""
     concept: _builtins.str
-    """Optional. Only knowledge of this concept, ignoring case: at most 500 characters."""
+    """Only knowledge of this concept, ignoring case: at most 500 characters."""
     def __init__(
         self,
         *,
@@ -1861,7 +1861,7 @@ class DeleteKnowledgeRequest(_message.Message):
 
     SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
     semantic_memory_id: _builtins.str
-    """Required. UUID of the knowledge."""
+    """UUID of the knowledge."""
     def __init__(
         self,
         *,
@@ -1902,19 +1902,19 @@ class RegisterInstanceRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     signature: _builtins.bytes
-    """Required. Ed25519 signature of the cerebro.consensus.v1.RegisterInstance payload with the key
+    """Ed25519 signature of the cerebro.consensus.v1.RegisterInstance payload with the key
     of `instance.public_key`.
     """
     @_builtins.property
     def instance(self) -> _consensus_pb2.Instance:
-        """Required. instance_name (the instance the caller's credential is bound to), instance_type
+        """Instance_name (the instance the caller's credential is bound to), instance_type
         (PRIMARY or SPECIALIZED), region, public_key (32 raw bytes); optional capabilities, endpoints,
         voting. Output-only fields are ignored.
         """
 
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed; the consensus service refuses stale signatures."""
+        """When the request was signed; the consensus service refuses stale signatures."""
 
     def __init__(
         self,
@@ -1973,12 +1973,12 @@ class RenewInstanceLeaseRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Required. Id of the caller's instance."""
+    """Id of the caller's instance."""
     signature: _builtins.bytes
-    """Required. Signature of the cerebro.consensus.v1.Heartbeat payload."""
+    """Signature of the cerebro.consensus.v1.Heartbeat payload."""
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed."""
+        """When the request was signed."""
 
     def __init__(
         self,
@@ -2033,12 +2033,12 @@ class DeregisterInstanceRequest(_message.Message):
     SIGN_TIME_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
-    """Required. Id of the caller's instance."""
+    """Id of the caller's instance."""
     signature: _builtins.bytes
-    """Required. Signature of the cerebro.consensus.v1.DeregisterInstance payload."""
+    """Signature of the cerebro.consensus.v1.DeregisterInstance payload."""
     @_builtins.property
     def sign_time(self) -> _timestamp_pb2.Timestamp:
-        """Required. When the request was signed."""
+        """When the request was signed."""
 
     def __init__(
         self,
@@ -2089,11 +2089,11 @@ class ListConnectedInstancesRequest(_message.Message):
     CAPABILITY_FIELD_NUMBER: _builtins.int
     INCLUDE_SERVICE_REPLICAS_FIELD_NUMBER: _builtins.int
     region: _builtins.str
-    """Optional. Only instances in this region."""
+    """Only instances in this region."""
     capability: _builtins.str
-    """Optional. Only instances with this capability."""
+    """Only instances with this capability."""
     include_service_replicas: _builtins.bool
-    """Optional. Also list the mesh's own service replicas (memory, consensus, ...), which register
+    """Also list the mesh's own service replicas (memory, consensus, ...), which register
     as workers; only agent instances when false.
     """
     def __init__(
@@ -2154,20 +2154,20 @@ class ProposeRequest(_message.Message):
     PROPOSER_ID_FIELD_NUMBER: _builtins.int
     PROPOSER_SIGNATURE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Required. UUID; the idempotency key of the proposal."""
+    """UUID; the idempotency key of the proposal."""
     topic: _builtins.str
-    """Required. What is to be decided: 1 to 4,000 characters."""
+    """What is to be decided: 1 to 4,000 characters."""
     proposer_id: _builtins.str
-    """Required. Instance id of the proposer: the instance the caller's credential is bound to."""
+    """Instance id of the proposer: the instance the caller's credential is bound to."""
     proposer_signature: _builtins.bytes
-    """Required. The proposer's Ed25519 signature of the cerebro.consensus.v1.CreateProposal payload."""
+    """The proposer's Ed25519 signature of the cerebro.consensus.v1.CreateProposal payload."""
     @_builtins.property
     def options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. 2 to 32 distinct options; "yes", "no" when none are given."""
+        """2 to 32 distinct options; "yes", "no" when none are given."""
 
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
-        """Required. After it no vote is accepted."""
+        """After it no vote is accepted."""
 
     def __init__(
         self,
@@ -2222,13 +2222,13 @@ class VoteRequest(_message.Message):
     CHOICE_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Required. The proposal's id."""
+    """The proposal's id."""
     voter_id: _builtins.str
-    """Required. Instance id of the voter: the instance the caller's credential is bound to."""
+    """Instance id of the voter: the instance the caller's credential is bound to."""
     choice: _builtins.str
-    """Required. One of the proposal's options."""
+    """One of the proposal's options."""
     signature: _builtins.bytes
-    """Required. The voter's Ed25519 signature of the cerebro.consensus.v1.Vote payload."""
+    """The voter's Ed25519 signature of the cerebro.consensus.v1.Vote payload."""
     def __init__(
         self,
         *,
@@ -2277,7 +2277,7 @@ class GetDecisionRequest(_message.Message):
 
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Required. The proposal's id."""
+    """The proposal's id."""
     def __init__(
         self,
         *,
@@ -2323,7 +2323,7 @@ class WatchDecisionsRequest(_message.Message):
 
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
-    """Optional. Watch only this proposal (the stream ends at its outcome); every proposal when empty."""
+    """Watch only this proposal (the stream ends at its outcome); every proposal when empty."""
     def __init__(
         self,
         *,
@@ -2374,7 +2374,7 @@ class PublishLearningRequest(_message.Message):
     LEARNING_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def learning(self) -> _resources_pb2.Learning:
-        """Required. The learning; output-only fields are ignored."""
+        """The learning; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -2473,7 +2473,7 @@ class AcknowledgeLearningsRequest(_message.Message):
     LEARNING_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def learning_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Required. Ids of received learnings, 1 to 1,000."""
+        """Ids of received learnings, 1 to 1,000."""
 
     def __init__(
         self,
@@ -2561,11 +2561,11 @@ class UpdateSharedEmotionalStateRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def emotional_vector(self) -> _identity_pb2.EmotionalVector:
-        """Required. The caller's emotional vector, each component in [0, 1]."""
+        """The caller's emotional vector, each component in [0, 1]."""
 
     @_builtins.property
     def context(self) -> _struct_pb2.Struct:
-        """Optional. What the emotion is about, at most 65,536 bytes once serialised."""
+        """What the emotion is about, at most 65,536 bytes once serialised."""
 
     def __init__(
         self,
@@ -2657,16 +2657,16 @@ class DistributeTaskRequest(_message.Message):
     REQUIRED_CAPABILITIES_FIELD_NUMBER: _builtins.int
     PREFERRED_REGION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent: a retry returns the task's assignment (the current
+    """UUID making the call idempotent: a retry returns the task's assignment (the current
     one, should the task have been distributed again since).
     """
     description: _builtins.str
-    """Required. The task: 1 to 10,000 characters, not only whitespace."""
+    """The task: 1 to 10,000 characters, not only whitespace."""
     preferred_region: _builtins.str
-    """Optional. Region to prefer; the gateway's own region when empty."""
+    """Region to prefer; the gateway's own region when empty."""
     @_builtins.property
     def required_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Capabilities the task needs (distinct, at most 64); any active agent instance
+        """Capabilities the task needs (distinct, at most 64); any active agent instance
         qualifies when empty.
         """
 
@@ -2719,11 +2719,11 @@ class WatchTasksRequest(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     AFTER_CURSOR_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Optional. Watch this task (UUID) instead of the caller's inbox; the caller must be its
+    """Watch this task (UUID) instead of the caller's inbox; the caller must be its
     distributor or its assignee.
     """
     after_cursor: _builtins.int
-    """Optional, inbox only. Send only tasks whose cursor is greater: the `cursor` of the last message
+    """Inbox only. Send only tasks whose cursor is greater: the `cursor` of the last message
     received, to resume a stream without receiving its tasks again. 0 (the default) sends every
     unacknowledged task.
     """
@@ -2779,7 +2779,7 @@ class GetTaskRequest(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Required. UUID of the task."""
+    """UUID of the task."""
     def __init__(
         self,
         *,
@@ -2828,16 +2828,16 @@ class ListTasksRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     distributed: _builtins.bool
-    """Optional. List the tasks the caller's namespace distributed; when false, those assigned to the
+    """List the tasks the caller's namespace distributed; when false, those assigned to the
     caller's instance (PERMISSION_DENIED for a credential bound to no instance).
     """
     page_size: _builtins.int
-    """Optional. Most tasks to return, 1 to 1,000; 50 when 0."""
+    """Most tasks to return, 1 to 1,000; 50 when 0."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_resources_pb2.TaskState.ValueType]:
-        """Optional. Only tasks in these states (distinct); every state when empty."""
+        """Only tasks in these states (distinct); every state when empty."""
 
     def __init__(
         self,
@@ -2891,7 +2891,7 @@ class AcknowledgeTaskRequest(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Required. UUID of the task."""
+    """UUID of the task."""
     def __init__(
         self,
         *,
@@ -2939,11 +2939,11 @@ class ReportTaskProgressRequest(_message.Message):
     PROGRESS_FIELD_NUMBER: _builtins.int
     STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Required. UUID of the task."""
+    """UUID of the task."""
     progress: _builtins.float
-    """Optional. How much is done, in [0, 1]; the last reported value stays when not set."""
+    """How much is done, in [0, 1]; the last reported value stays when not set."""
     status_message: _builtins.str
-    """Optional. What is happening, at most 1,000 characters; replaces the last one."""
+    """What is happening, at most 1,000 characters; replaces the last one."""
     def __init__(
         self,
         *,
@@ -2994,10 +2994,10 @@ class CompleteTaskRequest(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Required. UUID of the task."""
+    """UUID of the task."""
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
-        """Optional. The task's result, at most 65,536 bytes once serialised."""
+        """The task's result, at most 65,536 bytes once serialised."""
 
     def __init__(
         self,
@@ -3047,12 +3047,12 @@ class FailTaskRequest(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Required. UUID of the task."""
+    """UUID of the task."""
     error_message: _builtins.str
-    """Required. Why the task failed: 1 to 1,000 characters, not only whitespace."""
+    """Why the task failed: 1 to 1,000 characters, not only whitespace."""
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
-        """Optional. Details, at most 65,536 bytes once serialised."""
+        """Details, at most 65,536 bytes once serialised."""
 
     def __init__(
         self,

@@ -107,26 +107,26 @@ class Learning(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _builtins.int
     PUBLISH_TIME_FIELD_NUMBER: _builtins.int
     learning_id: _builtins.str
-    """Optional on publish: a UUID chosen by the publisher, also the idempotency key of
+    """On publish: a UUID chosen by the publisher, also the idempotency key of
     PublishLearning (the same id with different content is ALREADY_EXISTS). Assigned when empty.
     """
     publisher: _builtins.str
-    """Output only. Namespace of the publishing instance."""
+    """Namespace of the publishing instance."""
     concept: _builtins.str
-    """Required. The concept's name: 1-500 characters, not only whitespace."""
+    """The concept's name: 1-500 characters, not only whitespace."""
     definition: _builtins.str
-    """Optional. What was learned: when set, not only whitespace, at most 262,144 UTF-8 bytes."""
+    """What was learned: when set, not only whitespace, at most 262,144 UTF-8 bytes."""
     confidence: _builtins.float
-    """Optional. Confidence in [0, 1]; 0.5 when not set."""
+    """Confidence in [0, 1]; 0.5 when not set."""
     @_builtins.property
     def relationships(self) -> _struct_pb2.Struct:
-        """Optional. Related concepts and strengths, at most 65,000 bytes once serialised. The key
+        """Related concepts and strengths, at most 65,000 bytes once serialised. The key
         "learned_from" is reserved: each receiver's copy records there who published it, and its id.
         """
 
     @_builtins.property
     def publish_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it was first published."""
+        """When it was first published."""
 
     def __init__(
         self,
@@ -160,18 +160,18 @@ class MemberEmotion(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Output only. Namespace of the instance."""
+    """Namespace of the instance."""
     @_builtins.property
     def emotional_vector(self) -> _identity_pb2.EmotionalVector:
-        """Output only. Its emotional vector as it last shared it."""
+        """Its emotional vector as it last shared it."""
 
     @_builtins.property
     def context(self) -> _struct_pb2.Struct:
-        """Output only. The context it shared with it (what the emotion is about), if any."""
+        """The context it shared with it (what the emotion is about), if any."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it last shared it."""
+        """When it last shared it."""
 
     def __init__(
         self,
@@ -200,15 +200,15 @@ class SharedEmotionalState(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___MemberEmotion]:
-        """Output only. Every instance that has shared its state, by namespace."""
+        """Every instance that has shared its state, by namespace."""
 
     @_builtins.property
     def mean(self) -> _identity_pb2.EmotionalVector:
-        """Output only. Mean of the members' vectors; unset when there are no members."""
+        """Mean of the members' vectors; unset when there are no members."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. The latest member update; unset when there are no members."""
+        """The latest member update; unset when there are no members."""
 
     def __init__(
         self,
@@ -249,40 +249,40 @@ class MemoryStats(_message.Message):
     LAST_CHECKPOINT_TIME_FIELD_NUMBER: _builtins.int
     LAST_HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     episodes_total: _builtins.int
-    """Output only. Episodes stored."""
+    """Episodes stored."""
     episodes_embedded: _builtins.int
-    """Output only. Episodes whose vector belongs to their current content."""
+    """Episodes whose vector belongs to their current content."""
     embedding_coverage_percent: _builtins.float
-    """Output only. `episodes_embedded` as a percentage of `episodes_total` (100 when there are none)."""
+    """`episodes_embedded` as a percentage of `episodes_total` (100 when there are none)."""
     queue_pending: _builtins.int
-    """Output only. Episodes waiting to be embedded (including those waiting for a retry)."""
+    """Episodes waiting to be embedded (including those waiting for a retry)."""
     queue_processing: _builtins.int
-    """Output only. Episodes being embedded now."""
+    """Episodes being embedded now."""
     queue_dead: _builtins.int
-    """Output only. Episodes whose embedding failed every attempt (searchable by text only)."""
+    """Episodes whose embedding failed every attempt (searchable by text only)."""
     semantic_memories_total: _builtins.int
-    """Output only. Semantic memories stored."""
+    """Semantic memories stored."""
     working_memory_items: _builtins.int
-    """Output only. Unexpired working memory items."""
+    """Unexpired working memory items."""
     memory_blocks: _builtins.int
-    """Output only. Memory blocks."""
+    """Memory blocks."""
     projects: _builtins.int
-    """Output only. Projects."""
+    """Projects."""
     checkpoints: _builtins.int
-    """Output only. Checkpoints."""
+    """Checkpoints."""
     last_checkpoint_type: _builtins.str
-    """Output only. Type of the latest checkpoint; empty when there is none."""
+    """Type of the latest checkpoint; empty when there is none."""
     @_builtins.property
     def queue_oldest_pending_age(self) -> _duration_pb2.Duration:
-        """Output only. How long the oldest waiting episode has waited; zero when none waits."""
+        """How long the oldest waiting episode has waited; zero when none waits."""
 
     @_builtins.property
     def last_checkpoint_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. Time of the latest checkpoint; unset when there is none."""
+        """Time of the latest checkpoint; unset when there is none."""
 
     @_builtins.property
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. Last heartbeat of the caller's identity state; unset when there was none."""
+        """Last heartbeat of the caller's identity state; unset when there was none."""
 
     def __init__(
         self,
@@ -330,38 +330,38 @@ class TaskAssignment(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ASSIGN_TIME_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Output only. UUID of the assignment."""
+    """UUID of the assignment."""
     request_id: _builtins.str
-    """Output only. The request id the assignment was made for (the idempotency key)."""
+    """The request id the assignment was made for (the idempotency key)."""
     description: _builtins.str
-    """Output only. The task as described by the requester."""
+    """The task as described by the requester."""
     in_preferred_region: _builtins.bool
-    """Output only. Whether it is in the preferred region."""
+    """Whether it is in the preferred region."""
     load: _builtins.int
-    """Output only. Tasks assigned to it within the load window before this one."""
+    """Tasks assigned to it within the load window before this one."""
     candidate_count: _builtins.int
-    """Output only. How many active instances were considered."""
+    """How many active instances were considered."""
     reason: _builtins.str
-    """Output only. Why this instance was chosen, in one sentence."""
+    """Why this instance was chosen, in one sentence."""
     @_builtins.property
     def required_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Output only. The capabilities the task required."""
+        """The capabilities the task required."""
 
     @_builtins.property
     def instance(self) -> _consensus_pb2.Instance:
-        """Output only. The chosen instance as it was registered when chosen."""
+        """The chosen instance as it was registered when chosen."""
 
     @_builtins.property
     def matched_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Output only. Required capabilities the chosen instance has."""
+        """Required capabilities the chosen instance has."""
 
     @_builtins.property
     def missing_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Output only. Required capabilities it lacks (empty when one instance has them all)."""
+        """Required capabilities it lacks (empty when one instance has them all)."""
 
     @_builtins.property
     def assign_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the assignment was made."""
+        """When the assignment was made."""
 
     def __init__(
         self,
@@ -409,48 +409,48 @@ class Task(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """Output only. UUID of the task (the `task_id` of its first assignment)."""
+    """UUID of the task (the `task_id` of its first assignment)."""
     distributor: _builtins.str
-    """Output only. Namespace of the caller that distributed it."""
+    """Namespace of the caller that distributed it."""
     description: _builtins.str
-    """Output only. The task as described by the distributor."""
+    """The task as described by the distributor."""
     state: Global___TaskState.ValueType
-    """Output only. Its state."""
+    """Its state."""
     assignment_count: _builtins.int
-    """Output only. How many times it was assigned: 1, plus one for each redistribution after a lapse."""
+    """How many times it was assigned: 1, plus one for each redistribution after a lapse."""
     progress: _builtins.float
-    """Output only. The last progress the assignee reported, in [0, 1]; unset before any."""
+    """The last progress the assignee reported, in [0, 1]; unset before any."""
     status_message: _builtins.str
-    """Output only. The last status message the assignee reported."""
+    """The last status message the assignee reported."""
     error_message: _builtins.str
-    """Output only. Why it failed (FAILED)."""
+    """Why it failed (FAILED)."""
     version: _builtins.int
-    """Output only. Grows with every change of the task."""
+    """Grows with every change of the task."""
     @_builtins.property
     def required_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Output only. The capabilities it requires."""
+        """The capabilities it requires."""
 
     @_builtins.property
     def assignment(self) -> Global___TaskAssignment:
-        """Output only. The current assignment (the last one while PENDING): the assignee and why it was
+        """The current assignment (the last one while PENDING): the assignee and why it was
         chosen.
         """
 
     @_builtins.property
     def acknowledge_deadline(self) -> _timestamp_pb2.Timestamp:
-        """Output only. While ASSIGNED: when the assignee lapses unless it acknowledges."""
+        """While ASSIGNED: when the assignee lapses unless it acknowledges."""
 
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
-        """Output only. What the assignee produced (SUCCEEDED) or the failure's details (FAILED)."""
+        """What the assignee produced (SUCCEEDED) or the failure's details (FAILED)."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it was distributed."""
+        """When it was distributed."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it last changed."""
+        """When it last changed."""
 
     def __init__(
         self,
@@ -493,15 +493,15 @@ class ComponentHealth(_message.Message):
     SERVING_REPLICAS_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Output only. "postgres", "notifications", "memory", "consensus" or "embedder"."""
+    """"postgres", "notifications", "memory", "consensus" or "embedder"."""
     status: Global___HealthStatus.ValueType
-    """Output only. Its status."""
+    """Its status."""
     replicas: _builtins.int
-    """Output only. Replicas known for it (1 for PostgreSQL and notifications)."""
+    """Replicas known for it (1 for PostgreSQL and notifications)."""
     serving_replicas: _builtins.int
-    """Output only. Replicas that answered SERVING."""
+    """Replicas that answered SERVING."""
     message: _builtins.str
-    """Output only. What is wrong, when something is; empty otherwise."""
+    """What is wrong, when something is; empty otherwise."""
     def __init__(
         self,
         *,

@@ -22,30 +22,87 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/episodes.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x03\n\x07\x45pisode\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x17\n\nimportance\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nproject_id\x18\x07 \x01(\t\x12.\n\noccur_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0f\x65mbedding_state\x18\x0b \x01(\x0e\x32!.cerebro.memory.v1.EmbeddingState\x12\x19\n\x11\x65mbedding_version\x18\x0c \x01(\t\x12\x11\n\tembedding\x18\r \x03(\x02\x42\r\n\x0b_importance\"\xbf\x01\n\rEpisodeFilter\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0emin_importance\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x11\n\x0f_min_importance\"z\n\x0fSearchWeighting\x12\x16\n\x0erecency_weight\x18\x01 \x01(\x01\x12\x34\n\x11recency_half_life\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11importance_weight\x18\x03 \x01(\x01\"\xcd\x01\n\nEpisodeHit\x12+\n\x07\x65pisode\x18\x01 \x01(\x0b\x32\x1a.cerebro.memory.v1.Episode\x12\x12\n\ntext_score\x18\x02 \x01(\x01\x12\x11\n\ttext_rank\x18\x03 \x01(\x05\x12\x14\n\x0cvector_score\x18\x04 \x01(\x01\x12\x13\n\x0bvector_rank\x18\x05 \x01(\x05\x12\x13\n\x0b\x66used_score\x18\x06 \x01(\x01\x12+\n\x07\x63ontext\x18\x07 \x03(\x0b\x32\x1a.cerebro.memory.v1.Episode*\x88\x01\n\x0e\x45mbeddingState\x12\x1f\n\x1b\x45MBEDDING_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45MBEDDING_STATE_PENDING\x10\x01\x12\x1c\n\x18\x45MBEDDING_STATE_EMBEDDED\x10\x02\x12\x1a\n\x16\x45MBEDDING_STATE_FAILED\x10\x03*Z\n\x0b\x45pisodeView\x12\x1c\n\x18\x45PISODE_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45PISODE_VIEW_BASIC\x10\x01\x12\x15\n\x11\x45PISODE_VIEW_FULL\x10\x02*o\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10SEARCH_MODE_TEXT\x10\x01\x12\x16\n\x12SEARCH_MODE_VECTOR\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/episodes.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n\x07\x45pisode\x12\x18\n\nepisode_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tnamespace\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\nimportance\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x12\n\x04tags\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01\x12/\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\x12\x18\n\nproject_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x34\n\noccur_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12@\n\x0f\x65mbedding_state\x18\x0b \x01(\x0e\x32!.cerebro.memory.v1.EmbeddingStateB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x65mbedding_version\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tembedding\x18\r \x03(\x02\x42\x04\xe2\x41\x01\x03\x42\r\n\x0b_importance\"\xdd\x01\n\rEpisodeFilter\x12\x18\n\nproject_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04tags\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x34\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x32\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12!\n\x0emin_importance\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x11\n\x0f_min_importance\"\x8c\x01\n\x0fSearchWeighting\x12\x1c\n\x0erecency_weight\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x01\x12:\n\x11recency_half_life\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x1f\n\x11importance_weight\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\"\xf7\x01\n\nEpisodeHit\x12\x31\n\x07\x65pisode\x18\x01 \x01(\x0b\x32\x1a.cerebro.memory.v1.EpisodeB\x04\xe2\x41\x01\x03\x12\x18\n\ntext_score\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x17\n\ttext_rank\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cvector_score\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0bvector_rank\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66used_score\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x31\n\x07\x63ontext\x18\x07 \x03(\x0b\x32\x1a.cerebro.memory.v1.EpisodeB\x04\xe2\x41\x01\x03*\x88\x01\n\x0e\x45mbeddingState\x12\x1f\n\x1b\x45MBEDDING_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45MBEDDING_STATE_PENDING\x10\x01\x12\x1c\n\x18\x45MBEDDING_STATE_EMBEDDED\x10\x02\x12\x1a\n\x16\x45MBEDDING_STATE_FAILED\x10\x03*Z\n\x0b\x45pisodeView\x12\x1c\n\x18\x45PISODE_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45PISODE_VIEW_BASIC\x10\x01\x12\x15\n\x11\x45PISODE_VIEW_FULL\x10\x02*o\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10SEARCH_MODE_TEXT\x10\x01\x12\x16\n\x12SEARCH_MODE_VECTOR\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.memory.v1.episodes_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDDINGSTATE']._serialized_start=1114
-  _globals['_EMBEDDINGSTATE']._serialized_end=1250
-  _globals['_EPISODEVIEW']._serialized_start=1252
-  _globals['_EPISODEVIEW']._serialized_end=1342
-  _globals['_SEARCHMODE']._serialized_start=1344
-  _globals['_SEARCHMODE']._serialized_end=1455
-  _globals['_EPISODE']._serialized_start=151
-  _globals['_EPISODE']._serialized_end=585
-  _globals['_EPISODEFILTER']._serialized_start=588
-  _globals['_EPISODEFILTER']._serialized_end=779
-  _globals['_SEARCHWEIGHTING']._serialized_start=781
-  _globals['_SEARCHWEIGHTING']._serialized_end=903
-  _globals['_EPISODEHIT']._serialized_start=906
-  _globals['_EPISODEHIT']._serialized_end=1111
+  _globals['_EPISODE'].fields_by_name['episode_id']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['episode_id']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['namespace']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['content']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['content']._serialized_options = b'\342A\001\002'
+  _globals['_EPISODE'].fields_by_name['importance']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['importance']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODE'].fields_by_name['tags']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['tags']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODE'].fields_by_name['metadata']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['metadata']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODE'].fields_by_name['project_id']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['project_id']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODE'].fields_by_name['occur_time']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['occur_time']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODE'].fields_by_name['create_time']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['update_time']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['embedding_state']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['embedding_state']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['embedding_version']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['embedding_version']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODE'].fields_by_name['embedding']._loaded_options = None
+  _globals['_EPISODE'].fields_by_name['embedding']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEFILTER'].fields_by_name['project_id']._loaded_options = None
+  _globals['_EPISODEFILTER'].fields_by_name['project_id']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODEFILTER'].fields_by_name['tags']._loaded_options = None
+  _globals['_EPISODEFILTER'].fields_by_name['tags']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODEFILTER'].fields_by_name['start_time']._loaded_options = None
+  _globals['_EPISODEFILTER'].fields_by_name['start_time']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODEFILTER'].fields_by_name['end_time']._loaded_options = None
+  _globals['_EPISODEFILTER'].fields_by_name['end_time']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODEFILTER'].fields_by_name['min_importance']._loaded_options = None
+  _globals['_EPISODEFILTER'].fields_by_name['min_importance']._serialized_options = b'\342A\001\001'
+  _globals['_SEARCHWEIGHTING'].fields_by_name['recency_weight']._loaded_options = None
+  _globals['_SEARCHWEIGHTING'].fields_by_name['recency_weight']._serialized_options = b'\342A\001\001'
+  _globals['_SEARCHWEIGHTING'].fields_by_name['recency_half_life']._loaded_options = None
+  _globals['_SEARCHWEIGHTING'].fields_by_name['recency_half_life']._serialized_options = b'\342A\001\001'
+  _globals['_SEARCHWEIGHTING'].fields_by_name['importance_weight']._loaded_options = None
+  _globals['_SEARCHWEIGHTING'].fields_by_name['importance_weight']._serialized_options = b'\342A\001\001'
+  _globals['_EPISODEHIT'].fields_by_name['episode']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['episode']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['text_score']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['text_score']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['text_rank']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['text_rank']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['vector_score']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['vector_score']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['vector_rank']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['vector_rank']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['fused_score']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['fused_score']._serialized_options = b'\342A\001\003'
+  _globals['_EPISODEHIT'].fields_by_name['context']._loaded_options = None
+  _globals['_EPISODEHIT'].fields_by_name['context']._serialized_options = b'\342A\001\003'
+  _globals['_EMBEDDINGSTATE']._serialized_start=1316
+  _globals['_EMBEDDINGSTATE']._serialized_end=1452
+  _globals['_EPISODEVIEW']._serialized_start=1454
+  _globals['_EPISODEVIEW']._serialized_end=1544
+  _globals['_SEARCHMODE']._serialized_start=1546
+  _globals['_SEARCHMODE']._serialized_end=1657
+  _globals['_EPISODE']._serialized_start=184
+  _globals['_EPISODE']._serialized_end=696
+  _globals['_EPISODEFILTER']._serialized_start=699
+  _globals['_EPISODEFILTER']._serialized_end=920
+  _globals['_SEARCHWEIGHTING']._serialized_start=923
+  _globals['_SEARCHWEIGHTING']._serialized_end=1063
+  _globals['_EPISODEHIT']._serialized_start=1066
+  _globals['_EPISODEHIT']._serialized_end=1313
 # @@protoc_insertion_point(module_scope)

@@ -136,44 +136,44 @@ class Episode(_message.Message):
     EMBEDDING_VERSION_FIELD_NUMBER: _builtins.int
     EMBEDDING_FIELD_NUMBER: _builtins.int
     episode_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns the episode (set from the request's namespace)."""
+    """Namespace that owns the episode (set from the request's namespace)."""
     content: _builtins.str
-    """Required. The text of the episode: at least one non-whitespace character, at most 262,144 UTF-8
+    """The text of the episode: at least one non-whitespace character, at most 262,144 UTF-8
     bytes. Never truncated.
     """
     importance: _builtins.float
-    """Optional. How much the episode matters, in [0, 1]; 0.5 when not set on create."""
+    """How much the episode matters, in [0, 1]; 0.5 when not set on create."""
     project_id: _builtins.str
-    """Optional. UUID of a project of the same namespace."""
+    """UUID of a project of the same namespace."""
     embedding_state: Global___EmbeddingState.ValueType
-    """Output only. Where the episode's embedding stands."""
+    """Where the episode's embedding stands."""
     embedding_version: _builtins.str
-    """Output only. The embedding version of `embedding` (empty while not embedded)."""
+    """The embedding version of `embedding` (empty while not embedded)."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Up to 64 tags, each 1-128 characters, without duplicates."""
+        """Up to 64 tags, each 1-128 characters, without duplicates."""
 
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
-        """Optional. Free-form metadata, at most 65,536 bytes once serialised."""
+        """Free-form metadata, at most 65,536 bytes once serialised."""
 
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
-        """Optional. When the episode happened; the time of creation when not set."""
+        """When the episode happened; the time of creation when not set."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the episode was stored."""
+        """When the episode was stored."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the episode was last changed."""
+        """When the episode was last changed."""
 
     @_builtins.property
     def embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """Output only. The content's embedding; returned only with `EPISODE_VIEW_FULL`."""
+        """The content's embedding; returned only with `EPISODE_VIEW_FULL`."""
 
     def __init__(
         self,
@@ -214,20 +214,20 @@ class EpisodeFilter(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     MIN_IMPORTANCE_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
-    """Optional. Only episodes of this project (UUID)."""
+    """Only episodes of this project (UUID)."""
     min_importance: _builtins.float
-    """Optional. Only episodes whose importance is at least this value, in [0, 1]."""
+    """Only episodes whose importance is at least this value, in [0, 1]."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Only episodes carrying every one of these tags."""
+        """Only episodes carrying every one of these tags."""
 
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
-        """Optional. Only episodes whose `occur_time` is at or after this time."""
+        """Only episodes whose `occur_time` is at or after this time."""
 
     @_builtins.property
     def end_time(self) -> _timestamp_pb2.Timestamp:
-        """Optional. Only episodes whose `occur_time` is before this time."""
+        """Only episodes whose `occur_time` is before this time."""
 
     def __init__(
         self,
@@ -258,16 +258,16 @@ class SearchWeighting(_message.Message):
     RECENCY_HALF_LIFE_FIELD_NUMBER: _builtins.int
     IMPORTANCE_WEIGHT_FIELD_NUMBER: _builtins.int
     recency_weight: _builtins.float
-    """Optional. Weight of recency in [0, 1]: the fused score is multiplied by
+    """Weight of recency in [0, 1]: the fused score is multiplied by
     (1 - w + w * 0.5^(age / recency_half_life)).
     """
     importance_weight: _builtins.float
-    """Optional. Weight of importance in [0, 1]: the fused score is multiplied by
+    """Weight of importance in [0, 1]: the fused score is multiplied by
     (1 - w + w * importance).
     """
     @_builtins.property
     def recency_half_life(self) -> _duration_pb2.Duration:
-        """Optional. Half-life of the recency weight; 7 days when not set."""
+        """Half-life of the recency weight; 7 days when not set."""
 
     def __init__(
         self,
@@ -298,24 +298,24 @@ class EpisodeHit(_message.Message):
     FUSED_SCORE_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     text_score: _builtins.float
-    """Output only. BM25 score; 0 when the episode is not among the text ranking's candidates."""
+    """BM25 score; 0 when the episode is not among the text ranking's candidates."""
     text_rank: _builtins.int
-    """Output only. Position in the text ranking, from 1; 0 when not in it."""
+    """Position in the text ranking, from 1; 0 when not in it."""
     vector_score: _builtins.float
-    """Output only. Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
+    """Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
     vector_rank: _builtins.int
-    """Output only. Position in the vector ranking, from 1; 0 when not in it."""
+    """Position in the vector ranking, from 1; 0 when not in it."""
     fused_score: _builtins.float
-    """Output only. Reciprocal rank fusion score, the sum of 1 / (60 + rank) over the rankings that hold
+    """Reciprocal rank fusion score, the sum of 1 / (60 + rank) over the rankings that hold
     the episode, after the optional weighting; hits are sorted by it.
     """
     @_builtins.property
     def episode(self) -> Global___Episode:
-        """Output only. The episode (`EPISODE_VIEW_BASIC`)."""
+        """The episode (`EPISODE_VIEW_BASIC`)."""
 
     @_builtins.property
     def context(self) -> _containers.RepeatedCompositeFieldContainer[Global___Episode]:
-        """Output only. With `context_window` N > 0: up to N episodes just before and N just after this one
+        """With `context_window` N > 0: up to N episodes just before and N just after this one
         in `occur_time` order, of the same namespace and project (or also without a project), oldest
         first, without this one (`EPISODE_VIEW_BASIC`).
         """

@@ -22,25 +22,92 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/identity.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n\x0bMemoryBlock\x12\x10\n\x08\x62lock_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nchar_limit\x18\x06 \x01(\x05\x12\x11\n\tread_only\x18\x07 \x01(\x08\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x13MemoryBlockRevision\x12\x10\n\x08\x62lock_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x12\n\nchar_limit\x18\x05 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x02\n\nCheckpoint\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x17\n\x0f\x63heckpoint_type\x18\x03 \x01(\t\x12+\n\nstate_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\ridentity_hash\x18\x05 \x01(\t\x12\x13\n\x0b\x62lock_count\x18\x06 \x01(\x05\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xed\x02\n\x12\x43onsciousnessState\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x15\n\rcurrent_focus\x18\x02 \x01(\t\x12<\n\x10\x65motional_vector\x18\x03 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVector\x12\x30\n\x0fworking_context\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0f\x61\x63tive_projects\x18\x05 \x03(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x37\n\x13last_heartbeat_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\t \x01(\x03\"D\n\x0f\x45motionalVector\x12\r\n\x05\x66ocus\x18\x01 \x01(\x01\x12\x0e\n\x06\x65nergy\x18\x02 \x01(\x01\x12\x12\n\nexcitement\x18\x03 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/identity.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x0bMemoryBlock\x12\x16\n\x08\x62lock_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tnamespace\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x05label\x18\x03 \x01(\tB\x05\xe2\x41\x02\x02\x05\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05value\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nchar_limit\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\tread_only\x18\x07 \x01(\x08\x42\x05\xe2\x41\x02\x01\x05\x12\x15\n\x07version\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xc5\x01\n\x13MemoryBlockRevision\x12\x16\n\x08\x62lock_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05value\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nchar_limit\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb4\x02\n\nCheckpoint\x12\x1b\n\rcheckpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tnamespace\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x63heckpoint_type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\nstate_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12\x1b\n\ridentity_hash\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x62lock_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12/\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xa3\x03\n\x12\x43onsciousnessState\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rcurrent_focus\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x42\n\x10\x65motional_vector\x18\x03 \x01(\x0b\x32\".cerebro.memory.v1.EmotionalVectorB\x04\xe2\x41\x01\x01\x12\x36\n\x0fworking_context\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\x12\x1d\n\x0f\x61\x63tive_projects\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01\x12/\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\x12=\n\x13last_heartbeat_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\"D\n\x0f\x45motionalVector\x12\r\n\x05\x66ocus\x18\x01 \x01(\x01\x12\x0e\n\x06\x65nergy\x18\x02 \x01(\x01\x12\x12\n\nexcitement\x18\x03 \x01(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.memory.v1.identity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMORYBLOCK']._serialized_start=119
-  _globals['_MEMORYBLOCK']._serialized_end=374
-  _globals['_MEMORYBLOCKREVISION']._serialized_start=377
-  _globals['_MEMORYBLOCKREVISION']._serialized_end=538
-  _globals['_CHECKPOINT']._serialized_start=541
-  _globals['_CHECKPOINT']._serialized_end=801
-  _globals['_CONSCIOUSNESSSTATE']._serialized_start=804
-  _globals['_CONSCIOUSNESSSTATE']._serialized_end=1169
-  _globals['_EMOTIONALVECTOR']._serialized_start=1171
-  _globals['_EMOTIONALVECTOR']._serialized_end=1239
+  _globals['_MEMORYBLOCK'].fields_by_name['block_id']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['block_id']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCK'].fields_by_name['namespace']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCK'].fields_by_name['label']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['label']._serialized_options = b'\342A\002\002\005'
+  _globals['_MEMORYBLOCK'].fields_by_name['description']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_MEMORYBLOCK'].fields_by_name['value']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['value']._serialized_options = b'\342A\001\002'
+  _globals['_MEMORYBLOCK'].fields_by_name['char_limit']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['char_limit']._serialized_options = b'\342A\001\001'
+  _globals['_MEMORYBLOCK'].fields_by_name['read_only']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['read_only']._serialized_options = b'\342A\002\001\005'
+  _globals['_MEMORYBLOCK'].fields_by_name['version']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCK'].fields_by_name['create_time']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCK'].fields_by_name['update_time']._loaded_options = None
+  _globals['_MEMORYBLOCK'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['block_id']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['block_id']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['version']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['description']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['description']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['value']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['value']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['char_limit']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['char_limit']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['create_time']._loaded_options = None
+  _globals['_MEMORYBLOCKREVISION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['checkpoint_id']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['checkpoint_id']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['namespace']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['checkpoint_type']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['checkpoint_type']._serialized_options = b'\342A\001\002'
+  _globals['_CHECKPOINT'].fields_by_name['state_data']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['state_data']._serialized_options = b'\342A\001\002'
+  _globals['_CHECKPOINT'].fields_by_name['identity_hash']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['identity_hash']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['block_count']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['block_count']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['metadata']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['metadata']._serialized_options = b'\342A\001\001'
+  _globals['_CHECKPOINT'].fields_by_name['create_time']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['namespace']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['current_focus']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['current_focus']._serialized_options = b'\342A\001\001'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['emotional_vector']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['emotional_vector']._serialized_options = b'\342A\001\001'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['working_context']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['working_context']._serialized_options = b'\342A\001\001'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['active_projects']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['active_projects']._serialized_options = b'\342A\001\001'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['metadata']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['metadata']._serialized_options = b'\342A\001\001'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['last_heartbeat_time']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['last_heartbeat_time']._serialized_options = b'\342A\001\003'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['update_time']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['version']._loaded_options = None
+  _globals['_CONSCIOUSNESSSTATE'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORYBLOCK']._serialized_start=152
+  _globals['_MEMORYBLOCK']._serialized_end=469
+  _globals['_MEMORYBLOCKREVISION']._serialized_start=472
+  _globals['_MEMORYBLOCKREVISION']._serialized_end=669
+  _globals['_CHECKPOINT']._serialized_start=672
+  _globals['_CHECKPOINT']._serialized_end=980
+  _globals['_CONSCIOUSNESSSTATE']._serialized_start=983
+  _globals['_CONSCIOUSNESSSTATE']._serialized_end=1402
+  _globals['_EMOTIONALVECTOR']._serialized_start=1404
+  _globals['_EMOTIONALVECTOR']._serialized_end=1472
 # @@protoc_insertion_point(module_scope)

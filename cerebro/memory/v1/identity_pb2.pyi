@@ -40,32 +40,32 @@ class MemoryBlock(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     block_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns the block."""
+    """Namespace that owns the block."""
     label: _builtins.str
-    """Required on create, then immutable. 1-255 characters: a lowercase letter, then lowercase
+    """1-255 characters: a lowercase letter, then lowercase
     letters, digits or "_"; unique inside the namespace.
     """
     description: _builtins.str
-    """Optional. What the block is for, at most 1,000 characters."""
+    """What the block is for, at most 1,000 characters."""
     value: _builtins.str
-    """Required. The block's text, at most `char_limit` characters."""
+    """The block's text, at most `char_limit` characters."""
     char_limit: _builtins.int
-    """Optional. Largest allowed `value`, in characters, between 1 and 100,000; 2,000 when not set."""
+    """Largest allowed `value`, in characters, between 1 and 100,000; 2,000 when not set."""
     read_only: _builtins.bool
-    """Optional, immutable. A read-only block can be neither changed nor deleted
+    """A read-only block can be neither changed nor deleted
     (FAILED_PRECONDITION).
     """
     version: _builtins.int
-    """Output only. Starts at 1; incremented by every change."""
+    """Starts at 1; incremented by every change."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the block was created."""
+        """When the block was created."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the block was last changed."""
+        """When the block was last changed."""
 
     def __init__(
         self,
@@ -102,18 +102,18 @@ class MemoryBlockRevision(_message.Message):
     CHAR_LIMIT_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     block_id: _builtins.str
-    """Output only. The block."""
+    """The block."""
     version: _builtins.int
-    """Output only. The block's version this revision records."""
+    """The block's version this revision records."""
     description: _builtins.str
-    """Output only. The description at that version."""
+    """The description at that version."""
     value: _builtins.str
-    """Output only. The value at that version."""
+    """The value at that version."""
     char_limit: _builtins.int
-    """Output only. The character limit at that version."""
+    """The character limit at that version."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When that version was written."""
+        """When that version was written."""
 
     def __init__(
         self,
@@ -148,28 +148,28 @@ class Checkpoint(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     checkpoint_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns the checkpoint."""
+    """Namespace that owns the checkpoint."""
     checkpoint_type: _builtins.str
-    """Required. Why it was taken, e.g. "session_end": 1-100 characters."""
+    """Why it was taken, e.g. "session_end": 1-100 characters."""
     identity_hash: _builtins.str
-    """Output only. Hex SHA-256 over the canonical serialisation of the namespace's memory blocks
+    """Hex SHA-256 over the canonical serialisation of the namespace's memory blocks
     when the checkpoint was taken.
     """
     block_count: _builtins.int
-    """Output only. How many memory blocks the identity hash covers."""
+    """How many memory blocks the identity hash covers."""
     @_builtins.property
     def state_data(self) -> _struct_pb2.Struct:
-        """Required. The state to carry across restarts, at most 1,048,576 bytes once serialised."""
+        """The state to carry across restarts, at most 1,048,576 bytes once serialised."""
 
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
-        """Optional. Free-form metadata, at most 65,536 bytes once serialised."""
+        """Free-form metadata, at most 65,536 bytes once serialised."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the checkpoint was taken."""
+        """When the checkpoint was taken."""
 
     def __init__(
         self,
@@ -207,34 +207,34 @@ class ConsciousnessState(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Output only. Namespace it belongs to."""
+    """Namespace it belongs to."""
     current_focus: _builtins.str
-    """Optional. What the instance is focused on now, at most 10,000 characters."""
+    """What the instance is focused on now, at most 10,000 characters."""
     version: _builtins.int
-    """Output only. Incremented by every change; 0 while the namespace has no state yet."""
+    """Incremented by every change; 0 while the namespace has no state yet."""
     @_builtins.property
     def emotional_vector(self) -> Global___EmotionalVector:
-        """Optional. The instance's emotional vector."""
+        """The instance's emotional vector."""
 
     @_builtins.property
     def working_context(self) -> _struct_pb2.Struct:
-        """Optional. Free-form working context, at most 262,144 bytes once serialised."""
+        """Free-form working context, at most 262,144 bytes once serialised."""
 
     @_builtins.property
     def active_projects(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Names or ids of the projects in progress (at most 100, each at most 255 characters)."""
+        """Names or ids of the projects in progress (at most 100, each at most 255 characters)."""
 
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
-        """Optional. Free-form metadata, at most 65,536 bytes once serialised."""
+        """Free-form metadata, at most 65,536 bytes once serialised."""
 
     @_builtins.property
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. The last heartbeat (or change)."""
+        """The last heartbeat (or change)."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the state was last changed."""
+        """When the state was last changed."""
 
     def __init__(
         self,

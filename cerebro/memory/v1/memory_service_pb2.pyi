@@ -35,7 +35,7 @@ class CreateNamespaceRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def namespace(self) -> _namespaces_pb2.Namespace:
-        """Required. The namespace to create; only `name` and `display_name` are read."""
+        """The namespace to create; only `name` and `display_name` are read."""
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class GetNamespaceRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Required. The namespace's name."""
+    """The namespace's name."""
     def __init__(
         self,
         *,
@@ -129,9 +129,9 @@ class ListNamespacesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -184,12 +184,12 @@ class CreateEpisodeRequest(_message.Message):
     EPISODE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent (see the service comment)."""
+    """UUID making the call idempotent (see the service comment)."""
     @_builtins.property
     def episode(self) -> _episodes_pb2.Episode:
-        """Required. The episode; output-only fields are ignored."""
+        """The episode; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -239,10 +239,10 @@ class BatchCreateEpisodesRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace; each request's `namespace` must be empty or equal to it."""
+    """The owning namespace; each request's `namespace` must be empty or equal to it."""
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateEpisodeRequest]:
-        """Required. Between 1 and 5,000 episodes to create, with at most 64 MiB of content in total.
+        """Between 1 and 5,000 episodes to create, with at most 64 MiB of content in total.
         Violations name the index, e.g. `requests[3].episode.content`.
         """
 
@@ -294,11 +294,11 @@ class GetEpisodeRequest(_message.Message):
     EPISODE_ID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     episode_id: _builtins.str
-    """Required. UUID of the episode."""
+    """UUID of the episode."""
     view: _episodes_pb2.EpisodeView.ValueType
-    """Optional. `EPISODE_VIEW_FULL` includes the embedding."""
+    """`EPISODE_VIEW_FULL` includes the embedding."""
     def __init__(
         self,
         *,
@@ -350,16 +350,16 @@ class ListEpisodesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     view: _episodes_pb2.EpisodeView.ValueType
-    """Optional. `EPISODE_VIEW_FULL` includes embeddings."""
+    """`EPISODE_VIEW_FULL` includes embeddings."""
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Optional. Which episodes to return."""
+        """Which episodes to return."""
 
     def __init__(
         self,
@@ -416,14 +416,14 @@ class UpdateEpisodeRequest(_message.Message):
     EPISODE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     @_builtins.property
     def episode(self) -> _episodes_pb2.Episode:
-        """Required. The episode with `episode_id` set and the new values of the masked fields."""
+        """The episode with `episode_id` set and the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `content`, `importance`, `tags`, `metadata`, `project_id`,
+        """Fields to change: any of `content`, `importance`, `tags`, `metadata`, `project_id`,
         `occur_time`.
         """
 
@@ -475,9 +475,9 @@ class DeleteEpisodeRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     EPISODE_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     episode_id: _builtins.str
-    """Required. UUID of the episode."""
+    """UUID of the episode."""
     def __init__(
         self,
         *,
@@ -519,12 +519,12 @@ class PurgeEpisodesRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     force: _builtins.bool
-    """Optional. Delete them when true; when false (a dry run) only count them and delete nothing."""
+    """Delete them when true; when false (a dry run) only count them and delete nothing."""
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Required. Which episodes to delete: at least one criterion, the same criteria as ListEpisodes."""
+        """Which episodes to delete: at least one criterion, the same criteria as ListEpisodes."""
 
     def __init__(
         self,
@@ -584,32 +584,32 @@ class SearchEpisodesRequest(_message.Message):
     MIN_SCORE_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     query: _builtins.str
-    """Required. The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
+    """The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
     least one word or phrase that is not excluded.
     """
     mode: _episodes_pb2.SearchMode.ValueType
-    """Optional. Text, vector or hybrid (the default)."""
+    """Text, vector or hybrid (the default)."""
     top_k: _builtins.int
-    """Optional. Most hits to return, between 1 and 100; 10 when 0."""
+    """Most hits to return, between 1 and 100; 10 when 0."""
     min_score: _builtins.float
-    """Optional. The smallest cosine similarity, in [0, 1], an episode needs to be a candidate of the
+    """The smallest cosine similarity, in [0, 1], an episode needs to be a candidate of the
     vector ranking (0.7 is a strict threshold for all-MiniLM-L6-v2). In VECTOR mode every hit has at
     least this similarity; in HYBRID mode an episode can still be found by its words alone. Not
     allowed in TEXT mode.
     """
     context_window: _builtins.int
-    """Optional. Neighbouring episodes returned with each hit (`EpisodeHit.context`), 0 to 10; 0 when
+    """Neighbouring episodes returned with each hit (`EpisodeHit.context`), 0 to 10; 0 when
     not set.
     """
     @_builtins.property
     def filter(self) -> _episodes_pb2.EpisodeFilter:
-        """Optional. Same filters as ListEpisodes."""
+        """Same filters as ListEpisodes."""
 
     @_builtins.property
     def weighting(self) -> _episodes_pb2.SearchWeighting:
-        """Optional. Recency and importance weighting of the fused score."""
+        """Recency and importance weighting of the fused score."""
 
     def __init__(
         self,
@@ -671,12 +671,12 @@ class CreateWorkingMemoryItemRequest(_message.Message):
     ITEM_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def item(self) -> _working_memory_pb2.WorkingMemoryItem:
-        """Required. The item; output-only fields are ignored."""
+        """The item; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -726,9 +726,9 @@ class GetWorkingMemoryItemRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     ITEM_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     item_id: _builtins.str
-    """Required. UUID of the item."""
+    """UUID of the item."""
     def __init__(
         self,
         *,
@@ -778,13 +778,13 @@ class ListWorkingMemoryItemsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     context_type: _builtins.str
-    """Optional. Only items of this context type."""
+    """Only items of this context type."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -839,14 +839,14 @@ class UpdateWorkingMemoryItemRequest(_message.Message):
     ITEM_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     @_builtins.property
     def item(self) -> _working_memory_pb2.WorkingMemoryItem:
-        """Required. The item with `item_id` set and the new values of the masked fields."""
+        """The item with `item_id` set and the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `content`, `priority`, `ttl`."""
+        """Fields to change: any of `content`, `priority`, `ttl`."""
 
     def __init__(
         self,
@@ -896,9 +896,9 @@ class DeleteWorkingMemoryItemRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     ITEM_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     item_id: _builtins.str
-    """Required. UUID of the item."""
+    """UUID of the item."""
     def __init__(
         self,
         *,
@@ -940,12 +940,12 @@ class CreateMemoryBlockRequest(_message.Message):
     BLOCK_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def block(self) -> _identity_pb2.MemoryBlock:
-        """Required. The block; output-only fields are ignored."""
+        """The block; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -996,7 +996,7 @@ class GetMemoryBlockRequest(_message.Message):
     BLOCK_ID_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     block_id: _builtins.str
     """UUID of the block."""
     label: _builtins.str
@@ -1052,11 +1052,11 @@ class ListMemoryBlocksRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -1111,18 +1111,18 @@ class UpdateMemoryBlockRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     expected_version: _builtins.int
-    """Optional. When set, the change applies only if the block's version equals it (ABORTED
+    """When set, the change applies only if the block's version equals it (ABORTED
     otherwise): read, change, write back without losing a concurrent change.
     """
     @_builtins.property
     def block(self) -> _identity_pb2.MemoryBlock:
-        """Required. The block with `block_id` set and the new values of the masked fields."""
+        """The block with `block_id` set and the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `description`, `value`, `char_limit`."""
+        """Fields to change: any of `description`, `value`, `char_limit`."""
 
     def __init__(
         self,
@@ -1176,11 +1176,11 @@ class DeleteMemoryBlockRequest(_message.Message):
     BLOCK_ID_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     block_id: _builtins.str
-    """Required. UUID of the block."""
+    """UUID of the block."""
     expected_version: _builtins.int
-    """Optional. When set, deletes only if the block's version equals it (ABORTED otherwise)."""
+    """When set, deletes only if the block's version equals it (ABORTED otherwise)."""
     def __init__(
         self,
         *,
@@ -1226,13 +1226,13 @@ class ListMemoryBlockRevisionsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     block_id: _builtins.str
-    """Required. UUID of the block."""
+    """UUID of the block."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -1287,12 +1287,12 @@ class CreateCheckpointRequest(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def checkpoint(self) -> _identity_pb2.Checkpoint:
-        """Required. The checkpoint; output-only fields are ignored."""
+        """The checkpoint; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -1342,9 +1342,9 @@ class GetCheckpointRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     checkpoint_id: _builtins.str
-    """Required. UUID of the checkpoint."""
+    """UUID of the checkpoint."""
     def __init__(
         self,
         *,
@@ -1394,13 +1394,13 @@ class ListCheckpointsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     checkpoint_type: _builtins.str
-    """Optional. Only checkpoints of this type."""
+    """Only checkpoints of this type."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -1454,9 +1454,9 @@ class RestoreCheckpointRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     checkpoint_id: _builtins.str
-    """Optional. UUID of the checkpoint; the namespace's latest checkpoint when empty."""
+    """UUID of the checkpoint; the namespace's latest checkpoint when empty."""
     def __init__(
         self,
         *,
@@ -1519,7 +1519,7 @@ class GetConsciousnessStateRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     def __init__(
         self,
         *,
@@ -1567,14 +1567,14 @@ class UpdateConsciousnessStateRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     @_builtins.property
     def state(self) -> _identity_pb2.ConsciousnessState:
-        """Required. The new values of the masked fields."""
+        """The new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `current_focus`, `emotional_vector`, `working_context`,
+        """Fields to change: any of `current_focus`, `emotional_vector`, `working_context`,
         `active_projects`, `metadata`.
         """
 
@@ -1625,7 +1625,7 @@ class HeartbeatRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     def __init__(
         self,
         *,
@@ -1673,12 +1673,12 @@ class CreateProjectRequest(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def project(self) -> _namespaces_pb2.Project:
-        """Required. The project; output-only fields are ignored."""
+        """The project; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -1728,9 +1728,9 @@ class GetProjectRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     project_id: _builtins.str
-    """Required. UUID of the project."""
+    """UUID of the project."""
     def __init__(
         self,
         *,
@@ -1780,13 +1780,13 @@ class ListProjectsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     status: _namespaces_pb2.ProjectStatus.ValueType
-    """Optional. Only projects with this status."""
+    """Only projects with this status."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     def __init__(
         self,
         *,
@@ -1841,14 +1841,14 @@ class UpdateProjectRequest(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     @_builtins.property
     def project(self) -> _namespaces_pb2.Project:
-        """Required. The project with `project_id` set and the new values of the masked fields."""
+        """The project with `project_id` set and the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `display_name`, `dna`, `description`, `status`, `metadata`."""
+        """Fields to change: any of `display_name`, `dna`, `description`, `status`, `metadata`."""
 
     def __init__(
         self,
@@ -1898,9 +1898,9 @@ class DeleteProjectRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     project_id: _builtins.str
-    """Required. UUID of the project."""
+    """UUID of the project."""
     def __init__(
         self,
         *,
@@ -1942,12 +1942,12 @@ class CreateSemanticMemoryRequest(_message.Message):
     SEMANTIC_MEMORY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     request_id: _builtins.str
-    """Optional. UUID making the call idempotent."""
+    """UUID making the call idempotent."""
     @_builtins.property
     def semantic_memory(self) -> _semantic_pb2.SemanticMemory:
-        """Required. The semantic memory; output-only fields are ignored."""
+        """The semantic memory; output-only fields are ignored."""
 
     def __init__(
         self,
@@ -1997,9 +1997,9 @@ class GetSemanticMemoryRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     semantic_memory_id: _builtins.str
-    """Required. UUID of the semantic memory."""
+    """UUID of the semantic memory."""
     def __init__(
         self,
         *,
@@ -2049,13 +2049,13 @@ class ListSemanticMemoriesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     CONCEPT_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     page_size: _builtins.int
-    """Optional. Most results to return."""
+    """Most results to return."""
     page_token: _builtins.str
-    """Optional. `next_page_token` of the previous page."""
+    """`next_page_token` of the previous page."""
     concept: _builtins.str
-    """Optional. Only semantic memories whose concept is this one, ignoring case: at most 500
+    """Only semantic memories whose concept is this one, ignoring case: at most 500
     characters.
     """
     def __init__(
@@ -2112,16 +2112,16 @@ class UpdateSemanticMemoryRequest(_message.Message):
     SEMANTIC_MEMORY_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     @_builtins.property
     def semantic_memory(self) -> _semantic_pb2.SemanticMemory:
-        """Required. The semantic memory with `semantic_memory_id` set and the new values of the masked
+        """The semantic memory with `semantic_memory_id` set and the new values of the masked
         fields.
         """
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Required. Fields to change: any of `concept`, `definition`, `relationships`, `confidence`,
+        """Fields to change: any of `concept`, `definition`, `relationships`, `confidence`,
         `source_episode_ids`.
         """
 
@@ -2173,9 +2173,9 @@ class DeleteSemanticMemoryRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     semantic_memory_id: _builtins.str
-    """Required. UUID of the semantic memory."""
+    """UUID of the semantic memory."""
     def __init__(
         self,
         *,
@@ -2220,19 +2220,19 @@ class SearchSemanticMemoriesRequest(_message.Message):
     MIN_CONFIDENCE_FIELD_NUMBER: _builtins.int
     MIN_SCORE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The owning namespace."""
+    """The owning namespace."""
     query: _builtins.str
-    """Required. The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
+    """The query, in the syntax described at SearchMode: at most 8,192 UTF-8 bytes, with at
     least one word or phrase that is not excluded.
     """
     mode: _episodes_pb2.SearchMode.ValueType
-    """Optional. Text, vector or hybrid (the default)."""
+    """Text, vector or hybrid (the default)."""
     top_k: _builtins.int
-    """Optional. Most hits to return, between 1 and 100; 10 when 0."""
+    """Most hits to return, between 1 and 100; 10 when 0."""
     min_confidence: _builtins.float
-    """Optional. Only semantic memories whose confidence is at least this value, in [0, 1]."""
+    """Only semantic memories whose confidence is at least this value, in [0, 1]."""
     min_score: _builtins.float
-    """Optional. The smallest cosine similarity, in [0, 1], a semantic memory needs to be a candidate of
+    """The smallest cosine similarity, in [0, 1], a semantic memory needs to be a candidate of
     the vector ranking, as in SearchEpisodesRequest. Not allowed in TEXT mode.
     """
     def __init__(
@@ -2296,7 +2296,7 @@ class GetStatsRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Required. The namespace to describe."""
+    """The namespace to describe."""
     def __init__(
         self,
         *,

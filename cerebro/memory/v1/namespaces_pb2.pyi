@@ -63,14 +63,14 @@ class Namespace(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Required on create, then immutable. 1-63 characters: a lowercase letter, then lowercase letters,
+    """1-63 characters: a lowercase letter, then lowercase letters,
     digits, "_" or "-".
     """
     display_name: _builtins.str
-    """Optional. Human-readable name, at most 255 characters."""
+    """Human-readable name, at most 255 characters."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the namespace was created."""
+        """When the namespace was created."""
 
     def __init__(
         self,
@@ -103,30 +103,30 @@ class Project(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns the project."""
+    """Namespace that owns the project."""
     display_name: _builtins.str
-    """Required. 1-255 characters, unique inside the namespace."""
+    """1-255 characters, unique inside the namespace."""
     dna: _builtins.str
-    """Optional. Stable short identifier, e.g. "cerebro_master_nexus_001": at most 100 characters,
+    """Stable short identifier, e.g. "cerebro_master_nexus_001": at most 100 characters,
     unique inside the namespace when set.
     """
     description: _builtins.str
-    """Optional. Free text, at most 65,536 characters."""
+    """Free text, at most 65,536 characters."""
     status: Global___ProjectStatus.ValueType
-    """Optional. `PROJECT_STATUS_ACTIVE` when not set on create."""
+    """`PROJECT_STATUS_ACTIVE` when not set on create."""
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
-        """Optional. Free-form metadata, at most 65,536 bytes once serialised."""
+        """Free-form metadata, at most 65,536 bytes once serialised."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the project was created."""
+        """When the project was created."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the project was last changed."""
+        """When the project was last changed."""
 
     def __init__(
         self,

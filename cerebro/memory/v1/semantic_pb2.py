@@ -23,19 +23,54 @@ _sym_db = _symbol_database.Default()
 
 
 from cerebro.memory.v1 import episodes_pb2 as cerebro_dot_memory_dot_v1_dot_episodes__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/semantic.proto\x12\x11\x63\x65rebro.memory.v1\x1a cerebro/memory/v1/episodes.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x03\n\x0eSemanticMemory\x12\x1a\n\x12semantic_memory_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0f\n\x07\x63oncept\x18\x03 \x01(\t\x12\x12\n\ndefinition\x18\x04 \x01(\t\x12.\n\rrelationships\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nconfidence\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\x12source_episode_ids\x18\x07 \x03(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0f\x65mbedding_state\x18\n \x01(\x0e\x32!.cerebro.memory.v1.EmbeddingState\x12\x19\n\x11\x65mbedding_version\x18\x0b \x01(\tB\r\n\x0b_confidence\"\xb6\x01\n\x11SemanticMemoryHit\x12:\n\x0fsemantic_memory\x18\x01 \x01(\x0b\x32!.cerebro.memory.v1.SemanticMemory\x12\x12\n\ntext_score\x18\x02 \x01(\x01\x12\x11\n\ttext_rank\x18\x03 \x01(\x05\x12\x14\n\x0cvector_score\x18\x04 \x01(\x01\x12\x13\n\x0bvector_rank\x18\x05 \x01(\x05\x12\x13\n\x0b\x66used_score\x18\x06 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cerebro/memory/v1/semantic.proto\x12\x11\x63\x65rebro.memory.v1\x1a cerebro/memory/v1/episodes.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x03\n\x0eSemanticMemory\x12 \n\x12semantic_memory_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tnamespace\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63oncept\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ndefinition\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x34\n\rrelationships\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\x12\x1d\n\nconfidence\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12 \n\x12source_episode_ids\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12@\n\x0f\x65mbedding_state\x18\n \x01(\x0e\x32!.cerebro.memory.v1.EmbeddingStateB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x65mbedding_version\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x42\r\n\x0b_confidence\"\xda\x01\n\x11SemanticMemoryHit\x12@\n\x0fsemantic_memory\x18\x01 \x01(\x0b\x32!.cerebro.memory.v1.SemanticMemoryB\x04\xe2\x41\x01\x03\x12\x18\n\ntext_score\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x17\n\ttext_rank\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cvector_score\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0bvector_rank\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66used_score\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.memory.v1.semantic_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEMANTICMEMORY']._serialized_start=153
-  _globals['_SEMANTICMEMORY']._serialized_end=554
-  _globals['_SEMANTICMEMORYHIT']._serialized_start=557
-  _globals['_SEMANTICMEMORYHIT']._serialized_end=739
+  _globals['_SEMANTICMEMORY'].fields_by_name['semantic_memory_id']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['semantic_memory_id']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY'].fields_by_name['namespace']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY'].fields_by_name['concept']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['concept']._serialized_options = b'\342A\001\002'
+  _globals['_SEMANTICMEMORY'].fields_by_name['definition']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['definition']._serialized_options = b'\342A\001\001'
+  _globals['_SEMANTICMEMORY'].fields_by_name['relationships']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['relationships']._serialized_options = b'\342A\001\001'
+  _globals['_SEMANTICMEMORY'].fields_by_name['confidence']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['confidence']._serialized_options = b'\342A\001\001'
+  _globals['_SEMANTICMEMORY'].fields_by_name['source_episode_ids']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['source_episode_ids']._serialized_options = b'\342A\001\001'
+  _globals['_SEMANTICMEMORY'].fields_by_name['create_time']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY'].fields_by_name['update_time']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY'].fields_by_name['embedding_state']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['embedding_state']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY'].fields_by_name['embedding_version']._loaded_options = None
+  _globals['_SEMANTICMEMORY'].fields_by_name['embedding_version']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['semantic_memory']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['semantic_memory']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['text_score']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['text_score']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['text_rank']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['text_rank']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['vector_score']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['vector_score']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['vector_rank']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['vector_rank']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['fused_score']._loaded_options = None
+  _globals['_SEMANTICMEMORYHIT'].fields_by_name['fused_score']._serialized_options = b'\342A\001\003'
+  _globals['_SEMANTICMEMORY']._serialized_start=186
+  _globals['_SEMANTICMEMORY']._serialized_end=653
+  _globals['_SEMANTICMEMORYHIT']._serialized_start=656
+  _globals['_SEMANTICMEMORYHIT']._serialized_end=874
 # @@protoc_insertion_point(module_scope)

@@ -43,36 +43,36 @@ class SemanticMemory(_message.Message):
     EMBEDDING_STATE_FIELD_NUMBER: _builtins.int
     EMBEDDING_VERSION_FIELD_NUMBER: _builtins.int
     semantic_memory_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns it."""
+    """Namespace that owns it."""
     concept: _builtins.str
-    """Required. The concept's name: 1-500 characters."""
+    """The concept's name: 1-500 characters."""
     definition: _builtins.str
-    """Optional. What the concept means, at most 262,144 UTF-8 bytes."""
+    """What the concept means, at most 262,144 UTF-8 bytes."""
     confidence: _builtins.float
-    """Optional. Confidence in [0, 1]; 0.5 when not set on create."""
+    """Confidence in [0, 1]; 0.5 when not set on create."""
     embedding_state: _episodes_pb2.EmbeddingState.ValueType
-    """Output only. Where its embedding stands."""
+    """Where its embedding stands."""
     embedding_version: _builtins.str
-    """Output only. The embedding version of its vector (empty while not embedded)."""
+    """The embedding version of its vector (empty while not embedded)."""
     @_builtins.property
     def relationships(self) -> _struct_pb2.Struct:
-        """Optional. Related concepts and strengths, e.g. {"related_concepts": [...], "strength": 0.8};
+        """Related concepts and strengths, e.g. {"related_concepts": [...], "strength": 0.8};
         at most 65,536 bytes once serialised.
         """
 
     @_builtins.property
     def source_episode_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. UUIDs of the episodes it was learned from (at most 1,000)."""
+        """UUIDs of the episodes it was learned from (at most 1,000)."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it was created."""
+        """When it was created."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When it was last changed."""
+        """When it was last changed."""
 
     def __init__(
         self,
@@ -112,18 +112,18 @@ class SemanticMemoryHit(_message.Message):
     VECTOR_RANK_FIELD_NUMBER: _builtins.int
     FUSED_SCORE_FIELD_NUMBER: _builtins.int
     text_score: _builtins.float
-    """Output only. BM25 score; 0 when it is not among the text ranking's candidates."""
+    """BM25 score; 0 when it is not among the text ranking's candidates."""
     text_rank: _builtins.int
-    """Output only. Position in the text ranking, from 1; 0 when not in it."""
+    """Position in the text ranking, from 1; 0 when not in it."""
     vector_score: _builtins.float
-    """Output only. Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
+    """Cosine similarity to the query vector; 0 when not among the vector ranking's candidates."""
     vector_rank: _builtins.int
-    """Output only. Position in the vector ranking, from 1; 0 when not in it."""
+    """Position in the vector ranking, from 1; 0 when not in it."""
     fused_score: _builtins.float
-    """Output only. Reciprocal rank fusion score, as in EpisodeHit; hits are sorted by it."""
+    """Reciprocal rank fusion score, as in EpisodeHit; hits are sorted by it."""
     @_builtins.property
     def semantic_memory(self) -> Global___SemanticMemory:
-        """Output only. The semantic memory."""
+        """The semantic memory."""
 
     def __init__(
         self,

@@ -22,20 +22,41 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&cerebro/memory/v1/working_memory.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x02\n\x11WorkingMemoryItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontext_type\x18\x03 \x01(\t\x12(\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12:\n\x08priority\x18\x05 \x01(\x0e\x32(.cerebro.memory.v1.WorkingMemoryPriority\x12&\n\x03ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\n \x01(\x03*\xcd\x01\n\x15WorkingMemoryPriority\x12\'\n#WORKING_MEMORY_PRIORITY_UNSPECIFIED\x10\x00\x12$\n WORKING_MEMORY_PRIORITY_CRITICAL\x10\x01\x12 \n\x1cWORKING_MEMORY_PRIORITY_HIGH\x10\x02\x12\"\n\x1eWORKING_MEMORY_PRIORITY_NORMAL\x10\x03\x12\x1f\n\x1bWORKING_MEMORY_PRIORITY_LOW\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&cerebro/memory/v1/working_memory.proto\x12\x11\x63\x65rebro.memory.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x03\n\x11WorkingMemoryItem\x12\x15\n\x07item_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tnamespace\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\x0c\x63ontext_type\x18\x03 \x01(\tB\x05\xe2\x41\x02\x02\x05\x12.\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02\x12@\n\x08priority\x18\x05 \x01(\x0e\x32(.cerebro.memory.v1.WorkingMemoryPriorityB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x04\x12\x35\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03*\xcd\x01\n\x15WorkingMemoryPriority\x12\'\n#WORKING_MEMORY_PRIORITY_UNSPECIFIED\x10\x00\x12$\n WORKING_MEMORY_PRIORITY_CRITICAL\x10\x01\x12 \n\x1cWORKING_MEMORY_PRIORITY_HIGH\x10\x02\x12\"\n\x1eWORKING_MEMORY_PRIORITY_NORMAL\x10\x03\x12\x1f\n\x1bWORKING_MEMORY_PRIORITY_LOW\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebro.memory.v1.working_memory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WORKINGMEMORYPRIORITY']._serialized_start=543
-  _globals['_WORKINGMEMORYPRIORITY']._serialized_end=748
-  _globals['_WORKINGMEMORYITEM']._serialized_start=157
-  _globals['_WORKINGMEMORYITEM']._serialized_end=540
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['item_id']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['item_id']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['namespace']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['namespace']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['context_type']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['context_type']._serialized_options = b'\342A\002\002\005'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['content']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['content']._serialized_options = b'\342A\001\002'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['priority']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['priority']._serialized_options = b'\342A\001\001'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['ttl']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['ttl']._serialized_options = b'\342A\001\004'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['create_time']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['update_time']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['version']._loaded_options = None
+  _globals['_WORKINGMEMORYITEM'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_WORKINGMEMORYPRIORITY']._serialized_start=637
+  _globals['_WORKINGMEMORYPRIORITY']._serialized_end=842
+  _globals['_WORKINGMEMORYITEM']._serialized_start=190
+  _globals['_WORKINGMEMORYITEM']._serialized_end=634
 # @@protoc_insertion_point(module_scope)

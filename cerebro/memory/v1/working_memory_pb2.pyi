@@ -73,38 +73,38 @@ class WorkingMemoryItem(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
-    """Output only. UUID assigned by the service."""
+    """UUID assigned by the service."""
     namespace: _builtins.str
-    """Output only. Namespace that owns the item."""
+    """Namespace that owns the item."""
     context_type: _builtins.str
-    """Required on create, then immutable. What kind of context this is, e.g. "conversation", "task":
+    """What kind of context this is, e.g. "conversation", "task":
     1-100 characters.
     """
     priority: Global___WorkingMemoryPriority.ValueType
-    """Optional. `WORKING_MEMORY_PRIORITY_NORMAL` when not set on create."""
+    """`WORKING_MEMORY_PRIORITY_NORMAL` when not set on create."""
     version: _builtins.int
-    """Output only. Incremented by every change."""
+    """Incremented by every change."""
     @_builtins.property
     def content(self) -> _struct_pb2.Struct:
-        """Required. The context itself, at most 262,144 bytes once serialised."""
+        """The context itself, at most 262,144 bytes once serialised."""
 
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
-        """Input only. Time to live from now, between 1 second and 30 days; 24 hours when not set on
+        """Time to live from now, between 1 second and 30 days; 24 hours when not set on
         create. Setting it on update restarts the clock.
         """
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the item expires and stops being returned."""
+        """When the item expires and stops being returned."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the item was created."""
+        """When the item was created."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the item was last changed."""
+        """When the item was last changed."""
 
     def __init__(
         self,
