@@ -536,7 +536,7 @@ class ListInstancesRequest(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     CAPABILITY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """At most this many instances (1 to 1000; 100 when 0)."""
+    """At most this many instances (at most 1,000: a larger value is lowered to it; 100 when 0)."""
     page_token: _builtins.str
     """`next_page_token` of the previous page; the filters must be the same."""
     status: Global___InstanceStatus.ValueType
@@ -1047,7 +1047,7 @@ class ListProposalsRequest(_message.Message):
     PROPOSER_ID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """At most this many proposals (1 to 1000; 100 when 0)."""
+    """At most this many proposals (at most 1,000: a larger value is lowered to it; 100 when 0)."""
     page_token: _builtins.str
     """`next_page_token` of the previous page; the filters must be the same."""
     state: Global___ProposalState.ValueType

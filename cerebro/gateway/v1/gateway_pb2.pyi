@@ -278,7 +278,7 @@ class ListRecentEpisodesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Most episodes to return, 1 to 1,000; 50 when 0."""
+    """Most episodes to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     namespace: _builtins.str
@@ -603,7 +603,7 @@ class ListProjectsRequest(_message.Message):
     status: _namespaces_pb2.ProjectStatus.ValueType
     """Only projects with this status; all when unset."""
     page_size: _builtins.int
-    """Most projects to return, 1 to 1,000; 50 when 0."""
+    """Most projects to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     namespace: _builtins.str
@@ -710,7 +710,7 @@ class ListWorkingMemoryItemsRequest(_message.Message):
     context_type: _builtins.str
     """Only items of this context type."""
     page_size: _builtins.int
-    """Most items to return, 1 to 1,000; 50 when 0."""
+    """Most items to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     def __init__(
@@ -910,7 +910,7 @@ class ListMemoryBlocksRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Most blocks to return, 1 to 1,000; 50 when 0."""
+    """Most blocks to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     namespace: _builtins.str
@@ -1135,7 +1135,7 @@ class ListMemoryBlockRevisionsRequest(_message.Message):
     label: _builtins.str
     """The block's label."""
     page_size: _builtins.int
-    """Most revisions to return, 1 to 1,000; 50 when 0."""
+    """Most revisions to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     namespace: _builtins.str
@@ -1310,7 +1310,7 @@ class ListCheckpointsRequest(_message.Message):
     checkpoint_type: _builtins.str
     """Only checkpoints of this type."""
     page_size: _builtins.int
-    """Most checkpoints to return, 1 to 1,000; 50 when 0."""
+    """Most checkpoints to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     def __init__(
@@ -1802,7 +1802,7 @@ class ListKnowledgeRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     CONCEPT_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Most pieces of knowledge to return, 1 to 1,000; 50 when 0."""
+    """Most pieces of knowledge to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     namespace: _builtins.str
@@ -2832,7 +2832,7 @@ class ListTasksRequest(_message.Message):
     caller's instance (PERMISSION_DENIED for a credential bound to no instance).
     """
     page_size: _builtins.int
-    """Most tasks to return, 1 to 1,000; 50 when 0."""
+    """Most tasks to return: at most 1,000 (a larger value is lowered to it); 50 when 0."""
     page_token: _builtins.str
     """`next_page_token` of the previous page."""
     @_builtins.property
