@@ -314,7 +314,7 @@ class Mesh:
         replica = StreamingReplica(
             region=region,
             namespace=self.namespaces[region],
-            primary=self.stack.postgres,
+            primary_url=self.stack.database_url,
             primary_host=self.links[region].address,
             directory=self.data_dir / "replicas" / region,
         )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from cerebro.embedded import POSTGRES_OS_USER_WHEN_ROOT, POSTGRES_SUPERUSER, EmbeddedPostgres, postgres_bin_dir
+from cerebro.embedded import POSTGRES_OS_USER_WHEN_ROOT, POSTGRES_SUPERUSER, postgres_bin_dir
 from tests.mesh.netns import Namespace
 
 LOOPBACK = "127.0.0.1"
@@ -44,11 +44,12 @@ def _as_postgres_account() -> list[str]:
 
 @dataclass
 class StreamingReplica:
-    """The replica of ``primary`` in ``region``, streaming from ``primary_host`` (the region's link address)."""
+    """The replica of the primary at ``primary_url`` (as the root namespace reaches it) in ``region``,
+    streaming from ``primary_host`` (the region's link address)."""
 
     region: str
     namespace: Namespace
-    primary: EmbeddedPostgres
+    primary_url: str
     primary_host: str
     directory: Path
     promoted: bool = field(default=False, init=False)
@@ -64,11 +65,13 @@ class StreamingReplica:
 
     @property
     def port(self) -> int:
-        return self.primary.port
+        port = urlsplit(self.primary_url).port
+        assert port is not None
+        return port
 
     def url(self, *, observer: bool = False) -> str:
         """The primary's URL pointed at this replica: from inside the region, or from the test (``observer``)."""
-        return _with_host(self.primary.url, self.namespace.address if observer else LOOPBACK)
+        return _with_host(self.primary_url, self.namespace.address if observer else LOOPBACK)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -79,7 +82,7 @@ class StreamingReplica:
         shutil.chown(self.directory, POSTGRES_OS_USER_WHEN_ROOT, POSTGRES_OS_USER_WHEN_ROOT)
         passfile = self.directory / "pgpass"
         # host:port:database:user:password; '*' since the host differs between the backup and the stream.
-        password = urlsplit(self.primary.url).password
+        password = urlsplit(self.primary_url).password
         passfile.write_text(f"*:*:*:{POSTGRES_SUPERUSER}:{password}\n")
         passfile.chmod(0o600)
         shutil.chown(passfile, POSTGRES_OS_USER_WHEN_ROOT, POSTGRES_OS_USER_WHEN_ROOT)
