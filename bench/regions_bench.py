@@ -1,7 +1,7 @@
 """Regions at a distance: Remember, Recall and the 2/3 vote, in the primary's region and in remote ones.
 
     PYTHONPATH=. .venv/bin/python bench/regions_bench.py [--one-way-ms 40] [--calls 40] [--rounds 20]
-        [--no-replicas] [--shared-embedder]
+        [--pairs 300] [--no-replicas] [--shared-embedder]
 
 Runs the three-region mesh of tests/mesh (network namespaces: needs root). ``eu`` holds the primary:
 its link to the core (PostgreSQL, Redis, consensus) has no latency; ``us`` and ``ap`` are ``--one-way-ms``
@@ -15,6 +15,9 @@ then at the distance asked. One agent per region (its own key and namespace) cal
 with the Python client, one call at a time:
 
 - ``Remember`` ``--calls`` times, then ``Recall`` ``--calls`` times (hybrid, top 10) over what it wrote;
+- read-your-writes: ``--pairs`` pairs spread over the regions (one thread per region), each a Remember
+  then, as soon as it is acknowledged, ListRecentEpisodes; a read that does not list the write just
+  acknowledged is a violation;
 - the vote: three voting agents, one per region, each on its own Ed25519 key, talk to the consensus
   service through their region's link. A round creates a proposal (the proposer's region rotates),
   then all three vote at once; decision latency is from sending CreateProposal to the first Vote
@@ -128,12 +131,44 @@ def memory_round(clients: dict[str, CerebroClient], calls: int, run: str) -> dic
     return cells
 
 
+@dataclass
+class Pairs:
+    """Write-then-read pairs: reads that missed the write just acknowledged, and read latencies."""
+
+    made: int = 0
+    violations: int = 0
+    reads: Cell = field(default_factory=Cell)
+
+
+def read_your_writes(clients: dict[str, CerebroClient], pairs: int, run: str) -> dict[str, Pairs]:
+    """``pairs`` Remember-then-ListRecentEpisodes pairs spread evenly over the regions (one thread each):
+    the read, sent as soon as the write is acknowledged, must list that write."""
+    results = {region: Pairs() for region in clients}
+
+    def region_pairs(region: str) -> None:
+        client, result = clients[region], results[region]
+        for index in range(pairs // len(clients)):
+            content = f"read-your-writes {index} of {region} ({run})"
+            client.remember(content, timeout=CALL_TIMEOUT_SECONDS)
+            started = time.perf_counter()
+            recent = client.recent_episodes(page_size=5, timeout=CALL_TIMEOUT_SECONDS)
+            result.reads.samples.append((time.perf_counter() - started) * 1000)
+            result.made += 1
+            if content not in {episode.content for episode in recent.episodes}:
+                result.violations += 1
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for done in [pool.submit(region_pairs, region) for region in clients]:
+            done.result()
+    return results
+
+
 def _vote(agent: VoterAgent, proposal_id: str) -> float | None:
     """When ``agent``'s vote came back reporting the decision, or None (also when refused as too late)."""
     try:
         state = agent.vote(proposal_id, "yes").state
     except grpc.RpcError as error:
-        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
             raise
         return None
     return time.perf_counter() if state == pb.PROPOSAL_STATE_DECIDED else None
@@ -156,16 +191,27 @@ def vote_round(voters: dict[str, VoterAgent], rounds: int) -> dict[str, Cell]:
     return cells
 
 
+@dataclass
+class Figures:
+    """Everything measured at one distance."""
+
+    memory: dict[str, dict[str, Cell]]
+    votes: dict[str, Cell]
+    pairs: dict[str, Pairs]
+
+
 def measure(
     mesh: Mesh,
     one_way: float,
     clients: dict[str, CerebroClient],
     voters: dict[str, VoterAgent],
     args: argparse.Namespace,
-) -> tuple[dict[str, dict[str, Cell]], dict[str, Cell]]:
+) -> Figures:
     mesh.set_latency(one_way, *REMOTE_REGIONS)
-    cells = memory_round(clients, args.calls, uuid.uuid4().hex[:8])
-    return cells, vote_round(voters, args.rounds)
+    run = uuid.uuid4().hex[:8]
+    memory = memory_round(clients, args.calls, run)
+    votes = vote_round(voters, args.rounds)
+    return Figures(memory, votes, read_your_writes(clients, args.pairs, run))
 
 
 def main() -> None:
@@ -173,6 +219,7 @@ def main() -> None:
     parser.add_argument("--one-way-ms", type=float, default=40.0)
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=300, help="write-then-read pairs per distance")
     parser.add_argument("--no-replicas", action="store_true")
     parser.add_argument("--shared-embedder", action="store_true")
     args = parser.parse_args()
@@ -209,9 +256,7 @@ def main() -> None:
         report(results, one_way, args)
 
 
-def report(
-    results: dict[float, tuple[dict[str, dict[str, Cell]], dict[str, Cell]]], one_way: float, args: argparse.Namespace
-) -> None:
+def report(results: dict[float, Figures], one_way: float, args: argparse.Namespace) -> None:
     rtt_ms = 2 * one_way * 1000
     far = f"{rtt_ms:.0f} ms RTT"
     print(
@@ -220,8 +265,8 @@ def report(
     )
     print(f"| operation | region | p50 loopback | p95 loopback | p50 {far} | p95 {far} |")
     print("|---|---|---|---|---|---|")
-    near_cells, near_votes = results[0.0]
-    far_cells, far_votes = results[one_way]
+    near_cells, near_votes = results[0.0].memory, results[0.0].votes
+    far_cells, far_votes = results[one_way].memory, results[one_way].votes
     for operation in ("Remember", "Recall"):
         for region in REGIONS:
             near, distant = near_cells[operation][region], far_cells[operation][region]
@@ -234,6 +279,12 @@ def report(
         print(
             f"| 2/3 vote, proposed in | {region} | {near.p50:.1f} | {near.percentile(0.95):.1f} | "
             f"{distant.p50:.1f} | {distant.percentile(0.95):.1f} |"
+        )
+    for region in REGIONS:
+        near_reads, far_reads = results[0.0].pairs[region].reads, results[one_way].pairs[region].reads
+        print(
+            f"| read after write (ListRecentEpisodes) | {region} | {near_reads.p50:.1f} | "
+            f"{near_reads.percentile(0.95):.1f} | {far_reads.p50:.1f} | {far_reads.percentile(0.95):.1f} |"
         )
     every_vote = Cell([sample for cell in far_votes.values() for sample in cell.samples])
     recall_local = far_cells["Recall"][PRIMARY_REGION].p50
@@ -248,6 +299,13 @@ def report(
         print(
             f"- Remember in {region} {remember:.1f} ms: {'met' if remember <= rtt_ms + 10 else 'MISSED'} "
             f"(goal: at most {rtt_ms + 10:.0f} ms, one round trip + 10 ms)"
+        )
+    for distance, label in ((0.0, "loopback"), (one_way, far)):
+        pairs = results[distance].pairs.values()
+        made, violations = sum(p.made for p in pairs), sum(p.violations for p in pairs)
+        print(
+            f"- read-your-writes at {label}: {violations} violations in {made} write-then-read pairs "
+            f"({'met' if violations == 0 else 'MISSED'}; goal: 0)"
         )
     print(
         f"- 2/3 vote across three regions {every_vote.p50:.1f} ms: "
