@@ -1,5 +1,5 @@
-"""The repository's conventions, enforced: strict types on cerebro/, compatible contracts, and no reference to
-documents outside the repository."""
+"""The repository's conventions, enforced: lint, format, strict types on cerebro/, compatible contracts, and no
+reference to documents outside the repository."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ RELEASED_CONTRACT = ROOT / "contracts" / "released.binpb"
 
 def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_ruff_finds_nothing() -> None:
+    result = run(str(BIN / "ruff"), "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_formatted() -> None:
+    result = run(str(BIN / "ruff"), "format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_on_cerebro_finds_nothing() -> None:
