@@ -324,7 +324,10 @@ class Mesh:
         return replica
 
     def drop_replica(self, region: str) -> None:
-        self.replicas.pop(region).stop()
+        """Stop ``region``'s replica, if it has one (a drill that failed early may not)."""
+        replica = self.replicas.pop(region, None)
+        if replica is not None:
+            replica.stop()
 
     # -- the instance network, as the consensus service reports it ---------------------------
 
