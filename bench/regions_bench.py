@@ -301,11 +301,12 @@ def report(results: dict[float, Figures], one_way: float, args: argparse.Namespa
             f"(goal: at most {rtt_ms + 10:.0f} ms, one round trip + 10 ms)"
         )
     for distance, label in ((0.0, "loopback"), (one_way, far)):
-        pairs = results[distance].pairs.values()
-        made, violations = sum(p.made for p in pairs), sum(p.violations for p in pairs)
+        pairs = results[distance].pairs
+        made, violations = sum(p.made for p in pairs.values()), sum(p.violations for p in pairs.values())
+        by_region = ", ".join(f"{region} {p.violations}/{p.made}" for region, p in pairs.items())
         print(
             f"- read-your-writes at {label}: {violations} violations in {made} write-then-read pairs "
-            f"({'met' if violations == 0 else 'MISSED'}; goal: 0)"
+            f"({by_region}; {'met' if violations == 0 else 'MISSED'}; goal: 0)"
         )
     print(
         f"- 2/3 vote across three regions {every_vote.p50:.1f} ms: "
