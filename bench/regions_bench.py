@@ -1,13 +1,13 @@
 """Regions at a distance: Remember, Recall and the 2/3 vote, in the primary's region and in remote ones.
 
-    PYTHONPATH=. .venv/bin/python bench/regions_bench.py [--one-way-ms 40] [--calls 40] [--rounds 20]
-        [--pairs 300] [--no-replicas] [--shared-embedder]
+    PYTHONPATH=. .venv/bin/python bench/regions_bench.py [--one-way-ms 40] [--back-ms 40] [--calls 40]
+        [--rounds 20] [--pairs 300] [--no-replicas] [--shared-embedder]
 
 Runs the three-region mesh of tests/mesh (network namespaces: needs root). ``eu`` holds the primary:
 its link to the core (PostgreSQL, Redis, consensus) has no latency; ``us`` and ``ap`` are ``--one-way-ms``
-away each way (application-level delay on their links, tests/mesh/link.py). Each region runs memory, a
-gateway and, unless ``--shared-embedder``, its own embedder (as every Kubernetes region does; ``eu``
-uses the core's). Unless ``--no-replicas``, ``us`` and ``ap`` each get a streaming replica of the primary
+away towards the core and ``--back-ms`` (the same unless given) back from it (application-level delay on
+their links, tests/mesh/link.py). Each region runs memory, a gateway and, unless ``--shared-embedder``,
+its own embedder (as every Kubernetes region does; ``eu`` uses the core's). Unless ``--no-replicas``, ``us`` and ``ap`` each get a streaming replica of the primary
 (pg_basebackup, streaming through their link), handed to their memory service as its read URL.
 
 Every figure is measured twice in the same run, side by side: at loopback distance (all links 0 ms),
@@ -207,7 +207,9 @@ def measure(
     voters: dict[str, VoterAgent],
     args: argparse.Namespace,
 ) -> Figures:
-    mesh.set_latency(one_way, *REMOTE_REGIONS)
+    # Back from the core as far as towards it, unless --back-ms makes the links asymmetric.
+    back = one_way if args.back_ms is None or not one_way else args.back_ms / 1000
+    mesh.set_latency(one_way, *REMOTE_REGIONS, back_seconds=back)
     run = uuid.uuid4().hex[:8]
     memory = memory_round(clients, args.calls, run)
     votes = vote_round(voters, args.rounds)
@@ -216,7 +218,8 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--one-way-ms", type=float, default=40.0)
+    parser.add_argument("--one-way-ms", type=float, default=40.0, help="from a remote region to the core")
+    parser.add_argument("--back-ms", type=float, default=None, help="from the core back (default: --one-way-ms)")
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=300, help="write-then-read pairs per distance")
@@ -257,7 +260,7 @@ def main() -> None:
 
 
 def report(results: dict[float, Figures], one_way: float, args: argparse.Namespace) -> None:
-    rtt_ms = 2 * one_way * 1000
+    rtt_ms = one_way * 1000 + (args.one_way_ms if args.back_ms is None else args.back_ms)
     far = f"{rtt_ms:.0f} ms RTT"
     print(
         f"\n{platform.node()}, {args.calls} calls per cell, {args.rounds} vote rounds; replicas "

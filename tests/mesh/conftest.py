@@ -48,7 +48,9 @@ def mesh() -> Iterator[Mesh]:
         pytest.skip(str(reason))
     with open_mesh(REGIONS, Leases()) as mesh:
         # The primary's region sits beside the core; the others are as far as MESH_ONE_WAY_MS says.
-        mesh.set_latency(_one_way_seconds(), *(region for region in REGIONS if region != PRIMARY_REGION))
+        remote = [region for region in REGIONS if region != PRIMARY_REGION]
+        mesh.set_latency(_one_way_seconds(), *remote)
+        print(f"\n[mesh] {', '.join(remote)} at {_one_way_seconds() * 1000:.0f} ms one way from the core", end="")
         mesh.start_core("consensus").wait_ready()
         embedder = mesh.start_core("embedder")
         for region in REGIONS:
