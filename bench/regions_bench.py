@@ -7,8 +7,9 @@ Runs the three-region mesh of tests/mesh (network namespaces: needs root). ``eu`
 its link to the core (PostgreSQL, Redis, consensus) has no latency; ``us`` and ``ap`` are ``--one-way-ms``
 away towards the core and ``--back-ms`` (the same unless given) back from it (application-level delay on
 their links, tests/mesh/link.py). Each region runs memory, a gateway and, unless ``--shared-embedder``,
-its own embedder (as every Kubernetes region does; ``eu`` uses the core's). Unless ``--no-replicas``, ``us`` and ``ap`` each get a streaming replica of the primary
-(pg_basebackup, streaming through their link), handed to their memory service as its read URL.
+its own embedder (as every Kubernetes region does; ``eu`` uses the core's). Unless ``--no-replicas``,
+``us`` and ``ap`` each get a streaming replica of the primary (pg_basebackup, streaming through their
+link), handed to their memory service as its read URL.
 
 Every figure is measured twice in the same run, side by side: at loopback distance (all links 0 ms),
 then at the distance asked. One agent per region (its own key and namespace) calls its local gateway
