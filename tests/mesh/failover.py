@@ -300,8 +300,9 @@ def write_after_promotion(mesh: Mesh, region: str, namespace: str) -> str:
 
 def restore(mesh: Mesh, region: str, *, synchronous: bool) -> None:
     """Back to the mesh before the drill: the old primary again, the promoted replica discarded."""
-    label = f"memory@{region}"
-    mesh.retire(label)
+    if mesh.links[region].is_cut:
+        mesh.heal(region)
+    mesh.retire(f"memory@{region}")
     mesh.drop_replica(region)
     mesh.stack.postgres.start()
     if synchronous:

@@ -114,6 +114,8 @@ class StreamingReplica:
         options = (
             f"-c listen_addresses={LOOPBACK},{self.namespace.address} -p {self.port} -c unix_socket_directories=''"
             " -c hot_standby=on -c hot_standby_feedback=on"
+            # After a cut heals, stream again within a second (PostgreSQL waits 5 s by default).
+            " -c wal_retrieve_retry_interval=1s"
         )
         # The server's log goes to a file: pg_ctl's postmaster would keep a pipe open (cerebro/embedded.py).
         self._pg_ctl("start", "-w", "-t", str(START_SECONDS), "-l", str(self.directory / "server.log"), "-o", options)
