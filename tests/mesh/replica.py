@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,7 +52,6 @@ class StreamingReplica:
     primary_url: str
     primary_host: str
     directory: Path
-    promoted: bool = field(default=False, init=False)
 
     @property
     def pgdata(self) -> Path:
@@ -128,7 +127,6 @@ class StreamingReplica:
     def promote(self) -> None:
         """End recovery and take writes, as `pg_ctl promote` does; returns once it is done."""
         self._pg_ctl("promote", "-w", "-t", str(START_SECONDS))
-        self.promoted = True
 
     def _pg_ctl(self, *args: str) -> None:
         """pg_ctl on this replica's data, inside the region's namespace."""
