@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -41,7 +40,7 @@ from services.consensus.store import enrollment
 from tests.mesh.link import LinkLoop, RegionLink
 from tests.mesh.netns import Namespace, create_namespaces, delete_namespaces, remove_leftovers
 from tests.mesh.processes import MeshProcess, alive_pids, clean_environ
-from tests.mesh.replica import StreamingReplica
+from tests.mesh.replica import StreamingReplica, with_host
 from tests.mesh_identity import MeshCertificates
 from tests.support import free_port
 
@@ -61,12 +60,6 @@ class Leases:
 
 def _env_key(process: str) -> str:
     return process.upper().replace("-", "_")
-
-
-def _with_host(url: str, host: str) -> str:
-    parts = urlsplit(url)
-    credentials = parts.netloc.rsplit("@", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{parts.port}"))
 
 
 def secure_channel(
@@ -238,8 +231,8 @@ class Mesh:
         environ = self._common_environ(
             region,
             process,
-            database_url or _with_host(self.stack.database_url, link.address),
-            _with_host(self.stack.redis_url, link.address),
+            database_url or with_host(self.stack.database_url, link.address),
+            with_host(self.stack.redis_url, link.address),
         )
         environ.update(
             {

@@ -30,7 +30,8 @@ START_SECONDS = 60
 BASEBACKUP_ARGS = ["--checkpoint=fast", "--wal-method=stream", "--no-sync"]
 
 
-def _with_host(url: str, host: str) -> str:
+def with_host(url: str, host: str) -> str:
+    """``url`` with its host replaced (credentials, port and database kept)."""
     parts = urlsplit(url)
     credentials = parts.netloc.rsplit("@", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{parts.port}"))
@@ -70,7 +71,7 @@ class StreamingReplica:
 
     def url(self, *, observer: bool = False) -> str:
         """The primary's URL pointed at this replica: from inside the region, or from the test (``observer``)."""
-        return _with_host(self.primary_url, self.namespace.address if observer else LOOPBACK)
+        return with_host(self.primary_url, self.namespace.address if observer else LOOPBACK)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
