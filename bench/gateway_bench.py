@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -47,7 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "nexus"
 
 
-def start_mesh(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
+def start_mesh(
+    data_dir: Path, settings: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """`cerebro up` on free ports, with only the CEREBRO_* ``settings`` given (none of this shell's)."""
     ports: dict[str, int] = {}
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CEREBRO_")}
     for name in PROCESS_MODULES:
@@ -59,6 +62,7 @@ def start_mesh(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
         environ[f"CEREBRO_{key}_METRICS_PORT"] = str(free_port())
     environ.update(HF_HUB_OFFLINE="1", CEREBRO_LOG_LEVEL="WARNING", CEREBRO_GATEWAY_RATE_LIMIT_PER_SECOND="100000")
     environ["CEREBRO_GATEWAY_RATE_LIMIT_BURST"] = "100000"
+    environ.update(settings or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "cerebro", "up", "--data-dir", str(data_dir)],
         cwd=ROOT,

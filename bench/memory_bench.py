@@ -187,12 +187,11 @@ async def hnsw_recall(
 ) -> dict[int, tuple[float, float]]:
     """For each hnsw.ef_search: the share of the exact top 10 the index returns, and the query's median ms."""
     approximate_sql = (
-        "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
-        " ORDER BY embedding <=> $2::vector LIMIT 10"
+        "SELECT episode_id FROM memory.episode_vectors WHERE namespace = $1 ORDER BY embedding <=> $2::vector LIMIT 10"
     )
     # `+ 0` makes the ordering one no index serves: a sequential scan and a sort, the exact answer.
     exact_sql = (
-        "SELECT episode_id FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL"
+        "SELECT episode_id FROM memory.episode_vectors WHERE namespace = $1"
         " ORDER BY (embedding <=> $2::vector) + 0 LIMIT 10"
     )
     # No prepared-statement cache: a cached generic plan would ignore the settings below.

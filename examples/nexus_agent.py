@@ -1,4 +1,5 @@
-"""A minimal NEXUS-style agent loop on the Cerebro client: remember, recall, checkpoint, propose and vote.
+"""A minimal NEXUS-style agent loop on the Cerebro client: remember, recall, correct and forget, organise
+projects, working memory, blocks, checkpoints and knowledge, then propose and vote.
 
 Run it against `cerebro up` (see examples/README.md for the API key and the enrolment of the agent's key):
 
@@ -14,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cerebro.client import AsyncCerebroClient, CerebroError
+from cerebro.client import AsyncCerebroClient, CerebroError, NotFound
 from cerebro.consensus.names import PROPOSAL_STATES
+from cerebro.memory.v1 import episodes_pb2, semantic_pb2
 
 
 async def agent_loop(name: str, key_file: Path) -> None:
@@ -42,10 +45,54 @@ async def agent_loop(name: str, key_file: Path) -> None:
         for hit in recalled.hits:
             print(f"recalled ({hit.fused_score:.3f}): {hit.episode.content}")
 
+        # 2b. Correct what was remembered (new content is embedded again), file work under a project, and
+        #     forget: one episode by id, and every episode a filter matches (counted first, in a dry run).
+        project = (await cerebro.create_project(f"{name} session {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}")).project
+        note = (await cerebro.remember("the backoff is linear", tags=["draft"], project_id=project.project_id)).episode
+        corrected = await cerebro.update_episode(note.episode_id, content="the backoff is exponential with jitter")
+        print(f"corrected episode {note.episode_id}: {corrected.episode.content}")
+        print(f"project {(await cerebro.get_project(project.project_id)).project.display_name}")
+        listed = await cerebro.list_projects(page_size=10)
+        print(f"{len(listed.projects)} project(s); archiving {project.project_id}")
+        await cerebro.archive_project(project.project_id)
+        scratch = (await cerebro.remember("a scratch note", tags=["scratch"])).episode
+        await cerebro.delete_episode(scratch.episode_id)
+        drafts = episodes_pb2.EpisodeFilter(tags=["draft"])
+        print(f"a dry run would forget {(await cerebro.forget_episodes(drafts)).forget_count} draft(s)")
+        print(f"forgot {(await cerebro.forget_episodes(drafts, force=True)).forget_count} draft(s)")
+
+        # 2c. Working memory is short-lived: drop an item once the step is done.
+        item = (await cerebro.put_working_memory({"step": "check the mesh"}, context_type="task")).item
+        await cerebro.delete_working_memory(item.item_id)
+
+        # 2d. A memory block's history: every version is kept.
+        try:
+            await cerebro.get_block("session_notes")
+        except NotFound:
+            await cerebro.create_block("session_notes", "Started.")
+        await cerebro.update_block("session_notes", value=f"Last session: {datetime.now(UTC):%Y-%m-%d %H:%M}.")
+        revisions = (await cerebro.list_block_revisions("session_notes", page_size=5)).revisions
+        print(f"session_notes versions: {[revision.version for revision in revisions]}")
+
+        # 2e. Knowledge: store a concept, look it up by name, list it, and forget it again.
+        knowledge = (
+            await cerebro.upsert_knowledge(
+                semantic_pb2.SemanticMemory(concept="reconnect backoff", definition="exponential, with jitter")
+            )
+        ).knowledge
+        assert (await cerebro.get_knowledge(knowledge.semantic_memory_id)).knowledge.concept == "reconnect backoff"
+        looked_up = (await cerebro.lookup_knowledge("Reconnect Backoff")).knowledge
+        print(f"knowledge of 'Reconnect Backoff': {looked_up.definition}")
+        print(f"{len((await cerebro.list_knowledge(page_size=10)).knowledge)} piece(s) of knowledge")
+        await cerebro.delete_knowledge(knowledge.semantic_memory_id)
+
         # 3. Checkpoint the session, and see how much the identity changed since.
         checkpoint = (await cerebro.create_checkpoint("session", {"focus": "mesh health"})).checkpoint
         restored = await cerebro.restore_checkpoint(checkpoint.checkpoint_id)
         print(f"checkpoint {checkpoint.checkpoint_id}: continuity {restored.continuity_score:.2f}")
+        sessions = (await cerebro.list_checkpoints(checkpoint_type="session", page_size=5)).checkpoints
+        fetched = (await cerebro.get_checkpoint(sessions[0].checkpoint_id)).checkpoint
+        print(f"{len(sessions)} session checkpoint(s), the latest holding {dict(fetched.state_data)}")
 
         # 4. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
         proposal = (await cerebro.propose("Adopt the tuned reconnect backoff everywhere?")).proposal

@@ -337,12 +337,12 @@ deregister() {
 }
 
 episodes() {
-    local response
+    local response first_episode
     response=$(call Remember POST /memory/action '*' "$(jq -n --arg id "$(uuid4)" --arg name "$agent_name" \
         '{requestId: $id, content: "\($name) tuned the reconnect backoff of the mesh from a shell",
           tags: ["shell", "session"]}')")
-    say "Remember: stored episode $(jq -r .episode.episodeId <<<"$response")" \
-        "($(jq -r '.episode.content' <<<"$response"))"
+    first_episode=$(jq -r .episode.episodeId <<<"$response")
+    say "Remember: stored episode $first_episode ($(jq -r '.episode.content' <<<"$response"))"
     response=$(call Remember POST /memory/action '*' "$(jq -n --arg id "$(uuid4)" '{requestId: $id,
         actionType: "system_optimization_complete",
         actionDetails: {component: "reconnect backoff", gain_percent: 35},
@@ -359,6 +359,50 @@ episodes() {
     (($(jq '.episodes | length' <<<"$response") >= 2)) || die "ListRecentEpisodes lists fewer than 2 episodes"
     say "ListRecentEpisodes: $(jq '.episodes | length' <<<"$response") episode(s), newest first:" \
         "$(jq -r '.episodes[0].content' <<<"$response")"
+
+    # Correct the first episode: new content is embedded again, so vector search finds it by it.
+    response=$(call UpdateEpisode PATCH '/memory/episodic/{episode.episode_id}' episode "$(jq -n \
+        --arg id "$first_episode" --arg name "$agent_name" '{episode: {episodeId: $id,
+            content: "\($name) tuned the reconnect backoff of the mesh from a shell, with jitter",
+            tags: ["shell", "session", "corrected"]}, updateMask: "content,tags"}')")
+    say "UpdateEpisode: corrected episode $first_episode (tags $(jq -c .episode.tags <<<"$response")," \
+        "embedding $(jq -r .episode.embeddingState <<<"$response"))"
+
+    # Two scratch notes: one deleted by id, one forgotten by a filter (counted first, in a dry run).
+    local scratch_ids=() index
+    for index in 1 2; do
+        response=$(call Remember POST /memory/action '*' "$(jq -n --arg id "$(uuid4)" --arg index "$index" \
+            '{requestId: $id, content: "scratch note \($index) of the shell agent", tags: ["scratch-\($index)"]}')")
+        scratch_ids+=("$(jq -r .episode.episodeId <<<"$response")")
+        say "Remember: stored scratch note ${scratch_ids[-1]}"
+    done
+    call DeleteEpisode DELETE '/memory/episodic/{episode_id}' '' \
+        "$(jq -n --arg id "${scratch_ids[0]}" '{episodeId: $id}')" >/dev/null
+    say "DeleteEpisode: deleted scratch note ${scratch_ids[0]}"
+    response=$(call ForgetEpisodes POST /memory/episodic:forget '*' '{"filter": {"tags": ["scratch-2"]}}')
+    [[ $(jq -r .forgetCount <<<"$response") == 1 ]] || die "ForgetEpisodes (dry run) counted: $response"
+    say "ForgetEpisodes: a dry run would forget $(jq -r .forgetCount <<<"$response") episode(s)" \
+        "$(jq -c .forgetSample <<<"$response")"
+    response=$(call ForgetEpisodes POST /memory/episodic:forget '*' '{"filter": {"tags": ["scratch-2"]}, "force": true}')
+    say "ForgetEpisodes: forgot $(jq -r .forgetCount <<<"$response") episode(s)"
+}
+
+projects() {
+    local response project_id
+    response=$(call CreateProject POST /memory/projects project "$(jq -n --arg id "$(uuid4)" \
+        --arg name "Shell session $(date -u +%FT%T.%NZ)" '{requestId: $id,
+            project: {displayName: $name, description: "What the shell agent worked on"}}')")
+    project_id=$(jq -r .project.projectId <<<"$response")
+    say "CreateProject: project $project_id ($(jq -r .project.displayName <<<"$response"))"
+    response=$(call GetProject GET '/memory/projects/{project_id}' '' "$(jq -n --arg id "$project_id" '{projectId: $id}')")
+    say "GetProject: $project_id is $(jq -r .project.status <<<"$response")"
+    response=$(call ListProjects GET /memory/projects '' '{"pageSize": 10}')
+    jq -e --arg id "$project_id" 'any(.projects[]; .projectId == $id)' <<<"$response" >/dev/null ||
+        die "ListProjects does not list project $project_id"
+    say "ListProjects: $(jq '.projects | length' <<<"$response") project(s), including $project_id"
+    response=$(call ArchiveProject POST '/memory/projects/{project_id}:archive' '*' \
+        "$(jq -n --arg id "$project_id" '{projectId: $id}')")
+    say "ArchiveProject: $project_id is now $(jq -r .project.status <<<"$response")"
 }
 
 working_memory() {
@@ -377,6 +421,9 @@ working_memory() {
     jq -e --arg id "$item_id" 'any(.items[]; .itemId == $id)' <<<"$response" >/dev/null ||
         die "ListWorkingMemoryItems does not list item $item_id"
     say "ListWorkingMemoryItems: $(jq '.items | length' <<<"$response") task item(s), including $item_id"
+    call DeleteWorkingMemoryItem DELETE '/memory/working/{item_id}' '' \
+        "$(jq -n --arg id "$item_id" '{itemId: $id}')" >/dev/null
+    say "DeleteWorkingMemoryItem: deleted item $item_id"
 }
 
 memory_blocks() {
@@ -398,6 +445,10 @@ memory_blocks() {
         '{block: {label: $name, value: $value}, updateMask: "value", expectedVersion: $version}')")
     say "UpdateMemoryBlock: $label is now version $(jq -r .block.version <<<"$response"):" \
         "$(jq -r .block.value <<<"$response")"
+    response=$(call ListMemoryBlockRevisions GET '/memory/blocks/{label}/revisions' '' \
+        "$(jq -n --arg name "$label" '{label: $name, pageSize: 3}')")
+    say "ListMemoryBlockRevisions: $label versions $(jq -c '[.revisions[].version | tonumber]' <<<"$response")" \
+        "(newest first)"
 }
 
 checkpoints() {
@@ -413,6 +464,13 @@ checkpoints() {
     say "RestoreCheckpoint: checkpoint $(jq -r .checkpoint.checkpointId <<<"$response")," \
         "continuity $(jq -r .continuityScore <<<"$response")," \
         "identity matches: $(jq -r .identityMatches <<<"$response")"
+    response=$(call ListCheckpoints GET /memory/checkpoints '' '{"checkpointType": "session", "pageSize": 5}')
+    jq -e --arg id "$checkpoint_id" 'any(.checkpoints[]; .checkpointId == $id)' <<<"$response" >/dev/null ||
+        die "ListCheckpoints does not list checkpoint $checkpoint_id"
+    say "ListCheckpoints: $(jq '.checkpoints | length' <<<"$response") session checkpoint(s), newest first"
+    response=$(call GetCheckpoint GET '/memory/checkpoints/{checkpoint_id}' '' \
+        "$(jq -n --arg id "$checkpoint_id" '{checkpointId: $id}')")
+    say "GetCheckpoint: $checkpoint_id holds $(jq -c .checkpoint.stateData <<<"$response")"
 }
 
 identity() {
@@ -431,17 +489,30 @@ identity() {
 }
 
 knowledge() {
-    local response
+    local response knowledge_id
     response=$(call UpsertKnowledge POST /memory/semantic '*' "$(jq -n --arg id "$(uuid4)" '{requestId: $id,
         knowledge: {concept: "exponential reconnect backoff",
                     definition: "Wait twice as long after each failed reconnect, up to a cap, with jitter.",
                     relationships: {used_by: ["gateway", "agents"]}, confidence: 0.9}}')")
+    knowledge_id=$(jq -r .knowledge.semanticMemoryId <<<"$response")
     say "UpsertKnowledge: stored '$(jq -r .knowledge.concept <<<"$response")' as" \
-        "$(jq -r .knowledge.semanticMemoryId <<<"$response") (created=$(jq -r .created <<<"$response"))"
+        "$knowledge_id (created=$(jq -r .created <<<"$response"))"
     response=$(call SearchKnowledge GET /memory/semantic '' '{"query": "reconnect backoff", "topK": 3}')
     (($(jq '.hits | length' <<<"$response") > 0)) || die "SearchKnowledge found nothing for 'reconnect backoff'"
     say "SearchKnowledge: $(jq '.hits | length' <<<"$response") hit(s)," \
         "best: '$(jq -r '.hits[0].semanticMemory.concept' <<<"$response")'"
+    response=$(call GetKnowledge GET '/memory/semantic/{semantic_memory_id}' '' \
+        "$(jq -n --arg id "$knowledge_id" '{semanticMemoryId: $id}')")
+    say "GetKnowledge: $knowledge_id is '$(jq -r .knowledge.concept <<<"$response")'"
+    response=$(call LookupKnowledge GET /memory/semantic:lookup '' '{"concept": "Exponential Reconnect Backoff"}')
+    [[ $(jq -r .knowledge.semanticMemoryId <<<"$response") == "$knowledge_id" ]] ||
+        die "LookupKnowledge did not find $knowledge_id by its concept: $response"
+    say "LookupKnowledge: 'Exponential Reconnect Backoff' is $knowledge_id (concepts compare ignoring case)"
+    response=$(call ListKnowledge GET /memory/semantic:list '' '{"pageSize": 10}')
+    say "ListKnowledge: $(jq '.knowledge | length' <<<"$response") piece(s) of knowledge, newest first"
+    call DeleteKnowledge DELETE '/memory/semantic/{semantic_memory_id}' '' \
+        "$(jq -n --arg id "$knowledge_id" '{semanticMemoryId: $id}')" >/dev/null
+    say "DeleteKnowledge: deleted $knowledge_id"
 }
 
 mesh() {
@@ -567,7 +638,7 @@ if [[ $transport == http ]]; then endpoint=$http_base; else endpoint=$grpc_targe
 say "shell agent: $agent_name over $transport ($endpoint)"
 register
 renew
-for section in episodes working_memory memory_blocks checkpoints identity knowledge mesh decisions learnings \
+for section in episodes projects working_memory memory_blocks checkpoints identity knowledge mesh decisions learnings \
     emotions tasks system; do
     keep_lease
     "$section"

@@ -52,20 +52,38 @@ STEPS = [
     "Remember",
     "Recall",
     "ListRecentEpisodes",
+    "UpdateEpisode",
+    "Remember",
+    "Remember",
+    "DeleteEpisode",
+    "ForgetEpisodes",
+    "ForgetEpisodes",
+    "CreateProject",
+    "GetProject",
+    "ListProjects",
+    "ArchiveProject",
     "PutWorkingMemoryItem",
     "GetWorkingMemoryItem",
     "ListWorkingMemoryItems",
+    "DeleteWorkingMemoryItem",
     "ListMemoryBlocks",
     "CreateMemoryBlock",
     "GetMemoryBlock",
     "UpdateMemoryBlock",
+    "ListMemoryBlockRevisions",
     "CreateCheckpoint",
     "RestoreCheckpoint",
+    "ListCheckpoints",
+    "GetCheckpoint",
     "GetIdentityState",
     "UpdateIdentityState",
     "Heartbeat",
     "UpsertKnowledge",
     "SearchKnowledge",
+    "GetKnowledge",
+    "LookupKnowledge",
+    "ListKnowledge",
+    "DeleteKnowledge",
     "ListConnectedInstances",
     "Propose",
     "Vote",
@@ -238,6 +256,11 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     assert "jitter on reconnects" in line["SubscribeLearnings"]
     assert line["AcknowledgeLearnings"] == "AcknowledgeLearnings: acknowledged 1 of 1"
     assert f"assigned to {name} " in line["DistributeTask"]
+    assert "embedding EMBEDDING_STATE_PENDING" in line["UpdateEpisode"]
+    assert "a dry run would forget 1 episode(s)" in line["ForgetEpisodes"]
+    assert "forgot 1 episode(s)" in output
+    assert line["ArchiveProject"].endswith("is now PROJECT_STATUS_ARCHIVED")
+    assert "versions [2,1]" in line["ListMemoryBlockRevisions"]
     assert line["DeregisterInstance"].endswith("(INSTANCE_STATUS_OFFLINE)")
 
     # What the shell did is real: the proposal it signed with openssl is decided by its openssl-signed

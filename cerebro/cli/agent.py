@@ -1,5 +1,7 @@
 """`cerebro remember|recall|blocks|instances|join|propose|vote`: the gateway for people, through the client.
 
+The rest of the memory model (`cerebro episodes|projects|working|checkpoints|knowledge`) is in cerebro.cli.memory.
+
 Readable tables by default; `--json` prints the response in protobuf's canonical JSON for scripts.
 Errors print one line (code, message, field violations) on stderr and exit 1; bad settings exit 2.
 `cerebro instances public-key` is the agent's side of enrolment; the operator's side (`instances enroll`,
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,10 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from cerebro.cli import memory
+from cerebro.cli.remember_file import MAX_BATCH, remember_file
 from cerebro.cli.tables import cell, print_fields, print_table, when
+from cerebro.cli.times import duration, moment, timestamp
 from cerebro.client import AgentSigner, AsyncCerebroClient, CerebroError, ClientSettings
 from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.consensus.names import INSTANCE_STATUSES, INSTANCE_TYPES, PROPOSAL_STATES
@@ -45,13 +49,18 @@ ago); a time without a zone is UTC. Times are when the episodes happened (occur_
 vector candidates at least that similar to the query (0.7 is strict); in hybrid mode episodes sharing
 words with the query are still found. Not with --mode text."""
 
+REMEMBER_HELP = """\
+--from-jsonl FILE stores many episodes: each line is a JSON object as the gateway's Remember takes it,
+e.g. {"content": "...", "tags": ["chat"], "importance": 0.7, "occur_time": "2026-05-01T10:00:00Z"}. The
+file is checked whole before anything is sent (a bad line is named); each batch is stored whole or not
+at all. A line without "request_id" gets one made from the file's path, the line's number and its text,
+so running the same command again after an interruption or a fix stores nothing twice."""
+
 SEARCH_MODES = {
     "hybrid": episodes_pb2.SEARCH_MODE_HYBRID,
     "text": episodes_pb2.SEARCH_MODE_TEXT,
     "vector": episodes_pb2.SEARCH_MODE_VECTOR,
 }
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 SIGNING_HELP = """\
 Proposals and votes are signed by the agent itself: --key-file (or CEREBRO_AGENT_KEY_FILE) is its Ed25519
@@ -96,8 +105,20 @@ def add_parsers(commands: SubParsers) -> SubParsers:
         parser.set_defaults(run=run)
         return parser
 
-    remember = add("remember", "store an episode in the caller's memory", [common], CONNECTION_HELP)
-    remember.add_argument("content", help="what happened")
+    remember = add(
+        "remember", "store an episode in the caller's memory", [common], REMEMBER_HELP + "\n\n" + CONNECTION_HELP
+    )
+    remember.add_argument("content", nargs="?", help="what happened")
+    remember.add_argument(
+        "--from-jsonl", type=Path, metavar="FILE", help="store the episodes of FILE instead, one JSON object a line"
+    )
+    remember.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        metavar="N",
+        help=f"episodes per call with --from-jsonl, 1 to {MAX_BATCH} (default: 500)",
+    )
     remember.add_argument("--tag", dest="tags", action="append", default=[], help="a tag (repeatable)")
     remember.add_argument("--importance", type=float, help="0 to 1 (default: 0.5)")
 
@@ -106,8 +127,8 @@ def add_parsers(commands: SubParsers) -> SubParsers:
     recall.add_argument("--top-k", type=int, default=10, metavar="K", help="most hits (default: 10)")
     recall.add_argument("--namespace", default="", help="another namespace that granted the caller read access")
     recall.add_argument("--mode", choices=sorted(SEARCH_MODES), default="hybrid", help="default: hybrid")
-    recall.add_argument("--since", type=_moment, metavar="WHEN", help="only episodes that happened at or after WHEN")
-    recall.add_argument("--until", type=_moment, metavar="WHEN", help="only episodes that happened before WHEN")
+    recall.add_argument("--since", type=moment, metavar="WHEN", help="only episodes that happened at or after WHEN")
+    recall.add_argument("--until", type=moment, metavar="WHEN", help="only episodes that happened before WHEN")
     recall.add_argument(
         "--recency-weight",
         type=float,
@@ -116,7 +137,7 @@ def add_parsers(commands: SubParsers) -> SubParsers:
         help="0 to 1: how much newer episodes are favoured (default: 0)",
     )
     recall.add_argument(
-        "--half-life", type=_duration, metavar="AGE", help="age at which recency counts half (default: 7d)"
+        "--half-life", type=duration, metavar="AGE", help="age at which recency counts half (default: 7d)"
     )
     recall.add_argument(
         "--min-score", type=float, metavar="S", help="smallest cosine similarity of a vector candidate, 0 to 1"
@@ -126,7 +147,7 @@ def add_parsers(commands: SubParsers) -> SubParsers:
     )
 
     # The options follow the action (`cerebro blocks show persona --json`); bare `cerebro blocks` lists.
-    blocks = add("blocks", "list, show or update memory blocks", [], CONNECTION_HELP)
+    blocks = add("blocks", "list, show or update memory blocks, or list their revisions", [], CONNECTION_HELP)
     blocks.set_defaults(target=None, timeout=None, json=False)
     actions = blocks.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every block (the default)", parents=[common])
@@ -137,6 +158,11 @@ def add_parsers(commands: SubParsers) -> SubParsers:
     update.add_argument("--value")
     update.add_argument("--description")
     update.add_argument("--expected-version", type=int, help="change only if the block has this version")
+    revisions = actions.add_parser("revisions", help="a block's versions, newest first", parents=[common])
+    revisions.add_argument("label")
+    revisions.add_argument("--namespace", default="", help="another namespace that granted the caller read access")
+
+    memory.add_parsers(add, common, CONNECTION_HELP)
 
     instances = add(
         "instances",
@@ -179,12 +205,16 @@ def run(args: argparse.Namespace) -> int:
     """Run one gateway command; the exit status."""
     try:
         settings = ClientSettings.from_env(target=args.target, timeout_seconds=args.timeout)
+        if args.command == "remember":
+            _check_remember(args)
         signer = _signer(args) if args.command in ("propose", "vote") else None
         if args.command == "join":
             args.key_file = _key_file(args)
     except (ConfigError, ValueError) as error:
         print(f"cerebro {args.command}: {error}", file=sys.stderr)
         return 2
+    if args.command == "remember" and args.from_jsonl is not None:
+        return asyncio.run(remember_file(settings, args.from_jsonl, args.batch_size, progress=not args.json))
     call, show = _handlers(args)
     try:
         response = asyncio.run(_call(settings, signer, call))
@@ -199,6 +229,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 Call = Callable[[AsyncCerebroClient], Awaitable[Message]]
+
+
+def _check_remember(args: argparse.Namespace) -> None:
+    if (args.content is None) == (args.from_jsonl is None):
+        raise ValueError("needs either CONTENT or --from-jsonl FILE")
+    if args.from_jsonl is not None and (args.tags or args.importance is not None):
+        raise ValueError("--tag and --importance go in each line of the --from-jsonl file")
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise ValueError(f"--batch-size must be between 1 and {MAX_BATCH}")
 
 
 async def _call(settings: ClientSettings, signer: AgentSigner | None, call: Call) -> Message:
@@ -256,7 +295,14 @@ def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
                 ),
                 lambda response: _show_block(response.block),
             )
+        if args.action == "revisions":
+            return (
+                lambda client: client.list_block_revisions(args.label, page_size=1000, namespace=args.namespace),
+                _show_revisions,
+            )
         return (lambda client: client.list_blocks(page_size=1000), _show_blocks)
+    if args.command in memory.COMMANDS:
+        return memory.handlers(args)
     if args.command == "instances":
         return (
             lambda client: client.connected_instances(
@@ -288,32 +334,6 @@ def _handlers(args: argparse.Namespace) -> tuple[Call, Callable[[Any], None]]:
     )
 
 
-def _duration(value: str) -> timedelta:
-    match = _AGE.match(value.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a duration such as 30m, 12h or 7d")
-    return timedelta(seconds=float(match[1]) * _AGE_UNITS[match[2]])
-
-
-def _moment(value: str) -> datetime:
-    """An ISO 8601 time (UTC when it has no zone), or an age (7d) before now."""
-    if _AGE.match(value.strip()):
-        return datetime.now(UTC) - _duration(value)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is neither an ISO 8601 time nor an age such as 7d") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment)
-    return message
-
-
 def _recall(client: AsyncCerebroClient, args: argparse.Namespace) -> Awaitable[pb.RecallResponse]:
     weighting = episodes_pb2.SearchWeighting(recency_weight=args.recency_weight)
     if args.half_life is not None:
@@ -321,7 +341,7 @@ def _recall(client: AsyncCerebroClient, args: argparse.Namespace) -> Awaitable[p
     return client.recall(
         args.query,
         mode=SEARCH_MODES[args.mode],
-        filter=episodes_pb2.EpisodeFilter(start_time=_timestamp(args.since), end_time=_timestamp(args.until)),
+        filter=episodes_pb2.EpisodeFilter(start_time=timestamp(args.since), end_time=timestamp(args.until)),
         top_k=args.top_k,
         weighting=weighting,
         namespace=args.namespace,
@@ -395,6 +415,11 @@ def _show_blocks(response: pb.ListMemoryBlocksResponse) -> None:
         for block in response.blocks
     ]
     print_table(["label", "version", "read-only", "chars", "description"], rows)
+
+
+def _show_revisions(response: pb.ListMemoryBlockRevisionsResponse) -> None:
+    rows = [[str(r.version), when(r.create_time), cell(r.value)] for r in response.revisions]
+    print_table(["version", "created", "value"], rows)
 
 
 def _show_block(block: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from cerebro.client.channel import open_gateway_channel
@@ -27,7 +27,7 @@ from cerebro.client.signing import AgentSigner, registration_request
 from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import gateway_pb2_grpc, resources_pb2
-from cerebro.memory.v1 import episodes_pb2, identity_pb2, semantic_pb2, working_memory_pb2
+from cerebro.memory.v1 import episodes_pb2, identity_pb2, namespaces_pb2, semantic_pb2, working_memory_pb2
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,30 @@ class AsyncCerebroClient:
         )
         return await self._call(self._stub.Remember, request, timeout)
 
+    async def remember_batch(
+        self, episodes: Sequence[pb.RememberRequest | JsonObject], *, timeout: float | None = None
+    ) -> pb.RememberBatchResponse:
+        """Store up to 1,000 episodes in one call: all of them, or none when any is bad.
+
+        Each item is a ``RememberRequest`` or the same in its canonical JSON form (``{"content": ...,
+        "tags": [...], "request_id": ...}``; a ``ValueError`` names the index of one that is not). An
+        item without a ``request_id`` gets one here, so retrying the call stores nothing twice; give
+        your own (stable) ids to make a replay of the same items idempotent.
+        """
+        items = []
+        for index, episode in enumerate(episodes):
+            if isinstance(episode, pb.RememberRequest):
+                item = pb.RememberRequest()
+                item.CopyFrom(episode)
+            else:
+                try:
+                    item = json_format.ParseDict(dict(episode), pb.RememberRequest())
+                except json_format.ParseError as error:
+                    raise ValueError(f"episodes[{index}]: {error}") from None
+            item.request_id = item.request_id or _new_request_id()
+            items.append(item)
+        return await self._call(self._stub.RememberBatch, pb.RememberBatchRequest(episodes=items), timeout)
+
     async def recall(
         self,
         query: str,
@@ -202,6 +226,80 @@ class AsyncCerebroClient:
         )
         return await self._call(self._stub.ListRecentEpisodes, request, timeout)
 
+    async def update_episode(
+        self,
+        episode_id: str,
+        *,
+        content: str | None = None,
+        tags: Sequence[str] | None = None,
+        importance: float | None = None,
+        metadata: JsonObject | None = None,
+        timeout: float | None = None,
+    ) -> pb.UpdateEpisodeResponse:
+        """Correct the given fields of an episode; new ``content`` is embedded again, new ``metadata``
+        replaces the old (an action episode keeps its action)."""
+        changes = {"content": content, "tags": tags, "importance": importance, "metadata": metadata}
+        request = pb.UpdateEpisodeRequest(
+            episode=episodes_pb2.Episode(
+                episode_id=episode_id,
+                content=content or "",
+                tags=tags or (),
+                importance=importance,
+                metadata=_struct(metadata),
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(f for f, new in changes.items() if new is not None)),
+        )
+        return await self._call(self._stub.UpdateEpisode, request, timeout)
+
+    async def delete_episode(self, episode_id: str, *, timeout: float | None = None) -> pb.DeleteEpisodeResponse:
+        return await self._call(self._stub.DeleteEpisode, pb.DeleteEpisodeRequest(episode_id=episode_id), timeout)
+
+    async def forget_episodes(
+        self, filter: episodes_pb2.EpisodeFilter, *, force: bool = False, timeout: float | None = None
+    ) -> pb.ForgetEpisodesResponse:
+        """Forget every episode ``filter`` matches; without ``force`` only count them (a dry run)."""
+        request = pb.ForgetEpisodesRequest(filter=filter, force=force)
+        return await self._call(self._stub.ForgetEpisodes, request, timeout)
+
+    # Projects
+
+    async def create_project(
+        self,
+        display_name: str,
+        *,
+        dna: str = "",
+        description: str = "",
+        metadata: JsonObject | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> pb.CreateProjectResponse:
+        project = namespaces_pb2.Project(
+            display_name=display_name, dna=dna, description=description, metadata=_struct(metadata)
+        )
+        request = pb.CreateProjectRequest(project=project, request_id=request_id or _new_request_id())
+        return await self._call(self._stub.CreateProject, request, timeout)
+
+    async def get_project(
+        self, project_id: str, *, namespace: str = "", timeout: float | None = None
+    ) -> pb.GetProjectResponse:
+        request = pb.GetProjectRequest(project_id=project_id, namespace=namespace)
+        return await self._call(self._stub.GetProject, request, timeout)
+
+    async def list_projects(
+        self,
+        *,
+        status: namespaces_pb2.ProjectStatus.ValueType = namespaces_pb2.PROJECT_STATUS_UNSPECIFIED,
+        page_size: int = 0,
+        page_token: str = "",
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListProjectsResponse:
+        request = pb.ListProjectsRequest(status=status, page_size=page_size, page_token=page_token, namespace=namespace)
+        return await self._call(self._stub.ListProjects, request, timeout)
+
+    async def archive_project(self, project_id: str, *, timeout: float | None = None) -> pb.ArchiveProjectResponse:
+        return await self._call(self._stub.ArchiveProject, pb.ArchiveProjectRequest(project_id=project_id), timeout)
+
     # Working memory
 
     async def list_working_memory(
@@ -238,6 +336,13 @@ class AsyncCerebroClient:
         )
         request = pb.PutWorkingMemoryItemRequest(item=item, request_id=request_id or _new_request_id())
         return await self._call(self._stub.PutWorkingMemoryItem, request, timeout)
+
+    async def delete_working_memory(
+        self, item_id: str, *, timeout: float | None = None
+    ) -> pb.DeleteWorkingMemoryItemResponse:
+        return await self._call(
+            self._stub.DeleteWorkingMemoryItem, pb.DeleteWorkingMemoryItemRequest(item_id=item_id), timeout
+        )
 
     # Memory blocks
 
@@ -293,6 +398,21 @@ class AsyncCerebroClient:
         )
         return await self._call(self._stub.UpdateMemoryBlock, request, timeout)
 
+    async def list_block_revisions(
+        self,
+        label: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListMemoryBlockRevisionsResponse:
+        """The versions of block ``label``, newest first."""
+        request = pb.ListMemoryBlockRevisionsRequest(
+            label=label, page_size=page_size, page_token=page_token, namespace=namespace
+        )
+        return await self._call(self._stub.ListMemoryBlockRevisions, request, timeout)
+
     # Checkpoints, identity state
 
     async def create_checkpoint(
@@ -317,6 +437,15 @@ class AsyncCerebroClient:
         return await self._call(
             self._stub.RestoreCheckpoint, pb.RestoreCheckpointRequest(checkpoint_id=checkpoint_id), timeout
         )
+
+    async def list_checkpoints(
+        self, *, checkpoint_type: str = "", page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> pb.ListCheckpointsResponse:
+        request = pb.ListCheckpointsRequest(checkpoint_type=checkpoint_type, page_size=page_size, page_token=page_token)
+        return await self._call(self._stub.ListCheckpoints, request, timeout)
+
+    async def get_checkpoint(self, checkpoint_id: str, *, timeout: float | None = None) -> pb.GetCheckpointResponse:
+        return await self._call(self._stub.GetCheckpoint, pb.GetCheckpointRequest(checkpoint_id=checkpoint_id), timeout)
 
     async def get_identity_state(self, *, timeout: float | None = None) -> pb.GetIdentityStateResponse:
         return await self._call(self._stub.GetIdentityState, pb.GetIdentityStateRequest(), timeout)
@@ -369,6 +498,39 @@ class AsyncCerebroClient:
             min_score=min_score,
         )
         return await self._call(self._stub.SearchKnowledge, request, timeout)
+
+    async def get_knowledge(
+        self, semantic_memory_id: str, *, namespace: str = "", timeout: float | None = None
+    ) -> pb.GetKnowledgeResponse:
+        request = pb.GetKnowledgeRequest(semantic_memory_id=semantic_memory_id, namespace=namespace)
+        return await self._call(self._stub.GetKnowledge, request, timeout)
+
+    async def lookup_knowledge(
+        self, concept: str, *, namespace: str = "", timeout: float | None = None
+    ) -> pb.LookupKnowledgeResponse:
+        """The newest knowledge of ``concept`` (compared ignoring case); NotFound when there is none."""
+        request = pb.LookupKnowledgeRequest(concept=concept, namespace=namespace)
+        return await self._call(self._stub.LookupKnowledge, request, timeout)
+
+    async def list_knowledge(
+        self,
+        *,
+        concept: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        namespace: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListKnowledgeResponse:
+        request = pb.ListKnowledgeRequest(
+            concept=concept, page_size=page_size, page_token=page_token, namespace=namespace
+        )
+        return await self._call(self._stub.ListKnowledge, request, timeout)
+
+    async def delete_knowledge(
+        self, semantic_memory_id: str, *, timeout: float | None = None
+    ) -> pb.DeleteKnowledgeResponse:
+        request = pb.DeleteKnowledgeRequest(semantic_memory_id=semantic_memory_id)
+        return await self._call(self._stub.DeleteKnowledge, request, timeout)
 
     # The mesh
 

@@ -20,6 +20,7 @@ SERVICE = "cerebro.gateway.v1.AgentGateway"
 
 IDEMPOTENT_METHODS = (
     "Remember",
+    "RememberBatch",
     "Recall",
     "ListRecentEpisodes",
     "ListWorkingMemoryItems",

@@ -64,7 +64,8 @@ COVERAGE = Gauge(
 async def embedding_coverage(pool: asyncpg.Pool) -> float:
     """Embedded episodes over all episodes of every namespace; 1.0 when there is none (nothing is missing)."""
     row = await pool.fetchrow(
-        "SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded FROM memory.episodes"
+        """SELECT (SELECT count(*) FROM memory.episodes) AS total,
+                  (SELECT count(*) FROM memory.episode_vectors) AS embedded"""
     )
     assert row is not None  # an aggregate makes one row
     return 1.0 if row["total"] == 0 else row["embedded"] / row["total"]
@@ -172,9 +173,16 @@ class EmbeddingsWorker:
         except EmbedderError as error:
             return await self._handle_failure(claim, jobs, error)
         async with self._pool.acquire() as connection, connection.transaction():
-            await embedding_queue.store_vectors(connection, jobs, embedded.vectors, embedded.embedding_version)
-            # A job whose content changed meanwhile is no longer this claim's: it stays pending.
+            # Completing first locks the jobs' queue rows, which a content change or a delete also
+            # writes: a job whose content changed meanwhile is no longer this claim's (it stays pending)
+            # and gets no vector, and a later change waits for this commit (migration 0008).
             done = await self._queue.complete(connection, claim, [job.job_id for job in jobs])
+            completed = set(done)
+            await embedding_queue.store_vectors(
+                connection,
+                [(job, vector) for job, vector in zip(jobs, embedded.vectors, strict=True) if job.job_id in completed],
+                embedded.embedding_version,
+            )
         PROCESSED.inc(len(done))
         return len(done)
 

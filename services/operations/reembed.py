@@ -25,12 +25,13 @@ class StaleTable:
 
     label: str
     table: str
+    vector_table: str
     id_column: str
 
 
 STALE_TABLES = (
-    StaleTable("episodes", "memory.episodes", "episode_id"),
-    StaleTable("semantic memories", "memory.semantic_memories", "semantic_memory_id"),
+    StaleTable("episodes", "memory.episodes", "memory.episode_vectors", "episode_id"),
+    StaleTable("semantic memories", "memory.semantic_memories", "memory.semantic_memory_vectors", "semantic_memory_id"),
 )
 REEMBED_PRIORITY = 0
 
@@ -51,12 +52,13 @@ class Remaining:
 
 
 def _requeue_sql(table: StaleTable, *, first: bool) -> str:
-    after = "" if first else f"AND {table.id_column} > $3"
+    after = "" if first else f"AND t.{table.id_column} > $3"
     return f"""
         WITH stale AS (
-            SELECT {table.id_column} AS id, namespace, content_checksum FROM {table.table}
-            WHERE embedding IS NOT NULL AND embedding_version <> $1 {after}
-            ORDER BY {table.id_column} LIMIT $2
+            SELECT t.{table.id_column} AS id, t.namespace, t.content_checksum FROM {table.table} t
+            JOIN {table.vector_table} v ON v.{table.id_column} = t.{table.id_column}
+            WHERE v.embedding_version <> $1 {after}
+            ORDER BY t.{table.id_column} LIMIT $2
         ), queued AS (
             INSERT INTO memory.embeddings_queue AS q (namespace, {table.id_column}, content_checksum, priority)
             SELECT namespace, id, content_checksum, {REEMBED_PRIORITY} FROM stale
@@ -107,9 +109,9 @@ async def remaining(connection: asyncpg.Connection, embedding_version: str) -> R
     for table in STALE_TABLES:
         row = await connection.fetchrow(
             f"""SELECT count(*) AS stale, count(*) FILTER (WHERE q.state = 'dead') AS dead
-                FROM {table.table} t
+                FROM {table.vector_table} t
                 LEFT JOIN memory.embeddings_queue q ON q.{table.id_column} = t.{table.id_column}
-                WHERE t.embedding IS NOT NULL AND t.embedding_version <> $1""",
+                WHERE t.embedding_version <> $1""",
             embedding_version,
         )
         assert row is not None  # aggregates make one row

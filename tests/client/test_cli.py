@@ -7,11 +7,13 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from cerebro.cli.main import build_parser
 from cerebro.client import CerebroClient
+from cerebro.memory.v1 import semantic_pb2
 from tests.client.conftest import Agent
 from tests.gateway.harness import Mesh
 
@@ -106,6 +108,86 @@ async def test_blocks_list_show_update(mesh: Mesh, as_agent: Agent, capsys: pyte
     block = json.loads(capsys.readouterr().out)["block"]
     assert (block["value"], block["version"]) == ("I am NEXUS 2.", "2")  # int64 is a string in canonical JSON
 
+    assert await cerebro(mesh, "blocks", "revisions", "persona") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["version", "created", "value"]
+    assert [line.split()[0] for line in lines[1:]] == ["2", "1"] and lines[1].endswith("I am NEXUS 2.")
+
+
+async def test_episodes_update_delete_and_forget(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for content in ("noisy one", "noisy two"):
+        assert await cerebro(mesh, "remember", content, "--tag", "noise") == 0
+    capsys.readouterr()
+    assert await cerebro(mesh, "remember", "keep me", "--json") == 0
+    kept = json.loads(capsys.readouterr().out)["episode"]["episodeId"]
+
+    assert (
+        await cerebro(mesh, "episodes", "update", kept, "--content", "kept, corrected", "--tag", "a", "--tag", "b") == 0
+    )
+    shown = capsys.readouterr().out
+    assert "kept, corrected" in shown and "a, b" in shown and "PENDING" in shown
+    assert await cerebro(mesh, "episodes", "forget", "--tag", "noise") == 0
+    dry = capsys.readouterr().out.splitlines()
+    assert dry[0].startswith("would forget 2 episode(s)") and len(dry) == 3
+    assert await cerebro(mesh, "episodes", "forget", "--tag", "noise", "--force") == 0
+    assert capsys.readouterr().out.startswith("forgot 2 episode(s)")
+    assert await cerebro(mesh, "episodes", "forget") == 1
+    assert "filter: " in capsys.readouterr().err
+    assert await cerebro(mesh, "episodes", "list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and listed[1].startswith(kept) and listed[1].endswith("kept, corrected")
+    assert await cerebro(mesh, "episodes", "delete", kept) == 0
+    assert capsys.readouterr().out.strip() == f"deleted {kept}"
+    assert await cerebro(mesh, "episodes", "delete", kept) == 1
+    assert capsys.readouterr().err.startswith("cerebro episodes: NOT_FOUND: ")
+
+
+async def test_projects_working_checkpoints_and_knowledge(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cerebro(mesh, "projects", "create", "The CLI", "--dna", "cli_001", "--json") == 0
+    project_id = json.loads(capsys.readouterr().out)["project"]["projectId"]
+    assert await cerebro(mesh, "projects", "archive", project_id) == 0
+    assert "archived" in capsys.readouterr().out
+    assert await cerebro(mesh, "projects", "list", "--status", "archived") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == [project_id, "The", "CLI", "cli_001"]
+    assert await cerebro(mesh, "projects", "show", project_id) == 0
+    assert "The CLI" in capsys.readouterr().out
+
+    item_id, checkpoint_id, knowledge_id = await asyncio.to_thread(_working_checkpoint_knowledge, mesh, as_agent)
+    assert await cerebro(mesh, "working", "list") == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(item_id)
+    assert await cerebro(mesh, "working", "delete", item_id) == 0
+    assert await cerebro(mesh, "working", "list") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(none)"
+
+    assert await cerebro(mesh, "checkpoints", "list", "--type", "session") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == [checkpoint_id, "session"]
+    assert await cerebro(mesh, "checkpoints", "show", checkpoint_id) == 0
+    assert '"step": 3' in capsys.readouterr().out
+
+    assert await cerebro(mesh, "knowledge", "lookup", "QUORUM") == 0
+    assert "two thirds of the electorate" in capsys.readouterr().out
+    assert await cerebro(mesh, "knowledge", "list", "--concept", "quorum") == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(knowledge_id)
+    assert await cerebro(mesh, "knowledge", "show", knowledge_id, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["knowledge"]["concept"] == "Quorum"
+    assert await cerebro(mesh, "knowledge", "delete", knowledge_id) == 0
+    assert await cerebro(mesh, "knowledge", "lookup", "quorum") == 1
+    assert capsys.readouterr().err.startswith("cerebro knowledge: NOT_FOUND: ")
+
+
+def _working_checkpoint_knowledge(mesh: Mesh, agent: Agent) -> tuple[str, str, str]:
+    with CerebroClient(agent.settings(mesh)) as client:
+        item = client.put_working_memory({"step": 3}, context_type="task").item
+        checkpoint = client.create_checkpoint("session", {"step": 3}).checkpoint
+        knowledge = client.upsert_knowledge(
+            semantic_pb2.SemanticMemory(concept="Quorum", definition="two thirds of the electorate")
+        ).knowledge
+    return item.item_id, checkpoint.checkpoint_id, knowledge.semantic_memory_id
+
 
 def _remember_three_turns(mesh: Mesh, agent: Agent, start: datetime) -> None:
     with CerebroClient(agent.settings(mesh)) as client:
@@ -175,6 +257,46 @@ async def test_join_prints_the_instance_id_that_then_signs_proposals(
     assert await operator(mesh, monkeypatch, "enrolled", "--all", "--json") == 0
     [record] = [item for item in json.loads(capsys.readouterr().out) if item["instance_name"] == name]
     assert record["voting"] and record["revoked_by"] == "test-operator" and record["revoked_at"]
+
+
+async def test_remember_from_jsonl_stores_in_batches_and_resumes_without_duplicates(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    turns = [{"content": f"turn {index}: NEXUS asked about replica {index}", "tags": ["chat"]} for index in range(7)]
+    lines = [json.dumps(turn) for turn in turns]
+    lines.insert(3, "")  # blank lines are skipped
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(lines[:5]) + "\n")
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat), "--batch-size", "3") == 0
+    assert "4 episodes remembered" in capsys.readouterr().out
+    # The rest of the log arrives; the same command again stores only the new lines.
+    chat.write_text("\n".join(lines) + "\n")
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat), "--batch-size", "3") == 0
+    assert "7 episodes remembered" in capsys.readouterr().out
+    with CerebroClient(as_agent.settings(mesh)) as client:
+        stored = await asyncio.to_thread(client.recent_episodes, page_size=100)
+    assert sorted(episode.content for episode in stored.episodes) == sorted(turn["content"] for turn in turns)
+
+
+async def test_remember_from_jsonl_names_the_bad_line(
+    mesh: Mesh, as_agent: Agent, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"content": "fine"}\n{"content": "unterminated\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 2
+    assert f"{chat}:2: not JSON" in capsys.readouterr().err
+    chat.write_text('{"content": "fine"}\n["not", "an", "object"]\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 2
+    assert f"{chat}:2: not a JSON object" in capsys.readouterr().err
+    # Valid JSON the gateway refuses: the batch is refused whole and the line is named.
+    chat.write_text('{"content": "fine"}\n\n{"content": "   "}\n')
+    assert await cerebro(mesh, "remember", "--from-jsonl", str(chat)) == 1
+    err = capsys.readouterr().err
+    assert f"{chat}, line 3: INVALID_ARGUMENT" in err and "episodes[1].content" in err
+    assert await cerebro(mesh, "remember", "both", "--from-jsonl", str(chat)) == 2
+    with CerebroClient(as_agent.settings(mesh)) as client:
+        stored = await asyncio.to_thread(client.recent_episodes)
+    assert list(stored.episodes) == []
 
 
 async def test_errors_are_one_line_with_field_violations(

@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from cerebro.client import AsyncCerebroClient, CerebroClient, NotFound
+from cerebro.client import AsyncCerebroClient, CerebroClient, InvalidArgument, NotFound
 from cerebro.consensus.client import reverify
 from cerebro.consensus.v1 import consensus_pb2
+from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.gateway.v1 import resources_pb2
-from cerebro.memory.v1 import identity_pb2, semantic_pb2, working_memory_pb2
+from cerebro.memory.v1 import episodes_pb2, identity_pb2, namespaces_pb2, semantic_pb2, working_memory_pb2
 from tests.client.conftest import Agent, new_agent
 from tests.gateway.harness import Mesh
 
@@ -42,6 +43,22 @@ async def test_remember_with_the_same_request_id_stores_once(client: AsyncCerebr
     second = await client.remember("only once", request_id=request_id)
     assert first.episode.episode_id == second.episode.episode_id
     assert len((await client.recent_episodes()).episodes) == 1
+
+
+async def test_remember_batch_takes_messages_and_json_and_retries_store_once(client: AsyncCerebroClient) -> None:
+    items: list[pb.RememberRequest | dict[str, object]] = [
+        pb.RememberRequest(content="first turn", tags=["chat"]),
+        {"content": "second turn", "importance": 0.9, "request_id": str(uuid.uuid4())},
+        {"actionType": "deploy", "actionDetails": {"region": "eu"}},
+    ]
+    stored = (await client.remember_batch(items)).episodes
+    assert [episode.content for episode in stored[:2]] == ["first turn", "second turn"]
+    assert stored[2].metadata["action"]["action_type"] == "deploy"
+    again = (await client.remember_batch(items[1:2])).episodes
+    assert again[0].episode_id == stored[1].episode_id
+    assert len((await client.recent_episodes()).episodes) == 3
+    with pytest.raises(ValueError, match=r"episodes\[1\]"):
+        await client.remember_batch([{"content": "fine"}, {"contnet": "typo"}])
 
 
 async def test_working_memory_put_get_list_and_replace(client: AsyncCerebroClient) -> None:
@@ -92,6 +109,73 @@ async def test_knowledge_upsert_and_search(client: AsyncCerebroClient) -> None:
     assert not changed.created and changed.knowledge.confidence == pytest.approx(0.95)
     found = await client.search_knowledge("quorum votes", min_confidence=0.5)
     assert found.hits[0].semantic_memory.semantic_memory_id == knowledge_id
+
+
+async def test_episodes_correct_delete_and_forget(client: AsyncCerebroClient) -> None:
+    draft = (await client.remember("the backoff is linear", tags=["ops"])).episode
+    action = (await client.remember(action_type="deploy", action_details={"version": "1"})).episode
+    corrected = (
+        await client.update_episode(draft.episode_id, content="the backoff is exponential", tags=["ops", "fixed"])
+    ).episode
+    assert (corrected.content, list(corrected.tags)) == ("the backoff is exponential", ["ops", "fixed"])
+    assert corrected.importance == pytest.approx(draft.importance)  # not in the mask: unchanged
+    kept = (await client.update_episode(action.episode_id, metadata={"reviewed": True}, importance=0.0)).episode
+    assert kept.metadata["reviewed"] is True and kept.metadata["action"]["action_type"] == "deploy"
+    assert kept.importance == 0.0
+    with pytest.raises(InvalidArgument) as bad:
+        await client.update_episode(draft.episode_id)
+    assert [violation.field for violation in bad.value.field_violations] == ["update_mask"]
+
+    dry = await client.forget_episodes(episodes_pb2.EpisodeFilter(tags=["fixed"]))
+    assert (dry.forget_count, list(dry.forget_sample)) == (1, [draft.episode_id])
+    assert len((await client.recent_episodes()).episodes) == 2
+    assert (await client.forget_episodes(episodes_pb2.EpisodeFilter(tags=["fixed"]), force=True)).forget_count == 1
+    await client.delete_episode(action.episode_id)
+    assert not (await client.recent_episodes()).episodes
+    with pytest.raises(NotFound):
+        await client.delete_episode(action.episode_id)
+
+
+async def test_projects_create_get_list_archive(client: AsyncCerebroClient) -> None:
+    project = (await client.create_project("the client", dna="client_001", metadata={"owner": "nexus"})).project
+    assert (await client.get_project(project.project_id)).project.dna == "client_001"
+    await client.remember("in the project", project_id=project.project_id)
+    archived = (await client.archive_project(project.project_id)).project
+    assert archived.status == namespaces_pb2.PROJECT_STATUS_ARCHIVED
+    listed = await client.list_projects(status=namespaces_pb2.PROJECT_STATUS_ARCHIVED)
+    assert [p.project_id for p in listed.projects] == [project.project_id]
+    assert not (await client.list_projects(status=namespaces_pb2.PROJECT_STATUS_ACTIVE)).projects
+
+
+async def test_working_memory_delete_checkpoints_and_block_revisions(client: AsyncCerebroClient) -> None:
+    item = (await client.put_working_memory({"step": 1}, context_type="task")).item
+    await client.delete_working_memory(item.item_id)
+    with pytest.raises(NotFound):
+        await client.get_working_memory(item.item_id)
+
+    await client.create_block("goals", "v1")
+    await client.update_block("goals", value="v2")
+    assert [r.value for r in (await client.list_block_revisions("goals")).revisions] == ["v2", "v1"]
+    first = (await client.create_checkpoint("session", {"step": 1})).checkpoint
+    second = (await client.create_checkpoint("milestone", {"step": 2})).checkpoint
+    listed = await client.list_checkpoints()
+    assert [c.checkpoint_id for c in listed.checkpoints] == [second.checkpoint_id, first.checkpoint_id]
+    assert [c.checkpoint_id for c in (await client.list_checkpoints(checkpoint_type="session")).checkpoints] == [
+        first.checkpoint_id
+    ]
+    assert (await client.get_checkpoint(first.checkpoint_id)).checkpoint.state_data["step"] == 1
+
+
+async def test_knowledge_get_lookup_list_delete(client: AsyncCerebroClient) -> None:
+    stored = (await client.upsert_knowledge(semantic_pb2.SemanticMemory(concept="Quorum", definition="2/3"))).knowledge
+    knowledge_id = stored.semantic_memory_id
+    assert (await client.get_knowledge(knowledge_id)).knowledge.concept == "Quorum"
+    assert (await client.lookup_knowledge("quorum")).knowledge.semantic_memory_id == knowledge_id
+    assert [k.semantic_memory_id for k in (await client.list_knowledge(concept="QUORUM")).knowledge] == [knowledge_id]
+    await client.delete_knowledge(knowledge_id)
+    with pytest.raises(NotFound):
+        await client.lookup_knowledge("quorum")
+    assert not (await client.list_knowledge()).knowledge
 
 
 async def test_propose_vote_watch_and_decide_with_the_agents_own_signatures(mesh: Mesh, agent: Agent) -> None:
@@ -157,6 +241,11 @@ async def test_the_blocking_client_does_the_same_from_a_thread(mesh: Mesh, agent
         with CerebroClient(agent.settings(mesh), signer=agent.signer) as cerebro:
             stored = cerebro.remember("blocking clients are simple").episode
             hits = [hit.episode.episode_id for hit in cerebro.recall("blocking clients").hits]
+            draft = cerebro.remember("a draft to forget", tags=["draft"]).episode
+            assert cerebro.update_episode(draft.episode_id, tags=["draft", "old"]).episode.tags == ["draft", "old"]
+            assert cerebro.forget_episodes(episodes_pb2.EpisodeFilter(tags=["old"]), force=True).forget_count == 1
+            project = cerebro.create_project("blocking").project
+            assert cerebro.archive_project(project.project_id).project.status == namespaces_pb2.PROJECT_STATUS_ARCHIVED
             proposal = cerebro.propose("keep the blocking client").proposal
             watch = cerebro.watch_decisions(proposal.proposal_id)
             first = next(watch)

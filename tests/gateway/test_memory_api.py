@@ -98,6 +98,82 @@ async def test_bad_remember_requests_name_the_field(
     assert violated_fields(caught.value) == fields
 
 
+def dialogue_batch(size: int) -> list[pb.RememberRequest]:
+    return [
+        pb.RememberRequest(request_id=str(uuid.uuid4()), content=f"turn {index}: ARIA asked about shard {index}")
+        for index in range(size)
+    ]
+
+
+async def test_remember_batch_stores_every_episode_in_order(mesh: Mesh, agent: tuple[tuple[str, str], ...]) -> None:
+    items = dialogue_batch(30)
+    items[5] = ParseDict(DOCUMENT_004_ACTION | {"request_id": str(uuid.uuid4())}, pb.RememberRequest())
+    response = await mesh.gateway.stub.RememberBatch(pb.RememberBatchRequest(episodes=items), metadata=agent)
+    assert [episode.content for episode in response.episodes][:5] == [item.content for item in items[:5]]
+    assert response.episodes[5].content.startswith("system_optimization_complete: ")
+    assert MessageToDict(response.episodes[5].metadata)["action"]["action_type"] == "system_optimization_complete"
+    listed = await mesh.gateway.stub.ListRecentEpisodes(pb.ListRecentEpisodesRequest(page_size=100), metadata=agent)
+    assert {episode.episode_id for episode in listed.episodes} == {episode.episode_id for episode in response.episodes}
+
+
+@pytest.mark.parametrize(
+    ("bad_item", "fields"),
+    [
+        # Checked by the memory service in the batch's one transaction.
+        ({"content": "   "}, ["episodes[17].content"]),
+        ({"content": "x", "tags": ["a", "a"]}, ["episodes[17].tags[1]"]),
+        # Too long an action: its content (made from the details) and its metadata (which holds them).
+        (
+            {"action_type": "deploy", "action_details": {"x": "y" * 262_144}},
+            ["episodes[17].action_details", "episodes[17].metadata"],
+        ),
+        ({"content": "x", "request_id": "not-a-uuid"}, ["episodes[17].request_id"]),
+        # Checked by the gateway before any call.
+        ({"content": "x", "action_type": "y"}, ["episodes[17].content"]),
+        ({"content": "x", "metadata": {"action": "mine"}}, ["episodes[17].metadata.action"]),
+    ],
+)
+async def test_a_bad_item_refuses_the_whole_batch_naming_its_index(
+    mesh: Mesh, agent: tuple[tuple[str, str], ...], bad_item: dict[str, object], fields: list[str]
+) -> None:
+    items = dialogue_batch(30)
+    items[17] = ParseDict(bad_item, pb.RememberRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.gateway.stub.RememberBatch(pb.RememberBatchRequest(episodes=items), metadata=agent)
+    assert violated_fields(caught.value) == fields
+    listed = await mesh.gateway.stub.ListRecentEpisodes(pb.ListRecentEpisodesRequest(), metadata=agent)
+    assert list(listed.episodes) == []
+
+
+async def test_remember_batch_is_idempotent_per_item(mesh: Mesh, agent: tuple[tuple[str, str], ...]) -> None:
+    stub = mesh.gateway.stub
+    items = dialogue_batch(10)
+    first = await stub.RememberBatch(pb.RememberBatchRequest(episodes=items), metadata=agent)
+    replayed = await stub.RememberBatch(pb.RememberBatchRequest(episodes=items), metadata=agent)
+    assert [episode.episode_id for episode in replayed.episodes] == [episode.episode_id for episode in first.episodes]
+    # A batch that repeats some items of an earlier one stores only the new items.
+    overlapping = items[5:] + dialogue_batch(3)
+    resumed = await stub.RememberBatch(pb.RememberBatchRequest(episodes=overlapping), metadata=agent)
+    assert [episode.episode_id for episode in resumed.episodes[:5]] == [e.episode_id for e in first.episodes[5:]]
+    listed = await stub.ListRecentEpisodes(pb.ListRecentEpisodesRequest(page_size=100), metadata=agent)
+    assert len(listed.episodes) == 13
+    # The same request id with another content is a different request: refused, nothing stored.
+    changed = [pb.RememberRequest(request_id=items[0].request_id, content="something else")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.RememberBatch(pb.RememberBatchRequest(episodes=changed), metadata=agent)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+@pytest.mark.parametrize(("size", "fields"), [(0, ["episodes"]), (1001, ["episodes"])])
+async def test_remember_batch_size_is_bounded(
+    mesh: Mesh, agent: tuple[tuple[str, str], ...], size: int, fields: list[str]
+) -> None:
+    request = pb.RememberBatchRequest(episodes=[pb.RememberRequest(content="x")] * size)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.gateway.stub.RememberBatch(request, metadata=agent)
+    assert violated_fields(caught.value) == fields
+
+
 async def test_working_memory_put_get_list(mesh: Mesh, agent: tuple[tuple[str, str], ...]) -> None:
     stub = mesh.gateway.stub
     content = struct_pb2.Struct()

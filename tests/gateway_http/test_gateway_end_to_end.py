@@ -100,6 +100,22 @@ async def test_the_gateways_own_refusals_reach_the_http_client(
     assert {component["name"] for component in (await health.json())["components"]} >= {"memory", "consensus"}
 
 
+async def test_remember_batch_over_http_is_all_or_nothing(mesh: Mesh, face: Face, namespace: str) -> None:
+    agent = await bearer(mesh, namespace)
+    turns = [{"content": f"turn {index}", "requestId": str(uuid.uuid4())} for index in range(20)]
+    refused = await face.http.post(
+        "/memory/action:batch", json={"episodes": [*turns[:17], {"content": " "}, *turns[18:]]}, headers=agent
+    )
+    assert refused.status == 400
+    (bad_request,) = (await refused.json())["details"]
+    assert [violation["field"] for violation in bad_request["fieldViolations"]] == ["episodes[17].content"]
+    stored = await face.http.post("/memory/action:batch", json={"episodes": turns}, headers=agent)
+    assert stored.status == 200
+    assert [episode["content"] for episode in (await stored.json())["episodes"]] == [t["content"] for t in turns]
+    recent = await face.http.get("/memory/episodic/recent?page_size=100", headers=agent)
+    assert len((await recent.json())["episodes"]) == 20
+
+
 async def test_missing_or_bad_credentials_are_401_and_read_only_writes_403(
     mesh: Mesh,
     face: Face,
@@ -222,3 +238,76 @@ async def test_recall_options_over_http(mesh: Mesh, face: Face, namespace: str) 
     )
     assert refused.status == 400
     assert (await refused.json())["details"][0]["fieldViolations"][0]["field"] == "min_score"
+
+
+async def test_the_rest_of_the_memory_model_by_path(mesh: Mesh, face: Face, namespace: str) -> None:
+    """Nested path variables, DELETE, and custom methods of the memory model's own methods over HTTP."""
+    agent = await bearer(mesh, namespace)
+    http = face.http
+
+    async def ok(response: aiohttp.ClientResponse) -> dict[str, object]:
+        assert response.status == 200, await response.text()
+        body: dict[str, object] = await response.json()
+        return body
+
+    project = (await ok(await http.post("/memory/projects", json={"displayName": "by path"}, headers=agent)))["project"]
+    assert isinstance(project, dict)
+    archived = await ok(await http.post(f"/memory/projects/{project['projectId']}:archive", json={}, headers=agent))
+    assert archived["project"]["status"] == "PROJECT_STATUS_ARCHIVED"  # type: ignore[index]
+    listed = await ok(await http.get("/memory/projects", params={"status": "PROJECT_STATUS_ARCHIVED"}, headers=agent))
+    assert [p["projectId"] for p in listed["projects"]] == [project["projectId"]]  # type: ignore[attr-defined]
+
+    episode = (await ok(await http.post("/memory/action", json={"content": "draft", "tags": ["t"]}, headers=agent)))[
+        "episode"
+    ]
+    assert isinstance(episode, dict)
+    updated = await ok(
+        await http.patch(
+            f"/memory/episodic/{episode['episodeId']}",
+            params={"updateMask": "content,tags"},
+            json={"content": "final", "tags": ["t", "done"]},
+            headers=agent,
+        )
+    )
+    assert (updated["episode"]["content"], updated["episode"]["tags"]) == ("final", ["t", "done"])  # type: ignore[index]
+    bad = await http.patch(
+        f"/memory/episodic/{episode['episodeId']}", params={"updateMask": "occurTime"}, json={}, headers=agent
+    )
+    assert bad.status == 400
+    assert [v["field"] for v in (await bad.json())["details"][0]["fieldViolations"]] == ["update_mask"]
+    dry = await ok(await http.post("/memory/episodic:forget", json={"filter": {"tags": ["t"]}}, headers=agent))
+    assert (dry["forgetCount"], dry["forgetSample"]) == ("1", [episode["episodeId"]])  # int64 is a JSON string
+    assert (await http.delete(f"/memory/episodic/{episode['episodeId']}", headers=agent)).status == 200
+    assert (await http.delete(f"/memory/episodic/{episode['episodeId']}", headers=agent)).status == 404
+
+    knowledge = (
+        await ok(await http.post("/memory/semantic", json={"knowledge": {"concept": "Quorum"}}, headers=agent))
+    )["knowledge"]
+    assert isinstance(knowledge, dict)
+    looked = await ok(await http.get("/memory/semantic:lookup", params={"concept": "quorum"}, headers=agent))
+    assert looked["knowledge"]["semanticMemoryId"] == knowledge["semanticMemoryId"]  # type: ignore[index]
+    page = await ok(await http.get("/memory/semantic:list", params={"pageSize": "10"}, headers=agent))
+    assert [k["semanticMemoryId"] for k in page["knowledge"]] == [knowledge["semanticMemoryId"]]  # type: ignore[attr-defined]
+    got = await ok(await http.get(f"/memory/semantic/{knowledge['semanticMemoryId']}", headers=agent))
+    assert got["knowledge"]["concept"] == "Quorum"  # type: ignore[index]
+    assert (await http.delete(f"/memory/semantic/{knowledge['semanticMemoryId']}", headers=agent)).status == 200
+
+    await ok(await http.post("/memory/blocks", json={"label": "persona", "value": "v1"}, headers=agent))
+    revisions = await ok(await http.get("/memory/blocks/persona/revisions", headers=agent))
+    assert [r["version"] for r in revisions["revisions"]] == ["1"]  # type: ignore[attr-defined]
+    checkpoint = (
+        await ok(
+            await http.post("/memory/checkpoints", json={"checkpointType": "session", "stateData": {}}, headers=agent)
+        )
+    )["checkpoint"]
+    assert isinstance(checkpoint, dict)
+    checkpoints = await ok(await http.get("/memory/checkpoints", headers=agent))
+    assert [c["checkpointId"] for c in checkpoints["checkpoints"]] == [checkpoint["checkpointId"]]  # type: ignore[attr-defined]
+    await ok(await http.get(f"/memory/checkpoints/{checkpoint['checkpointId']}", headers=agent))
+
+    item = (
+        await ok(await http.put("/memory/working", json={"item": {"contextType": "t", "content": {}}}, headers=agent))
+    )["item"]
+    assert isinstance(item, dict)
+    assert (await http.delete(f"/memory/working/{item['itemId']}", headers=agent)).status == 200
+    assert (await http.get(f"/memory/working/{item['itemId']}", headers=agent)).status == 404

@@ -262,7 +262,7 @@ async def test_jobs_of_a_killed_worker_are_reclaimed_and_finished_once(
     assert len(rows) == 40 and {row["state"] for row in rows} == {"done"}
     reclaimed = [row for row in rows if row["attempts"] == 2]
     assert len(reclaimed) == claimed
-    stored = await admin.fetch("SELECT content FROM memory.episodes WHERE embedding IS NOT NULL")
+    stored = await admin.fetch("SELECT content FROM memory.episodes JOIN memory.episode_vectors USING (episode_id)")
     assert sorted(row["content"] for row in stored) == sorted(contents)
 
 
@@ -276,7 +276,7 @@ async def test_vectors_of_an_older_embedding_version_are_reembedded(
     async with running_embeddings_worker(memory_database_url, embedder.target):
 
         async def all_new_version() -> bool:
-            versions = await admin.fetch("SELECT DISTINCT embedding_version FROM memory.episodes")
+            versions = await admin.fetch("SELECT DISTINCT embedding_version FROM memory.episode_vectors")
             return [row["embedding_version"] for row in versions] == ["double-bow-384@2"]
 
         await eventually(all_new_version)

@@ -305,3 +305,42 @@ async def test_update_mask_is_validated(memory: MemoryServer) -> None:
             )
         )
     assert violated_fields(error.value) == ["episode.content"]
+
+
+async def test_purge_counts_without_force_and_deletes_only_the_namespaces_matches(
+    memory: MemoryServer, admin: asyncpg.Connection
+) -> None:
+    await memory.stub.CreateNamespace(
+        pb.CreateNamespaceRequest(namespace=namespaces_pb2.Namespace(name="aria", display_name="ARIA"))
+    )
+    start = datetime.now(UTC) - timedelta(days=10)
+
+    async def remember(namespace: str, content: str, days: int, tags: list[str]) -> str:
+        request = pb.CreateEpisodeRequest(
+            namespace=namespace, episode=episode(content, tags=tags, occur_time=ts(start + timedelta(days=days)))
+        )
+        return (await memory.stub.CreateEpisode(request)).episode.episode_id
+
+    old_noise = [await remember("nexus", f"noise {day}", day, ["noise"]) for day in range(3)]
+    new_noise = await remember("nexus", "noise 8", 8, ["noise"])
+    old_signal = await remember("nexus", "signal", 1, ["signal"])
+    aria_noise = await remember("aria", "aria's noise", 1, ["noise"])
+    selected = episodes_pb2.EpisodeFilter(tags=["noise"], end_time=ts(start + timedelta(days=5)))
+
+    dry = await memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nexus", filter=selected))
+    assert (dry.purge_count, list(dry.purge_sample)) == (3, old_noise[::-1])
+    assert await admin.fetchval("SELECT count(*) FROM memory.episodes") == 6
+
+    purged = await memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nexus", filter=selected, force=True))
+    assert purged.purge_count == 3 and set(purged.purge_sample) == set(old_noise)
+    left = {str(row["episode_id"]) for row in await admin.fetch("SELECT episode_id FROM memory.episodes")}
+    assert left == {new_noise, old_signal, aria_noise}
+    assert await admin.fetchval("SELECT count(*) FROM memory.embeddings_queue") == 3
+
+    with pytest.raises(grpc.aio.AioRpcError) as unfiltered:
+        await memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nexus", force=True))
+    assert violated_fields(unfiltered.value) == ["filter"]
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nobody", filter=selected, force=True))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    assert await admin.fetchval("SELECT count(*) FROM memory.episodes") == 3

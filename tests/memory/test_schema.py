@@ -10,8 +10,8 @@ import pytest
 
 from cerebro.runtime.database import dsn_with_role
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
-from cerebro.runtime.migrations import load_migrations
-from services.memory.db import MIGRATIONS_DIR, migrate
+from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.memory.db import MIGRATIONS_DIR, SCHEMA, migrate
 
 
 async def test_migrations_apply_once_even_when_started_together(fresh_database_url: str) -> None:
@@ -100,7 +100,14 @@ async def test_worker_role_cannot_delete_and_api_role_cannot_touch_the_queue(
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await worker.execute(statement)
-        await worker.execute("UPDATE memory.episodes SET embedding_version = NULL")
+        # The worker writes vectors into their own table (migration 0008), and nothing of the episode.
+        await worker.execute(
+            """INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version)
+               SELECT episode_id, namespace, array_fill(0.1, ARRAY[384])::real[]::vector, 'v1' FROM memory.episodes"""
+        )
+        for statement in ("UPDATE memory.episodes SET updated_at = now()", "DELETE FROM memory.episode_vectors"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await worker.execute(statement)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await app.execute("UPDATE memory.embeddings_queue SET state = 'done'")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
@@ -132,5 +139,64 @@ async def test_role_passwords_come_from_secret_files(memory_database_url: str, t
         assert stored.startswith("SCRAM-SHA-256$4096:") and "generated-for-this-test" not in stored
         # Roles are cluster-wide: leave cerebro_memory_reader without a login for the other tests.
         await admin.execute("ALTER ROLE cerebro_memory_reader NOLOGIN PASSWORD NULL")
+    finally:
+        await admin.close()
+
+
+VECTOR = "array_fill($1::real, ARRAY[384])::real[]::vector"
+
+
+async def test_a_content_change_or_a_delete_removes_the_vector_with_it(admin: asyncpg.Connection) -> None:
+    ids = await admin.fetch(
+        "INSERT INTO memory.episodes (namespace, content) SELECT 'nexus', 'text ' || n FROM generate_series(1, 3) n "
+        "RETURNING episode_id"
+    )
+    await admin.execute(
+        f"INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version) "
+        f"SELECT episode_id, namespace, {VECTOR}, 'v1' FROM memory.episodes",
+        0.1,
+    )
+    await admin.execute("UPDATE memory.embeddings_queue SET state = 'done'")
+    # Not a content change: the vector stays.
+    await admin.execute("UPDATE memory.episodes SET importance = 0.9 WHERE episode_id = $1", ids[0][0])
+    await admin.execute("UPDATE memory.episodes SET content = 'changed' WHERE episode_id = $1", ids[1][0])
+    await admin.execute("DELETE FROM memory.episodes WHERE episode_id = $1", ids[2][0])
+    kept = await admin.fetch("SELECT episode_id FROM memory.episode_vectors")
+    assert [row[0] for row in kept] == [ids[0][0]]
+    assert await admin.fetchval("SELECT state FROM memory.embeddings_queue WHERE episode_id = $1", ids[1][0]) == (
+        "pending"
+    )
+
+
+async def test_0008_moves_existing_vectors_forward_in_place(fresh_database_url: str) -> None:
+    before = [m for m in load_migrations(MIGRATIONS_DIR) if m.version < 8]
+    await apply_migrations(fresh_database_url, SCHEMA.component, before)
+    admin = await asyncpg.connect(fresh_database_url)
+    try:
+        await admin.execute(
+            "INSERT INTO memory.episodes (namespace, content) SELECT 'nexus', 'text ' || n FROM generate_series(1, 4) n"
+        )
+        await admin.execute("INSERT INTO memory.semantic_memories (namespace, concept) VALUES ('nexus', 'quorum')")
+        await admin.execute(
+            f"""UPDATE memory.episodes SET embedding = {VECTOR}, embedding_version = 'v1', embedded_at = now()
+                WHERE content <> 'text 4'""",
+            0.2,
+        )
+        await admin.execute(f"UPDATE memory.semantic_memories SET embedding = {VECTOR}, embedding_version = 'v0'", 0.3)
+        expected = await admin.fetch(
+            "SELECT episode_id, embedding::text FROM memory.episodes WHERE embedding IS NOT NULL ORDER BY episode_id"
+        )
+        assert [migration.version for migration in await migrate(fresh_database_url)] == [8]
+        moved = await admin.fetch(
+            "SELECT episode_id, embedding::text FROM memory.episode_vectors WHERE embedding_version = 'v1' "
+            "ORDER BY episode_id"
+        )
+        assert [tuple(row) for row in moved] == [tuple(row) for row in expected] and len(moved) == 3
+        assert await admin.fetchval("SELECT embedding_version FROM memory.semantic_memory_vectors") == "v0"
+        columns = await admin.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'memory' "
+            "AND table_name IN ('episodes', 'semantic_memories') AND column_name LIKE 'embed%'"
+        )
+        assert columns == []
     finally:
         await admin.close()

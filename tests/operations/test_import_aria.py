@@ -67,10 +67,8 @@ async def test_agents_land_in_their_namespaces_with_derived_ids(
     assert by_serial[source.null_episode_id_serial]["namespace"] == "ricardo_n"
 
     semantic = await cerebro.fetch("SELECT * FROM memory.semantic_memories ORDER BY concept")
-    assert [(row["concept"], row["namespace"], row["embedding"]) for row in semantic] == [
-        ("Neural Mesh", "aria", None),
-        ("Ricardo", "aria", None),
-    ]
+    assert [(row["concept"], row["namespace"]) for row in semantic] == [("Neural Mesh", "aria"), ("Ricardo", "aria")]
+    assert await cerebro.fetchval("SELECT count(*) FROM memory.semantic_memory_vectors") == 0
     assert json.loads(semantic[0]["relationships"]) == {"knowledge_type": "technical"}
     working = {row["namespace"]: row for row in await cerebro.fetch("SELECT * FROM memory.working_memory")}
     assert json.loads(working["aria"]["content"]) == {

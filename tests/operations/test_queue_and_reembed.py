@@ -113,14 +113,14 @@ async def test_reembed_requeues_exactly_the_stale_rows_and_follows_the_worker(
         stale_episodes[5],
     )
     # Rows already of the new version (written with their vector: no job), and one still waiting.
-    fresh = [
-        await cerebro.fetchval(
-            """INSERT INTO memory.episodes (namespace, content, embedding, embedding_version, embedded_at)
-               VALUES ('nexus', $1, array_fill(0.1, ARRAY[384])::vector, 'double@v2', now()) RETURNING episode_id""",
-            f"fresco {index}",
-        )
-        for index in range(2)
-    ]
+    fresh = [await _episode(cerebro, f"fresco {index}") for index in range(2)]
+    await cerebro.execute(
+        """INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version)
+           SELECT episode_id, namespace, array_fill(0.1, ARRAY[384])::vector, 'double@v2'
+           FROM memory.episodes WHERE episode_id = ANY($1::uuid[])""",
+        fresh,
+    )
+    await cerebro.execute("DELETE FROM memory.embeddings_queue WHERE episode_id = ANY($1::uuid[])", fresh)
     waiting = await _episode(cerebro, "todavía sin vector")
     waiting_job = await cerebro.fetchrow("SELECT * FROM memory.embeddings_queue WHERE episode_id = $1", waiting)
 
@@ -152,8 +152,8 @@ async def test_reembed_requeues_exactly_the_stale_rows_and_follows_the_worker(
     assert left == reembed.Remaining(stale=0, dead=0)
     assert seen[-1] == 0 and seen == sorted(seen, reverse=True)
     versions = await cerebro.fetch(
-        "SELECT DISTINCT embedding_version FROM memory.episodes UNION SELECT DISTINCT embedding_version"
-        " FROM memory.semantic_memories"
+        "SELECT DISTINCT embedding_version FROM memory.episode_vectors UNION SELECT DISTINCT embedding_version"
+        " FROM memory.semantic_memory_vectors"
     )
     assert {row["embedding_version"] for row in versions} == {"double@v2"}
     # New vectors, the same text: the text statistics recorded nothing and are still exact.

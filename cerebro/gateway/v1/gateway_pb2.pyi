@@ -7,6 +7,7 @@ from cerebro.consensus.v1 import consensus_pb2 as _consensus_pb2
 from cerebro.gateway.v1 import resources_pb2 as _resources_pb2
 from cerebro.memory.v1 import episodes_pb2 as _episodes_pb2
 from cerebro.memory.v1 import identity_pb2 as _identity_pb2
+from cerebro.memory.v1 import namespaces_pb2 as _namespaces_pb2
 from cerebro.memory.v1 import semantic_pb2 as _semantic_pb2
 from cerebro.memory.v1 import working_memory_pb2 as _working_memory_pb2
 from collections import abc as _abc
@@ -122,6 +123,57 @@ class RememberResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RememberResponse: _TypeAlias = RememberResponse  # noqa: Y015
+
+@_typing.final
+class RememberBatchRequest(_message.Message):
+    """Request of RememberBatch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RememberRequest]:
+        """Required. 1 to 1,000 episodes, each valid as a RememberRequest, with distinct `request_id`s and at
+        most 64 MiB of content in total. An item without a `request_id` gets a new one (it is then not
+        idempotent).
+        """
+
+    def __init__(
+        self,
+        *,
+        episodes: _abc.Iterable[Global___RememberRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episodes", b"episodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RememberBatchRequest: _TypeAlias = RememberBatchRequest  # noqa: Y015
+
+@_typing.final
+class RememberBatchResponse(_message.Message):
+    """Response of RememberBatch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episodes(self) -> _containers.RepeatedCompositeFieldContainer[_episodes_pb2.Episode]:
+        """The stored episodes, in request order."""
+
+    def __init__(
+        self,
+        *,
+        episodes: _abc.Iterable[_episodes_pb2.Episode] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episodes", b"episodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RememberBatchResponse: _TypeAlias = RememberBatchResponse  # noqa: Y015
 
 @_typing.final
 class RecallRequest(_message.Message):
@@ -278,6 +330,373 @@ class ListRecentEpisodesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRecentEpisodesResponse: _TypeAlias = ListRecentEpisodesResponse  # noqa: Y015
+
+@_typing.final
+class UpdateEpisodeRequest(_message.Message):
+    """Request of UpdateEpisode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episode(self) -> _episodes_pb2.Episode:
+        """Required. The episode with `episode_id` set and the new values of the masked fields; the
+        metadata key "action" is reserved (an action episode keeps its action).
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Required. Fields to change: any of `content` (re-embeds the episode), `tags`, `importance` (0.5
+        when unset), `metadata`.
+        """
+
+    def __init__(
+        self,
+        *,
+        episode: _episodes_pb2.Episode | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateEpisodeRequest: _TypeAlias = UpdateEpisodeRequest  # noqa: Y015
+
+@_typing.final
+class UpdateEpisodeResponse(_message.Message):
+    """Response of UpdateEpisode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def episode(self) -> _episodes_pb2.Episode:
+        """The episode after the change."""
+
+    def __init__(
+        self,
+        *,
+        episode: _episodes_pb2.Episode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateEpisodeResponse: _TypeAlias = UpdateEpisodeResponse  # noqa: Y015
+
+@_typing.final
+class DeleteEpisodeRequest(_message.Message):
+    """Request of DeleteEpisode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPISODE_ID_FIELD_NUMBER: _builtins.int
+    episode_id: _builtins.str
+    """Required. UUID of the episode."""
+    def __init__(
+        self,
+        *,
+        episode_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode_id", b"episode_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteEpisodeRequest: _TypeAlias = DeleteEpisodeRequest  # noqa: Y015
+
+@_typing.final
+class DeleteEpisodeResponse(_message.Message):
+    """Response of DeleteEpisode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteEpisodeResponse: _TypeAlias = DeleteEpisodeResponse  # noqa: Y015
+
+@_typing.final
+class ForgetEpisodesRequest(_message.Message):
+    """Request of ForgetEpisodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    force: _builtins.bool
+    """Optional. Forget them when true; when false, a dry run: only count them. A repeated forget
+    deletes nothing more and counts what is left.
+    """
+    @_builtins.property
+    def filter(self) -> _episodes_pb2.EpisodeFilter:
+        """Required. Which episodes to forget: at least one criterion."""
+
+    def __init__(
+        self,
+        *,
+        filter: _episodes_pb2.EpisodeFilter | None = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "force", b"force"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetEpisodesRequest: _TypeAlias = ForgetEpisodesRequest  # noqa: Y015
+
+@_typing.final
+class ForgetEpisodesResponse(_message.Message):
+    """Response of ForgetEpisodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORGET_COUNT_FIELD_NUMBER: _builtins.int
+    FORGET_SAMPLE_FIELD_NUMBER: _builtins.int
+    forget_count: _builtins.int
+    """How many episodes matched (and were forgotten, with `force`)."""
+    @_builtins.property
+    def forget_sample(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 100 of their ids."""
+
+    def __init__(
+        self,
+        *,
+        forget_count: _builtins.int = ...,
+        forget_sample: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["forget_count", b"forget_count", "forget_sample", b"forget_sample"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetEpisodesResponse: _TypeAlias = ForgetEpisodesResponse  # noqa: Y015
+
+@_typing.final
+class CreateProjectRequest(_message.Message):
+    """Request of CreateProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Optional. UUID making the call idempotent."""
+    @_builtins.property
+    def project(self) -> _namespaces_pb2.Project:
+        """Required. The project: `display_name` required; `dna`, `description`, `status` (active when
+        unset) and `metadata` optional; output-only fields ignored.
+        """
+
+    def __init__(
+        self,
+        *,
+        project: _namespaces_pb2.Project | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateProjectRequest: _TypeAlias = CreateProjectRequest  # noqa: Y015
+
+@_typing.final
+class CreateProjectResponse(_message.Message):
+    """Response of CreateProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> _namespaces_pb2.Project:
+        """The created project."""
+
+    def __init__(
+        self,
+        *,
+        project: _namespaces_pb2.Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateProjectResponse: _TypeAlias = CreateProjectResponse  # noqa: Y015
+
+@_typing.final
+class GetProjectRequest(_message.Message):
+    """Request of GetProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    """Required. UUID of the project."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProjectRequest: _TypeAlias = GetProjectRequest  # noqa: Y015
+
+@_typing.final
+class GetProjectResponse(_message.Message):
+    """Response of GetProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> _namespaces_pb2.Project:
+        """The project."""
+
+    def __init__(
+        self,
+        *,
+        project: _namespaces_pb2.Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProjectResponse: _TypeAlias = GetProjectResponse  # noqa: Y015
+
+@_typing.final
+class ListProjectsRequest(_message.Message):
+    """Request of ListProjects."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    status: _namespaces_pb2.ProjectStatus.ValueType
+    """Optional. Only projects with this status; all when unset."""
+    page_size: _builtins.int
+    """Optional. Most projects to return, 1 to 1,000; 50 when 0."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of the previous page."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    def __init__(
+        self,
+        *,
+        status: _namespaces_pb2.ProjectStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProjectsRequest: _TypeAlias = ListProjectsRequest  # noqa: Y015
+
+@_typing.final
+class ListProjectsResponse(_message.Message):
+    """Response of ListProjects."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def projects(self) -> _containers.RepeatedCompositeFieldContainer[_namespaces_pb2.Project]:
+        """The projects of this page, newest first."""
+
+    def __init__(
+        self,
+        *,
+        projects: _abc.Iterable[_namespaces_pb2.Project] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "projects", b"projects"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProjectsResponse: _TypeAlias = ListProjectsResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveProjectRequest(_message.Message):
+    """Request of ArchiveProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    """Required. UUID of the project."""
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveProjectRequest: _TypeAlias = ArchiveProjectRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveProjectResponse(_message.Message):
+    """Response of ArchiveProject."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> _namespaces_pb2.Project:
+        """The project, archived."""
+
+    def __init__(
+        self,
+        *,
+        project: _namespaces_pb2.Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveProjectResponse: _TypeAlias = ArchiveProjectResponse  # noqa: Y015
 
 @_typing.final
 class ListWorkingMemoryItemsRequest(_message.Message):
@@ -441,6 +860,45 @@ class PutWorkingMemoryItemResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PutWorkingMemoryItemResponse: _TypeAlias = PutWorkingMemoryItemResponse  # noqa: Y015
+
+@_typing.final
+class DeleteWorkingMemoryItemRequest(_message.Message):
+    """Request of DeleteWorkingMemoryItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """Required. UUID of the item."""
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWorkingMemoryItemRequest: _TypeAlias = DeleteWorkingMemoryItemRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWorkingMemoryItemResponse(_message.Message):
+    """Response of DeleteWorkingMemoryItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWorkingMemoryItemResponse: _TypeAlias = DeleteWorkingMemoryItemResponse  # noqa: Y015
 
 @_typing.final
 class ListMemoryBlocksRequest(_message.Message):
@@ -665,6 +1123,68 @@ class UpdateMemoryBlockResponse(_message.Message):
 Global___UpdateMemoryBlockResponse: _TypeAlias = UpdateMemoryBlockResponse  # noqa: Y015
 
 @_typing.final
+class ListMemoryBlockRevisionsRequest(_message.Message):
+    """Request of ListMemoryBlockRevisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    """Required. The block's label."""
+    page_size: _builtins.int
+    """Optional. Most revisions to return, 1 to 1,000; 50 when 0."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of the previous page."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoryBlockRevisionsRequest: _TypeAlias = ListMemoryBlockRevisionsRequest  # noqa: Y015
+
+@_typing.final
+class ListMemoryBlockRevisionsResponse(_message.Message):
+    """Response of ListMemoryBlockRevisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[_identity_pb2.MemoryBlockRevision]:
+        """The revisions of this page, newest version first."""
+
+    def __init__(
+        self,
+        *,
+        revisions: _abc.Iterable[_identity_pb2.MemoryBlockRevision] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoryBlockRevisionsResponse: _TypeAlias = ListMemoryBlockRevisionsResponse  # noqa: Y015
+
+@_typing.final
 class CreateCheckpointRequest(_message.Message):
     """Request of CreateCheckpoint."""
 
@@ -777,6 +1297,110 @@ class RestoreCheckpointResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RestoreCheckpointResponse: _TypeAlias = RestoreCheckpointResponse  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsRequest(_message.Message):
+    """Request of ListCheckpoints."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_TYPE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    checkpoint_type: _builtins.str
+    """Optional. Only checkpoints of this type."""
+    page_size: _builtins.int
+    """Optional. Most checkpoints to return, 1 to 1,000; 50 when 0."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of the previous page."""
+    def __init__(
+        self,
+        *,
+        checkpoint_type: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_type", b"checkpoint_type", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsRequest: _TypeAlias = ListCheckpointsRequest  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsResponse(_message.Message):
+    """Response of ListCheckpoints."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def checkpoints(self) -> _containers.RepeatedCompositeFieldContainer[_identity_pb2.Checkpoint]:
+        """The checkpoints of this page, newest first."""
+
+    def __init__(
+        self,
+        *,
+        checkpoints: _abc.Iterable[_identity_pb2.Checkpoint] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints", b"checkpoints", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsResponse: _TypeAlias = ListCheckpointsResponse  # noqa: Y015
+
+@_typing.final
+class GetCheckpointRequest(_message.Message):
+    """Request of GetCheckpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    checkpoint_id: _builtins.str
+    """Required. UUID of the checkpoint."""
+    def __init__(
+        self,
+        *,
+        checkpoint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointRequest: _TypeAlias = GetCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class GetCheckpointResponse(_message.Message):
+    """Response of GetCheckpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkpoint(self) -> _identity_pb2.Checkpoint:
+        """The checkpoint."""
+
+    def __init__(
+        self,
+        *,
+        checkpoint: _identity_pb2.Checkpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointResponse: _TypeAlias = GetCheckpointResponse  # noqa: Y015
 
 @_typing.final
 class GetIdentityStateRequest(_message.Message):
@@ -1066,6 +1690,207 @@ class SearchKnowledgeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchKnowledgeResponse: _TypeAlias = SearchKnowledgeResponse  # noqa: Y015
+
+@_typing.final
+class GetKnowledgeRequest(_message.Message):
+    """Request of GetKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    semantic_memory_id: _builtins.str
+    """Required. UUID of the knowledge."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    def __init__(
+        self,
+        *,
+        semantic_memory_id: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "semantic_memory_id", b"semantic_memory_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKnowledgeRequest: _TypeAlias = GetKnowledgeRequest  # noqa: Y015
+
+@_typing.final
+class GetKnowledgeResponse(_message.Message):
+    """Response of GetKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def knowledge(self) -> _semantic_pb2.SemanticMemory:
+        """The knowledge."""
+
+    def __init__(
+        self,
+        *,
+        knowledge: _semantic_pb2.SemanticMemory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["knowledge", b"knowledge"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["knowledge", b"knowledge"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKnowledgeResponse: _TypeAlias = GetKnowledgeResponse  # noqa: Y015
+
+@_typing.final
+class LookupKnowledgeRequest(_message.Message):
+    """Request of LookupKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONCEPT_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    concept: _builtins.str
+    """Required. The concept, 1 to 500 characters, not only whitespace; compared ignoring case."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    def __init__(
+        self,
+        *,
+        concept: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concept", b"concept", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupKnowledgeRequest: _TypeAlias = LookupKnowledgeRequest  # noqa: Y015
+
+@_typing.final
+class LookupKnowledgeResponse(_message.Message):
+    """Response of LookupKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def knowledge(self) -> _semantic_pb2.SemanticMemory:
+        """The newest knowledge of the concept."""
+
+    def __init__(
+        self,
+        *,
+        knowledge: _semantic_pb2.SemanticMemory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["knowledge", b"knowledge"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["knowledge", b"knowledge"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupKnowledgeResponse: _TypeAlias = LookupKnowledgeResponse  # noqa: Y015
+
+@_typing.final
+class ListKnowledgeRequest(_message.Message):
+    """Request of ListKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    CONCEPT_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Optional. Most pieces of knowledge to return, 1 to 1,000; 50 when 0."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of the previous page."""
+    namespace: _builtins.str
+    """Optional. A namespace whose owner granted the caller read access; the caller's own when empty."""
+    concept: _builtins.str
+    """Optional. Only knowledge of this concept, ignoring case: at most 500 characters."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        concept: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concept", b"concept", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListKnowledgeRequest: _TypeAlias = ListKnowledgeRequest  # noqa: Y015
+
+@_typing.final
+class ListKnowledgeResponse(_message.Message):
+    """Response of ListKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def knowledge(self) -> _containers.RepeatedCompositeFieldContainer[_semantic_pb2.SemanticMemory]:
+        """The knowledge of this page, newest first."""
+
+    def __init__(
+        self,
+        *,
+        knowledge: _abc.Iterable[_semantic_pb2.SemanticMemory] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["knowledge", b"knowledge", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListKnowledgeResponse: _TypeAlias = ListKnowledgeResponse  # noqa: Y015
+
+@_typing.final
+class DeleteKnowledgeRequest(_message.Message):
+    """Request of DeleteKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEMANTIC_MEMORY_ID_FIELD_NUMBER: _builtins.int
+    semantic_memory_id: _builtins.str
+    """Required. UUID of the knowledge."""
+    def __init__(
+        self,
+        *,
+        semantic_memory_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["semantic_memory_id", b"semantic_memory_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteKnowledgeRequest: _TypeAlias = DeleteKnowledgeRequest  # noqa: Y015
+
+@_typing.final
+class DeleteKnowledgeResponse(_message.Message):
+    """Response of DeleteKnowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteKnowledgeResponse: _TypeAlias = DeleteKnowledgeResponse  # noqa: Y015
 
 @_typing.final
 class RegisterInstanceRequest(_message.Message):

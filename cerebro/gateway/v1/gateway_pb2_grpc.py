@@ -63,6 +63,11 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberResponse.FromString,
                 _registered_method=True)
+        self.RememberBatch = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/RememberBatch',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.FromString,
+                _registered_method=True)
         self.Recall = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/Recall',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
@@ -72,6 +77,41 @@ class AgentGatewayStub:
                 '/cerebro.gateway.v1.AgentGateway/ListRecentEpisodes',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesResponse.FromString,
+                _registered_method=True)
+        self.UpdateEpisode = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/UpdateEpisode',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeResponse.FromString,
+                _registered_method=True)
+        self.DeleteEpisode = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/DeleteEpisode',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeResponse.FromString,
+                _registered_method=True)
+        self.ForgetEpisodes = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ForgetEpisodes',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesResponse.FromString,
+                _registered_method=True)
+        self.CreateProject = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/CreateProject',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectResponse.FromString,
+                _registered_method=True)
+        self.GetProject = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/GetProject',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectResponse.FromString,
+                _registered_method=True)
+        self.ListProjects = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ListProjects',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsResponse.FromString,
+                _registered_method=True)
+        self.ArchiveProject = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ArchiveProject',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectResponse.FromString,
                 _registered_method=True)
         self.ListWorkingMemoryItems = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/ListWorkingMemoryItems',
@@ -87,6 +127,11 @@ class AgentGatewayStub:
                 '/cerebro.gateway.v1.AgentGateway/PutWorkingMemoryItem',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemResponse.FromString,
+                _registered_method=True)
+        self.DeleteWorkingMemoryItem = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/DeleteWorkingMemoryItem',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemResponse.FromString,
                 _registered_method=True)
         self.ListMemoryBlocks = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/ListMemoryBlocks',
@@ -108,6 +153,11 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateMemoryBlockRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateMemoryBlockResponse.FromString,
                 _registered_method=True)
+        self.ListMemoryBlockRevisions = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ListMemoryBlockRevisions',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsResponse.FromString,
+                _registered_method=True)
         self.CreateCheckpoint = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/CreateCheckpoint',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateCheckpointRequest.SerializeToString,
@@ -117,6 +167,16 @@ class AgentGatewayStub:
                 '/cerebro.gateway.v1.AgentGateway/RestoreCheckpoint',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ListCheckpoints',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/GetCheckpoint',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointResponse.FromString,
                 _registered_method=True)
         self.GetIdentityState = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/GetIdentityState',
@@ -142,6 +202,26 @@ class AgentGatewayStub:
                 '/cerebro.gateway.v1.AgentGateway/SearchKnowledge',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.GetKnowledge = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/GetKnowledge',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.LookupKnowledge = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/LookupKnowledge',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.ListKnowledge = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ListKnowledge',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeResponse.FromString,
+                _registered_method=True)
+        self.DeleteKnowledge = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/DeleteKnowledge',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeResponse.FromString,
                 _registered_method=True)
         self.RegisterInstance = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/RegisterInstance',
@@ -261,6 +341,16 @@ class AgentGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RememberBatch(self, request, context):
+        """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+        when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+        Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+        items of an earlier batch, returns the stored episodes and stores nothing again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Recall(self, request, context):
         """Finds episodes by text and meaning (hybrid search by default) with filters.
         """
@@ -270,6 +360,60 @@ class AgentGatewayServicer:
 
     def ListRecentEpisodes(self, request, context):
         """Lists episodes by the time they happened, newest first, with filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateEpisode(self, request, context):
+        """Changes the fields of an episode named by the update mask. A content change re-embeds it: its
+        vector is dropped at once and its embedding job queued again, so vector search finds it by its
+        new content once embedded (text search at once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteEpisode(self, request, context):
+        """Deletes an episode of the caller's with its embedding.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetEpisodes(self, request, context):
+        """Forgets every episode of the caller's that matches a filter, or, unless `force` is set, only
+        counts them (a dry run that deletes nothing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateProject(self, request, context):
+        """Creates a project, which episodes can then name. ALREADY_EXISTS when its display name or dna is
+        taken in the caller's namespace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProject(self, request, context):
+        """Returns one project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProjects(self, request, context):
+        """Lists projects, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveProject(self, request, context):
+        """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
+        stay. Archiving it again leaves it archived.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -292,6 +436,13 @@ class AgentGatewayServicer:
     def PutWorkingMemoryItem(self, request, context):
         """Creates a working memory item (no `item_id`), or replaces the content, priority and ttl of an
         existing one (`item_id` set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWorkingMemoryItem(self, request, context):
+        """Deletes a working memory item of the caller's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -326,6 +477,13 @@ class AgentGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMemoryBlockRevisions(self, request, context):
+        """Lists the versions of a memory block, found by its label, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateCheckpoint(self, request, context):
         """Takes a checkpoint of the given state and the caller's current identity.
         """
@@ -335,6 +493,20 @@ class AgentGatewayServicer:
 
     def RestoreCheckpoint(self, request, context):
         """Returns a checkpoint (the latest when no id is given) with the continuity of the identity since.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """Lists the caller's checkpoints, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """Returns one checkpoint of the caller's (RestoreCheckpoint also compares it with the identity now).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -370,6 +542,35 @@ class AgentGatewayServicer:
 
     def SearchKnowledge(self, request, context):
         """Finds semantic knowledge by text and meaning.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKnowledge(self, request, context):
+        """Returns one piece of semantic knowledge by its id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupKnowledge(self, request, context):
+        """Returns the knowledge of a concept: the newest whose concept is the given one, ignoring case.
+        NOT_FOUND when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKnowledge(self, request, context):
+        """Lists semantic knowledge, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteKnowledge(self, request, context):
+        """Deletes a piece of the caller's semantic knowledge.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -513,6 +714,11 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberResponse.SerializeToString,
             ),
+            'RememberBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RememberBatch,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.SerializeToString,
+            ),
             'Recall': grpc.unary_unary_rpc_method_handler(
                     servicer.Recall,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RecallRequest.FromString,
@@ -522,6 +728,41 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.ListRecentEpisodes,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesResponse.SerializeToString,
+            ),
+            'UpdateEpisode': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateEpisode,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeResponse.SerializeToString,
+            ),
+            'DeleteEpisode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteEpisode,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeResponse.SerializeToString,
+            ),
+            'ForgetEpisodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetEpisodes,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesResponse.SerializeToString,
+            ),
+            'CreateProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateProject,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectResponse.SerializeToString,
+            ),
+            'GetProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProject,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectResponse.SerializeToString,
+            ),
+            'ListProjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProjects,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsResponse.SerializeToString,
+            ),
+            'ArchiveProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveProject,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectResponse.SerializeToString,
             ),
             'ListWorkingMemoryItems': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWorkingMemoryItems,
@@ -537,6 +778,11 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.PutWorkingMemoryItem,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemResponse.SerializeToString,
+            ),
+            'DeleteWorkingMemoryItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWorkingMemoryItem,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemResponse.SerializeToString,
             ),
             'ListMemoryBlocks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMemoryBlocks,
@@ -558,6 +804,11 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateMemoryBlockRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateMemoryBlockResponse.SerializeToString,
             ),
+            'ListMemoryBlockRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemoryBlockRevisions,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsResponse.SerializeToString,
+            ),
             'CreateCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCheckpoint,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateCheckpointRequest.FromString,
@@ -567,6 +818,16 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.RestoreCheckpoint,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointResponse.SerializeToString,
             ),
             'GetIdentityState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetIdentityState,
@@ -592,6 +853,26 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.SearchKnowledge,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.SerializeToString,
+            ),
+            'GetKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKnowledge,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeResponse.SerializeToString,
+            ),
+            'LookupKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupKnowledge,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeResponse.SerializeToString,
+            ),
+            'ListKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKnowledge,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeResponse.SerializeToString,
+            ),
+            'DeleteKnowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteKnowledge,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeResponse.SerializeToString,
             ),
             'RegisterInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterInstance,
@@ -736,6 +1017,33 @@ class AgentGateway:
             _registered_method=True)
 
     @staticmethod
+    def RememberBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/RememberBatch',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RememberBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Recall(request,
             target,
             options=(),
@@ -779,6 +1087,195 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/ListRecentEpisodes',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListRecentEpisodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateEpisode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/UpdateEpisode',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateEpisodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteEpisode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/DeleteEpisode',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteEpisodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetEpisodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ForgetEpisodes',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ForgetEpisodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/CreateProject',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CreateProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/GetProject',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ListProjects',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListProjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ArchiveProject',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ArchiveProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -860,6 +1357,33 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/PutWorkingMemoryItem',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.PutWorkingMemoryItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWorkingMemoryItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/DeleteWorkingMemoryItem',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWorkingMemoryItemResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -979,6 +1503,33 @@ class AgentGateway:
             _registered_method=True)
 
     @staticmethod
+    def ListMemoryBlockRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ListMemoryBlockRevisions',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListMemoryBlockRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateCheckpoint(request,
             target,
             options=(),
@@ -1022,6 +1573,60 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/RestoreCheckpoint',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.RestoreCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ListCheckpoints',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/GetCheckpoint',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1157,6 +1762,114 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/SearchKnowledge',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.SearchKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/GetKnowledge',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/LookupKnowledge',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.LookupKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ListKnowledge',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListKnowledgeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteKnowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/DeleteKnowledge',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DeleteKnowledgeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,10 +62,39 @@ class AgentGatewayStub:
     `action_details`, `context_state`, `tags`), which is stored as searchable content with the
     action kept in the episode's metadata under "action".
     """
+    RememberBatch: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RememberBatchRequest, _gateway_pb2.RememberBatchResponse]
+    """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+    when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+    Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+    items of an earlier batch, returns the stored episodes and stores nothing again.
+    """
     Recall: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RecallRequest, _gateway_pb2.RecallResponse]
     """Finds episodes by text and meaning (hybrid search by default) with filters."""
     ListRecentEpisodes: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListRecentEpisodesRequest, _gateway_pb2.ListRecentEpisodesResponse]
     """Lists episodes by the time they happened, newest first, with filters."""
+    UpdateEpisode: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UpdateEpisodeRequest, _gateway_pb2.UpdateEpisodeResponse]
+    """Changes the fields of an episode named by the update mask. A content change re-embeds it: its
+    vector is dropped at once and its embedding job queued again, so vector search finds it by its
+    new content once embedded (text search at once).
+    """
+    DeleteEpisode: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteEpisodeRequest, _gateway_pb2.DeleteEpisodeResponse]
+    """Deletes an episode of the caller's with its embedding."""
+    ForgetEpisodes: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForgetEpisodesRequest, _gateway_pb2.ForgetEpisodesResponse]
+    """Forgets every episode of the caller's that matches a filter, or, unless `force` is set, only
+    counts them (a dry run that deletes nothing).
+    """
+    CreateProject: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreateProjectRequest, _gateway_pb2.CreateProjectResponse]
+    """Creates a project, which episodes can then name. ALREADY_EXISTS when its display name or dna is
+    taken in the caller's namespace.
+    """
+    GetProject: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetProjectRequest, _gateway_pb2.GetProjectResponse]
+    """Returns one project."""
+    ListProjects: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListProjectsRequest, _gateway_pb2.ListProjectsResponse]
+    """Lists projects, newest first."""
+    ArchiveProject: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ArchiveProjectRequest, _gateway_pb2.ArchiveProjectResponse]
+    """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
+    stay. Archiving it again leaves it archived.
+    """
     ListWorkingMemoryItems: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListWorkingMemoryItemsRequest, _gateway_pb2.ListWorkingMemoryItemsResponse]
     """Lists the caller's unexpired working memory items, newest first."""
     GetWorkingMemoryItem: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetWorkingMemoryItemRequest, _gateway_pb2.GetWorkingMemoryItemResponse]
@@ -74,6 +103,8 @@ class AgentGatewayStub:
     """Creates a working memory item (no `item_id`), or replaces the content, priority and ttl of an
     existing one (`item_id` set).
     """
+    DeleteWorkingMemoryItem: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteWorkingMemoryItemRequest, _gateway_pb2.DeleteWorkingMemoryItemResponse]
+    """Deletes a working memory item of the caller's."""
     ListMemoryBlocks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListMemoryBlocksRequest, _gateway_pb2.ListMemoryBlocksResponse]
     """Lists memory blocks by label."""
     GetMemoryBlock: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryBlockRequest, _gateway_pb2.GetMemoryBlockResponse]
@@ -84,10 +115,16 @@ class AgentGatewayStub:
     """Changes a memory block, found by its label. FAILED_PRECONDITION for a read-only block; ABORTED
     when `expected_version` is set and differs.
     """
+    ListMemoryBlockRevisions: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListMemoryBlockRevisionsRequest, _gateway_pb2.ListMemoryBlockRevisionsResponse]
+    """Lists the versions of a memory block, found by its label, newest first."""
     CreateCheckpoint: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreateCheckpointRequest, _gateway_pb2.CreateCheckpointResponse]
     """Takes a checkpoint of the given state and the caller's current identity."""
     RestoreCheckpoint: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RestoreCheckpointRequest, _gateway_pb2.RestoreCheckpointResponse]
     """Returns a checkpoint (the latest when no id is given) with the continuity of the identity since."""
+    ListCheckpoints: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListCheckpointsRequest, _gateway_pb2.ListCheckpointsResponse]
+    """Lists the caller's checkpoints, newest first."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetCheckpointRequest, _gateway_pb2.GetCheckpointResponse]
+    """Returns one checkpoint of the caller's (RestoreCheckpoint also compares it with the identity now)."""
     GetIdentityState: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetIdentityStateRequest, _gateway_pb2.GetIdentityStateResponse]
     """Returns the caller's identity state (focus, emotional vector, working context, projects)."""
     UpdateIdentityState: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UpdateIdentityStateRequest, _gateway_pb2.UpdateIdentityStateResponse]
@@ -98,6 +135,16 @@ class AgentGatewayStub:
     """Stores a piece of semantic knowledge (no `semantic_memory_id`), or changes an existing one."""
     SearchKnowledge: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchKnowledgeRequest, _gateway_pb2.SearchKnowledgeResponse]
     """Finds semantic knowledge by text and meaning."""
+    GetKnowledge: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetKnowledgeRequest, _gateway_pb2.GetKnowledgeResponse]
+    """Returns one piece of semantic knowledge by its id."""
+    LookupKnowledge: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.LookupKnowledgeRequest, _gateway_pb2.LookupKnowledgeResponse]
+    """Returns the knowledge of a concept: the newest whose concept is the given one, ignoring case.
+    NOT_FOUND when there is none.
+    """
+    ListKnowledge: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListKnowledgeRequest, _gateway_pb2.ListKnowledgeResponse]
+    """Lists semantic knowledge, newest first."""
+    DeleteKnowledge: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteKnowledgeRequest, _gateway_pb2.DeleteKnowledgeResponse]
+    """Deletes a piece of the caller's semantic knowledge."""
     RegisterInstance: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RegisterInstanceRequest, _gateway_pb2.RegisterInstanceResponse]
     """Joins the instance network as the instance the caller's credential is bound to (PERMISSION_DENIED
     for another name or an unbound credential), so that it can propose and vote, and be chosen by
@@ -190,10 +237,39 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     `action_details`, `context_state`, `tags`), which is stored as searchable content with the
     action kept in the episode's metadata under "action".
     """
+    RememberBatch: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RememberBatchRequest, _gateway_pb2.RememberBatchResponse]  # type: ignore[assignment]
+    """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+    when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+    Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+    items of an earlier batch, returns the stored episodes and stores nothing again.
+    """
     Recall: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RecallRequest, _gateway_pb2.RecallResponse]  # type: ignore[assignment]
     """Finds episodes by text and meaning (hybrid search by default) with filters."""
     ListRecentEpisodes: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListRecentEpisodesRequest, _gateway_pb2.ListRecentEpisodesResponse]  # type: ignore[assignment]
     """Lists episodes by the time they happened, newest first, with filters."""
+    UpdateEpisode: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UpdateEpisodeRequest, _gateway_pb2.UpdateEpisodeResponse]  # type: ignore[assignment]
+    """Changes the fields of an episode named by the update mask. A content change re-embeds it: its
+    vector is dropped at once and its embedding job queued again, so vector search finds it by its
+    new content once embedded (text search at once).
+    """
+    DeleteEpisode: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteEpisodeRequest, _gateway_pb2.DeleteEpisodeResponse]  # type: ignore[assignment]
+    """Deletes an episode of the caller's with its embedding."""
+    ForgetEpisodes: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForgetEpisodesRequest, _gateway_pb2.ForgetEpisodesResponse]  # type: ignore[assignment]
+    """Forgets every episode of the caller's that matches a filter, or, unless `force` is set, only
+    counts them (a dry run that deletes nothing).
+    """
+    CreateProject: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreateProjectRequest, _gateway_pb2.CreateProjectResponse]  # type: ignore[assignment]
+    """Creates a project, which episodes can then name. ALREADY_EXISTS when its display name or dna is
+    taken in the caller's namespace.
+    """
+    GetProject: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetProjectRequest, _gateway_pb2.GetProjectResponse]  # type: ignore[assignment]
+    """Returns one project."""
+    ListProjects: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListProjectsRequest, _gateway_pb2.ListProjectsResponse]  # type: ignore[assignment]
+    """Lists projects, newest first."""
+    ArchiveProject: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ArchiveProjectRequest, _gateway_pb2.ArchiveProjectResponse]  # type: ignore[assignment]
+    """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
+    stay. Archiving it again leaves it archived.
+    """
     ListWorkingMemoryItems: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListWorkingMemoryItemsRequest, _gateway_pb2.ListWorkingMemoryItemsResponse]  # type: ignore[assignment]
     """Lists the caller's unexpired working memory items, newest first."""
     GetWorkingMemoryItem: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetWorkingMemoryItemRequest, _gateway_pb2.GetWorkingMemoryItemResponse]  # type: ignore[assignment]
@@ -202,6 +278,8 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Creates a working memory item (no `item_id`), or replaces the content, priority and ttl of an
     existing one (`item_id` set).
     """
+    DeleteWorkingMemoryItem: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteWorkingMemoryItemRequest, _gateway_pb2.DeleteWorkingMemoryItemResponse]  # type: ignore[assignment]
+    """Deletes a working memory item of the caller's."""
     ListMemoryBlocks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListMemoryBlocksRequest, _gateway_pb2.ListMemoryBlocksResponse]  # type: ignore[assignment]
     """Lists memory blocks by label."""
     GetMemoryBlock: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryBlockRequest, _gateway_pb2.GetMemoryBlockResponse]  # type: ignore[assignment]
@@ -212,10 +290,16 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Changes a memory block, found by its label. FAILED_PRECONDITION for a read-only block; ABORTED
     when `expected_version` is set and differs.
     """
+    ListMemoryBlockRevisions: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListMemoryBlockRevisionsRequest, _gateway_pb2.ListMemoryBlockRevisionsResponse]  # type: ignore[assignment]
+    """Lists the versions of a memory block, found by its label, newest first."""
     CreateCheckpoint: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreateCheckpointRequest, _gateway_pb2.CreateCheckpointResponse]  # type: ignore[assignment]
     """Takes a checkpoint of the given state and the caller's current identity."""
     RestoreCheckpoint: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RestoreCheckpointRequest, _gateway_pb2.RestoreCheckpointResponse]  # type: ignore[assignment]
     """Returns a checkpoint (the latest when no id is given) with the continuity of the identity since."""
+    ListCheckpoints: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListCheckpointsRequest, _gateway_pb2.ListCheckpointsResponse]  # type: ignore[assignment]
+    """Lists the caller's checkpoints, newest first."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetCheckpointRequest, _gateway_pb2.GetCheckpointResponse]  # type: ignore[assignment]
+    """Returns one checkpoint of the caller's (RestoreCheckpoint also compares it with the identity now)."""
     GetIdentityState: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetIdentityStateRequest, _gateway_pb2.GetIdentityStateResponse]  # type: ignore[assignment]
     """Returns the caller's identity state (focus, emotional vector, working context, projects)."""
     UpdateIdentityState: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UpdateIdentityStateRequest, _gateway_pb2.UpdateIdentityStateResponse]  # type: ignore[assignment]
@@ -226,6 +310,16 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Stores a piece of semantic knowledge (no `semantic_memory_id`), or changes an existing one."""
     SearchKnowledge: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchKnowledgeRequest, _gateway_pb2.SearchKnowledgeResponse]  # type: ignore[assignment]
     """Finds semantic knowledge by text and meaning."""
+    GetKnowledge: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetKnowledgeRequest, _gateway_pb2.GetKnowledgeResponse]  # type: ignore[assignment]
+    """Returns one piece of semantic knowledge by its id."""
+    LookupKnowledge: _aio.UnaryUnaryMultiCallable[_gateway_pb2.LookupKnowledgeRequest, _gateway_pb2.LookupKnowledgeResponse]  # type: ignore[assignment]
+    """Returns the knowledge of a concept: the newest whose concept is the given one, ignoring case.
+    NOT_FOUND when there is none.
+    """
+    ListKnowledge: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListKnowledgeRequest, _gateway_pb2.ListKnowledgeResponse]  # type: ignore[assignment]
+    """Lists semantic knowledge, newest first."""
+    DeleteKnowledge: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteKnowledgeRequest, _gateway_pb2.DeleteKnowledgeResponse]  # type: ignore[assignment]
+    """Deletes a piece of the caller's semantic knowledge."""
     RegisterInstance: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RegisterInstanceRequest, _gateway_pb2.RegisterInstanceResponse]  # type: ignore[assignment]
     """Joins the instance network as the instance the caller's credential is bound to (PERMISSION_DENIED
     for another name or an unbound credential), so that it can propose and vote, and be chosen by
@@ -323,6 +417,18 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def RememberBatch(
+        self,
+        request: _gateway_pb2.RememberBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RememberBatchResponse, _abc.Awaitable[_gateway_pb2.RememberBatchResponse]]:
+        """Stores up to 1,000 episodes, each as Remember takes it, in one transaction: all of them or,
+        when any item is bad, none (INVALID_ARGUMENT, fields named by index, e.g. `episodes[17].content`).
+        Each item's `request_id` makes it idempotent on its own: a replayed batch, or one that repeats
+        items of an earlier batch, returns the stored episodes and stores nothing again.
+        """
+
+    @_abc_1.abstractmethod
     def Recall(
         self,
         request: _gateway_pb2.RecallRequest,
@@ -337,6 +443,71 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListRecentEpisodesResponse, _abc.Awaitable[_gateway_pb2.ListRecentEpisodesResponse]]:
         """Lists episodes by the time they happened, newest first, with filters."""
+
+    @_abc_1.abstractmethod
+    def UpdateEpisode(
+        self,
+        request: _gateway_pb2.UpdateEpisodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.UpdateEpisodeResponse, _abc.Awaitable[_gateway_pb2.UpdateEpisodeResponse]]:
+        """Changes the fields of an episode named by the update mask. A content change re-embeds it: its
+        vector is dropped at once and its embedding job queued again, so vector search finds it by its
+        new content once embedded (text search at once).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteEpisode(
+        self,
+        request: _gateway_pb2.DeleteEpisodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DeleteEpisodeResponse, _abc.Awaitable[_gateway_pb2.DeleteEpisodeResponse]]:
+        """Deletes an episode of the caller's with its embedding."""
+
+    @_abc_1.abstractmethod
+    def ForgetEpisodes(
+        self,
+        request: _gateway_pb2.ForgetEpisodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForgetEpisodesResponse, _abc.Awaitable[_gateway_pb2.ForgetEpisodesResponse]]:
+        """Forgets every episode of the caller's that matches a filter, or, unless `force` is set, only
+        counts them (a dry run that deletes nothing).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateProject(
+        self,
+        request: _gateway_pb2.CreateProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.CreateProjectResponse, _abc.Awaitable[_gateway_pb2.CreateProjectResponse]]:
+        """Creates a project, which episodes can then name. ALREADY_EXISTS when its display name or dna is
+        taken in the caller's namespace.
+        """
+
+    @_abc_1.abstractmethod
+    def GetProject(
+        self,
+        request: _gateway_pb2.GetProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetProjectResponse, _abc.Awaitable[_gateway_pb2.GetProjectResponse]]:
+        """Returns one project."""
+
+    @_abc_1.abstractmethod
+    def ListProjects(
+        self,
+        request: _gateway_pb2.ListProjectsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListProjectsResponse, _abc.Awaitable[_gateway_pb2.ListProjectsResponse]]:
+        """Lists projects, newest first."""
+
+    @_abc_1.abstractmethod
+    def ArchiveProject(
+        self,
+        request: _gateway_pb2.ArchiveProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ArchiveProjectResponse, _abc.Awaitable[_gateway_pb2.ArchiveProjectResponse]]:
+        """Archives a project of the caller's: its status becomes PROJECT_STATUS_ARCHIVED and its episodes
+        stay. Archiving it again leaves it archived.
+        """
 
     @_abc_1.abstractmethod
     def ListWorkingMemoryItems(
@@ -363,6 +534,14 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         """Creates a working memory item (no `item_id`), or replaces the content, priority and ttl of an
         existing one (`item_id` set).
         """
+
+    @_abc_1.abstractmethod
+    def DeleteWorkingMemoryItem(
+        self,
+        request: _gateway_pb2.DeleteWorkingMemoryItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DeleteWorkingMemoryItemResponse, _abc.Awaitable[_gateway_pb2.DeleteWorkingMemoryItemResponse]]:
+        """Deletes a working memory item of the caller's."""
 
     @_abc_1.abstractmethod
     def ListMemoryBlocks(
@@ -399,6 +578,14 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def ListMemoryBlockRevisions(
+        self,
+        request: _gateway_pb2.ListMemoryBlockRevisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListMemoryBlockRevisionsResponse, _abc.Awaitable[_gateway_pb2.ListMemoryBlockRevisionsResponse]]:
+        """Lists the versions of a memory block, found by its label, newest first."""
+
+    @_abc_1.abstractmethod
     def CreateCheckpoint(
         self,
         request: _gateway_pb2.CreateCheckpointRequest,
@@ -413,6 +600,22 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.RestoreCheckpointResponse, _abc.Awaitable[_gateway_pb2.RestoreCheckpointResponse]]:
         """Returns a checkpoint (the latest when no id is given) with the continuity of the identity since."""
+
+    @_abc_1.abstractmethod
+    def ListCheckpoints(
+        self,
+        request: _gateway_pb2.ListCheckpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListCheckpointsResponse, _abc.Awaitable[_gateway_pb2.ListCheckpointsResponse]]:
+        """Lists the caller's checkpoints, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _gateway_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetCheckpointResponse, _abc.Awaitable[_gateway_pb2.GetCheckpointResponse]]:
+        """Returns one checkpoint of the caller's (RestoreCheckpoint also compares it with the identity now)."""
 
     @_abc_1.abstractmethod
     def GetIdentityState(
@@ -453,6 +656,40 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.SearchKnowledgeResponse, _abc.Awaitable[_gateway_pb2.SearchKnowledgeResponse]]:
         """Finds semantic knowledge by text and meaning."""
+
+    @_abc_1.abstractmethod
+    def GetKnowledge(
+        self,
+        request: _gateway_pb2.GetKnowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetKnowledgeResponse, _abc.Awaitable[_gateway_pb2.GetKnowledgeResponse]]:
+        """Returns one piece of semantic knowledge by its id."""
+
+    @_abc_1.abstractmethod
+    def LookupKnowledge(
+        self,
+        request: _gateway_pb2.LookupKnowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.LookupKnowledgeResponse, _abc.Awaitable[_gateway_pb2.LookupKnowledgeResponse]]:
+        """Returns the knowledge of a concept: the newest whose concept is the given one, ignoring case.
+        NOT_FOUND when there is none.
+        """
+
+    @_abc_1.abstractmethod
+    def ListKnowledge(
+        self,
+        request: _gateway_pb2.ListKnowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListKnowledgeResponse, _abc.Awaitable[_gateway_pb2.ListKnowledgeResponse]]:
+        """Lists semantic knowledge, newest first."""
+
+    @_abc_1.abstractmethod
+    def DeleteKnowledge(
+        self,
+        request: _gateway_pb2.DeleteKnowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DeleteKnowledgeResponse, _abc.Awaitable[_gateway_pb2.DeleteKnowledgeResponse]]:
+        """Deletes a piece of the caller's semantic knowledge."""
 
     @_abc_1.abstractmethod
     def RegisterInstance(

@@ -510,6 +510,66 @@ class DeleteEpisodeResponse(_message.Message):
 Global___DeleteEpisodeResponse: _TypeAlias = DeleteEpisodeResponse  # noqa: Y015
 
 @_typing.final
+class PurgeEpisodesRequest(_message.Message):
+    """Request of PurgeEpisodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """Required. The owning namespace."""
+    force: _builtins.bool
+    """Optional. Delete them when true; when false (a dry run) only count them and delete nothing."""
+    @_builtins.property
+    def filter(self) -> _episodes_pb2.EpisodeFilter:
+        """Required. Which episodes to delete: at least one criterion, the same criteria as ListEpisodes."""
+
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        filter: _episodes_pb2.EpisodeFilter | None = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "force", b"force", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeEpisodesRequest: _TypeAlias = PurgeEpisodesRequest  # noqa: Y015
+
+@_typing.final
+class PurgeEpisodesResponse(_message.Message):
+    """Response of PurgeEpisodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURGE_COUNT_FIELD_NUMBER: _builtins.int
+    PURGE_SAMPLE_FIELD_NUMBER: _builtins.int
+    purge_count: _builtins.int
+    """How many episodes matched the filter (and were deleted, with `force`)."""
+    @_builtins.property
+    def purge_sample(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 100 of their ids, newest first when `force` is unset."""
+
+    def __init__(
+        self,
+        *,
+        purge_count: _builtins.int = ...,
+        purge_sample: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purge_count", b"purge_count", "purge_sample", b"purge_sample"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeEpisodesResponse: _TypeAlias = PurgeEpisodesResponse  # noqa: Y015
+
+@_typing.final
 class SearchEpisodesRequest(_message.Message):
     """Request of SearchEpisodes."""
 
@@ -1987,22 +2047,28 @@ class ListSemanticMemoriesRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CONCEPT_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """Required. The owning namespace."""
     page_size: _builtins.int
     """Optional. Most results to return."""
     page_token: _builtins.str
     """Optional. `next_page_token` of the previous page."""
+    concept: _builtins.str
+    """Optional. Only semantic memories whose concept is this one, ignoring case: at most 500
+    characters.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        concept: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concept", b"concept", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -92,6 +92,11 @@ class MemoryServiceStub:
                 request_serializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeRequest.SerializeToString,
                 response_deserializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeResponse.FromString,
                 _registered_method=True)
+        self.PurgeEpisodes = channel.unary_unary(
+                '/cerebro.memory.v1.MemoryService/PurgeEpisodes',
+                request_serializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesRequest.SerializeToString,
+                response_deserializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesResponse.FromString,
+                _registered_method=True)
         self.SearchEpisodes = channel.unary_unary(
                 '/cerebro.memory.v1.MemoryService/SearchEpisodes',
                 request_serializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.SearchEpisodesRequest.SerializeToString,
@@ -323,6 +328,14 @@ class MemoryServiceServicer:
 
     def DeleteEpisode(self, request, context):
         """Deletes an episode and its embedding job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeEpisodes(self, request, context):
+        """Deletes every episode that matches a filter (with their embedding jobs), or with `force` unset
+        only counts them (AIP-165).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -594,6 +607,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.DeleteEpisode,
                     request_deserializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeRequest.FromString,
                     response_serializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeResponse.SerializeToString,
+            ),
+            'PurgeEpisodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeEpisodes,
+                    request_deserializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesRequest.FromString,
+                    response_serializer=cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesResponse.SerializeToString,
             ),
             'SearchEpisodes': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchEpisodes,
@@ -1007,6 +1025,33 @@ class MemoryService:
             '/cerebro.memory.v1.MemoryService/DeleteEpisode',
             cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeRequest.SerializeToString,
             cerebro_dot_memory_dot_v1_dot_memory__service__pb2.DeleteEpisodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeEpisodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.memory.v1.MemoryService/PurgeEpisodes',
+            cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesRequest.SerializeToString,
+            cerebro_dot_memory_dot_v1_dot_memory__service__pb2.PurgeEpisodesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,10 @@ class MemoryServiceStub:
     """Changes the fields named by the update mask; a content change re-embeds the episode."""
     DeleteEpisode: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.DeleteEpisodeRequest, _memory_service_pb2.DeleteEpisodeResponse]
     """Deletes an episode and its embedding job."""
+    PurgeEpisodes: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.PurgeEpisodesRequest, _memory_service_pb2.PurgeEpisodesResponse]
+    """Deletes every episode that matches a filter (with their embedding jobs), or with `force` unset
+    only counts them (AIP-165).
+    """
     SearchEpisodes: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.SearchEpisodesRequest, _memory_service_pb2.SearchEpisodesResponse]
     """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request."""
     CreateWorkingMemoryItem: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.CreateWorkingMemoryItemRequest, _memory_service_pb2.CreateWorkingMemoryItemResponse]
@@ -167,6 +171,10 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """Changes the fields named by the update mask; a content change re-embeds the episode."""
     DeleteEpisode: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.DeleteEpisodeRequest, _memory_service_pb2.DeleteEpisodeResponse]  # type: ignore[assignment]
     """Deletes an episode and its embedding job."""
+    PurgeEpisodes: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.PurgeEpisodesRequest, _memory_service_pb2.PurgeEpisodesResponse]  # type: ignore[assignment]
+    """Deletes every episode that matches a filter (with their embedding jobs), or with `force` unset
+    only counts them (AIP-165).
+    """
     SearchEpisodes: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.SearchEpisodesRequest, _memory_service_pb2.SearchEpisodesResponse]  # type: ignore[assignment]
     """Finds episodes by text (BM25), by meaning (cosine), or both fused; with neighbouring episodes on request."""
     CreateWorkingMemoryItem: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.CreateWorkingMemoryItemRequest, _memory_service_pb2.CreateWorkingMemoryItemResponse]  # type: ignore[assignment]
@@ -321,6 +329,16 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_service_pb2.DeleteEpisodeResponse, _abc.Awaitable[_memory_service_pb2.DeleteEpisodeResponse]]:
         """Deletes an episode and its embedding job."""
+
+    @_abc_1.abstractmethod
+    def PurgeEpisodes(
+        self,
+        request: _memory_service_pb2.PurgeEpisodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_service_pb2.PurgeEpisodesResponse, _abc.Awaitable[_memory_service_pb2.PurgeEpisodesResponse]]:
+        """Deletes every episode that matches a filter (with their embedding jobs), or with `force` unset
+        only counts them (AIP-165).
+        """
 
     @_abc_1.abstractmethod
     def SearchEpisodes(

@@ -33,6 +33,8 @@ class _ProjectStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Project
     """Finished."""
     PROJECT_STATUS_PAUSED: _ProjectStatus.ValueType  # 3
     """On hold."""
+    PROJECT_STATUS_ARCHIVED: _ProjectStatus.ValueType  # 4
+    """Kept for the record and no longer worked on; its episodes stay."""
 
 class ProjectStatus(_ProjectStatus, metaclass=_ProjectStatusEnumTypeWrapper):
     """Lifecycle of a project."""
@@ -45,6 +47,8 @@ PROJECT_STATUS_COMPLETED: ProjectStatus.ValueType  # 2
 """Finished."""
 PROJECT_STATUS_PAUSED: ProjectStatus.ValueType  # 3
 """On hold."""
+PROJECT_STATUS_ARCHIVED: ProjectStatus.ValueType  # 4
+"""Kept for the record and no longer worked on; its episodes stay."""
 Global___ProjectStatus: _TypeAlias = ProjectStatus  # noqa: Y015
 
 @_typing.final

@@ -1,4 +1,4 @@
-"""The caller's identity: memory blocks, checkpoints, identity state and heartbeat."""
+"""The caller's identity: memory blocks and their revisions, checkpoints, identity state and heartbeat."""
 
 from __future__ import annotations
 
@@ -70,6 +70,23 @@ class IdentityApi(ApiBase):
         )
         return pb.UpdateMemoryBlockResponse(block=response.block)
 
+    async def ListMemoryBlockRevisions(
+        self, request: pb.ListMemoryBlockRevisionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMemoryBlockRevisionsResponse:
+        namespace = await self.readable_namespace(request.namespace)
+        block = await self._block(namespace, request.label, "label")
+        downstream = memory_pb.ListMemoryBlockRevisionsRequest(
+            namespace=namespace, block_id=block.block_id, page_size=request.page_size, page_token=request.page_token
+        )
+        response = await self.memory(
+            lambda stub, timeout: stub.ListMemoryBlockRevisions(downstream, timeout=timeout),
+            idempotent=True,
+            fields={"block_id": "label"},
+        )
+        return pb.ListMemoryBlockRevisionsResponse(
+            revisions=response.revisions, next_page_token=response.next_page_token
+        )
+
     async def _block(self, namespace: str, label: str, field: str) -> identity_pb2.MemoryBlock:
         violations = Violations()
         violations.text(field, label, max_chars=255)
@@ -110,6 +127,31 @@ class IdentityApi(ApiBase):
             identity_matches=response.identity_matches,
             changed_labels=response.changed_labels,
         )
+
+    async def ListCheckpoints(
+        self, request: pb.ListCheckpointsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCheckpointsResponse:
+        downstream = memory_pb.ListCheckpointsRequest(
+            namespace=await self.own_namespace(),
+            checkpoint_type=request.checkpoint_type,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        response = await self.memory(
+            lambda stub, timeout: stub.ListCheckpoints(downstream, timeout=timeout), idempotent=True
+        )
+        return pb.ListCheckpointsResponse(checkpoints=response.checkpoints, next_page_token=response.next_page_token)
+
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCheckpointResponse:
+        downstream = memory_pb.GetCheckpointRequest(
+            namespace=await self.own_namespace(), checkpoint_id=request.checkpoint_id
+        )
+        response = await self.memory(
+            lambda stub, timeout: stub.GetCheckpoint(downstream, timeout=timeout), idempotent=True
+        )
+        return pb.GetCheckpointResponse(checkpoint=response.checkpoint)
 
     async def GetIdentityState(
         self, request: pb.GetIdentityStateRequest, context: grpc.aio.ServicerContext

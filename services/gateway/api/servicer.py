@@ -13,6 +13,7 @@ from services.gateway.api.identity import IdentityApi
 from services.gateway.api.instances import InstancesApi
 from services.gateway.api.knowledge import KnowledgeApi
 from services.gateway.api.learning import LearningApi
+from services.gateway.api.projects import ProjectsApi
 from services.gateway.api.system import SystemApi
 from services.gateway.api.tasks import TasksApi
 from services.gateway.api.working_memory import WorkingMemoryApi
@@ -20,6 +21,7 @@ from services.gateway.api.working_memory import WorkingMemoryApi
 
 class GatewayServicer(
     EpisodesApi,
+    ProjectsApi,
     WorkingMemoryApi,
     IdentityApi,
     KnowledgeApi,

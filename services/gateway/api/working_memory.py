@@ -1,4 +1,4 @@
-"""The caller's working memory: list, get, and put (create or replace)."""
+"""The caller's working memory: list, get, put (create or replace) and delete."""
 
 from __future__ import annotations
 
@@ -74,3 +74,15 @@ class WorkingMemoryApi(ApiBase):
             lambda stub, timeout: stub.UpdateWorkingMemoryItem(update, timeout=timeout), idempotent=False
         )
         return pb.PutWorkingMemoryItemResponse(item=updated.item, created=False)
+
+    async def DeleteWorkingMemoryItem(
+        self, request: pb.DeleteWorkingMemoryItemRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteWorkingMemoryItemResponse:
+        downstream = memory_pb.DeleteWorkingMemoryItemRequest(
+            namespace=await self.own_namespace(), item_id=request.item_id
+        )
+        # Not retried: a retry after a lost response would report the deleted item NOT_FOUND.
+        await self.memory(
+            lambda stub, timeout: stub.DeleteWorkingMemoryItem(downstream, timeout=timeout), idempotent=False
+        )
+        return pb.DeleteWorkingMemoryItemResponse()

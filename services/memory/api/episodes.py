@@ -256,3 +256,20 @@ class EpisodesApi(ApiBase):
         async with namespace_transaction(self.resources.pool, namespace) as connection:
             await store.delete_episode(connection, namespace, episode_id)
         return pb.DeleteEpisodeResponse()
+
+    async def PurgeEpisodes(self, request: pb.PurgeEpisodesRequest, context: Context) -> pb.PurgeEpisodesResponse:
+        violations = Violations()
+        namespace = violations.namespace("namespace", request.namespace)
+        selected = parse_filter(violations, "filter", request.filter)
+        if not request.filter.ListFields():
+            violations.add("filter", "needs at least one criterion")
+        violations.raise_if_any()
+        if request.force:
+            async with namespace_transaction(self.resources.pool, namespace) as connection:
+                purge = await store.purge_episodes(connection, namespace, selected, force=True)
+        else:
+            async with namespace_transaction(self.resources.pool, namespace, readonly=True) as connection:
+                purge = await store.purge_episodes(connection, namespace, selected, force=False)
+        return pb.PurgeEpisodesResponse(
+            purge_count=purge.count, purge_sample=[str(episode_id) for episode_id in purge.sample]
+        )

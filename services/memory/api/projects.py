@@ -20,6 +20,7 @@ STATUSES = {
     namespaces_pb2.PROJECT_STATUS_ACTIVE: "active",
     namespaces_pb2.PROJECT_STATUS_COMPLETED: "completed",
     namespaces_pb2.PROJECT_STATUS_PAUSED: "paused",
+    namespaces_pb2.PROJECT_STATUS_ARCHIVED: "archived",
 }
 STATUS_VALUES = {name: value for value, name in STATUSES.items()}
 UPDATABLE_FIELDS = ("display_name", "dna", "description", "status", "metadata")

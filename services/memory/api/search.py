@@ -41,6 +41,7 @@ MAX_CONTEXT_WINDOW = 10
 
 EPISODES = SearchTarget(
     table="memory.episodes",
+    vector_table="memory.episode_vectors",
     id_column="episode_id",
     time_column="occurred_at",
     weight_column="importance",
@@ -49,6 +50,7 @@ EPISODES = SearchTarget(
 )
 SEMANTIC_MEMORIES = SearchTarget(
     table="memory.semantic_memories",
+    vector_table="memory.semantic_memory_vectors",
     id_column="semantic_memory_id",
     time_column="created_at",
     weight_column="confidence",

@@ -93,6 +93,7 @@ class SemanticMemoriesApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         page_size = violations.page_size("page_size", request.page_size)
+        concept = violations.text("concept", request.concept, required=False, max_chars=MAX_CONCEPT_CHARS)
         violations.raise_if_any()
         page = await self.namespace_page(
             request,
@@ -100,7 +101,7 @@ class SemanticMemoriesApi(ApiBase):
             page_size,
             ("time", "uuid"),
             lambda connection, after, limit: store.list_semantic_memories(
-                connection, namespace, after=after, limit=limit
+                connection, namespace, after=after, limit=limit, concept=concept or None
             ),
             key=lambda row: (row["created_at"], row["semantic_memory_id"]),
         )

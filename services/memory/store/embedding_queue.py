@@ -4,7 +4,8 @@ Claiming, leases, retries, dead letters and reclaiming are the kit's :class:`Lea
 table (:data:`EMBEDDINGS_QUEUE`); what is memory's own is here. A claimed job's text and checksum are
 read after the claim, from one row version. A vector is stored only if the row's content still has
 the checksum of the text that was embedded, so a concurrent edit never gets a stale vector: the edit
-reset the job (new checksum, no claim token), and it stays pending for the new content.
+reset the job (new checksum, no claim token), and it stays pending for the new content. Vectors live in
+tables of their own (`memory.episode_vectors`, `memory.semantic_memory_vectors`, migration 0008).
 """
 
 from __future__ import annotations
@@ -62,26 +63,39 @@ async def claimed_jobs(connection: Connection, claim: Claim) -> list[ClaimedJob]
     ]
 
 
+# Per kind of subject: its table, its vector table (migration 0008) and their id column. Constants only.
+SUBJECTS = (
+    ("memory.episodes", "memory.episode_vectors", "episode_id"),
+    ("memory.semantic_memories", "memory.semantic_memory_vectors", "semantic_memory_id"),
+)
+
+
 async def store_vectors(
     connection: Connection,
-    jobs: Sequence[ClaimedJob],
-    vectors: Sequence[Sequence[float]],
+    completed: Sequence[tuple[ClaimedJob, Sequence[float]]],
     embedding_version: str,
 ) -> None:
-    """Each job's vector, on its row if the row's content is still the text that was embedded."""
+    """Each completed job's vector, if its row's content is still the text that was embedded.
+
+    One INSERT per kind of subject, into the narrow vector table: the subject's own row is not written.
+    """
     # A job names its row by the attribute of the row's id column (episode_id or semantic_memory_id).
-    for table, id_column in (("memory.episodes", "episode_id"), ("memory.semantic_memories", "semantic_memory_id")):
+    for table, vector_table, id_column in SUBJECTS:
         rows = [
             (getattr(job, id_column), job.checksum, Vector(list(vector)))
-            for job, vector in zip(jobs, vectors, strict=True)
+            for job, vector in completed
             if getattr(job, id_column) is not None
         ]
         if rows:
             ids, checksums, embeddings = zip(*rows, strict=True)
             await connection.execute(
-                f"""UPDATE {table} e SET embedding = v.embedding, embedding_version = $4, embedded_at = now()
+                f"""INSERT INTO {vector_table} AS t ({id_column}, namespace, embedding, embedding_version)
+                    SELECT e.{id_column}, e.namespace, v.embedding, $4
                     FROM unnest($1::uuid[], $2::bytea[], $3::vector[]) AS v(id, checksum, embedding)
-                    WHERE e.{id_column} = v.id AND e.content_checksum = v.checksum""",
+                    JOIN {table} e ON e.{id_column} = v.id AND e.content_checksum = v.checksum
+                    ON CONFLICT ({id_column}) DO UPDATE
+                        SET embedding = EXCLUDED.embedding, embedding_version = EXCLUDED.embedding_version,
+                            embedded_at = now()""",
                 list(ids),
                 list(checksums),
                 list(embeddings),
@@ -96,8 +110,8 @@ async def requeue_outdated(connection: Connection, embedding_version: str, limit
             """
             WITH outdated AS (
                 SELECT q.job_id FROM memory.embeddings_queue q
-                LEFT JOIN memory.episodes e ON e.episode_id = q.episode_id
-                LEFT JOIN memory.semantic_memories s ON s.semantic_memory_id = q.semantic_memory_id
+                LEFT JOIN memory.episode_vectors e ON e.episode_id = q.episode_id
+                LEFT JOIN memory.semantic_memory_vectors s ON s.semantic_memory_id = q.semantic_memory_id
                 WHERE q.state = 'done' AND coalesce(e.embedding_version, s.embedding_version) <> $1
                 LIMIT $2
                 FOR UPDATE OF q SKIP LOCKED

@@ -19,11 +19,14 @@ from services.memory.store.idempotency import replayed_row
 
 # Columns every read returns; `job_state` tells a failed embedding from a pending one.
 COLUMNS = """e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
-    e.occurred_at, e.created_at, e.updated_at, e.embedding_version,
+    e.occurred_at, e.created_at, e.updated_at,
+    (SELECT v.embedding_version FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id) AS embedding_version,
     (SELECT q.state FROM memory.embeddings_queue q WHERE q.episode_id = e.episode_id) AS job_state"""
-COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+COLUMNS_WITH_EMBEDDING = (
+    COLUMNS + ",\n    (SELECT v.embedding FROM memory.episode_vectors v WHERE v.episode_id = e.episode_id) AS embedding"
+)
 _RETURNING = """episode_id, namespace, content, importance, tags, metadata, project_id, occurred_at,
-    created_at, updated_at, embedding_version, 'pending'::text AS job_state"""
+    created_at, updated_at, NULL::text AS embedding_version, 'pending'::text AS job_state"""
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,39 @@ async def delete_episode(connection: Connection, namespace: str, episode_id: uui
     )
     if deleted is None:
         raise not_found("episode", str(episode_id))
+
+
+PURGE_SAMPLE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Purge:
+    count: int
+    sample: list[uuid.UUID]
+
+
+async def purge_episodes(connection: Connection, namespace: str, selected: EpisodeFilter, *, force: bool) -> Purge:
+    """Delete the episodes of ``namespace`` that ``selected`` matches (their embedding jobs go by cascade) in
+    one statement, or, without ``force``, only count them; with up to PURGE_SAMPLE_SIZE of their ids."""
+    conditions = Conditions([namespace])
+    conditions.add("e.namespace = $1")
+    add_episode_filter(conditions, "e", selected)
+    sample_size = conditions.param(PURGE_SAMPLE_SIZE)
+    if force:
+        row = await connection.fetchrow(
+            f"""WITH purged AS (DELETE FROM memory.episodes e WHERE {conditions.sql()} RETURNING e.episode_id)
+                SELECT count(*) AS count, (array_agg(episode_id))[1:{sample_size}] AS sample FROM purged""",
+            *conditions.args,
+        )
+    else:
+        row = await connection.fetchrow(
+            f"""SELECT (SELECT count(*) FROM memory.episodes e WHERE {conditions.sql()}) AS count,
+                       ARRAY(SELECT e.episode_id FROM memory.episodes e WHERE {conditions.sql()}
+                             ORDER BY e.occurred_at DESC, e.episode_id DESC LIMIT {sample_size}) AS sample""",
+            *conditions.args,
+        )
+    assert row is not None
+    return Purge(count=row["count"], sample=list(row["sample"] or []))
 
 
 # Episodes without a project are neighbours of each other: the same key in the timeline index (0006).

@@ -46,6 +46,8 @@ class SearchTarget:
     """A searchable table; every name here is a constant in code, never client input."""
 
     table: str
+    # Its vectors (migration 0008): one row per embedded row of `table`, keyed by `id_column`.
+    vector_table: str
     id_column: str
     time_column: str
     weight_column: str
@@ -112,11 +114,12 @@ def _vector_ranking(
         vector_ranked AS (
             SELECT id, 1 - distance AS score, row_number() OVER (ORDER BY distance, id) AS rank, moment, weight
             FROM (
-                SELECT e.{target.id_column} AS id, e.embedding <=> {query}::vector AS distance,
+                SELECT e.{target.id_column} AS id, v.embedding <=> {query}::vector AS distance,
                        e.{target.time_column} AS moment, e.{target.weight_column} AS weight
-                FROM {target.table} e
-                WHERE e.embedding IS NOT NULL AND e.embedding_version = {version} AND {filters}
-                ORDER BY e.embedding <=> {query}::vector
+                FROM {target.vector_table} v
+                JOIN {target.table} e ON e.{target.id_column} = v.{target.id_column}
+                WHERE v.embedding_version = {version} AND {filters}
+                ORDER BY v.embedding <=> {query}::vector
                 LIMIT {candidates}
             ) AS nearest
             {threshold}

@@ -15,7 +15,9 @@ from services.memory.store.filters import Conditions
 from services.memory.store.idempotency import replayed_row
 
 COLUMNS = """e.semantic_memory_id, e.namespace, e.concept, e.definition, e.relationships, e.confidence,
-    e.source_episode_ids, e.created_at, e.updated_at, e.embedding_version,
+    e.source_episode_ids, e.created_at, e.updated_at,
+    (SELECT v.embedding_version FROM memory.semantic_memory_vectors v
+     WHERE v.semantic_memory_id = e.semantic_memory_id) AS embedding_version,
     (SELECT q.state FROM memory.embeddings_queue q WHERE q.semantic_memory_id = e.semantic_memory_id) AS job_state"""
 
 
@@ -84,18 +86,21 @@ async def get_semantic_memory(connection: Connection, namespace: str, semantic_m
 
 
 async def list_semantic_memories(
-    connection: Connection, namespace: str, *, after: Key | None, limit: int
+    connection: Connection, namespace: str, *, after: Key | None, limit: int, concept: str | None = None
 ) -> list[asyncpg.Record]:
-    """Newest first by (created_at, semantic_memory_id), starting after the key ``after``."""
+    """Newest first by (created_at, semantic_memory_id), starting after the key ``after``; only those of
+    ``concept`` (ignoring case) when given (index semantic_memories_concept_idx)."""
     return await connection.fetch(
         f"""SELECT {COLUMNS} FROM memory.semantic_memories e
             WHERE e.namespace = $1
               AND ($2::timestamptz IS NULL OR (e.created_at, e.semantic_memory_id) < ($2, $3::uuid))
+              AND ($5::text IS NULL OR lower(e.concept) = lower($5))
             ORDER BY e.created_at DESC, e.semantic_memory_id DESC LIMIT $4""",
         namespace,
         None if after is None else after[0],
         None if after is None else after[1],
         limit,
+        concept,
     )
 
 

@@ -12,7 +12,7 @@ async def namespace_stats(connection: Connection, namespace: str) -> asyncpg.Rec
         """
         SELECT
             (SELECT count(*) FROM memory.episodes WHERE namespace = $1) AS episodes_total,
-            (SELECT count(*) FROM memory.episodes WHERE namespace = $1 AND embedding IS NOT NULL) AS episodes_embedded,
+            (SELECT count(*) FROM memory.episode_vectors WHERE namespace = $1) AS episodes_embedded,
             q.pending, q.processing, q.dead, q.oldest_pending,
             (SELECT count(*) FROM memory.semantic_memories WHERE namespace = $1) AS semantic_memories_total,
             (SELECT count(*) FROM memory.working_memory WHERE namespace = $1 AND expires_at > now())
