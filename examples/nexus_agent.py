@@ -94,7 +94,14 @@ async def agent_loop(name: str, key_file: Path) -> None:
         fetched = (await cerebro.get_checkpoint(sessions[0].checkpoint_id)).checkpoint
         print(f"{len(sessions)} session checkpoint(s), the latest holding {dict(fetched.state_data)}")
 
-        # 4. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
+        # 4. Share how the session feels; a watch sends the mesh's shared state now, then after each change.
+        await cerebro.update_emotional_state(focus=0.8, energy=0.6, excitement=0.4)
+        watch = cerebro.watch_emotional_state()
+        shared = (await anext(watch)).state
+        await watch.aclose()  # type: ignore[attr-defined]
+        print(f"shared emotional state: {len(shared.members)} member(s), mean focus {shared.mean.focus:.2f}")
+
+        # 5. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
         proposal = (await cerebro.propose("Adopt the tuned reconnect backoff everywhere?")).proposal
         voted = (await cerebro.vote(proposal.proposal_id, "yes")).proposal
         tally = ", ".join(f"{entry.option}={entry.votes}" for entry in voted.tally)

@@ -608,6 +608,11 @@ emotions() {
         "context": {"about": "the reconnect backoff vote"}}')
     say "UpdateSharedEmotionalState: shared; $(jq '.state.members | length' <<<"$response") member(s)," \
         "mean focus $(jq -r '.state.mean.focus' <<<"$response")"
+    # The state now, then after each change: a bounded read shows the first message.
+    response=$(stream WatchSharedEmotionalState /neural-mesh/emotional-sync:watch '{}' 2)
+    [[ -n $response ]] || die "WatchSharedEmotionalState sent nothing"
+    say "WatchSharedEmotionalState: $(wc -l <<<"$response") state(s) in 2 s, its first: mean focus" \
+        "$(head -n 1 <<<"$response" | jq -r '.state.mean.focus')"
 }
 
 tasks() {

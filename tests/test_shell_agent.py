@@ -94,6 +94,7 @@ STEPS = [
     "AcknowledgeLearnings",
     "GetSharedEmotionalState",
     "UpdateSharedEmotionalState",
+    "WatchSharedEmotionalState",
     "DistributeTask",
     "GetStats",
     "GetHealth",
@@ -255,6 +256,10 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     assert "received 1 learning(s)" in line["SubscribeLearnings"]
     assert "jitter on reconnects" in line["SubscribeLearnings"]
     assert line["AcknowledgeLearnings"] == "AcknowledgeLearnings: acknowledged 1 of 1"
+    assert re.fullmatch(
+        r"WatchSharedEmotionalState: [1-9]\d* state\(s\) in 2 s, its first: mean focus [0-9.]+",
+        line["WatchSharedEmotionalState"],
+    ), line["WatchSharedEmotionalState"]
     assert f"assigned to {name} " in line["DistributeTask"]
     assert "embedding EMBEDDING_STATE_PENDING" in line["UpdateEpisode"]
     assert "a dry run would forget 1 episode(s)" in line["ForgetEpisodes"]

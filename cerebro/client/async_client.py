@@ -679,6 +679,12 @@ class AsyncCerebroClient:
     async def get_emotional_state(self, *, timeout: float | None = None) -> pb.GetSharedEmotionalStateResponse:
         return await self._call(self._stub.GetSharedEmotionalState, pb.GetSharedEmotionalStateRequest(), timeout)
 
+    def watch_emotional_state(
+        self, *, timeout: float | None = None
+    ) -> AsyncIterator[pb.WatchSharedEmotionalStateResponse]:
+        """The shared emotional state now, then after each change (close changes may arrive as one)."""
+        return self._stream(self._stub.WatchSharedEmotionalState, pb.WatchSharedEmotionalStateRequest(), timeout)
+
     async def update_emotional_state(
         self,
         *,

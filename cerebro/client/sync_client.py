@@ -137,6 +137,7 @@ class CerebroClient:
     subscribe_learnings = _blocking_stream(AsyncCerebroClient.subscribe_learnings)
     acknowledge_learnings = _blocking(AsyncCerebroClient.acknowledge_learnings)
     get_emotional_state = _blocking(AsyncCerebroClient.get_emotional_state)
+    watch_emotional_state = _blocking_stream(AsyncCerebroClient.watch_emotional_state)
     update_emotional_state = _blocking(AsyncCerebroClient.update_emotional_state)
     distribute_task = _blocking(AsyncCerebroClient.distribute_task)
     stats = _blocking(AsyncCerebroClient.stats)

@@ -1,7 +1,10 @@
-"""`cerebro keys issue|revoke|list`: gateway API keys, administered in the database directly.
+"""`cerebro keys ...`: the gateway's credentials and read grants, administered in the database directly.
 
-An admin command: it needs CEREBRO_DATABASE_URL (or _FILE) of the Cerebro database, not an API key.
-The token of an issued key is shown once (or written to --token-file) and never stored.
+API keys (issue, revoke, list), read grants between namespaces (grant, revoke-grant, grants) and
+mutual-TLS identities bound to a namespace (bind-cert, unbind-cert, certs); the SQL is in
+services/gateway/store/keys.py. An admin command: it needs CEREBRO_DATABASE_URL (or _FILE) of the
+Cerebro database, not an API key. The token of an issued key is shown once (or written to
+--token-file) and never stored. Every change reaches the running gateways at once (a notification).
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from services.gateway.store import keys
 from services.gateway.store.credentials import Scope
 
 DESCRIPTION = """\
-Issue, revoke and list the API keys agent instances use with the gateway (`authorization: Bearer <key>`).
+The gateway's credentials: the API keys agent instances send (`authorization: Bearer <key>`), the
+client certificate identities a gateway serving mutual TLS accepts instead, and the read grants that
+let one namespace read another's memories. Changes apply on every gateway at once.
 Needs CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FILE; under `cerebro up` with the embedded database:
     export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url
-A key belongs to one namespace (the instance's memories) and, to propose and vote, to one instance name."""
+A key or certificate belongs to one namespace (the instance's memories) and, to propose and vote, to
+one instance name. Exit status: 0 done, 1 nothing to do (already granted, no such grant, key or
+binding) or the database refused, 2 bad arguments."""
 
 Result = TypeVar("Result")
 
@@ -49,6 +56,41 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", help="keys (never their tokens)")
     listing.add_argument("--namespace", help="only this namespace's keys")
     listing.add_argument("--all", action="store_true", help="also revoked keys")
+    grant = actions.add_parser(
+        "grant",
+        help="let another namespace read a namespace's memories",
+        description="Let GRANTEE's keys and certificates read OWNER's memories (Recall, ListRecentEpisodes, "
+        "SearchKnowledge, ... with `namespace` OWNER). Reading only: GRANTEE's writes stay in its own "
+        "namespace. Both namespaces must be known: with a key, a certificate binding or memories.",
+    )
+    grant.add_argument("owner", metavar="OWNER", help="the namespace whose memories are read, e.g. nexus")
+    grant.add_argument("--to", dest="grantee", required=True, metavar="GRANTEE", help="the reader, e.g. aria")
+    revoke_grant = actions.add_parser(
+        "revoke-grant", help="withdraw a read grant, on every gateway at once", description="Withdraw a read grant."
+    )
+    revoke_grant.add_argument("owner", metavar="OWNER", help="the namespace whose memories were readable")
+    revoke_grant.add_argument("--from", dest="grantee", required=True, metavar="GRANTEE", help="the reader")
+    grants = actions.add_parser("grants", help="read grants (owner -> grantee)")
+    grants.add_argument("--namespace", help="only grants where this namespace is the owner or the grantee")
+    bind = actions.add_parser(
+        "bind-cert",
+        help="let a client certificate identity act for a namespace (mutual TLS)",
+        description="Bind a client certificate identity (a subject alternative name, or the common name) to a "
+        "namespace: a gateway serving mutual TLS (CEREBRO_TLS_CA_FILE, CEREBRO_GATEWAY_SERVE_TLS=true) then "
+        "accepts a certificate its CA signed for IDENTITY as that namespace's credential, with no API key. "
+        "An identity bound already must be unbound first.",
+    )
+    bind.add_argument("identity", metavar="IDENTITY", help="e.g. aria.agents.example.com")
+    bind.add_argument("namespace", metavar="NAMESPACE", help="e.g. aria")
+    bind.add_argument("--instance", help="the registered instance name it may propose and vote for, e.g. ARIA")
+    bind.add_argument("--read-only", action="store_true", help="may call no method that writes")
+    bind.add_argument("--label", default="", help="a note for people")
+    bind.add_argument("--rate", type=float, help="calls per second (default: the gateway's)")
+    bind.add_argument("--burst", type=int, help="calls at once above the rate (default: the gateway's)")
+    unbind = actions.add_parser("unbind-cert", help="refuse a certificate identity again, on every gateway at once")
+    unbind.add_argument("identity")
+    certs = actions.add_parser("certs", help="certificate bindings")
+    certs.add_argument("--all", action="store_true", help="also unbound identities")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +99,7 @@ def run(args: argparse.Namespace) -> int:
         dsn = Env().secret("DATABASE_URL")
         if dsn is None:
             raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
-        if args.action == "issue":
-            return _issue(dsn, args)
-        if args.action == "revoke":
-            return _revoke(dsn, args)
-        return _list(dsn, args)
+        return ACTIONS[args.action](dsn, args)
     except (ConfigError, ValueError) as error:
         print(f"cerebro keys: {error}", file=sys.stderr)
         return 2
@@ -163,8 +201,139 @@ def _key_json(info: keys.KeyInfo) -> dict[str, Any]:
     }
 
 
+def _grant(dsn: str, args: argparse.Namespace) -> int:
+    async def granting(db: asyncpg.Connection) -> bool:
+        keys.check_grant(args.owner, args.grantee)
+        names = [args.owner, args.grantee]
+        unknown = [name for name in names if name not in await keys.known_namespaces(db, names)]
+        if unknown:
+            raise ValueError(
+                f"unknown namespace {unknown[0]!r}: it has no API key, certificate binding or memories "
+                f"(issue it a key first: cerebro keys issue {unknown[0]})"
+            )
+        return await keys.grant_read(db, args.owner, args.grantee)
+
+    granted = _with_database(dsn, granting)
+    if args.json:
+        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "granted": granted}))
+    elif granted:
+        print(f"{args.grantee} may now read {args.owner}'s memories")
+    if not granted:
+        print(f"cerebro keys: {args.grantee} may already read {args.owner}'s memories", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _revoke_grant(dsn: str, args: argparse.Namespace) -> int:
+    keys.check_grant(args.owner, args.grantee)
+    revoked = _with_database(dsn, lambda db: keys.revoke_read(db, args.owner, args.grantee))
+    if args.json:
+        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}))
+    elif revoked:
+        print(f"{args.grantee} may no longer read {args.owner}'s memories")
+    if not revoked:
+        print(f"cerebro keys: no grant lets {args.grantee} read {args.owner}'s memories", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _grants(dsn: str, args: argparse.Namespace) -> int:
+    listed = _with_database(dsn, lambda db: keys.list_grants(db, args.namespace))
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in listed], indent=2))
+        return 0
+    rows = [
+        [grant.owner_namespace, grant.grantee_namespace, grant.created_at.strftime("%Y-%m-%d %H:%M:%S")]
+        for grant in listed
+    ]
+    print_table(["owner", "readable by", "granted"], rows)
+    return 0
+
+
+def _bind_cert(dsn: str, args: argparse.Namespace) -> int:
+    binding = _with_database(
+        dsn,
+        lambda db: keys.bind_certificate(
+            db,
+            args.identity,
+            args.namespace,
+            scope=Scope.READ_ONLY if args.read_only else Scope.READ_WRITE,
+            instance_name=args.instance,
+            label=args.label,
+            rate_per_second=args.rate,
+            burst=args.burst,
+        ),
+    )
+    if args.json:
+        print(json.dumps(_binding_json(binding), indent=2))
+        return 0
+    print_fields(
+        [
+            ("identity", binding.identity),
+            ("namespace", binding.namespace),
+            ("scope", binding.scope.value),
+            ("instance", binding.instance_name or "-"),
+        ]
+    )
+    return 0
+
+
+def _unbind_cert(dsn: str, args: argparse.Namespace) -> int:
+    unbound = _with_database(dsn, lambda db: keys.unbind_certificate(db, args.identity))
+    if args.json:
+        print(json.dumps({"identity": args.identity, "unbound": unbound}))
+    elif unbound:
+        print(f"unbound {args.identity}")
+    if not unbound:
+        print(f"cerebro keys: no bound certificate identity {args.identity}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _certs(dsn: str, args: argparse.Namespace) -> int:
+    listed = _with_database(dsn, lambda db: keys.list_certificate_bindings(db, include_revoked=args.all))
+    if args.json:
+        print(json.dumps([_binding_json(binding) for binding in listed], indent=2))
+        return 0
+    rows = [
+        [
+            binding.identity,
+            binding.namespace,
+            binding.scope.value,
+            binding.instance_name or "-",
+            binding.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            binding.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if binding.revoked_at else "-",
+            cell(binding.label),
+        ]
+        for binding in listed
+    ]
+    print_table(["identity", "namespace", "scope", "instance", "bound", "unbound", "label"], rows)
+    return 0
+
+
+def _binding_json(binding: keys.CertificateBinding) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(binding),
+        "scope": binding.scope.value,
+        "created_at": binding.created_at.isoformat(),
+        "revoked_at": binding.revoked_at.isoformat() if binding.revoked_at else None,
+    }
+
+
+ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "issue": _issue,
+    "revoke": _revoke,
+    "list": _list,
+    "grant": _grant,
+    "revoke-grant": _revoke_grant,
+    "grants": _grants,
+    "bind-cert": _bind_cert,
+    "unbind-cert": _unbind_cert,
+    "certs": _certs,
+}
+
 COMMAND = Command(
-    help="issue, revoke and list gateway API keys (admin, database access)",
+    help="API keys, read grants and certificate identities of the gateway (admin, database access)",
     description=DESCRIPTION,
     arguments=_arguments,
     run=run,

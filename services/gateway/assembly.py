@@ -28,13 +28,14 @@ from services.gateway.api.servicer import GatewayServicer
 from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
 from services.gateway.authentication import AuthenticationInterceptor
 from services.gateway.discovery import Discovery
+from services.gateway.emotion_signals import EmotionSignals
 from services.gateway.health import HealthChecker
 from services.gateway.learning_delivery import LearningDeliveryWorker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
-from services.gateway.store.channels import CREDENTIALS_CHANNEL, LEARNINGS_CHANNEL
+from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL
 from services.gateway.store.credentials import CredentialStore
 from services.gateway.store.learnings import LearningStore
 
@@ -102,6 +103,9 @@ async def open_gateway(
         signals = LearningSignals()
         listener.on(LEARNINGS_CHANNEL, signals.notified)
         listener.on_reconnect(signals.wake_all)
+        emotion_signals = EmotionSignals()
+        listener.on(EMOTIONS_CHANNEL, emotion_signals.notified)
+        listener.on_reconnect(emotion_signals.wake_all)
         namespaces = Namespaces(memory)
         learnings = LearningStore(pool, worker_id=f"gateway {socket.gethostname()}:{os.getpid()}")
         resources = GatewayResources(
@@ -113,6 +117,7 @@ async def open_gateway(
             namespaces=namespaces,
             learnings=learnings,
             signals=signals,
+            emotion_signals=emotion_signals,
             health=HealthChecker(pool, listener, pools),
             settings=settings,
             region=service.region,

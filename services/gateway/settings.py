@@ -21,7 +21,8 @@ class GatewaySettings:
     # Authentication failures one client address may make: a burst, refilled at a rate per second.
     auth_failure_burst: int
     auth_failure_rate_per_second: float
-    # Streams (WatchDecisions, SubscribeLearnings) one credential may hold open on this replica.
+    # Streams (WatchDecisions, SubscribeLearnings, WatchSharedEmotionalState) one credential may hold open on
+    # this replica.
     max_streams_per_credential: int
     # Deadline of downstream calls when the caller set none.
     downstream_timeout_seconds: float

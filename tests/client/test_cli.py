@@ -345,3 +345,47 @@ async def test_keys_issue_list_revoke(
     assert listed["revoked_at"] is not None
     assert await keys("issue", "Not A Namespace") == 2
     assert "namespace" in capsys.readouterr().err
+
+
+async def test_keys_grants_and_certificate_bindings(
+    mesh: Mesh, namespace: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CEREBRO_DATABASE_URL", mesh.database_url)
+    reader = f"{namespace}-reader"
+
+    async def keys(*argv: str) -> int:
+        return await run(parse("keys", *argv))
+
+    assert await keys("grant", namespace, "--to", reader) == 2
+    assert f"unknown namespace {namespace!r}" in capsys.readouterr().err
+    await mesh.issue(namespace)
+    await mesh.issue(reader)
+    assert await keys("--json", "grant", namespace, "--to", reader) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "owner_namespace": namespace,
+        "grantee_namespace": reader,
+        "granted": True,
+    }
+    assert await keys("grant", namespace, "--to", reader) == 1
+    assert capsys.readouterr().err.strip() == f"cerebro keys: {reader} may already read {namespace}'s memories"
+    assert await keys("grants", "--namespace", reader) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["owner", "readable", "by", "granted"] and lines[1].split()[:2] == [namespace, reader]
+    assert await keys("revoke-grant", namespace, "--from", reader) == 0
+    assert await keys("revoke-grant", namespace, "--from", reader) == 1
+    assert await keys("revoke-grant", namespace, "--from", "Not A Namespace") == 2
+    assert "grantee namespace 'Not A Namespace'" in capsys.readouterr().err
+    assert await keys("--json", "grants", "--namespace", reader) == 0
+    assert capsys.readouterr().out.endswith("[]\n")
+
+    identity = f"{namespace}.agents.test"
+    assert await keys("bind-cert", identity, namespace, "--read-only") == 0
+    assert "read-only" in capsys.readouterr().out
+    assert await keys("bind-cert", identity, reader) == 2
+    assert "already bound; unbind it first" in capsys.readouterr().err
+    assert await keys("--json", "certs") == 0
+    [bound] = [b for b in json.loads(capsys.readouterr().out) if b["identity"] == identity]
+    assert (bound["namespace"], bound["scope"], bound["revoked_at"]) == (namespace, "read-only", None)
+    assert await keys("unbind-cert", identity) == 0
+    assert await keys("unbind-cert", identity) == 1
+    assert f"no bound certificate identity {identity}" in capsys.readouterr().err

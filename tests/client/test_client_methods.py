@@ -225,6 +225,13 @@ async def test_emotions_tasks_stats_and_health(client: AsyncCerebroClient, agent
     shared = await client.update_emotional_state(focus=0.9, energy=0.5, excitement=0.2, context={"why": "tests"})
     assert agent.namespace in {member.namespace for member in shared.state.members}
     assert (await client.get_emotional_state()).state.HasField("mean")
+    watch = client.watch_emotional_state()
+    first = await asyncio.wait_for(anext(watch), 10)
+    assert {m.namespace: m.emotional_vector.focus for m in first.state.members}[agent.namespace] == pytest.approx(0.9)
+    await client.update_emotional_state(focus=0.1, energy=0.5, excitement=0.2)
+    changed = await asyncio.wait_for(anext(watch), 10)
+    await watch.aclose()  # type: ignore[attr-defined]
+    assert {m.namespace: m.emotional_vector.focus for m in changed.state.members}[agent.namespace] == pytest.approx(0.1)
 
     assignment = (await client.distribute_task("write the client", required_capabilities=[])).assignment
     assert assignment.instance.instance_id and assignment.reason

@@ -43,6 +43,7 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
     assert lines[0].startswith(f"{name} joined the mesh as instance ")
     assert any(line.startswith("recalled (") and "reconnect backoff" in line for line in lines)
     assert any(line.startswith("checkpoint ") and line.endswith("continuity 1.00") for line in lines)
+    assert any(line.startswith("shared emotional state: ") and " member(s), mean focus " in line for line in lines)
     assert "a dry run would forget 1 draft(s)" in lines and "forgot 1 draft(s)" in lines
     assert any(line.endswith(": the backoff is exponential with jitter") for line in lines)
     assert "session_notes versions: [2, 1]" in lines

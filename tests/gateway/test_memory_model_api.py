@@ -194,8 +194,12 @@ async def embed_now(mesh: Mesh, episode_id: str) -> None:
     connection = await mesh.admin()
     try:
         await connection.execute(
-            """UPDATE memory.episodes SET embedding = array_fill(0.05, ARRAY[384])::vector,
-                   embedding_version = 'test-model', embedded_at = now() WHERE episode_id = $1""",
+            """INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version)
+               SELECT episode_id, namespace, array_fill(0.05, ARRAY[384])::vector, 'test-model'
+               FROM memory.episodes WHERE episode_id = $1
+               ON CONFLICT (episode_id) DO UPDATE
+               SET embedding = EXCLUDED.embedding, embedding_version = EXCLUDED.embedding_version,
+                   embedded_at = now()""",
             uuid.UUID(episode_id),
         )
         await connection.execute(

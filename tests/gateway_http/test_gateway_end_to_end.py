@@ -177,6 +177,26 @@ async def test_learnings_stream_to_a_subscriber_as_json_lines(mesh: Mesh, face: 
         stream.close()
 
 
+async def test_the_shared_emotional_state_streams_as_json_lines(mesh: Mesh, face: Face, namespace: str) -> None:
+    agent = await bearer(mesh, namespace)
+    shared = {"emotionalVector": {"focus": 0.25, "energy": 0.5, "excitement": 0.75}}
+    assert (await face.http.post("/neural-mesh/emotional-sync", json=shared, headers=agent)).status == 200
+    stream = await face.http.get("/neural-mesh/emotional-sync:watch", headers=agent)
+    assert stream.status == 200
+    assert stream.headers["Content-Type"] == "application/x-ndjson"
+    try:
+        first = json.loads(await asyncio.wait_for(stream.content.readline(), timeout=15))
+        members = {member["namespace"]: member for member in first["result"]["state"]["members"]}
+        assert members[namespace]["emotionalVector"]["focus"] == pytest.approx(0.25)
+        shared["emotionalVector"]["focus"] = 0.5
+        assert (await face.http.post("/neural-mesh/emotional-sync", json=shared, headers=agent)).status == 200
+        changed = json.loads(await asyncio.wait_for(stream.content.readline(), timeout=15))
+        members = {member["namespace"]: member for member in changed["result"]["state"]["members"]}
+        assert members[namespace]["emotionalVector"]["focus"] == pytest.approx(0.5)
+    finally:
+        stream.close()
+
+
 async def test_fuzzing_the_real_gateway_over_http_finds_no_server_error(
     mesh: Mesh,
     face: Face,

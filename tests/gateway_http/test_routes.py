@@ -55,6 +55,7 @@ SERVED = {
     ("POST", "/neural-mesh/cross-learning:acknowledge"): "AcknowledgeLearnings",
     ("GET", "/neural-mesh/emotional-sync"): "GetSharedEmotionalState",
     ("POST", "/neural-mesh/emotional-sync"): "UpdateSharedEmotionalState",
+    ("GET", "/neural-mesh/emotional-sync:watch"): "WatchSharedEmotionalState",
     ("POST", "/neural-mesh/task-distribute"): "DistributeTask",
     ("GET", "/stats"): "GetStats",
     ("GET", "/health"): "GetHealth",

@@ -2606,6 +2606,47 @@ class UpdateSharedEmotionalStateResponse(_message.Message):
 Global___UpdateSharedEmotionalStateResponse: _TypeAlias = UpdateSharedEmotionalStateResponse  # noqa: Y015
 
 @_typing.final
+class WatchSharedEmotionalStateRequest(_message.Message):
+    """Request of WatchSharedEmotionalState."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSharedEmotionalStateRequest: _TypeAlias = WatchSharedEmotionalStateRequest  # noqa: Y015
+
+@_typing.final
+class WatchSharedEmotionalStateResponse(_message.Message):
+    """One message of WatchSharedEmotionalState."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> _resources_pb2.SharedEmotionalState:
+        """The shared state: first as it is when the stream starts, then after each change."""
+
+    def __init__(
+        self,
+        *,
+        state: _resources_pb2.SharedEmotionalState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSharedEmotionalStateResponse: _TypeAlias = WatchSharedEmotionalStateResponse  # noqa: Y015
+
+@_typing.final
 class DistributeTaskRequest(_message.Message):
     """Request of DistributeTask."""
 

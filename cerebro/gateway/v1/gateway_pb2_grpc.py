@@ -288,6 +288,11 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateResponse.FromString,
                 _registered_method=True)
+        self.WatchSharedEmotionalState = channel.unary_stream(
+                '/cerebro.gateway.v1.AgentGateway/WatchSharedEmotionalState',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateResponse.FromString,
+                _registered_method=True)
         self.DistributeTask = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/DistributeTask',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskRequest.SerializeToString,
@@ -683,6 +688,15 @@ class AgentGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSharedEmotionalState(self, request, context):
+        """Streams the shared state now, then the state after each change, whichever gateway replica made it.
+        Changes close together may arrive as one state (the latest). Watch again after the stream ends
+        (UNAVAILABLE at a replica's shutdown): the first message is the state at that time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DistributeTask(self, request, context):
         """Chooses the active agent instance best suited to a task: most required capabilities first, then
         the preferred region, then the fewest recent assignments, then name; and says why.
@@ -938,6 +952,11 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.UpdateSharedEmotionalState,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateResponse.SerializeToString,
+            ),
+            'WatchSharedEmotionalState': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSharedEmotionalState,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateResponse.SerializeToString,
             ),
             'DistributeTask': grpc.unary_unary_rpc_method_handler(
                     servicer.DistributeTask,
@@ -2221,6 +2240,33 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/UpdateSharedEmotionalState',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.UpdateSharedEmotionalStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSharedEmotionalState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/WatchSharedEmotionalState',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchSharedEmotionalStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

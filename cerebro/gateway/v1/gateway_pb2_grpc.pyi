@@ -193,6 +193,11 @@ class AgentGatewayStub:
     """Returns the emotional state the instances share."""
     UpdateSharedEmotionalState: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UpdateSharedEmotionalStateRequest, _gateway_pb2.UpdateSharedEmotionalStateResponse]
     """Shares the caller's emotional vector, and returns the shared state after it."""
+    WatchSharedEmotionalState: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchSharedEmotionalStateRequest, _gateway_pb2.WatchSharedEmotionalStateResponse]
+    """Streams the shared state now, then the state after each change, whichever gateway replica made it.
+    Changes close together may arrive as one state (the latest). Watch again after the stream ends
+    (UNAVAILABLE at a replica's shutdown): the first message is the state at that time.
+    """
     DistributeTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
     the preferred region, then the fewest recent assignments, then name; and says why.
@@ -368,6 +373,11 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """Returns the emotional state the instances share."""
     UpdateSharedEmotionalState: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UpdateSharedEmotionalStateRequest, _gateway_pb2.UpdateSharedEmotionalStateResponse]  # type: ignore[assignment]
     """Shares the caller's emotional vector, and returns the shared state after it."""
+    WatchSharedEmotionalState: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchSharedEmotionalStateRequest, _gateway_pb2.WatchSharedEmotionalStateResponse]  # type: ignore[assignment]
+    """Streams the shared state now, then the state after each change, whichever gateway replica made it.
+    Changes close together may arrive as one state (the latest). Watch again after the stream ends
+    (UNAVAILABLE at a replica's shutdown): the first message is the state at that time.
+    """
     DistributeTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]  # type: ignore[assignment]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
     the preferred region, then the fewest recent assignments, then name; and says why.
@@ -816,6 +826,17 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.UpdateSharedEmotionalStateResponse, _abc.Awaitable[_gateway_pb2.UpdateSharedEmotionalStateResponse]]:
         """Shares the caller's emotional vector, and returns the shared state after it."""
+
+    @_abc_1.abstractmethod
+    def WatchSharedEmotionalState(
+        self,
+        request: _gateway_pb2.WatchSharedEmotionalStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.WatchSharedEmotionalStateResponse], _abc.AsyncIterator[_gateway_pb2.WatchSharedEmotionalStateResponse]]:
+        """Streams the shared state now, then the state after each change, whichever gateway replica made it.
+        Changes close together may arrive as one state (the latest). Watch again after the stream ends
+        (UNAVAILABLE at a replica's shutdown): the first message is the state at that time.
+        """
 
     @_abc_1.abstractmethod
     def DistributeTask(

@@ -23,6 +23,7 @@ from cerebro.runtime.violations import Violations
 from services.gateway.auth import Authenticator
 from services.gateway.call import caller, current_call
 from services.gateway.downstream import FieldMap, relayed_error
+from services.gateway.emotion_signals import EmotionSignals
 from services.gateway.health import HealthChecker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
@@ -55,6 +56,7 @@ class GatewayResources:
     namespaces: Namespaces
     learnings: LearningStore
     signals: LearningSignals
+    emotion_signals: EmotionSignals
     health: HealthChecker
     settings: GatewaySettings
     region: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from cerebro.gateway.v1 import gateway_pb2 as pb
@@ -33,3 +35,20 @@ class EmotionsApi(ApiBase):
         store = EmotionStore(self.resources.pool)
         await store.share(caller().namespace, request.emotional_vector, about)
         return pb.UpdateSharedEmotionalStateResponse(state=await store.shared_state())
+
+    async def WatchSharedEmotionalState(
+        self, request: pb.WatchSharedEmotionalStateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchSharedEmotionalStateResponse]:
+        store = EmotionStore(self.resources.pool)
+        sent = b""
+        with self.resources.emotion_signals.stream_waiter() as changed:
+            while True:
+                # Cleared before reading, so a change committed meanwhile is either read now or wakes us.
+                changed.clear()
+                state = await store.shared_state()
+                # A wake-up without a change (after a listener reconnect) sends nothing.
+                serialized = state.SerializeToString(deterministic=True)
+                if serialized != sent:
+                    yield pb.WatchSharedEmotionalStateResponse(state=state)
+                    sent = serialized
+                await changed.wait()

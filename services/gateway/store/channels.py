@@ -1,8 +1,9 @@
 """The gateway's PostgreSQL notification channels (cerebro.runtime.notifications).
 
 Writers notify inside their transaction, so every replica hears of a change when it commits:
-credential changes invalidate the authentication caches at once, and learning changes wake the
-learning delivery worker and the subscribers' streams. Notifications are a fast path only: what they
+credential changes invalidate the authentication caches at once, learning changes wake the
+learning delivery worker and the subscribers' streams, and shared emotion changes wake the
+WatchSharedEmotionalState streams. Notifications are a fast path only: what they
 announce is also found by cache expiry and by polls.
 """
 
@@ -12,3 +13,5 @@ from __future__ import annotations
 CREDENTIALS_CHANNEL = "cerebro_gateway_credentials"
 # Payload "" (a delivery waits to be stored) or a namespace (a delivery of it was stored).
 LEARNINGS_CHANNEL = "cerebro_gateway_learnings"
+# Payload: the namespace whose shared emotion changed.
+EMOTIONS_CHANNEL = "cerebro_gateway_emotions"

@@ -1,4 +1,7 @@
-"""Emotional sync on PostgreSQL: the vector each instance last shared, and the mesh's mean of them."""
+"""Emotional sync on PostgreSQL: the vector each instance last shared, and the mesh's mean of them.
+
+A share notifies EMOTIONS_CHANNEL in its transaction, so every gateway replica's watch streams hear of it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import asyncpg
 from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import identity_pb2
 from cerebro.runtime.safe_values import stored_struct
+from services.gateway.store.channels import EMOTIONS_CHANNEL
 
 
 class EmotionStore:
@@ -18,17 +22,22 @@ class EmotionStore:
         self._pool = pool
 
     async def share(self, namespace: str, vector: identity_pb2.EmotionalVector, context: dict[str, Any] | None) -> None:
+        # One statement: the notification goes out when it commits, at no extra round trip.
         await self._pool.execute(
-            """INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement, context)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (namespace) DO UPDATE SET
-                   focus = EXCLUDED.focus, energy = EXCLUDED.energy, excitement = EXCLUDED.excitement,
-                   context = EXCLUDED.context, updated_at = now()""",
+            """WITH shared AS (
+                   INSERT INTO gateway.shared_emotions (namespace, focus, energy, excitement, context)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (namespace) DO UPDATE SET
+                       focus = EXCLUDED.focus, energy = EXCLUDED.energy, excitement = EXCLUDED.excitement,
+                       context = EXCLUDED.context, updated_at = now()
+                   RETURNING namespace)
+               SELECT pg_notify($6, namespace) FROM shared""",
             namespace,
             vector.focus,
             vector.energy,
             vector.excitement,
             context,
+            EMOTIONS_CHANNEL,
         )
 
     async def shared_state(self) -> resources_pb2.SharedEmotionalState:

@@ -67,7 +67,8 @@ class Grant:
     created_at: datetime
 
 
-def _check_namespace(namespace: str, what: str = "namespace") -> None:
+def check_namespace(namespace: str, what: str = "namespace") -> None:
+    """ValueError naming ``what`` unless ``namespace`` is a valid namespace name."""
     if not NAMESPACE_PATTERN.fullmatch(namespace):
         raise ValueError(f"{what} {namespace!r} {NAMESPACE_RULE}")
 
@@ -75,7 +76,7 @@ def _check_namespace(namespace: str, what: str = "namespace") -> None:
 def _check_common(
     namespace: str, instance_name: str | None, label: str, rate_per_second: float | None, burst: int | None
 ) -> None:
-    _check_namespace(namespace)
+    check_namespace(namespace)
     if instance_name is not None and not INSTANCE_NAME_PATTERN.match(instance_name):
         raise ValueError(f"instance name {instance_name!r} must be 1-200 characters without whitespace")
     if len(label) > MAX_LABEL_CHARS:
@@ -228,12 +229,17 @@ async def list_certificate_bindings(db: Database, *, include_revoked: bool = Fal
     ]
 
 
-async def grant_read(db: Database, owner_namespace: str, grantee_namespace: str) -> bool:
-    """Let ``grantee_namespace`` read ``owner_namespace``'s memories; False when already granted."""
-    _check_namespace(owner_namespace, "owner namespace")
-    _check_namespace(grantee_namespace, "grantee namespace")
+def check_grant(owner_namespace: str, grantee_namespace: str) -> None:
+    """ValueError unless a grant from ``owner_namespace`` to ``grantee_namespace`` could be made."""
+    check_namespace(owner_namespace, "owner namespace")
+    check_namespace(grantee_namespace, "grantee namespace")
     if owner_namespace == grantee_namespace:
         raise ValueError("a namespace can always read itself; grant another namespace")
+
+
+async def grant_read(db: Database, owner_namespace: str, grantee_namespace: str) -> bool:
+    """Let ``grantee_namespace`` read ``owner_namespace``'s memories; False when already granted."""
+    check_grant(owner_namespace, grantee_namespace)
     async with _transaction(db) as connection:
         granted = await connection.fetchval(
             """INSERT INTO gateway.read_grants (owner_namespace, grantee_namespace) VALUES ($1, $2)
@@ -267,6 +273,21 @@ async def list_grants(db: Database, namespace: str | None = None) -> list[Grant]
         namespace,
     )
     return [Grant(row["owner_namespace"], row["grantee_namespace"], row["created_at"]) for row in rows]
+
+
+async def known_namespaces(db: Database, namespaces: list[str]) -> set[str]:
+    """Those of ``namespaces`` the mesh knows: with an API key or a certificate binding (even revoked), or
+    with memories (a namespace the memory service holds, when its schema is in this database)."""
+    rows = await db.fetch(
+        """SELECT namespace FROM gateway.api_keys WHERE namespace = ANY($1::text[])
+           UNION SELECT namespace FROM gateway.certificate_bindings WHERE namespace = ANY($1::text[])""",
+        namespaces,
+    )
+    known = {row["namespace"] for row in rows}
+    if await db.fetchval("SELECT to_regclass('memory.namespaces') IS NOT NULL"):
+        held = await db.fetch("SELECT name FROM memory.namespaces WHERE name = ANY($1::text[])", namespaces)
+        known |= {row["name"] for row in held}
+    return known
 
 
 @asynccontextmanager
