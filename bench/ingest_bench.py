@@ -343,6 +343,8 @@ async def measure(
             await fill_background(
                 gateway, await issue_token(database_url, "background"), args.background_episodes, roots
             )
+        info = await embedder_pb2_grpc.EmbedderServiceStub(embedder).GetModelInfo(embedder_pb2.GetModelInfoRequest())
+        print(f"the embedder serves backend {info.backend}; the in-process Encoder runs {encoder.backend.value}")
         for run, mode in enumerate(args.modes):
             before = encoder_rate(encoder, texts)
             alone = await embedder_service_rate(embedder, texts, roots)

@@ -1,5 +1,5 @@
 """A minimal NEXUS-style agent loop on the Cerebro client: remember, recall, correct and forget, organise
-projects, working memory, blocks, checkpoints and knowledge, then propose and vote.
+projects, working memory, blocks, checkpoints and knowledge, take a task, then propose and vote.
 
 Run it against `cerebro up` (see examples/README.md for the API key and the enrolment of the agent's key):
 
@@ -20,14 +20,18 @@ from pathlib import Path
 
 from cerebro.client import AsyncCerebroClient, CerebroError, NotFound
 from cerebro.consensus.names import PROPOSAL_STATES
+from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import episodes_pb2, semantic_pb2
+
+TASK_STATES = {number: name.removeprefix("TASK_STATE_") for name, number in resources_pb2.TaskState.items()}
 
 
 async def agent_loop(name: str, key_file: Path) -> None:
     async with AsyncCerebroClient() as cerebro:
         # 0. Join the instance network with the agent's own signing key: the gateway forwards what the agent
         #    signs and never signs for it. The client renews the lease until it is closed.
-        joined = await cerebro.register_instance(name, key_file, capabilities=["memory_management"])
+        own_capability = f"agent:{name}"  # only this agent has it, so the task below comes to it
+        joined = await cerebro.register_instance(name, key_file, capabilities=["memory_management", own_capability])
         print(f"{name} joined the mesh as instance {joined.instance.instance_id}")
 
         # 1. Remember what just happened, as plain content and as a document-004 style action.
@@ -101,7 +105,21 @@ async def agent_loop(name: str, key_file: Path) -> None:
         await watch.aclose()  # type: ignore[attr-defined]
         print(f"shared emotional state: {len(shared.members)} member(s), mean focus {shared.mean.focus:.2f}")
 
-        # 5. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
+        # 5. Distribute a task, receive it in the inbox (at least once: until acknowledged, it comes again on
+        #    every new stream), acknowledge it, report progress and complete it; then read it as its distributor.
+        assigned = (
+            await cerebro.distribute_task("Measure the reconnect backoff", required_capabilities=[own_capability])
+        ).assignment
+        async for delivery in cerebro.watch_tasks():
+            if delivery.task.task_id == assigned.task_id:
+                break
+        await cerebro.acknowledge_task(assigned.task_id)
+        await cerebro.report_task_progress(assigned.task_id, progress=0.5, status_message="measuring")
+        await cerebro.complete_task(assigned.task_id, result={"p99_reconnect_ms": 840})
+        task = (await cerebro.get_task(assigned.task_id)).task
+        print(f"task {task.task_id}: {TASK_STATES[task.state]} by {task.assignment.instance.instance_name}")
+
+        # 6. Propose a decision to the mesh and vote on it; 2/3 of the voting instances decide.
         proposal = (await cerebro.propose("Adopt the tuned reconnect backoff everywhere?")).proposal
         voted = (await cerebro.vote(proposal.proposal_id, "yes")).proposal
         tally = ", ".join(f"{entry.option}={entry.votes}" for entry in voted.tally)

@@ -97,7 +97,7 @@ def names:
   if type == "object" then
     with_entries(.key |= camel
       | if (.key | IN("metadata", "content", "stateData", "workingContext", "relationships", "context",
-                      "actionDetails", "contextState"))
+                      "actionDetails", "contextState", "result"))
         then . else .value |= names end)
   elif type == "array" then map(names)
   else . end;
@@ -349,6 +349,14 @@ episodes() {
         contextState: {load: "low", shell: true}, tags: ["ops", "shell"], importance: 0.8}')")
     say "Remember: stored action system_optimization_complete as episode $(jq -r .episode.episodeId <<<"$response")" \
         "(metadata.action: $(jq -c .episode.metadata.action <<<"$response"))"
+    # A backfill: several episodes in one call, all stored or none, each idempotent by its request id.
+    response=$(call RememberBatch POST /memory/action:batch '*' "$(jq -n --arg a "$(uuid4)" --arg b "$(uuid4)" \
+        '{episodes: [{requestId: $a, content: "the shell agent backfilled the first line of its log",
+                      tags: ["shell", "backfill"]},
+                     {requestId: $b, content: "the shell agent backfilled the second line of its log",
+                      tags: ["shell", "backfill"]}]}')")
+    (($(jq '.episodes | length' <<<"$response") == 2)) || die "RememberBatch stored fewer than 2 episodes"
+    say "RememberBatch: stored $(jq '.episodes | length' <<<"$response") episodes in one call"
 
     response=$(call Recall POST /memory/search '*' '{"query": "reconnect backoff", "topK": 5}')
     (($(jq '.hits | length' <<<"$response") > 0)) || die "Recall found nothing for 'reconnect backoff'"
@@ -615,15 +623,64 @@ emotions() {
         "$(head -n 1 <<<"$response" | jq -r '.state.mean.focus')"
 }
 
+# distribute DESCRIPTION: a task needing this agent's own capability, so it is assigned to this agent.
+distribute() {
+    call DistributeTask POST /neural-mesh/task-distribute '*' "$(jq -n --arg id "$(uuid4)" \
+        --arg capability "$own_capability" --arg description "$1" '{requestId: $id,
+            description: $description, requiredCapabilities: [$capability]}')"
+}
+
 tasks() {
-    local response chosen
-    response=$(call DistributeTask POST /neural-mesh/task-distribute '*' "$(jq -n --arg id "$(uuid4)" \
-        --arg capability "$own_capability" '{requestId: $id,
-            description: "Roll out the tuned reconnect backoff", requiredCapabilities: [$capability]}')")
+    local response chosen task_id failing_id
+    response=$(distribute "Roll out the tuned reconnect backoff")
     chosen=$(jq -r .assignment.instance.instanceName <<<"$response")
+    task_id=$(jq -r .assignment.taskId <<<"$response")
     [[ $chosen == "$agent_name" ]] || die "DistributeTask chose $chosen, not $agent_name: $response"
-    say "DistributeTask: task $(jq -r .assignment.taskId <<<"$response") assigned to $chosen" \
-        "($(jq -r .assignment.reason <<<"$response"))"
+    say "DistributeTask: task $task_id assigned to $chosen ($(jq -r .assignment.reason <<<"$response"))"
+
+    # The inbox: every task assigned to this agent and not acknowledged yet, then new ones (a bounded read).
+    response=$(stream WatchTasks /neural-mesh/tasks:watch '{}' "$stream_seconds")
+    jq -e -s --arg id "$task_id" 'any(.[]; .task.taskId == $id)' <<<"$response" >/dev/null ||
+        die "WatchTasks did not deliver task $task_id: $response"
+    say "WatchTasks: received task $task_id at cursor" \
+        "$(jq -r -s --arg id "$task_id" 'map(select(.task.taskId == $id))[0].cursor' <<<"$response")" \
+        "($(jq -s length <<<"$response") unacknowledged task(s) in the inbox)"
+    response=$(call GetTask GET '/neural-mesh/tasks/{task_id}' '' "$(jq -n --arg id "$task_id" '{taskId: $id}')")
+    say "GetTask: task $task_id is $(jq -r .task.state <<<"$response")," \
+        "acknowledge by $(jq -r .task.acknowledgeDeadline <<<"$response")"
+    response=$(call AcknowledgeTask POST '/neural-mesh/tasks/{task_id}:acknowledge' '*' \
+        "$(jq -n --arg id "$task_id" '{taskId: $id}')")
+    say "AcknowledgeTask: task $task_id is $(jq -r .task.state <<<"$response")"
+    response=$(call ReportTaskProgress POST '/neural-mesh/tasks/{task_id}:reportProgress' '*' \
+        "$(jq -n --arg id "$task_id" '{taskId: $id, progress: 0.5, statusMessage: "half the replicas done"}')")
+    say "ReportTaskProgress: task $task_id at $(jq -r .task.progress <<<"$response"):" \
+        "$(jq -r .task.statusMessage <<<"$response")"
+    response=$(call CompleteTask POST '/neural-mesh/tasks/{task_id}:complete' '*' \
+        "$(jq -n --arg id "$task_id" '{taskId: $id, result: {replicas_updated: 3}}')")
+    say "CompleteTask: task $task_id is $(jq -r .task.state <<<"$response")," \
+        "result $(jq -c .task.result <<<"$response")"
+    # What a distributor sees: the task as it is, then every change; the stream ends with the task.
+    response=$(stream WatchTasks /neural-mesh/tasks:watch "$(jq -n --arg id "$task_id" '{taskId: $id}')" \
+        "$stream_seconds")
+    [[ $(tail -n 1 <<<"$response" | jq -r .task.state) == TASK_STATE_SUCCEEDED ]] ||
+        die "WatchTasks of $task_id did not end with its success: $response"
+    say "WatchTasks: task $task_id watched to its end: $(tail -n 1 <<<"$response" | jq -r .task.state)"
+
+    response=$(distribute "Roll back the old backoff")
+    failing_id=$(jq -r .assignment.taskId <<<"$response")
+    say "DistributeTask: task $failing_id assigned to $(jq -r .assignment.instance.instanceName <<<"$response")"
+    response=$(call AcknowledgeTask POST '/neural-mesh/tasks/{task_id}:acknowledge' '*' \
+        "$(jq -n --arg id "$failing_id" '{taskId: $id}')")
+    say "AcknowledgeTask: task $failing_id is $(jq -r .task.state <<<"$response")"
+    response=$(call FailTask POST '/neural-mesh/tasks/{task_id}:fail' '*' "$(jq -n --arg id "$failing_id" \
+        '{taskId: $id, errorMessage: "nothing to roll back", result: {checked_replicas: 3}}')")
+    say "FailTask: task $failing_id is $(jq -r .task.state <<<"$response"): $(jq -r .task.errorMessage <<<"$response")"
+    response=$(call ListTasks GET /neural-mesh/tasks '' '{"distributed": true, "pageSize": 10}')
+    jq -e --arg succeeded "$task_id" --arg failed "$failing_id" \
+        '[.tasks[].taskId] | index($succeeded) != null and index($failed) != null' <<<"$response" >/dev/null ||
+        die "ListTasks does not list tasks $task_id and $failing_id: $response"
+    say "ListTasks: $(jq '.tasks | length' <<<"$response") task(s) distributed by this agent:" \
+        "$(jq -r '[.tasks[] | .state | sub("TASK_STATE_"; "")] | join(", ")' <<<"$response")"
 }
 
 system() {

@@ -50,6 +50,7 @@ STEPS = [
     "RenewInstanceLease",
     "Remember",
     "Remember",
+    "RememberBatch",
     "Recall",
     "ListRecentEpisodes",
     "UpdateEpisode",
@@ -96,6 +97,16 @@ STEPS = [
     "UpdateSharedEmotionalState",
     "WatchSharedEmotionalState",
     "DistributeTask",
+    "WatchTasks",
+    "GetTask",
+    "AcknowledgeTask",
+    "ReportTaskProgress",
+    "CompleteTask",
+    "WatchTasks",
+    "DistributeTask",
+    "AcknowledgeTask",
+    "FailTask",
+    "ListTasks",
     "GetStats",
     "GetHealth",
     "DeregisterInstance",
@@ -266,6 +277,12 @@ def test_a_shell_agent_walks_the_whole_api(mesh: Mesh, transport: str) -> None:
     assert "forgot 1 episode(s)" in output
     assert line["ArchiveProject"].endswith("is now PROJECT_STATUS_ARCHIVED")
     assert "versions [2,1]" in line["ListMemoryBlockRevisions"]
+    task_id = re.search(r"^DistributeTask: task (\S+) ", output, re.MULTILINE).group(1)
+    assert line["WatchTasks"].startswith(f"WatchTasks: received task {task_id} at cursor ")
+    assert line["AcknowledgeTask"].endswith("TASK_STATE_ACKNOWLEDGED")
+    assert line["CompleteTask"].endswith('result {"replicas_updated":3}')
+    assert line["FailTask"].endswith("TASK_STATE_FAILED: nothing to roll back")
+    assert line["ListTasks"].endswith("FAILED, SUCCEEDED")
     assert line["DeregisterInstance"].endswith("(INSTANCE_STATUS_OFFLINE)")
 
     # What the shell did is real: the proposal it signed with openssl is decided by its openssl-signed

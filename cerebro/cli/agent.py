@@ -82,13 +82,19 @@ enroll, revoke and enrolled need CEREBRO_DATABASE_URL or CEREBRO_DATABASE_URL_FI
     export CEREBRO_DATABASE_URL_FILE=~/.cerebro/secrets/database_url"""
 
 
-def add_parsers(commands: SubParsers) -> SubParsers:
-    """Register the gateway commands on the subcommands of the `cerebro` parser; returns the actions of
-    `cerebro instances`, which the server parts add the operator's enrolment actions to."""
+def connection_options() -> argparse.ArgumentParser:
+    """The options of every gateway command: where the gateway is, how long a call may take, --json."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--target", help="gateway host:port (default: $CEREBRO_GATEWAY_TARGET or localhost:50051)")
     common.add_argument("--timeout", type=float, help="seconds a call may take (default: 10)")
     common.add_argument("--json", action="store_true", help="print the response as canonical protobuf JSON")
+    return common
+
+
+def add_parsers(commands: SubParsers) -> SubParsers:
+    """Register the gateway commands on the subcommands of the `cerebro` parser; returns the actions of
+    `cerebro instances`, which the server parts add the operator's enrolment actions to."""
+    common = connection_options()
     signing = argparse.ArgumentParser(add_help=False)
     signing.add_argument("--key-file", type=Path, help="the agent's Ed25519 key (default: $CEREBRO_AGENT_KEY_FILE)")
     signing.add_argument("--instance-id", help="the agent's instance id (default: $CEREBRO_AGENT_INSTANCE_ID)")

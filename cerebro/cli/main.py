@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cerebro.cli import agent
+from cerebro.cli import agent, tasks
 from cerebro.cli.commands import NotInstalled, add_part_commands
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     instance_actions = agent.add_parsers(commands)
+    tasks.add_parser(commands)
     add_part_commands(commands, {"instances": instance_actions})
     return parser
 

@@ -39,6 +39,10 @@ Response = TypeVar("Response", bound=Message)
 DEFAULT_VOTING_WINDOW = timedelta(minutes=5)
 # Renewing every third of the lease leaves two more tries before it runs out.
 RENEWALS_PER_LEASE = 3
+# watch_tasks opens its stream again after these (the server went away, or too many streams were open).
+RECONNECTED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+RECONNECT_MIN_SECONDS = 0.2
+RECONNECT_MAX_SECONDS = 5.0
 
 
 def _struct(value: JsonObject | None) -> struct_pb2.Struct | None:
@@ -718,6 +722,87 @@ class AsyncCerebroClient:
             preferred_region=preferred_region,
         )
         return await self._call(self._stub.DistributeTask, request, timeout)
+
+    # The task inbox
+
+    async def watch_tasks(
+        self, after_cursor: int = 0, *, reconnect: bool = True
+    ) -> AsyncIterator[pb.WatchTasksResponse]:
+        """The tasks assigned to this agent's instance and not acknowledged yet, then each new one, for ever.
+
+        Delivery is at least once: a task comes again on a later stream until it is acknowledged. When
+        the stream breaks (UNAVAILABLE, RESOURCE_EXHAUSTED) and ``reconnect`` is set, it is opened again
+        after a backoff from the cursor of the last task received, so no task comes twice in one iteration.
+        Pass the last ``cursor`` as ``after_cursor`` to resume after a restart without the tasks seen.
+        """
+        cursor = after_cursor
+        backoff = RECONNECT_MIN_SECONDS
+        while True:
+            call = self._stub.WatchTasks(pb.WatchTasksRequest(after_cursor=cursor), metadata=self._metadata)
+            try:
+                async for message in call:
+                    cursor = message.cursor
+                    backoff = RECONNECT_MIN_SECONDS
+                    yield message
+            except grpc.aio.AioRpcError as error:
+                if not reconnect or error.code() not in RECONNECTED_CODES:
+                    raise from_rpc_error(error) from None
+                log.info("task stream broke (%s); reconnecting from cursor %d", error.code().name, cursor)
+            finally:
+                call.cancel()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
+
+    def watch_task(self, task_id: str, *, timeout: float | None = None) -> AsyncIterator[pb.WatchTasksResponse]:
+        """A task as it is now, then after every change, until it succeeds or fails (its distributor or
+        assignee only)."""
+        return self._stream(self._stub.WatchTasks, pb.WatchTasksRequest(task_id=task_id), timeout)
+
+    async def get_task(self, task_id: str, *, timeout: float | None = None) -> pb.GetTaskResponse:
+        return await self._call(self._stub.GetTask, pb.GetTaskRequest(task_id=task_id), timeout)
+
+    async def list_tasks(
+        self,
+        *,
+        distributed: bool = False,
+        states: Sequence[resources_pb2.TaskState.ValueType] = (),
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListTasksResponse:
+        """Tasks assigned to this agent's instance (or, ``distributed``, those it distributed), newest first."""
+        request = pb.ListTasksRequest(
+            distributed=distributed, states=states, page_size=page_size, page_token=page_token
+        )
+        return await self._call(self._stub.ListTasks, request, timeout)
+
+    async def acknowledge_task(self, task_id: str, *, timeout: float | None = None) -> pb.AcknowledgeTaskResponse:
+        """Take an assigned task on; it is not delivered again."""
+        return await self._call(self._stub.AcknowledgeTask, pb.AcknowledgeTaskRequest(task_id=task_id), timeout)
+
+    async def report_task_progress(
+        self,
+        task_id: str,
+        *,
+        progress: float | None = None,
+        status_message: str = "",
+        timeout: float | None = None,
+    ) -> pb.ReportTaskProgressResponse:
+        """How far an acknowledged task is: ``progress`` in [0, 1], and what is happening."""
+        request = pb.ReportTaskProgressRequest(task_id=task_id, progress=progress, status_message=status_message)
+        return await self._call(self._stub.ReportTaskProgress, request, timeout)
+
+    async def complete_task(
+        self, task_id: str, *, result: JsonObject | None = None, timeout: float | None = None
+    ) -> pb.CompleteTaskResponse:
+        request = pb.CompleteTaskRequest(task_id=task_id, result=_struct(result))
+        return await self._call(self._stub.CompleteTask, request, timeout)
+
+    async def fail_task(
+        self, task_id: str, error_message: str, *, result: JsonObject | None = None, timeout: float | None = None
+    ) -> pb.FailTaskResponse:
+        request = pb.FailTaskRequest(task_id=task_id, error_message=error_message, result=_struct(result))
+        return await self._call(self._stub.FailTask, request, timeout)
 
     # The system
 

@@ -3,7 +3,8 @@
 Retries live in gRPC's service config, so each attempt respects the call's overall deadline. A call is
 in IDEMPOTENT_METHODS when repeating it cannot write twice: reads, creates that carry a request_id
 (the client always sends one), replacements that set a value, and the same signed vote again.
-UpdateMemoryBlock and UpdateIdentityState are left out: each applied attempt bumps a version.
+UpdateMemoryBlock, UpdateIdentityState and ReportTaskProgress are left out: each applied attempt bumps
+a version. AcknowledgeTask, CompleteTask and FailTask repeated with the same values change nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ IDEMPOTENT_METHODS = (
     "GetSharedEmotionalState",
     "UpdateSharedEmotionalState",
     "DistributeTask",
+    "WatchTasks",
+    "GetTask",
+    "ListTasks",
+    "AcknowledgeTask",
+    "CompleteTask",
+    "FailTask",
     "GetStats",
     "GetHealth",
 )

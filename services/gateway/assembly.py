@@ -35,9 +35,12 @@ from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
-from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL
+from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL
 from services.gateway.store.credentials import CredentialStore
 from services.gateway.store.learnings import LearningStore
+from services.gateway.store.tasks import TaskStore
+from services.gateway.task_redistribution import TaskRedistributor
+from services.gateway.task_signals import TaskSignals
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ class Gateway:
     servicer: GatewayServicer
     guard: CallGuard
     settings: GatewaySettings
-    # Run while the gateway serves (notifications, learning delivery, discovery); cancelled at stop.
+    # Run while the gateway serves (notifications, learning delivery, task redistribution, discovery);
+    # cancelled at stop.
     background_tasks: list[Callable[[], Awaitable[None]]]
     # A secret of this process that its own HTTP face sends along with its clients' addresses, so that
     # authentication failures are counted per HTTP client instead of per loopback connection.
@@ -106,6 +110,10 @@ async def open_gateway(
         emotion_signals = EmotionSignals()
         listener.on(EMOTIONS_CHANNEL, emotion_signals.notified)
         listener.on_reconnect(emotion_signals.wake_all)
+        task_signals = TaskSignals()
+        listener.on(TASKS_CHANNEL, task_signals.notified)
+        listener.on_reconnect(task_signals.wake_all)
+        tasks = TaskStore(pool)
         namespaces = Namespaces(memory)
         learnings = LearningStore(pool, worker_id=f"gateway {socket.gethostname()}:{os.getpid()}")
         resources = GatewayResources(
@@ -118,12 +126,21 @@ async def open_gateway(
             learnings=learnings,
             signals=signals,
             emotion_signals=emotion_signals,
+            tasks=tasks,
+            task_signals=task_signals,
             health=HealthChecker(pool, listener, pools),
             settings=settings,
             region=service.region,
         )
         delivery = LearningDeliveryWorker(learnings, memory, namespaces, signals, settings.learning_poll_seconds)
-        background: list[Callable[[], Awaitable[None]]] = [listener.run, delivery.run]
+        redistribution = TaskRedistributor(
+            tasks,
+            consensus,
+            poll_seconds=settings.task_poll_seconds,
+            acknowledge_seconds=settings.task_acknowledge_seconds,
+            load_window_seconds=settings.task_load_window_seconds,
+        )
+        background: list[Callable[[], Awaitable[None]]] = [listener.run, delivery.run, redistribution.run]
         if settings.discovery and service.tls is not None and service.tls.mutual:
             background.append(Discovery(consensus, pools).run)
         elif settings.discovery:

@@ -9,10 +9,43 @@ explained in one sentence and cannot trade a missing capability for a shorter qu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cerebro.consensus.v1 import consensus_pb2
+
+LIST_PAGE_SIZE = 1000
+MAX_LISTED_INSTANCES = 10_000
+
+InstancesPage = Callable[[consensus_pb2.ListInstancesRequest], Awaitable[consensus_pb2.ListInstancesResponse]]
+
+
+async def active_instances(
+    page: InstancesPage, *, region: str = "", capability: str = "", agents_only: bool
+) -> list[consensus_pb2.Instance]:
+    """Active instances by name, read with ``page`` from consensus; without the mesh's service replicas
+    (workers) when ``agents_only``."""
+    instances: list[consensus_pb2.Instance] = []
+    page_token = ""
+    while len(instances) < MAX_LISTED_INSTANCES:
+        response = await page(
+            consensus_pb2.ListInstancesRequest(
+                page_size=LIST_PAGE_SIZE,
+                page_token=page_token,
+                status=consensus_pb2.INSTANCE_STATUS_ACTIVE,
+                region=region,
+                capability=capability,
+            )
+        )
+        instances += [
+            instance
+            for instance in response.instances
+            if not agents_only or instance.instance_type != consensus_pb2.INSTANCE_TYPE_WORKER
+        ]
+        page_token = response.next_page_token
+        if not page_token:
+            break
+    return instances[:MAX_LISTED_INSTANCES]
 
 
 @dataclass(frozen=True)

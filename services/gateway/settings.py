@@ -21,8 +21,8 @@ class GatewaySettings:
     # Authentication failures one client address may make: a burst, refilled at a rate per second.
     auth_failure_burst: int
     auth_failure_rate_per_second: float
-    # Streams (WatchDecisions, SubscribeLearnings, WatchSharedEmotionalState) one credential may hold open on
-    # this replica.
+    # Streams (WatchDecisions, SubscribeLearnings, WatchSharedEmotionalState, WatchTasks) one credential may
+    # hold open on this replica.
     max_streams_per_credential: int
     # Deadline of downstream calls when the caller set none.
     downstream_timeout_seconds: float
@@ -36,6 +36,10 @@ class GatewaySettings:
     learning_poll_seconds: float
     # Tasks assigned within this window count as an instance's load.
     task_load_window_seconds: float
+    # An assignee that does not acknowledge a task within this lapses, and the task is distributed again.
+    task_acknowledge_seconds: float
+    # How often each replica looks for lapsed assignees, and the fallback wake-up of task streams.
+    task_poll_seconds: float
     apply_migrations: bool
     pool_size: int
 
@@ -61,6 +65,10 @@ class GatewaySettings:
             task_load_window_seconds=env.float(
                 "GATEWAY_TASK_LOAD_WINDOW_SECONDS", 300.0, minimum=1.0, maximum=30 * 86_400.0
             ),
+            task_acknowledge_seconds=env.float(
+                "GATEWAY_TASK_ACKNOWLEDGE_SECONDS", 60.0, minimum=0.1, maximum=7 * 86_400.0
+            ),
+            task_poll_seconds=env.float("GATEWAY_TASK_POLL_SECONDS", 2.0, minimum=0.05, maximum=600.0),
             apply_migrations=env.bool("GATEWAY_APPLY_MIGRATIONS", True),
             pool_size=env.int("GATEWAY_POOL_SIZE", 10, minimum=2, maximum=500),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -27,7 +27,7 @@ class Agent:
         return ClientSettings(target=mesh.gateway.target, api_key=self.api_key)
 
 
-async def new_agent(mesh: Mesh, prefix: str = "nexus") -> Agent:  # noqa: F811
+async def new_agent(mesh: Mesh, prefix: str = "nexus", capabilities: Sequence[str] = ()) -> Agent:  # noqa: F811
     suffix = uuid.uuid4().hex[:8]
     name, agent_namespace = f"{prefix.upper()}-{suffix}", f"{prefix}-{suffix}"
     issued = await mesh.issue(agent_namespace, instance_name=name)
@@ -35,7 +35,7 @@ async def new_agent(mesh: Mesh, prefix: str = "nexus") -> Agent:  # noqa: F811
     key_file = mesh.data_dir / "agent-keys" / f"{name}.pem"
     await mesh.consensus.enroll(name, load_or_create_identity_key(key_file))
     async with AsyncCerebroClient(settings) as client:
-        await client.register_instance(name, key_file, keep_lease=False)
+        await client.register_instance(name, key_file, capabilities=capabilities, keep_lease=False)
         assert client.signer is not None
         return Agent(name, agent_namespace, issued.token, client.signer)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from cerebro.cli.main import build_parser
-from cerebro.client import CerebroClient
+from cerebro.client import AsyncCerebroClient, CerebroClient
 from cerebro.memory.v1 import semantic_pb2
-from tests.client.conftest import Agent
+from tests.client.conftest import Agent, new_agent
 from tests.gateway.harness import Mesh
 
 
@@ -389,3 +389,30 @@ async def test_keys_grants_and_certificate_bindings(
     assert await keys("unbind-cert", identity) == 0
     assert await keys("unbind-cert", identity) == 1
     assert f"no bound certificate identity {identity}" in capsys.readouterr().err
+
+
+async def test_tasks_watch_list_ack_complete(
+    mesh: Mesh, agent: Agent, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skill = f"cli-{uuid.uuid4().hex[:6]}"
+    worker = await new_agent(mesh, "worker", capabilities=[skill])
+    async with AsyncCerebroClient(agent.settings(mesh)) as boss:
+        task_id = (await boss.distribute_task("answer it", required_capabilities=[skill])).assignment.task_id
+    monkeypatch.setenv("CEREBRO_API_KEY", worker.api_key)
+
+    assert await cerebro(mesh, "tasks", "watch", "--count", "1", "--json") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    delivered = json.loads(line)
+    assert delivered["task"]["taskId"] == task_id and int(delivered["cursor"]) > 0
+    assert await cerebro(mesh, "tasks", "list", "--state", "assigned") == 0
+    assert task_id in capsys.readouterr().out
+
+    assert await cerebro(mesh, "tasks", "complete", task_id) == 1
+    assert capsys.readouterr().err.startswith("cerebro tasks complete: FAILED_PRECONDITION: ")
+    assert await cerebro(mesh, "tasks", "ack", task_id) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert await cerebro(mesh, "tasks", "complete", task_id, "--result", '{"answer": 42}', "--json") == 0
+    done = json.loads(capsys.readouterr().out)["task"]
+    assert done["state"] == "TASK_STATE_SUCCEEDED" and done["result"] == {"answer": 42}
+    with pytest.raises(SystemExit):
+        parse("tasks", "complete", task_id, "--result", "[1]")

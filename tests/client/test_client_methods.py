@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from cerebro.client import AsyncCerebroClient, CerebroClient, InvalidArgument, NotFound
+from cerebro.client import (
+    AsyncCerebroClient,
+    CerebroClient,
+    ClientSettings,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from cerebro.consensus.client import reverify
 from cerebro.consensus.v1 import consensus_pb2
 from cerebro.gateway.v1 import gateway_pb2 as pb
@@ -16,6 +24,7 @@ from cerebro.gateway.v1 import resources_pb2
 from cerebro.memory.v1 import episodes_pb2, identity_pb2, namespaces_pb2, semantic_pb2, working_memory_pb2
 from tests.client.conftest import Agent, new_agent
 from tests.gateway.harness import Mesh
+from tests.support import eventually, free_port
 
 
 async def test_episodes_remember_recall_and_list(client: AsyncCerebroClient) -> None:
@@ -257,9 +266,80 @@ async def test_the_blocking_client_does_the_same_from_a_thread(mesh: Mesh, agent
             watch = cerebro.watch_decisions(proposal.proposal_id)
             first = next(watch)
             watch.close()  # leaving a stream early cancels it on the client's loop
+            assert not cerebro.list_tasks(distributed=True).tasks  # this agent distributed none
             return stored.episode_id, hits, first.event_type
 
     # The mesh serves on this thread's event loop, so the blocking client must run in another thread.
     episode_id, hits, event_type = await asyncio.to_thread(use_blocking_client)
     assert hits == [episode_id]
     assert event_type == consensus_pb2.PROPOSAL_EVENT_TYPE_EXISTING
+
+
+async def next_of(inbox: AsyncIterator[pb.WatchTasksResponse], ours: set[str]) -> pb.WatchTasksResponse:
+    """The next delivery of one of our tasks: a task of another test that required no capability may come
+    to any agent, this one too."""
+    while (delivery := await asyncio.wait_for(anext(inbox), 30)).task.task_id not in ours:
+        pass
+    return delivery
+
+
+async def test_the_task_inbox_from_distribution_to_result(mesh: Mesh, client: AsyncCerebroClient, agent: Agent) -> None:
+    skill = f"summarise-{uuid.uuid4().hex[:6]}"
+    worker = await new_agent(mesh, "worker", capabilities=[skill])
+    async with AsyncCerebroClient(worker.settings(mesh)) as worker_client:
+        inbox = worker_client.watch_tasks()
+        assignment = (await client.distribute_task("summarise the week", required_capabilities=[skill])).assignment
+        delivered = await next_of(inbox, {assignment.task_id})
+        await inbox.aclose()  # type: ignore[attr-defined]
+        task_id = delivered.task.task_id
+        assert assignment.instance.instance_name == worker.name
+
+        with pytest.raises(FailedPrecondition):
+            await worker_client.complete_task(task_id, result={"summary": "too early"})
+        await worker_client.acknowledge_task(task_id)
+        progressed = (await worker_client.report_task_progress(task_id, progress=0.5, status_message="reading")).task
+        assert progressed.progress == pytest.approx(0.5)
+        done = (await worker_client.complete_task(task_id, result={"summary": "quiet week"})).task
+        assert done.state == resources_pb2.TASK_STATE_SUCCEEDED
+
+    seen = [message.task async for message in client.watch_task(task_id)]  # ends with the task
+    assert seen[-1].result["summary"] == "quiet week"
+    assert (await client.get_task(task_id)).task.state == resources_pb2.TASK_STATE_SUCCEEDED
+    listed = await client.list_tasks(distributed=True, states=[resources_pb2.TASK_STATE_SUCCEEDED])
+    assert [task.task_id for task in listed.tasks] == [task_id]
+
+
+async def test_watch_tasks_reconnects_from_its_cursor_when_the_gateway_restarts(
+    mesh: Mesh, client: AsyncCerebroClient
+) -> None:
+    skill = f"restart-{uuid.uuid4().hex[:6]}"
+    worker = await new_agent(mesh, "worker", capabilities=[skill])
+    port = free_port()
+    replica_env = {"CEREBRO_GATEWAY_PORT": str(port), "CEREBRO_GATEWAY_TASK_POLL_SECONDS": "0.2"}
+    settings = ClientSettings(target=f"127.0.0.1:{port}", api_key=worker.api_key)
+    received: list[str] = []
+
+    async def collect(inbox: AsyncIterator[pb.WatchTasksResponse], wanted: str) -> None:
+        while (delivery := await anext(inbox)).task.task_id != wanted:
+            received.append(delivery.task.task_id)
+        received.append(wanted)
+
+    async with AsyncCerebroClient(settings) as worker_client:
+        inbox = worker_client.watch_tasks()
+        async with mesh.another_gateway(f"restarting-{port}", replica_env):
+            first = (await client.distribute_task("first", required_capabilities=[skill])).assignment.task_id
+            await asyncio.wait_for(collect(inbox, first), 30)
+            # Read on while the replica goes away: the stream breaks, and the iterator reconnects.
+            second_received = asyncio.ensure_future(collect(inbox, "none yet"))
+        second = (await client.distribute_task("second", required_capabilities=[skill])).assignment.task_id
+        async with mesh.another_gateway(f"restarted-{port}", replica_env):
+            # The same iteration resumes after the first task's cursor: the second comes, the first not again.
+            await eventually(lambda: second in received, timeout=30)
+            second_received.cancel()
+        await inbox.aclose()  # type: ignore[attr-defined]
+    assert received.count(first) == 1 and received.count(second) == 1
+    # A new iteration starts from the beginning: the first task was never acknowledged.
+    async with AsyncCerebroClient(worker.settings(mesh)) as worker_client:
+        fresh = worker_client.watch_tasks()
+        assert (await next_of(fresh, {first, second})).task.task_id == first
+        await fresh.aclose()  # type: ignore[attr-defined]

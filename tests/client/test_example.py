@@ -49,4 +49,5 @@ async def test_the_nexus_agent_loop_runs_against_the_mesh(mesh: Mesh) -> None:
     assert "session_notes versions: [2, 1]" in lines
     assert "knowledge of 'Reconnect Backoff': exponential, with jitter" in lines
     assert "1 session checkpoint(s), the latest holding {'focus': 'mesh health'}" in lines
+    assert any(line.startswith("task ") and line.endswith(f": SUCCEEDED by {name}") for line in lines)
     assert "yes=1" in lines[-1]

@@ -21,11 +21,14 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from cerebro.consensus.v1 import consensus_pb2
 from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
 from cerebro.runtime.database import open_pool
 from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
+from services.gateway.distribution import choose
 from services.gateway.store.learnings import LearningStore
+from services.gateway.store.tasks import Chosen, TaskState, TaskStore, request_digest
 from tests.deploy.conftest import DEPLOY, REPO
 from tests.support import private_postgres
 
@@ -199,6 +202,49 @@ async def test_the_gateway_role_works_the_learning_outbox_queue(migrated: str) -
             )
         )
         assert states == {"stored": "done", "failed": "pending", "abandoned": "processing"}
+    finally:
+        await pool.close()
+
+
+def instance(name: str) -> consensus_pb2.Instance:
+    return consensus_pb2.Instance(instance_id=str(uuid.uuid4()), instance_name=name, capabilities=["work"])
+
+
+async def test_the_gateway_role_works_the_task_inbox(migrated: str) -> None:
+    """Everything DistributeTask, the assignee's calls and the lapse sweep do to tasks (migration 0005), as the
+    gateway's role."""
+    first, second = instance("first"), instance("second")
+    pool = await open_pool(await login(migrated, "cerebro_gateway"), max_size=2)
+    try:
+        store = TaskStore(pool)
+        async with store.assigning() as assigning:
+            choice = choose([first], ["work"], "local", await assigning.loads([first.instance_id], 60), 60)
+            assert choice is not None
+            assigned = await assigning.record(
+                requester="distributor",
+                request_id=uuid.uuid4(),
+                digest=request_digest("task", ["work"], "local"),
+                description="task",
+                required=["work"],
+                preferred_region="local",
+                chosen=Chosen.of(choice),
+                acknowledge_seconds=60,
+            )
+        task_id = assigned["task_id"]
+        assert [row["task_id"] for row in await store.inbox("first", 0, 10)] == [task_id]
+        await store.acknowledge(task_id, "first")
+        # The first instance is gone: the sweep hands its task to the second.
+        async with store.assigning() as assigning:
+            [lapsed] = await assigning.lapsed([second.instance_id], 10)
+            choice = choose([second], ["work"], "local", {}, 60)
+            assert choice is not None
+            await assigning.reassign(lapsed, Chosen.of(choice), [uuid.UUID(first.instance_id)], 60)
+        await store.acknowledge(task_id, "second")
+        await store.report_progress(task_id, "second", 0.5, "half")
+        finished = await store.finish(task_id, "second", TaskState.SUCCEEDED, {"ok": True}, "")
+        assert (finished["state"], finished["assignment_count"], finished["result"]) == ("succeeded", 2, {"ok": True})
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await pool.execute("DELETE FROM gateway.tasks")
     finally:
         await pool.close()
 

@@ -190,24 +190,35 @@ async def embedding_job(mesh: Mesh, episode_id: str) -> tuple[str, bytes]:
 
 
 async def embed_now(mesh: Mesh, episode_id: str) -> None:
-    """What the embeddings worker does for an episode (no worker runs in this mesh)."""
+    """What the embeddings worker does for an episode (no worker runs in this mesh): complete its job and
+    store its vector (migration 0008)."""
     connection = await mesh.admin()
     try:
-        await connection.execute(
-            """INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version)
-               SELECT episode_id, namespace, array_fill(0.05, ARRAY[384])::vector, 'test-model'
-               FROM memory.episodes WHERE episode_id = $1
-               ON CONFLICT (episode_id) DO UPDATE
-               SET embedding = EXCLUDED.embedding, embedding_version = EXCLUDED.embedding_version,
-                   embedded_at = now()""",
-            uuid.UUID(episode_id),
-        )
-        await connection.execute(
-            "UPDATE memory.embeddings_queue SET state = 'done', completed_at = now() WHERE episode_id = $1",
-            uuid.UUID(episode_id),
+        async with connection.transaction():
+            await connection.execute(
+                "UPDATE memory.embeddings_queue SET state = 'done', completed_at = now() WHERE episode_id = $1",
+                uuid.UUID(episode_id),
+            )
+            await connection.execute(
+                """INSERT INTO memory.episode_vectors (episode_id, namespace, embedding, embedding_version)
+                   SELECT episode_id, namespace, array_fill(0.05, ARRAY[384])::vector, 'test-model'
+                   FROM memory.episodes WHERE episode_id = $1""",
+                uuid.UUID(episode_id),
+            )
+    finally:
+        await connection.close()
+
+
+async def vector_count(mesh: Mesh, episode_ids: list[str]) -> int:
+    connection = await mesh.admin()
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM memory.episode_vectors WHERE episode_id = ANY($1::uuid[])",
+            [uuid.UUID(episode_id) for episode_id in episode_ids],
         )
     finally:
         await connection.close()
+    return count
 
 
 async def test_update_episode_content_re_embeds_it(mesh: Mesh, agent: Metadata) -> None:
@@ -225,6 +236,7 @@ async def test_update_episode_content_re_embeds_it(mesh: Mesh, agent: Metadata) 
     ).episode
     assert updated.content == "the backoff is exponential with jitter"
     assert updated.embedding_state == episodes_pb2.EMBEDDING_STATE_PENDING and not updated.embedding_version
+    assert await vector_count(mesh, [episode.episode_id]) == 0  # the old vector went with the old content
     state, checksum = await embedding_job(mesh, episode.episode_id)
     assert (state, checksum) == ("pending", hashlib.sha256(updated.content.encode()).digest())
     found = await stub.Recall(pb.RecallRequest(query="jitter", mode=episodes_pb2.SEARCH_MODE_TEXT), metadata=agent)
@@ -313,6 +325,8 @@ async def test_forget_counts_in_a_dry_run_then_forgets(mesh: Mesh, agent: Metada
         for i in range(3)
     ]
     kept = (await stub.Remember(pb.RememberRequest(content="fresh", tags=["fresh"]), metadata=agent)).episode
+    for episode in [*stale, kept]:
+        await embed_now(mesh, episode.episode_id)
     dry = await stub.ForgetEpisodes(pb.ForgetEpisodesRequest(filter={"tags": ["stale"]}), metadata=agent)
     assert dry.forget_count == 3
     assert list(dry.forget_sample) == [e.episode_id for e in reversed(stale)]  # newest first
@@ -334,6 +348,8 @@ async def test_forget_counts_in_a_dry_run_then_forgets(mesh: Mesh, agent: Metada
     finally:
         await connection.close()
     assert jobs == 0
+    assert await vector_count(mesh, [e.episode_id for e in stale]) == 0
+    assert await vector_count(mesh, [kept.episode_id]) == 1
     repeated = await stub.ForgetEpisodes(
         pb.ForgetEpisodesRequest(filter={"tags": ["stale"]}, force=True), metadata=agent
     )

@@ -19,6 +19,7 @@ from services.gateway.http.gateway_api import openapi_document, route_table
 from services.gateway.http.server import open_gateway_channel, running_http_face
 from services.gateway.http.settings import HttpSettings
 from services.gateway.store.credentials import Scope
+from tests.consensus.harness import register
 from tests.gateway.harness import Mesh
 from tests.gateway.test_memory_api import DOCUMENT_004_ACTION
 from tests.transcoding.fuzzing import fuzz, no_server_error_but_unavailable
@@ -331,3 +332,46 @@ async def test_the_rest_of_the_memory_model_by_path(mesh: Mesh, face: Face, name
     assert isinstance(item, dict)
     assert (await http.delete(f"/memory/working/{item['itemId']}", headers=agent)).status == 200
     assert (await http.get(f"/memory/working/{item['itemId']}", headers=agent)).status == 404
+
+
+async def test_the_task_inbox_over_http(mesh: Mesh, face: Face) -> None:
+    skill = f"http-{uuid.uuid4().hex[:6]}"
+    worker = await register(mesh.consensus, f"agent-{uuid.uuid4().hex[:8]}", capabilities=[skill])
+    assignee = await bearer(mesh, f"ns-{worker.name}", instance_name=worker.name)
+    distributor = await bearer(mesh, f"distributor-{uuid.uuid4().hex[:6]}")
+    stream = await face.http.get("/neural-mesh/tasks:watch", headers=assignee)
+    assert stream.status == 200
+    assert stream.headers["Content-Type"] == "application/x-ndjson"
+    try:
+        distributed = await face.http.post(
+            "/neural-mesh/task-distribute",
+            json={"description": "over HTTP", "requiredCapabilities": [skill]},
+            headers=distributor,
+        )
+        assert distributed.status == 200, await distributed.text()
+        task_id = (await distributed.json())["assignment"]["taskId"]
+        # Tasks of other tests that asked for no capability may come to any agent: skip them.
+        line = json.loads(await asyncio.wait_for(stream.content.readline(), timeout=15))
+        while line["result"]["task"]["taskId"] != task_id:
+            line = json.loads(await asyncio.wait_for(stream.content.readline(), timeout=15))
+        assert line["result"]["task"]["state"] == "TASK_STATE_ASSIGNED"
+        assert int(line["result"]["cursor"]) > 0  # int64 is a string in JSON
+    finally:
+        stream.close()
+
+    early = await face.http.post(f"/neural-mesh/tasks/{task_id}:complete", json={}, headers=assignee)
+    assert early.status == 400 and (await early.json())["code"] == 9  # FAILED_PRECONDITION
+    acknowledged = await face.http.post(f"/neural-mesh/tasks/{task_id}:acknowledge", json={}, headers=assignee)
+    assert (await acknowledged.json())["task"]["state"] == "TASK_STATE_ACKNOWLEDGED"
+    completed = await face.http.post(
+        f"/neural-mesh/tasks/{task_id}:complete", json={"result": {"rows": 3}}, headers=assignee
+    )
+    assert (await completed.json())["task"]["state"] == "TASK_STATE_SUCCEEDED"
+    read = await face.http.get(f"/neural-mesh/tasks/{task_id}", headers=distributor)
+    assert (await read.json())["task"]["result"] == {"rows": 3}
+    listed = await face.http.get(
+        "/neural-mesh/tasks", params={"distributed": "true", "states": "TASK_STATE_SUCCEEDED"}, headers=distributor
+    )
+    assert [task["taskId"] for task in (await listed.json())["tasks"]] == [task_id]
+    stranger = await face.http.get(f"/neural-mesh/tasks/{task_id}", headers=await bearer(mesh, "stranger-ns"))
+    assert stranger.status == 403

@@ -57,6 +57,13 @@ SERVED = {
     ("POST", "/neural-mesh/emotional-sync"): "UpdateSharedEmotionalState",
     ("GET", "/neural-mesh/emotional-sync:watch"): "WatchSharedEmotionalState",
     ("POST", "/neural-mesh/task-distribute"): "DistributeTask",
+    ("GET", "/neural-mesh/tasks:watch"): "WatchTasks",
+    ("GET", "/neural-mesh/tasks/{task_id}"): "GetTask",
+    ("GET", "/neural-mesh/tasks"): "ListTasks",
+    ("POST", "/neural-mesh/tasks/{task_id}:acknowledge"): "AcknowledgeTask",
+    ("POST", "/neural-mesh/tasks/{task_id}:reportProgress"): "ReportTaskProgress",
+    ("POST", "/neural-mesh/tasks/{task_id}:complete"): "CompleteTask",
+    ("POST", "/neural-mesh/tasks/{task_id}:fail"): "FailTask",
     ("GET", "/stats"): "GetStats",
     ("GET", "/health"): "GetHealth",
 }

@@ -298,6 +298,41 @@ class AgentGatewayStub:
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskRequest.SerializeToString,
                 response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskResponse.FromString,
                 _registered_method=True)
+        self.WatchTasks = channel.unary_stream(
+                '/cerebro.gateway.v1.AgentGateway/WatchTasks',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksResponse.FromString,
+                _registered_method=True)
+        self.GetTask = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/GetTask',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.FromString,
+                _registered_method=True)
+        self.ListTasks = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ListTasks',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeTask = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/AcknowledgeTask',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskResponse.FromString,
+                _registered_method=True)
+        self.ReportTaskProgress = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/ReportTaskProgress',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressResponse.FromString,
+                _registered_method=True)
+        self.CompleteTask = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/CompleteTask',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskResponse.FromString,
+                _registered_method=True)
+        self.FailTask = channel.unary_unary(
+                '/cerebro.gateway.v1.AgentGateway/FailTask',
+                request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskRequest.SerializeToString,
+                response_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskResponse.FromString,
+                _registered_method=True)
         self.GetStats = channel.unary_unary(
                 '/cerebro.gateway.v1.AgentGateway/GetStats',
                 request_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetStatsRequest.SerializeToString,
@@ -699,8 +734,83 @@ class AgentGatewayServicer:
 
     def DistributeTask(self, request, context):
         """Chooses the active agent instance best suited to a task: most required capabilities first, then
-        the preferred region, then the fewest recent assignments, then name; and says why.
-        FAILED_PRECONDITION when no active agent instance has any required capability.
+        the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+        to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+        instance has any required capability.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTasks(self, request, context):
+        """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
+        distributor. A task is a resource with a state machine, changed by one method per transition
+        (each names what the assignee did, and each is allowed from certain states only):
+
+        PENDING -> ASSIGNED -> ACKNOWLEDGED -> SUCCEEDED | FAILED
+
+        AcknowledgeTask (ASSIGNED -> ACKNOWLEDGED), ReportTaskProgress (ACKNOWLEDGED, stays),
+        CompleteTask and FailTask (ACKNOWLEDGED -> SUCCEEDED or FAILED). Only the assignee, the instance
+        the caller's credential is bound to, may make them (PERMISSION_DENIED otherwise); a transition
+        the task's state does not allow is FAILED_PRECONDITION. Repeating a transition already made
+        with the same values returns the task unchanged, so a retry is harmless. Only the distributor
+        (the namespace that called DistributeTask) and the assignee may read a task.
+
+        The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
+        instance stops being active in the instance network (its lease expired, or it deregistered)
+        before the task ends: the task then goes back to distribution and is assigned to another eligible
+        instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+
+        Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
+        instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
+        new one as it is assigned. Delivery is at least once: a task is sent again on a later stream until
+        it is acknowledged, unless that stream starts after its cursor. With `task_id`: that task as it
+        is now, then after every change, until it ends (SUCCEEDED or FAILED). The stream may end with
+        UNAVAILABLE or RESOURCE_EXHAUSTED; watch again from the last cursor received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTask(self, request, context):
+        """Returns a task, to its distributor or its assignee.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTasks(self, request, context):
+        """Lists the tasks assigned to the caller's instance, or those the caller's namespace distributed,
+        newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeTask(self, request, context):
+        """The assignee takes the task on: ASSIGNED -> ACKNOWLEDGED. It is not sent on WatchTasks again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportTaskProgress(self, request, context):
+        """The assignee says how far it is with an acknowledged task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTask(self, request, context):
+        """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailTask(self, request, context):
+        """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
+        not distributed again; its distributor decides what follows.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -962,6 +1072,41 @@ def add_AgentGatewayServicer_to_server(servicer, server):
                     servicer.DistributeTask,
                     request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskRequest.FromString,
                     response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskResponse.SerializeToString,
+            ),
+            'WatchTasks': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTasks,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksResponse.SerializeToString,
+            ),
+            'GetTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTask,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.SerializeToString,
+            ),
+            'ListTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTasks,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'AcknowledgeTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeTask,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskResponse.SerializeToString,
+            ),
+            'ReportTaskProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskProgress,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressResponse.SerializeToString,
+            ),
+            'CompleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTask,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskResponse.SerializeToString,
+            ),
+            'FailTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailTask,
+                    request_deserializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskRequest.FromString,
+                    response_serializer=cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskResponse.SerializeToString,
             ),
             'GetStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStats,
@@ -2294,6 +2439,195 @@ class AgentGateway:
             '/cerebro.gateway.v1.AgentGateway/DistributeTask',
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskRequest.SerializeToString,
             cerebro_dot_gateway_dot_v1_dot_gateway__pb2.DistributeTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/WatchTasks',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.WatchTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/GetTask',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ListTasks',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/AcknowledgeTask',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.AcknowledgeTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/ReportTaskProgress',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.ReportTaskProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/CompleteTask',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.CompleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerebro.gateway.v1.AgentGateway/FailTask',
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskRequest.SerializeToString,
+            cerebro_dot_gateway_dot_v1_dot_gateway__pb2.FailTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

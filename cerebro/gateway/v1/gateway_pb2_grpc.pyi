@@ -200,8 +200,51 @@ class AgentGatewayStub:
     """
     DistributeTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
-    the preferred region, then the fewest recent assignments, then name; and says why.
-    FAILED_PRECONDITION when no active agent instance has any required capability.
+    the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+    to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+    instance has any required capability.
+    """
+    WatchTasks: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchTasksRequest, _gateway_pb2.WatchTasksResponse]
+    """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
+    distributor. A task is a resource with a state machine, changed by one method per transition
+    (each names what the assignee did, and each is allowed from certain states only):
+
+      PENDING -> ASSIGNED -> ACKNOWLEDGED -> SUCCEEDED | FAILED
+
+    AcknowledgeTask (ASSIGNED -> ACKNOWLEDGED), ReportTaskProgress (ACKNOWLEDGED, stays),
+    CompleteTask and FailTask (ACKNOWLEDGED -> SUCCEEDED or FAILED). Only the assignee, the instance
+    the caller's credential is bound to, may make them (PERMISSION_DENIED otherwise); a transition
+    the task's state does not allow is FAILED_PRECONDITION. Repeating a transition already made
+    with the same values returns the task unchanged, so a retry is harmless. Only the distributor
+    (the namespace that called DistributeTask) and the assignee may read a task.
+
+    The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
+    instance stops being active in the instance network (its lease expired, or it deregistered)
+    before the task ends: the task then goes back to distribution and is assigned to another eligible
+    instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+
+    Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
+    instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
+    new one as it is assigned. Delivery is at least once: a task is sent again on a later stream until
+    it is acknowledged, unless that stream starts after its cursor. With `task_id`: that task as it
+    is now, then after every change, until it ends (SUCCEEDED or FAILED). The stream may end with
+    UNAVAILABLE or RESOURCE_EXHAUSTED; watch again from the last cursor received.
+    """
+    GetTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetTaskRequest, _gateway_pb2.GetTaskResponse]
+    """Returns a task, to its distributor or its assignee."""
+    ListTasks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]
+    """Lists the tasks assigned to the caller's instance, or those the caller's namespace distributed,
+    newest first.
+    """
+    AcknowledgeTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AcknowledgeTaskRequest, _gateway_pb2.AcknowledgeTaskResponse]
+    """The assignee takes the task on: ASSIGNED -> ACKNOWLEDGED. It is not sent on WatchTasks again."""
+    ReportTaskProgress: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ReportTaskProgressRequest, _gateway_pb2.ReportTaskProgressResponse]
+    """The assignee says how far it is with an acknowledged task."""
+    CompleteTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CompleteTaskRequest, _gateway_pb2.CompleteTaskResponse]
+    """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED."""
+    FailTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.FailTaskRequest, _gateway_pb2.FailTaskResponse]
+    """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
+    not distributed again; its distributor decides what follows.
     """
     GetStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetStatsRequest, _gateway_pb2.GetStatsResponse]
     """Figures of the caller's memory and of the mesh."""
@@ -380,8 +423,51 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     """
     DistributeTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DistributeTaskRequest, _gateway_pb2.DistributeTaskResponse]  # type: ignore[assignment]
     """Chooses the active agent instance best suited to a task: most required capabilities first, then
-    the preferred region, then the fewest recent assignments, then name; and says why.
-    FAILED_PRECONDITION when no active agent instance has any required capability.
+    the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+    to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+    instance has any required capability.
+    """
+    WatchTasks: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchTasksRequest, _gateway_pb2.WatchTasksResponse]  # type: ignore[assignment]
+    """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
+    distributor. A task is a resource with a state machine, changed by one method per transition
+    (each names what the assignee did, and each is allowed from certain states only):
+
+      PENDING -> ASSIGNED -> ACKNOWLEDGED -> SUCCEEDED | FAILED
+
+    AcknowledgeTask (ASSIGNED -> ACKNOWLEDGED), ReportTaskProgress (ACKNOWLEDGED, stays),
+    CompleteTask and FailTask (ACKNOWLEDGED -> SUCCEEDED or FAILED). Only the assignee, the instance
+    the caller's credential is bound to, may make them (PERMISSION_DENIED otherwise); a transition
+    the task's state does not allow is FAILED_PRECONDITION. Repeating a transition already made
+    with the same values returns the task unchanged, so a retry is harmless. Only the distributor
+    (the namespace that called DistributeTask) and the assignee may read a task.
+
+    The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
+    instance stops being active in the instance network (its lease expired, or it deregistered)
+    before the task ends: the task then goes back to distribution and is assigned to another eligible
+    instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+
+    Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
+    instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
+    new one as it is assigned. Delivery is at least once: a task is sent again on a later stream until
+    it is acknowledged, unless that stream starts after its cursor. With `task_id`: that task as it
+    is now, then after every change, until it ends (SUCCEEDED or FAILED). The stream may end with
+    UNAVAILABLE or RESOURCE_EXHAUSTED; watch again from the last cursor received.
+    """
+    GetTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetTaskRequest, _gateway_pb2.GetTaskResponse]  # type: ignore[assignment]
+    """Returns a task, to its distributor or its assignee."""
+    ListTasks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]  # type: ignore[assignment]
+    """Lists the tasks assigned to the caller's instance, or those the caller's namespace distributed,
+    newest first.
+    """
+    AcknowledgeTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AcknowledgeTaskRequest, _gateway_pb2.AcknowledgeTaskResponse]  # type: ignore[assignment]
+    """The assignee takes the task on: ASSIGNED -> ACKNOWLEDGED. It is not sent on WatchTasks again."""
+    ReportTaskProgress: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ReportTaskProgressRequest, _gateway_pb2.ReportTaskProgressResponse]  # type: ignore[assignment]
+    """The assignee says how far it is with an acknowledged task."""
+    CompleteTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CompleteTaskRequest, _gateway_pb2.CompleteTaskResponse]  # type: ignore[assignment]
+    """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED."""
+    FailTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.FailTaskRequest, _gateway_pb2.FailTaskResponse]  # type: ignore[assignment]
+    """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
+    not distributed again; its distributor decides what follows.
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetStatsRequest, _gateway_pb2.GetStatsResponse]  # type: ignore[assignment]
     """Figures of the caller's memory and of the mesh."""
@@ -845,8 +931,93 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.DistributeTaskResponse, _abc.Awaitable[_gateway_pb2.DistributeTaskResponse]]:
         """Chooses the active agent instance best suited to a task: most required capabilities first, then
-        the preferred region, then the fewest recent assignments, then name; and says why.
-        FAILED_PRECONDITION when no active agent instance has any required capability.
+        the preferred region, then the fewest recent assignments, then name; and says why. The task goes
+        to the chosen instance's inbox (see Tasks below). FAILED_PRECONDITION when no active agent
+        instance has any required capability.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTasks(
+        self,
+        request: _gateway_pb2.WatchTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.WatchTasksResponse], _abc.AsyncIterator[_gateway_pb2.WatchTasksResponse]]:
+        """Tasks: the inbox of the instance a task was distributed to, and the task's state for its
+        distributor. A task is a resource with a state machine, changed by one method per transition
+        (each names what the assignee did, and each is allowed from certain states only):
+
+          PENDING -> ASSIGNED -> ACKNOWLEDGED -> SUCCEEDED | FAILED
+
+        AcknowledgeTask (ASSIGNED -> ACKNOWLEDGED), ReportTaskProgress (ACKNOWLEDGED, stays),
+        CompleteTask and FailTask (ACKNOWLEDGED -> SUCCEEDED or FAILED). Only the assignee, the instance
+        the caller's credential is bound to, may make them (PERMISSION_DENIED otherwise); a transition
+        the task's state does not allow is FAILED_PRECONDITION. Repeating a transition already made
+        with the same values returns the task unchanged, so a retry is harmless. Only the distributor
+        (the namespace that called DistributeTask) and the assignee may read a task.
+
+        The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
+        instance stops being active in the instance network (its lease expired, or it deregistered)
+        before the task ends: the task then goes back to distribution and is assigned to another eligible
+        instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+
+        Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
+        instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
+        new one as it is assigned. Delivery is at least once: a task is sent again on a later stream until
+        it is acknowledged, unless that stream starts after its cursor. With `task_id`: that task as it
+        is now, then after every change, until it ends (SUCCEEDED or FAILED). The stream may end with
+        UNAVAILABLE or RESOURCE_EXHAUSTED; watch again from the last cursor received.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTask(
+        self,
+        request: _gateway_pb2.GetTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetTaskResponse, _abc.Awaitable[_gateway_pb2.GetTaskResponse]]:
+        """Returns a task, to its distributor or its assignee."""
+
+    @_abc_1.abstractmethod
+    def ListTasks(
+        self,
+        request: _gateway_pb2.ListTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListTasksResponse, _abc.Awaitable[_gateway_pb2.ListTasksResponse]]:
+        """Lists the tasks assigned to the caller's instance, or those the caller's namespace distributed,
+        newest first.
+        """
+
+    @_abc_1.abstractmethod
+    def AcknowledgeTask(
+        self,
+        request: _gateway_pb2.AcknowledgeTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AcknowledgeTaskResponse, _abc.Awaitable[_gateway_pb2.AcknowledgeTaskResponse]]:
+        """The assignee takes the task on: ASSIGNED -> ACKNOWLEDGED. It is not sent on WatchTasks again."""
+
+    @_abc_1.abstractmethod
+    def ReportTaskProgress(
+        self,
+        request: _gateway_pb2.ReportTaskProgressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ReportTaskProgressResponse, _abc.Awaitable[_gateway_pb2.ReportTaskProgressResponse]]:
+        """The assignee says how far it is with an acknowledged task."""
+
+    @_abc_1.abstractmethod
+    def CompleteTask(
+        self,
+        request: _gateway_pb2.CompleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.CompleteTaskResponse, _abc.Awaitable[_gateway_pb2.CompleteTaskResponse]]:
+        """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED."""
+
+    @_abc_1.abstractmethod
+    def FailTask(
+        self,
+        request: _gateway_pb2.FailTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.FailTaskResponse, _abc.Awaitable[_gateway_pb2.FailTaskResponse]]:
+        """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
+        not distributed again; its distributor decides what follows.
         """
 
     @_abc_1.abstractmethod

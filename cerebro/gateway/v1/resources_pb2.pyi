@@ -24,6 +24,42 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _TaskState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaskStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TASK_STATE_UNSPECIFIED: _TaskState.ValueType  # 0
+    """Not used."""
+    TASK_STATE_PENDING: _TaskState.ValueType  # 1
+    """Its assignee lapsed and no other eligible instance is active: it waits to be assigned."""
+    TASK_STATE_ASSIGNED: _TaskState.ValueType  # 2
+    """Assigned and delivered on the assignee's WatchTasks; not acknowledged yet."""
+    TASK_STATE_ACKNOWLEDGED: _TaskState.ValueType  # 3
+    """The assignee took it on and is working on it."""
+    TASK_STATE_SUCCEEDED: _TaskState.ValueType  # 4
+    """The assignee completed it; `result` holds what it produced."""
+    TASK_STATE_FAILED: _TaskState.ValueType  # 5
+    """The assignee failed it; `error_message` says why."""
+
+class TaskState(_TaskState, metaclass=_TaskStateEnumTypeWrapper):
+    """Where a task is in its life (see AgentGateway's Tasks methods)."""
+
+TASK_STATE_UNSPECIFIED: TaskState.ValueType  # 0
+"""Not used."""
+TASK_STATE_PENDING: TaskState.ValueType  # 1
+"""Its assignee lapsed and no other eligible instance is active: it waits to be assigned."""
+TASK_STATE_ASSIGNED: TaskState.ValueType  # 2
+"""Assigned and delivered on the assignee's WatchTasks; not acknowledged yet."""
+TASK_STATE_ACKNOWLEDGED: TaskState.ValueType  # 3
+"""The assignee took it on and is working on it."""
+TASK_STATE_SUCCEEDED: TaskState.ValueType  # 4
+"""The assignee completed it; `result` holds what it produced."""
+TASK_STATE_FAILED: TaskState.ValueType  # 5
+"""The assignee failed it; `error_message` says why."""
+Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
+
 class _HealthStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -350,6 +386,100 @@ class TaskAssignment(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskAssignment: _TypeAlias = TaskAssignment  # noqa: Y015
+
+@_typing.final
+class Task(_message.Message):
+    """A distributed task: what is to be done, who does it, and how far it is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    DISTRIBUTOR_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    REQUIRED_CAPABILITIES_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_COUNT_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_DEADLINE_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """Output only. UUID of the task (the `task_id` of its first assignment)."""
+    distributor: _builtins.str
+    """Output only. Namespace of the caller that distributed it."""
+    description: _builtins.str
+    """Output only. The task as described by the distributor."""
+    state: Global___TaskState.ValueType
+    """Output only. Its state."""
+    assignment_count: _builtins.int
+    """Output only. How many times it was assigned: 1, plus one for each redistribution after a lapse."""
+    progress: _builtins.float
+    """Output only. The last progress the assignee reported, in [0, 1]; unset before any."""
+    status_message: _builtins.str
+    """Output only. The last status message the assignee reported."""
+    error_message: _builtins.str
+    """Output only. Why it failed (FAILED)."""
+    version: _builtins.int
+    """Output only. Grows with every change of the task."""
+    @_builtins.property
+    def required_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Output only. The capabilities it requires."""
+
+    @_builtins.property
+    def assignment(self) -> Global___TaskAssignment:
+        """Output only. The current assignment (the last one while PENDING): the assignee and why it was
+        chosen.
+        """
+
+    @_builtins.property
+    def acknowledge_deadline(self) -> _timestamp_pb2.Timestamp:
+        """Output only. While ASSIGNED: when the assignee lapses unless it acknowledges."""
+
+    @_builtins.property
+    def result(self) -> _struct_pb2.Struct:
+        """Output only. What the assignee produced (SUCCEEDED) or the failure's details (FAILED)."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When it was distributed."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When it last changed."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        distributor: _builtins.str = ...,
+        description: _builtins.str = ...,
+        required_capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        state: Global___TaskState.ValueType = ...,
+        assignment: Global___TaskAssignment | None = ...,
+        assignment_count: _builtins.int = ...,
+        acknowledge_deadline: _timestamp_pb2.Timestamp | None = ...,
+        progress: _builtins.float | None = ...,
+        status_message: _builtins.str = ...,
+        result: _struct_pb2.Struct | None = ...,
+        error_message: _builtins.str = ...,
+        version: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_progress", b"_progress", "acknowledge_deadline", b"acknowledge_deadline", "assignment", b"assignment", "create_time", b"create_time", "progress", b"progress", "result", b"result", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_progress", b"_progress", "acknowledge_deadline", b"acknowledge_deadline", "assignment", b"assignment", "assignment_count", b"assignment_count", "create_time", b"create_time", "description", b"description", "distributor", b"distributor", "error_message", b"error_message", "progress", b"progress", "required_capabilities", b"required_capabilities", "result", b"result", "state", b"state", "status_message", b"status_message", "task_id", b"task_id", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__progress: _TypeAlias = _typing.Literal["progress"]  # noqa: Y015
+    _WhichOneofArgType__progress: _TypeAlias = _typing.Literal["_progress", b"_progress"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__progress) -> _WhichOneofReturnType__progress | None: ...
+
+Global___Task: _TypeAlias = Task  # noqa: Y015
 
 @_typing.final
 class ComponentHealth(_message.Message):

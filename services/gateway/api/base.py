@@ -22,6 +22,7 @@ from cerebro.runtime.errors import permission_denied
 from cerebro.runtime.violations import Violations
 from services.gateway.auth import Authenticator
 from services.gateway.call import caller, current_call
+from services.gateway.distribution import active_instances
 from services.gateway.downstream import FieldMap, relayed_error
 from services.gateway.emotion_signals import EmotionSignals
 from services.gateway.health import HealthChecker
@@ -30,6 +31,8 @@ from services.gateway.namespaces import Namespaces
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.learnings import LearningStore
+from services.gateway.store.tasks import TaskStore
+from services.gateway.task_signals import TaskSignals
 
 if TYPE_CHECKING:
     from cerebro.consensus.v1.consensus_pb2_grpc import ConsensusServiceAsyncStub as ConsensusStub
@@ -37,9 +40,6 @@ if TYPE_CHECKING:
     from cerebro.memory.v1.memory_service_pb2_grpc import MemoryServiceAsyncStub as MemoryStub
 
 ResultT = TypeVar("ResultT")
-
-LIST_PAGE_SIZE = 1000
-MAX_LISTED_INSTANCES = 10_000
 
 # Field names that are the same in the gateway request and the downstream request.
 SAME_FIELDS: FieldMap = {}
@@ -57,6 +57,8 @@ class GatewayResources:
     learnings: LearningStore
     signals: LearningSignals
     emotion_signals: EmotionSignals
+    tasks: TaskStore
+    task_signals: TaskSignals
     health: HealthChecker
     settings: GatewaySettings
     region: str
@@ -113,26 +115,9 @@ class ApiBase(gateway_pb2_grpc.AgentGatewayServicer):
         self, *, region: str = "", capability: str = "", agents_only: bool
     ) -> list[consensus_pb2.Instance]:
         """Active instances by name; without the mesh's service replicas (workers) when ``agents_only``."""
-        instances: list[consensus_pb2.Instance] = []
-        page_token = ""
-        while len(instances) < MAX_LISTED_INSTANCES:
-            downstream = consensus_pb2.ListInstancesRequest(
-                page_size=LIST_PAGE_SIZE,
-                page_token=page_token,
-                status=consensus_pb2.INSTANCE_STATUS_ACTIVE,
-                region=region,
-                capability=capability,
-            )
-            response = await self._instances_page(downstream)
-            instances += [
-                instance
-                for instance in response.instances
-                if not agents_only or instance.instance_type != consensus_pb2.INSTANCE_TYPE_WORKER
-            ]
-            page_token = response.next_page_token
-            if not page_token:
-                break
-        return instances[:MAX_LISTED_INSTANCES]
+        return await active_instances(
+            self._instances_page, region=region, capability=capability, agents_only=agents_only
+        )
 
     async def _instances_page(self, request: consensus_pb2.ListInstancesRequest) -> consensus_pb2.ListInstancesResponse:
         return await self.consensus(lambda stub, timeout: stub.ListInstances(request, timeout=timeout), idempotent=True)

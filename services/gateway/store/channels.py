@@ -2,9 +2,9 @@
 
 Writers notify inside their transaction, so every replica hears of a change when it commits:
 credential changes invalidate the authentication caches at once, learning changes wake the
-learning delivery worker and the subscribers' streams, and shared emotion changes wake the
-WatchSharedEmotionalState streams. Notifications are a fast path only: what they
-announce is also found by cache expiry and by polls.
+learning delivery worker and the subscribers' streams, shared emotion changes wake the
+WatchSharedEmotionalState streams, and task changes wake the assignees' and watchers' streams.
+Notifications are a fast path only: what they announce is also found by cache expiry and by polls.
 """
 
 from __future__ import annotations
@@ -15,3 +15,5 @@ CREDENTIALS_CHANNEL = "cerebro_gateway_credentials"
 LEARNINGS_CHANNEL = "cerebro_gateway_learnings"
 # Payload: the namespace whose shared emotion changed.
 EMOTIONS_CHANNEL = "cerebro_gateway_emotions"
+# Payload "instance:<instance name>" (a task was assigned to it) or "task:<task id>" (the task changed).
+TASKS_CHANNEL = "cerebro_gateway_tasks"
