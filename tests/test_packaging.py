@@ -192,6 +192,13 @@ def test_each_server_command_needs_only_the_extra_of_its_group(extra: str, comma
     assert _undeclared(module, (extra,)) == {}, f"`cerebro {command}` needs more than [{extra}]"
 
 
+def test_the_mcp_server_is_a_client_of_the_gateway() -> None:
+    """`cerebro mcp` talks to the gateway as any agent does: it imports no server code."""
+    own, _ = _closure("cerebro.mcp.command")
+    assert {"cerebro.mcp.server", "cerebro.mcp.http", "cerebro.client"} <= own
+    assert not sorted(module for module in own if module.startswith(SERVER_CODE))
+
+
 def test_the_container_probe_needs_only_the_server_extra() -> None:
     assert _undeclared("cerebro.healthcheck", ("server",)) == {}
 
@@ -248,6 +255,7 @@ def test_as_client_only_cerebro_lists_every_command_with_the_extra_it_needs() ->
     assert "(not installed: pip install 'cerebro[embedded]')" in lines["backup"]
     for server_command in ("migrate", "keys", "import", "queue", "reembed"):
         assert "(not installed: pip install 'cerebro[server]')" in lines[server_command], server_command
+    assert "(not installed: pip install 'cerebro[mcp]')" in lines["mcp"]
     # `serve` itself needs nothing: it says which extra the process asked for lacks (below).
     assert "not installed" not in lines["serve"]
 
@@ -259,6 +267,7 @@ def test_as_client_only_cerebro_lists_every_command_with_the_extra_it_needs() ->
         (["instances", "enroll", "NEXUS", "--public-key", "NEXUS.pub", "--voting"], "server"),
         (["up", "--data-dir", "/nonexistent"], "all"),
         (["restore", "--input", "/nonexistent"], "embedded"),
+        (["mcp", "--transport", "http"], "mcp"),
     ],
 )
 def test_as_client_only_a_server_command_says_which_extra_to_install(argv: list[str], extra: str) -> None:
