@@ -227,7 +227,7 @@ def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, 
         "cerebro-database-gateway", "cerebro-database-consensus",
         "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-backup-s3",
         "cerebro-db-cerebro-memory", "cerebro-db-cerebro-memory-worker", "cerebro-db-cerebro-gateway",
-        "cerebro-db-cerebro-consensus",
+        "cerebro-db-cerebro-consensus", "cerebro-db-client-ca", "cerebro-db-replication",
     } | MESH_SECRETS  # fmt: skip
     referenced: set[str] = set()
     for documents in rendered.values():
@@ -245,6 +245,8 @@ def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, 
                     assert source["configMapRef"]["name"] in config_maps
         text = repr(documents)
         referenced |= set(re.findall(r"'(?:passwordSecret|secret)': \{'name': '([\w-]+)'", text))
+        referenced |= set(re.findall(r"'ssl(?:Cert|Key|RootCert)': \{'name': '([\w-]+)'", text))
+        referenced |= set(re.findall(r"'(?:clientCASecret|replicationTLSSecret)': '([\w-]+)'", text))
         referenced |= set(re.findall(r"'(?:accessKeyId|secretAccessKey)': \{'key': '\w+', 'name': '([\w-]+)'", text))
     assert referenced == expected_secrets, "docs/deploy.md lists the Secrets to create; keep both in step"
     docs = (DEPLOY.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
@@ -318,6 +320,33 @@ class TestPostgresTopology:
             for entry in external.values():
                 assert entry["plugin"]["name"] == BARMAN_PLUGIN
                 assert entry["plugin"]["parameters"] == {"barmanObjectName": entry["name"], "serverName": entry["name"]}
+
+    def test_replica_clusters_stream_with_the_archive_as_fallback(
+        self, rendered: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        """Each cluster of the topology is reachable by streaming (as streaming_replica, with the shared
+        replication certificate, verifying the server) and through its WAL archive; every cluster trusts the
+        client CA that certificate comes from, so any of them can stream from whichever is the primary."""
+        for region, cluster in self.clusters(rendered).items():
+            spec = cluster["spec"]
+            assert spec["certificates"] == {
+                "clientCASecret": "cerebro-db-client-ca",
+                "replicationTLSSecret": "cerebro-db-replication",
+            }, region
+            external = {e["name"]: e for e in spec["externalClusters"]}
+            source = external[spec["replica"]["source"]]
+            hosts = set()
+            for entry in external.values():
+                connection = entry["connectionParameters"]
+                assert connection["user"] == "streaming_replica" and connection["sslmode"] == "verify-full"
+                assert connection["dbname"] == "postgres"
+                hosts.add(connection["host"])
+                assert entry["sslCert"] == {"name": "cerebro-db-replication", "key": "tls.crt"}
+                assert entry["sslKey"] == {"name": "cerebro-db-replication", "key": "tls.key"}
+                assert entry["sslRootCert"] == {"name": "cerebro-db-ca", "key": "ca.crt"}
+                assert "password" not in entry, "the replication login is the certificate"
+            assert len(hosts) == len(external), "each cluster at its own endpoint"
+            assert {"connectionParameters", "plugin"} <= set(source), f"{region}: streaming and archive"
 
     def test_exactly_one_global_primary(self, rendered: dict[str, list[dict[str, Any]]]) -> None:
         clusters = self.clusters(rendered)

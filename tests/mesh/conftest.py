@@ -3,23 +3,25 @@
 Started once (it costs ~30 s on 2 cores: PostgreSQL, Redis, the embedder and seven processes), torn
 down at the end with an orphan check. Scenarios leave it as they found it: links healed, killed
 processes restarted. Skipped, with the reason, where network namespaces cannot be made.
+
+By default the regions are at loopback distance. ``MESH_ONE_WAY_MS=40`` puts ``us`` and ``ap`` 40 ms one
+way from the core (80 ms round trip; ``eu``, the primary's region, stays beside it), and every scenario
+then prints its figures under that distance.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from cerebro.embedded import EmbeddedStack
-from tests.mesh.harness import Leases, Mesh
-from tests.mesh.netns import NetnsUnavailable, check_available, create_namespaces, delete_namespaces, remove_leftovers
-from tests.support import free_port
+from tests.mesh.harness import Leases, Mesh, open_mesh
+from tests.mesh.netns import NetnsUnavailable, check_available
 
 REGIONS = ["eu", "us", "ap"]
+# The region of the core's PostgreSQL primary: its link has no latency, whatever MESH_ONE_WAY_MS says.
+PRIMARY_REGION = "eu"
 # The region that also runs the embeddings and reconciliation workers.
 WORKER_REGION = "eu"
 # Short job leases and polls: a job claimed by a killed worker is claimed again within seconds.
@@ -33,27 +35,22 @@ EMBEDDINGS_WORKER_ENVIRON = {
 RECONCILIATION_WORKER_ENVIRON = {"CEREBRO_RECONCILIATION_WORKER_INTERVAL_SECONDS": "1"}
 
 
+def _one_way_seconds() -> float:
+    """MESH_ONE_WAY_MS: the scenarios' distance from the remote regions to the core (0, loopback, by default)."""
+    return float(os.environ.get("MESH_ONE_WAY_MS", "0")) / 1000
+
+
 @pytest.fixture(scope="package")
 def mesh() -> Iterator[Mesh]:
     try:
         check_available()
     except NetnsUnavailable as reason:
         pytest.skip(str(reason))
-    remove_leftovers()
-    # Not pytest's tmp_path: PostgreSQL runs as another account and must reach its data (see tests/conftest.py).
-    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-mesh-"))
-    # Fixed ports, so a restarted PostgreSQL or Redis is where the links already point.
-    stack = EmbeddedStack(data_dir / "stack", postgres_port=free_port(), redis_port=free_port())
-    stack.start()
-    try:
-        namespaces = create_namespaces(REGIONS)
-    except BaseException:
-        stack.stop()
-        raise
-    mesh = Mesh(data_dir, stack, namespaces, Leases())
-    survivors: list[int] = []
-    try:
-        mesh.start_links()
+    with open_mesh(REGIONS, Leases()) as mesh:
+        # The primary's region sits beside the core; the others are as far as MESH_ONE_WAY_MS says.
+        remote = [region for region in REGIONS if region != PRIMARY_REGION]
+        mesh.set_latency(_one_way_seconds(), *remote)
+        print(f"\n[mesh] {', '.join(remote)} at {_one_way_seconds() * 1000:.0f} ms one way from the core", end="")
         mesh.start_core("consensus").wait_ready()
         embedder = mesh.start_core("embedder")
         for region in REGIONS:
@@ -63,9 +60,3 @@ def mesh() -> Iterator[Mesh]:
         for process in mesh.processes.values():
             process.wait_ready(timeout=180 if process is embedder else 90)
         yield mesh
-    finally:
-        survivors = mesh.close()
-        delete_namespaces(list(namespaces.values()))
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    assert survivors == [], f"processes outlived the mesh: {survivors}"

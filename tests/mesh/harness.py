@@ -18,10 +18,13 @@ file resolves to its own link, so what discovery finds in the registry is reacha
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -35,8 +38,9 @@ from cerebro.runtime.roles import Role, role_dns_name
 from services.cli.up import EMBEDDED_DATABASE_ROLES
 from services.consensus.store import enrollment
 from tests.mesh.link import LinkLoop, RegionLink
-from tests.mesh.netns import Namespace
+from tests.mesh.netns import Namespace, create_namespaces, delete_namespaces, remove_leftovers
 from tests.mesh.processes import MeshProcess, alive_pids, clean_environ
+from tests.mesh.replica import StreamingReplica, with_host
 from tests.mesh_identity import MeshCertificates
 from tests.support import free_port
 
@@ -44,6 +48,8 @@ LOOPBACK = "127.0.0.1"
 CORE_REGION = "core"
 # The name the core's processes advertise in the registry; each region resolves it to its own link.
 CORE_HOST = "cerebro-core"
+# Where the memory service reads its optional read-only database URL from (a replica near it).
+MEMORY_READ_URL_VARIABLE = "CEREBRO_MEMORY_READ_DATABASE_URL_FILE"
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,6 @@ class Leases:
 
 def _env_key(process: str) -> str:
     return process.upper().replace("-", "_")
-
-
-def _with_host(url: str, host: str) -> str:
-    parts = urlsplit(url)
-    credentials = parts.netloc.rsplit("@", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{parts.port}"))
 
 
 def secure_channel(
@@ -105,6 +105,7 @@ class Mesh:
             for region, namespace in namespaces.items()
         }
         self.processes: dict[str, MeshProcess] = {}
+        self.replicas: dict[str, StreamingReplica] = {}
         # Processes a scenario started for itself and stopped again; still checked for orphans at close.
         self.retired: list[MeshProcess] = []
 
@@ -118,6 +119,8 @@ class Mesh:
         """Stop every process and link; returns the pids that survived (there should be none)."""
         for process in reversed(list(self.processes.values())):
             process.stop()
+        for replica in self.replicas.values():
+            replica.stop()
         for link in self.links.values():
             self.loop.run(link.stop())
         self.loop.close()
@@ -207,10 +210,19 @@ class Mesh:
         )
 
     def start_in_region(
-        self, region: str, process: str, extra: dict[str, str] | None = None, *, label: str | None = None
+        self,
+        region: str,
+        process: str,
+        extra: dict[str, str] | None = None,
+        *,
+        label: str | None = None,
+        database_url: str | None = None,
+        read_database_url: str | None = None,
     ) -> MeshProcess:
         """Start ``process`` inside ``region``'s namespace, on its default ports (unless ``extra`` says other
-        ones), reaching the core by its link; ``label`` names it when a region runs two of a kind."""
+        ones), reaching the core by its link; ``label`` names it when a region runs two of a kind;
+        ``database_url``, as seen from the region, replaces the primary's (a promoted replica);
+        ``read_database_url`` is memory's read URL (the region's replica)."""
         namespace, link = self.namespaces[region], self.links[region]
         key = _env_key(process)
         defaults = DEFAULT_PORTS[process]
@@ -219,8 +231,8 @@ class Mesh:
         environ = self._common_environ(
             region,
             process,
-            _with_host(self.stack.database_url, link.address),
-            _with_host(self.stack.redis_url, link.address),
+            database_url or with_host(self.stack.database_url, link.address),
+            with_host(self.stack.redis_url, link.address),
         )
         environ.update(
             {
@@ -232,6 +244,9 @@ class Mesh:
                 **(extra or {}),
             }
         )
+        if read_database_url is not None:
+            secret = self.data_dir / "secrets" / region / f"{process}_read_database_url"
+            environ[MEMORY_READ_URL_VARIABLE] = _write_secret(secret, read_database_url)
         label = label or f"{process}@{region}"
         environ["CEREBRO_INSTANCE_NAME"] = (extra or {}).get("CEREBRO_INSTANCE_NAME", label)
         return self._start(
@@ -279,9 +294,33 @@ class Mesh:
         for region in regions:
             self.loop.run(self.links[region].heal())
 
-    def set_latency(self, seconds: float) -> None:
-        for link in self.links.values():
-            link.set_latency(seconds)
+    def set_latency(self, one_way_seconds: float, *regions: str, back_seconds: float | None = None) -> None:
+        """``regions`` (every one if none named) at ``one_way_seconds`` from the core, towards it, and
+        ``back_seconds`` from it (the same unless given); 0 puts a region beside the core."""
+        for region in regions or self.links:
+            self.links[region].set_latency(one_way_seconds, back_seconds)
+
+    # -- replicas ----------------------------------------------------------------------------
+
+    def start_replica(self, region: str) -> StreamingReplica:
+        """A streaming replica of the core's PostgreSQL in ``region``, following it through the region's link."""
+        replica = StreamingReplica(
+            region=region,
+            namespace=self.namespaces[region],
+            primary_url=self.stack.database_url,
+            primary_host=self.links[region].address,
+            directory=self.data_dir / "replicas" / region,
+        )
+        replica.create()
+        self.replicas[region] = replica
+        replica.start()
+        return replica
+
+    def drop_replica(self, region: str) -> None:
+        """Stop ``region``'s replica, if it has one (a drill that failed early may not)."""
+        replica = self.replicas.pop(region, None)
+        if replica is not None:
+            replica.stop()
 
     # -- the instance network, as the consensus service reports it ---------------------------
 
@@ -307,3 +346,34 @@ class Mesh:
             f"{instance_name} never became {consensus_pb2.InstanceStatus.Name(status)} in {timeout:.0f} s: "
             f"{ {name: consensus_pb2.InstanceStatus.Name(s) for name, s in self.instance_statuses().items()} }"
         )
+
+
+@contextlib.contextmanager
+def open_mesh(regions: list[str], leases: Leases) -> Iterator[Mesh]:
+    """The core's PostgreSQL and Redis, a namespace and a link per region; no Cerebro process yet.
+
+    Everything is torn down on leaving, which fails if any process the mesh started outlived it.
+    The caller checks first that namespaces can be made (netns.check_available).
+    """
+    remove_leftovers()
+    # Not pytest's tmp_path: PostgreSQL runs as another account and must reach its data (see tests/conftest.py).
+    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-mesh-"))
+    # Fixed ports, so a restarted PostgreSQL or Redis is where the links already point.
+    stack = EmbeddedStack(data_dir / "stack", postgres_port=free_port(), redis_port=free_port())
+    stack.start()
+    try:
+        namespaces = create_namespaces(regions)
+    except BaseException:
+        stack.stop()
+        raise
+    mesh = Mesh(data_dir, stack, namespaces, leases)
+    survivors: list[int] = []
+    try:
+        mesh.start_links()
+        yield mesh
+    finally:
+        survivors = mesh.close()
+        delete_namespaces(list(namespaces.values()))
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert survivors == [], f"processes outlived the mesh: {survivors}"

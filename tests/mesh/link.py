@@ -1,9 +1,14 @@
 """A region's link to the core: application-level TCP forwarders with latency, that can be cut and healed.
 
-Kernel netem is not available, so a partition is made where the traffic passes: every connection a
-region opens to the core (PostgreSQL, Redis, consensus, embedder) goes through one proxy listening on
-the region's root-side veth address. Cutting the link breaks every open connection and refuses new
-ones; healing listens again on the same ports.
+Kernel netem is not available, so distance and partitions are made where the traffic passes: every
+connection a region opens to the core (PostgreSQL, Redis, consensus, embedder) goes through one proxy
+listening on the region's root-side veth address. Cutting the link breaks every open connection and
+refuses new ones; healing listens again on the same ports.
+
+Latency is one-way and per direction (towards the core, back from it), so a link can be asymmetric.
+Each chunk is stamped when it arrives and forwarded once its delay has passed, without waiting for the
+chunks behind it: a stream keeps its throughput and pays the delay once, as on a long wire, rather
+than once per chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from tests.tcp_proxy import TcpProxy
@@ -20,27 +25,58 @@ T = TypeVar("T")
 
 
 class LatencyProxy(TcpProxy):
-    """A TcpProxy listening on a chosen address, delaying every chunk it forwards by ``latency_seconds``."""
+    """A TcpProxy listening on a chosen address, delaying what it forwards by a one-way latency per direction."""
 
     def __init__(self, listen_host: str, listen_port: int, target_host: str, target_port: int) -> None:
         super().__init__(target_host, target_port)
         self.listen_host = listen_host
         self.port = listen_port
-        self.latency_seconds = 0.0
+        # Towards the target (the core), and back from it.
+        self.to_target_seconds = 0.0
+        self.from_target_seconds = 0.0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.listen_host, self.port, reuse_address=True)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # type: ignore[override]
+    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            while data := await reader.read(65536):
-                if self.latency_seconds:
-                    await asyncio.sleep(self.latency_seconds)
-                writer.write(data)
-                await writer.drain()
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._writers |= {client_writer, upstream_writer}
+        await asyncio.gather(
+            _delayed_pipe(client_reader, upstream_writer, lambda: self.to_target_seconds),
+            _delayed_pipe(upstream_reader, client_writer, lambda: self.from_target_seconds),
+            return_exceptions=True,
+        )
+        self._writers -= {client_writer, upstream_writer}
+
+
+async def _delayed_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: Callable[[], float]) -> None:
+    """Forward ``reader`` to ``writer``, each chunk ``delay()`` seconds after it arrived, in order."""
+    loop = asyncio.get_running_loop()
+    # (due time, chunk); None once the reader reached its end.
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+    async def send() -> None:
+        while (item := await queue.get()) is not None:
+            due, data = item
+            if (wait := due - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            writer.write(data)
+            await writer.drain()
+
+    sender = asyncio.create_task(send())
+    try:
+        while data := await reader.read(65536):
+            queue.put_nowait((loop.time() + delay(), data))
+        queue.put_nowait(None)
+        await sender
+    finally:
+        sender.cancel()
+        with contextlib.suppress(Exception):
+            writer.close()
 
 
 class RegionLink:
@@ -57,9 +93,16 @@ class RegionLink:
         """``host:port`` at which the region reaches ``service`` of the core."""
         return f"{self.address}:{self.ports[service]}"
 
-    def set_latency(self, seconds: float) -> None:
+    def set_latency(self, to_core_seconds: float, from_core_seconds: float | None = None) -> None:
+        """One-way latency towards the core and back (the same both ways unless ``from_core_seconds``)."""
         for proxy in self._proxies.values():
-            proxy.latency_seconds = seconds
+            proxy.to_target_seconds = to_core_seconds
+            proxy.from_target_seconds = to_core_seconds if from_core_seconds is None else from_core_seconds
+
+    @property
+    def round_trip_seconds(self) -> float:
+        proxy = next(iter(self._proxies.values()))
+        return proxy.to_target_seconds + proxy.from_target_seconds
 
     async def start(self) -> None:
         for proxy in self._proxies.values():
