@@ -45,7 +45,11 @@ def _insert(mesh: Mesh, table: str, value: str) -> None:
 
 
 def _has(replica: StreamingReplica, table: str, value: str) -> bool:
-    return bool(replica.query(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE value = '{value}')"))
+    try:
+        return bool(replica.query(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE value = '{value}')"))
+    except asyncpg.UndefinedTableError:
+        # The replica has not replayed the CREATE TABLE yet: it has not got the row either.
+        return False
 
 
 def _seconds_until_seen(replica: StreamingReplica, table: str, value: str) -> float:
