@@ -23,6 +23,7 @@ from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.notifications import Listener
+from cerebro.runtime.read_tokens import ForwardReadTokens
 from services.gateway.api.base import GatewayResources
 from services.gateway.api.servicer import GatewayServicer
 from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
@@ -33,7 +34,6 @@ from services.gateway.health import HealthChecker
 from services.gateway.learning_delivery import LearningDeliveryWorker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
-from services.gateway.read_tokens import ForwardReadTokens
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL

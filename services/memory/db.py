@@ -16,10 +16,9 @@ from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter
 
 from cerebro.read_tokens import ReadToken
-from cerebro.runtime import database
+from cerebro.runtime import database, read_tokens
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.migrations import Migration
-from services.memory import consistency
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = database.Schema(component="memory", migrations_dir=MIGRATIONS_DIR)
@@ -123,7 +122,7 @@ class MemoryDatabase:
             READS.labels("primary", "unreachable").inc()
             return None
         try:
-            if await self._wait_until_caught_up(connection, consistency.required_token()):
+            if await self._wait_until_caught_up(connection, read_tokens.required_token()):
                 READS.labels("replica", "caught_up").inc()
                 return connection
             READS.labels("primary", "behind").inc()
@@ -139,7 +138,8 @@ class MemoryDatabase:
         before its snapshots see the transaction as finished (and pg_current_snapshot() on a standby
         lists no running transactions, so it cannot tell). The commit record is applied in full once
         the replay position moves past where it stood when "committed" was first seen, or when all the
-        WAL received so far is replayed.
+        WAL received so far is replayed. A token without a transaction id (a write that wrote nothing,
+        such as an idempotent replay) needs the position alone: what it read was committed before.
         """
         if token is None:
             return True
@@ -195,7 +195,7 @@ async def namespace_transaction(
         if not scope["exists"]:
             raise not_found("namespace", namespace)
         yield connection
-    consistency.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
+    read_tokens.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
 
 
 # SQLSTATE of memory.enter_namespace (migration 0010) for a namespace that does not exist.
