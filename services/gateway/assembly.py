@@ -60,11 +60,14 @@ class Gateway:
 
     def authentication(self, *, trust_client_certificates: bool) -> AuthenticationInterceptor:
         """The interceptor admitting every AgentGateway call (client certificates count only under mutual TLS)."""
+        proofs = [self.http_face_proof]
+        if self.settings.forwarding_proof is not None:
+            proofs.append(self.settings.forwarding_proof)
         return AuthenticationInterceptor(
             self.guard,
             default_timeout=self.settings.downstream_timeout_seconds,
             trust_client_certificates=trust_client_certificates,
-            http_face_proof=self.http_face_proof,
+            forwarding_proofs=proofs,
         )
 
 
