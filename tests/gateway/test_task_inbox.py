@@ -284,17 +284,18 @@ async def test_an_assignee_that_leaves_the_network_lapses_and_the_task_waits_for
     task_id = await distribute(replicas.first, boss, skill, "outlive me")
     await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=worker.token)
     await replicas.second.ReportTaskProgress(
-        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.3), metadata=worker.token
+        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.3, status_message="3 of 10 shards"),
+        metadata=worker.token,
     )
     await mesh.consensus.stub.DeregisterInstance(deregister_request(worker.member.key, worker.member.instance_id))
 
     async def state_is(state: int) -> bool:
         return (await get(replicas.first, boss, task_id)).state == state
 
-    # No other instance has the skill: the task waits, its progress forgotten.
+    # No other instance has the skill: the task waits, showing where the work stood.
     await eventually(lambda: state_is(rpb.TASK_STATE_PENDING), timeout=30)
     pending = await get(replicas.second, boss, task_id)
-    assert not pending.HasField("progress")
+    assert pending.progress == pytest.approx(0.3) and pending.status_message == "3 of 10 shards"
     refusal = await refused(replicas.first.CompleteTask(pb.CompleteTaskRequest(task_id=task_id), metadata=worker.token))
     assert refusal.code() == grpc.StatusCode.FAILED_PRECONDITION
 
@@ -304,8 +305,19 @@ async def test_an_assignee_that_leaves_the_network_lapses_and_the_task_waits_for
     assert task.assignment.instance.instance_name == successor.name
     assert task.assignment_count == 2
     inbox = replicas.first.WatchTasks(pb.WatchTasksRequest(), metadata=successor.token)
-    assert (await next_task(inbox)).task.task_id == task_id
+    delivered = (await next_task(inbox)).task
     inbox.cancel()
+    # The successor is told where its predecessor stopped, and reports its own progress from there.
+    assert delivered.task_id == task_id
+    assert delivered.progress == pytest.approx(0.3) and delivered.status_message == "3 of 10 shards"
+    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=successor.token)
+    resumed = (
+        await replicas.first.ReportTaskProgress(
+            pb.ReportTaskProgressRequest(task_id=task_id, progress=0.4, status_message="4 of 10 shards"),
+            metadata=successor.token,
+        )
+    ).task
+    assert resumed.progress == pytest.approx(0.4) and resumed.status_message == "4 of 10 shards"
 
 
 async def test_only_the_distributor_and_the_assignee_read_and_only_the_assignee_acts(replicas: Replicas) -> None:

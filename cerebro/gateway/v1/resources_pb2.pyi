@@ -419,9 +419,12 @@ class Task(_message.Message):
     assignment_count: _builtins.int
     """How many times it was assigned: 1, plus one for each redistribution after a lapse."""
     progress: _builtins.float
-    """The last progress the assignee reported, in [0, 1]; unset before any."""
+    """The last progress reported, in [0, 1]; unset before any. A task distributed again after a lapse
+    keeps the last progress and status message of the assignee that lapsed, so its distributor and
+    its new assignee see where the work stood, until the new assignee reports its own.
+    """
     status_message: _builtins.str
-    """The last status message the assignee reported."""
+    """The last status message reported (see `progress`)."""
     error_message: _builtins.str
     """Why it failed (FAILED)."""
     version: _builtins.int

@@ -304,7 +304,8 @@ class Assigning:
     async def reassign(
         self, task: asyncpg.Record, chosen: Chosen, lapsed_ids: Sequence[uuid.UUID], acknowledge_seconds: float
     ) -> None:
-        """Give a lapsed or pending task to ``chosen``: a new assignment at the end of its inbox."""
+        """Give a lapsed or pending task to ``chosen``: a new assignment at the end of its inbox. The task keeps
+        the last progress and status message reported: the new assignee sees where the work stood."""
         task_id = task["task_id"]
         await self._connection.execute(
             """UPDATE gateway.task_assignments
@@ -325,8 +326,7 @@ class Assigning:
             """UPDATE gateway.tasks
                SET state = 'assigned', assignee_name = $2, delivery_cursor = nextval('gateway.task_cursor'),
                    acknowledge_deadline = now() + make_interval(secs => $3), assignment_count = assignment_count + 1,
-                   lapsed_instance_ids = $4, progress = NULL, status_message = '', version = version + 1,
-                   updated_at = now()
+                   lapsed_instance_ids = $4, version = version + 1, updated_at = now()
                WHERE task_id = $1""",
             task_id,
             chosen.instance_name,
@@ -342,8 +342,8 @@ class Assigning:
             return
         await self._connection.execute(
             """UPDATE gateway.tasks
-               SET state = 'pending', acknowledge_deadline = NULL, lapsed_instance_ids = $2, progress = NULL,
-                   status_message = '', version = version + 1, updated_at = now()
+               SET state = 'pending', acknowledge_deadline = NULL, lapsed_instance_ids = $2, version = version + 1,
+                   updated_at = now()
                WHERE task_id = $1""",
             task["task_id"],
             list(lapsed_ids),
