@@ -88,3 +88,23 @@ async def test_a_bad_term_changes_nothing(fresh_database_url: str) -> None:
     assert done.returncode == 2 and done.stderr.startswith("cerebro keys: ")
     assert cerebro_json(fresh_database_url, "keys", "list", "--all") == []
     assert cerebro_json(fresh_database_url, "keys", "certs", "--all") == []
+
+
+async def test_a_change_that_changes_nothing_says_so_and_exits_1(fresh_database_url: str) -> None:
+    await apply_all(fresh_database_url)
+    issued = cerebro_json(fresh_database_url, "keys", "issue", "nexus")
+    cerebro_json(fresh_database_url, "keys", "bind-cert", "nexus.agents.example.com", "nexus")
+    for argv, done, not_done in (
+        (("revoke", issued["key_id"]), f"revoked {issued['key_id']}\n", f"no unrevoked key {issued['key_id']}"),
+        (
+            ("unbind-cert", "nexus.agents.example.com"),
+            "unbound nexus.agents.example.com\n",
+            "no bound certificate identity nexus.agents.example.com",
+        ),
+    ):
+        first = cerebro(fresh_database_url, "keys", *argv)
+        assert (first.returncode, first.stdout) == (0, done)
+        again = cerebro(fresh_database_url, "keys", *argv)
+        assert (again.returncode, again.stdout, again.stderr) == (1, "", f"cerebro keys: {not_done}\n")
+    shown = cerebro(fresh_database_url, "keys", "--json", "revoke", issued["key_id"])
+    assert shown.returncode == 1 and json.loads(shown.stdout) == {"key_id": issued["key_id"], "revoked": False}

@@ -140,12 +140,18 @@ def _write_secret(path: Path, token: str) -> None:
 
 def _revoke(dsn: str, args: argparse.Namespace) -> int:
     revoked = with_connection(dsn, lambda db: keys.revoke_key(db, args.key_id))
+    shown = {"key_id": args.key_id, "revoked": revoked}
+    return _outcome(args, revoked, shown, f"revoked {args.key_id}", f"no unrevoked key {args.key_id}")
+
+
+def _outcome(args: argparse.Namespace, changed: bool, shown: dict[str, object], done: str, not_done: str) -> int:
+    """Say what a change did (with --json: ``shown``); exit status 1, and why on stderr, when it changed nothing."""
     if args.json:
-        print(json.dumps({"key_id": args.key_id, "revoked": revoked}))
-    elif revoked:
-        print(f"revoked {args.key_id}")
-    if not revoked:
-        print(f"cerebro keys: no unrevoked key {args.key_id}", file=sys.stderr)
+        print(json.dumps(shown))
+    elif changed:
+        print(done)
+    if not changed:
+        print(f"cerebro keys: {not_done}", file=sys.stderr)
         return 1
     return 0
 
@@ -194,27 +200,17 @@ def _grant(dsn: str, args: argparse.Namespace) -> int:
         return await keys.grant_read(db, args.owner, args.grantee)
 
     granted = with_connection(dsn, granting)
-    if args.json:
-        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "granted": granted}))
-    elif granted:
-        print(f"{args.grantee} may now read {args.owner}'s memories")
-    if not granted:
-        print(f"cerebro keys: {args.grantee} may already read {args.owner}'s memories", file=sys.stderr)
-        return 1
-    return 0
+    shown = {"owner_namespace": args.owner, "grantee_namespace": args.grantee, "granted": granted}
+    done = f"{args.grantee} may now read {args.owner}'s memories"
+    return _outcome(args, granted, shown, done, f"{args.grantee} may already read {args.owner}'s memories")
 
 
 def _revoke_grant(dsn: str, args: argparse.Namespace) -> int:
     keys.check_grant(args.owner, args.grantee)
     revoked = with_connection(dsn, lambda db: keys.revoke_read(db, args.owner, args.grantee))
-    if args.json:
-        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}))
-    elif revoked:
-        print(f"{args.grantee} may no longer read {args.owner}'s memories")
-    if not revoked:
-        print(f"cerebro keys: no grant lets {args.grantee} read {args.owner}'s memories", file=sys.stderr)
-        return 1
-    return 0
+    shown = {"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}
+    done = f"{args.grantee} may no longer read {args.owner}'s memories"
+    return _outcome(args, revoked, shown, done, f"no grant lets {args.grantee} read {args.owner}'s memories")
 
 
 def _grants(dsn: str, args: argparse.Namespace) -> int:
@@ -248,14 +244,8 @@ def _bind_cert(dsn: str, args: argparse.Namespace) -> int:
 
 def _unbind_cert(dsn: str, args: argparse.Namespace) -> int:
     unbound = with_connection(dsn, lambda db: keys.unbind_certificate(db, args.identity))
-    if args.json:
-        print(json.dumps({"identity": args.identity, "unbound": unbound}))
-    elif unbound:
-        print(f"unbound {args.identity}")
-    if not unbound:
-        print(f"cerebro keys: no bound certificate identity {args.identity}", file=sys.stderr)
-        return 1
-    return 0
+    shown = {"identity": args.identity, "unbound": unbound}
+    return _outcome(args, unbound, shown, f"unbound {args.identity}", f"no bound certificate identity {args.identity}")
 
 
 def _certs(dsn: str, args: argparse.Namespace) -> int:
