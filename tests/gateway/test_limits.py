@@ -236,17 +236,33 @@ async def test_one_mcp_agents_bad_keys_do_not_lock_out_another(mesh: Mesh, names
             guessing = [await initialize_from(face.url, "127.0.0.2", MADE_UP_KEY) for _ in range(5)]
             assert guessing == [401, 401, 401, 429, 429]
             assert await initialize_from(face.url, "127.0.0.3", good) == 200
-            transport = httpx2.AsyncHTTPTransport(local_address="127.0.0.3")
-            async with (
-                httpx2.AsyncClient(
-                    transport=transport, headers={"Authorization": f"Bearer {good}"}, timeout=60
-                ) as http,
-                Client(streamable_http_client(face.url, http_client=http)) as agent,
-            ):
+            async with mcp_agent(face.url, "127.0.0.3", good) as agent:
                 remembered = await agent.call_tool("remember", {"content": "not locked out by another agent"})
             assert not remembered.is_error, remembered.content
+            # The tools' calls name their agent too: an agent whose address is locked out (its key
+            # admitted a moment before) gets RESOURCE_EXHAUSTED; the others go on.
+            async with mcp_agent(face.url, "127.0.0.4", good) as locked:
+                assert [await initialize_from(face.url, "127.0.0.4", MADE_UP_KEY) for _ in range(4)] == [401] * 3 + [
+                    429
+                ]
+                refused = await locked.call_tool("remember", {"content": "from a locked-out address"})
+                assert refused.is_error and "RESOURCE_EXHAUSTED" in str(refused.content), refused.content
+            async with mcp_agent(face.url, "127.0.0.3", good) as agent:
+                assert not (await agent.call_tool("recent_episodes", {})).is_error
         # A face without the proof is one address to the gateway: one agent's bad keys lock all out.
         async with http_server(face_environ) as face:
-            guessing = [await initialize_from(face.url, "127.0.0.4", MADE_UP_KEY) for _ in range(4)]
+            guessing = [await initialize_from(face.url, "127.0.0.5", MADE_UP_KEY) for _ in range(4)]
             assert guessing == [401, 401, 401, 429]
             assert await initialize_from(face.url, "127.0.0.3", good) == 429
+
+
+@contextlib.asynccontextmanager
+async def mcp_agent(url: str, address: str, api_key: str) -> AsyncIterator[Client]:
+    """The SDK's client to the MCP face at ``url``, from the loopback ``address``, with ``api_key``."""
+    transport = httpx2.AsyncHTTPTransport(local_address=address)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with (
+        httpx2.AsyncClient(transport=transport, headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
