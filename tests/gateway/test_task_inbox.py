@@ -440,3 +440,70 @@ async def test_an_assignee_whose_lease_expires_lapses_even_after_acknowledging(s
         inbox.cancel()
     finally:
         renewing.cancel()
+
+
+async def test_a_failed_task_goes_to_an_instance_that_has_not_failed_it_and_ends_when_none_is_left(
+    replicas: Replicas,
+) -> None:
+    skill = f"skill-{uuid.uuid4().hex[:6]}"
+    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
+    boss = await distributor(replicas.mesh)
+    task_id = await distribute(replicas.first, boss, skill, "page the on-call engineer")
+    first = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
+    second = agents[next(name for name in agents if name != first.name)]
+    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=first.token)
+    await replicas.second.ReportTaskProgress(
+        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.2, status_message="found the rota"),
+        metadata=first.token,
+    )
+    failure = pb.FailTaskRequest(task_id=task_id, error_message="no pager here", result=result(tried=["sms"]))
+    handed_on = (await replicas.first.FailTask(failure, metadata=first.token)).task
+    assert handed_on.state == rpb.TASK_STATE_ASSIGNED
+    assert handed_on.assignment.instance.instance_name == second.name
+    assert handed_on.assignment_count == 2
+    assert f"{first.name} failed it (no pager here)" in handed_on.assignment.reason
+    assert (handed_on.error_message, list(handed_on.result["tried"])) == ("no pager here", ["sms"])
+    assert handed_on.progress == pytest.approx(0.2) and handed_on.status_message == "found the rota"
+
+    # The other instance receives it on another replica; the one that failed it may no longer act on it,
+    # but its retried FailTask is answered with the task as it now is.
+    inbox = replicas.second.WatchTasks(pb.WatchTasksRequest(), metadata=second.token)
+    assert (await next_task(inbox)).task.task_id == task_id
+    inbox.cancel()
+    retried = (await replicas.second.FailTask(failure, metadata=first.token)).task
+    assert (retried.state, retried.version) == (rpb.TASK_STATE_ASSIGNED, handed_on.version)
+    refusal = await refused(replicas.first.CompleteTask(pb.CompleteTaskRequest(task_id=task_id), metadata=first.token))
+    assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # The last eligible instance fails it too: the task ends, with that failure's reason.
+    await replicas.first.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=second.token)
+    ended = (
+        await replicas.second.FailTask(
+            pb.FailTaskRequest(task_id=task_id, error_message="pager broken"), metadata=second.token
+        )
+    ).task
+    assert (ended.state, ended.error_message, ended.assignment_count) == (rpb.TASK_STATE_FAILED, "pager broken", 2)
+    assert (await get(replicas.first, boss, task_id)).state == rpb.TASK_STATE_FAILED
+
+
+async def test_a_task_that_lapses_after_a_failure_never_goes_back_to_the_instance_that_failed_it(
+    replicas: Replicas,
+) -> None:
+    skill = f"skill-{uuid.uuid4().hex[:6]}"
+    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
+    boss = await distributor(replicas.mesh)
+    task_id = await distribute(replicas.first, boss, skill, "rotate the keys")
+    failing = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
+    await replicas.first.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=failing.token)
+    # Handed on by the impatient replica: the other instance has a second to acknowledge, and lets it lapse.
+    failure = pb.FailTaskRequest(task_id=task_id, error_message="no access")
+    other = (await replicas.impatient.FailTask(failure, metadata=failing.token)).task.assignment.instance.instance_name
+
+    async def lapsed() -> bool:
+        return (await get(replicas.first, boss, task_id)).assignment_count >= 3
+
+    await eventually(lapsed, timeout=30)
+    # The lapsed instance gets it again (no other is eligible), never the one that failed it.
+    task = await get(replicas.first, boss, task_id)
+    assert task.assignment.instance.instance_name == other != failing.name
+    assert task.state == rpb.TASK_STATE_ASSIGNED and task.error_message == "no access"
