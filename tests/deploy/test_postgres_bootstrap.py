@@ -28,7 +28,7 @@ from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
 from services.gateway.distribution import choose
 from services.gateway.store.learnings import LearningStore
-from services.gateway.store.tasks import Chosen, TaskState, TaskStore, request_digest
+from services.gateway.store.tasks import Chosen, TaskStore, request_digest
 from tests.deploy.conftest import DEPLOY, REPO
 from tests.support import private_postgres
 
@@ -241,8 +241,26 @@ async def test_the_gateway_role_works_the_task_inbox(migrated: str) -> None:
             await assigning.reassign(lapsed, Chosen.of(choice), [uuid.UUID(first.instance_id)], 60)
         await store.acknowledge(task_id, "second")
         await store.report_progress(task_id, "second", 0.5, "half")
-        finished = await store.finish(task_id, "second", TaskState.SUCCEEDED, {"ok": True}, "")
+        finished = await store.complete(task_id, "second", {"ok": True})
         assert (finished["state"], finished["assignment_count"], finished["result"]) == ("succeeded", 2, {"ok": True})
+        # FailTask (migration 0006): the failure is recorded, and with no other instance the task ends.
+        async with store.assigning() as assigning:
+            again = await assigning.record(
+                requester="distributor",
+                request_id=uuid.uuid4(),
+                digest=request_digest("task", ["work"], "local"),
+                description="task",
+                required=["work"],
+                preferred_region="local",
+                chosen=Chosen.of(choice),
+                acknowledge_seconds=60,
+            )
+        await store.acknowledge(again["task_id"], "second")
+        async with store.assigning() as assigning:
+            failing = await assigning.failing(again["task_id"], "second", None, "cannot")
+            assert failing is not None
+            failed = await assigning.record_failure(failing, None, "cannot", ended=True)
+        assert (failed["state"], failed["failed_assignees"]) == ("failed", ["second"])
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await pool.execute("DELETE FROM gateway.tasks")
     finally:
