@@ -159,7 +159,8 @@ def process_cpu(roots: Sequence[int]) -> dict[str, float]:
         names[pid] = part_name(argv)
         seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
-    pending = [pid for root in roots for pid in children.get(root, [])] + [r for r in roots if r in names]
+    # Each process once: the roots, then their descendants (a root's children join when the root is visited).
+    pending = [root for root in roots if root in names]
     while pending:
         pid = pending.pop()
         pending += children.get(pid, [])
