@@ -445,13 +445,7 @@ async def test_an_assignee_whose_lease_expires_lapses_even_after_acknowledging(s
 async def test_a_failed_task_goes_to_an_instance_that_has_not_failed_it_and_ends_when_none_is_left(
     replicas: Replicas,
 ) -> None:
-    skill = f"skill-{uuid.uuid4().hex[:6]}"
-    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
-    boss = await distributor(replicas.mesh)
-    task_id = await distribute(replicas.first, boss, skill, "page the on-call engineer")
-    first = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
-    second = agents[next(name for name in agents if name != first.name)]
-    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=first.token)
+    boss, task_id, first, second = await acknowledged_by_one_of_two(replicas, "page the on-call engineer")
     await replicas.second.ReportTaskProgress(
         pb.ReportTaskProgressRequest(task_id=task_id, progress=0.2, status_message="found the rota"),
         metadata=first.token,
@@ -489,12 +483,7 @@ async def test_a_failed_task_goes_to_an_instance_that_has_not_failed_it_and_ends
 async def test_a_task_that_lapses_after_a_failure_never_goes_back_to_the_instance_that_failed_it(
     replicas: Replicas,
 ) -> None:
-    skill = f"skill-{uuid.uuid4().hex[:6]}"
-    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
-    boss = await distributor(replicas.mesh)
-    task_id = await distribute(replicas.first, boss, skill, "rotate the keys")
-    failing = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
-    await replicas.first.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=failing.token)
+    boss, task_id, failing, _ = await acknowledged_by_one_of_two(replicas, "rotate the keys")
     # Handed on by the impatient replica: the other instance has a second to acknowledge, and lets it lapse.
     failure = pb.FailTaskRequest(task_id=task_id, error_message="no access")
     other = (await replicas.impatient.FailTask(failure, metadata=failing.token)).task.assignment.instance.instance_name
@@ -507,3 +496,16 @@ async def test_a_task_that_lapses_after_a_failure_never_goes_back_to_the_instanc
     task = await get(replicas.first, boss, task_id)
     assert task.assignment.instance.instance_name == other != failing.name
     assert task.state == rpb.TASK_STATE_ASSIGNED and task.error_message == "no access"
+
+
+async def acknowledged_by_one_of_two(replicas: Replicas, what: str) -> tuple[Metadata, str, Agent, Agent]:
+    """A task two agents could do, acknowledged by the one it went to: (its distributor, the task, the
+    assignee, the other agent)."""
+    skill = f"skill-{uuid.uuid4().hex[:6]}"
+    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
+    boss = await distributor(replicas.mesh)
+    task_id = await distribute(replicas.first, boss, skill, what)
+    assignee = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
+    other = next(candidate for name, candidate in agents.items() if name != assignee.name)
+    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=assignee.token)
+    return boss, task_id, assignee, other
