@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,8 +33,10 @@ async def lifespan(host: ServiceHost, settings: ConsensusSettings) -> AsyncItera
     # Without migrations at start, the owner has applied them (`cerebro migrate`) and this process logs
     # in as cerebro_consensus, which could not.
     pool = await host.add_postgres(SCHEMA if settings.apply_migrations else None, max_size=settings.pool_size)
-    registry = Registry(pool, settings)
-    proposals = Proposals(pool)
+    # Instance keys as this replica last read them, for writes in one round trip (migration 0004).
+    keys: dict[uuid.UUID, bytes] = {}
+    registry = Registry(pool, settings, keys)
+    proposals = Proposals(pool, keys)
 
     async def load_instance(change: Change) -> asyncpg.Record:
         return await registry.get(change.subject_id)
