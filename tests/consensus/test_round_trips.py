@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import consensus_server, register, register_electorate
-from tests.round_trips import RoundTripCounter, counting_round_trips
+from tests.tcp_proxy import TcpProxy, proxied
 
 WARM_UP_CALLS = 3
 MEASUREMENTS = 4
@@ -27,7 +27,7 @@ async def test_a_heartbeat_is_one_round_trip_and_refusals_still_explain_themselv
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     async with (
-        counting_round_trips(fresh_database_url) as (counter, url),
+        proxied(fresh_database_url) as (counter, url),
         consensus_server(url, tmp_path) as server,
     ):
         member = await register(server, "ARIA")
@@ -54,7 +54,7 @@ async def test_a_heartbeat_is_one_round_trip_and_refusals_still_explain_themselv
         assert deregistered.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def least_round_trips(counter: RoundTripCounter, call: Callable[[], Awaitable[object]]) -> int:
+async def least_round_trips(counter: TcpProxy, call: Callable[[], Awaitable[object]]) -> int:
     """The least round trips of a few calls, after warm-up calls (statements prepared)."""
     for _ in range(WARM_UP_CALLS):
         await call()
@@ -68,7 +68,7 @@ async def least_round_trips(counter: RoundTripCounter, call: Callable[[], Awaita
 
 async def test_register_propose_and_vote_are_one_round_trip_each(fresh_database_url: str, tmp_path: Path) -> None:
     async with (
-        counting_round_trips(fresh_database_url) as (counter, url),
+        proxied(fresh_database_url) as (counter, url),
         consensus_server(url, tmp_path) as server,
     ):
         members = await register_electorate(server, 4)  # quorum 3
@@ -109,7 +109,7 @@ async def test_a_replica_that_has_not_seen_the_electorate_reads_it_once(
 ) -> None:
     async with (
         consensus_server(fresh_database_url, tmp_path / "first") as first,
-        counting_round_trips(fresh_database_url) as (counter, url),
+        proxied(fresh_database_url) as (counter, url),
         consensus_server(url, tmp_path / "second") as second,
     ):
         members = await register_electorate(first, 3)
