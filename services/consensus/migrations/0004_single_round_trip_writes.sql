@@ -11,6 +11,9 @@
 -- electorate) are written once here as consensus_outcome and consensus_quorum, and
 -- tests/consensus/test_rules_in_sql.py checks them against the Python rules.
 --
+-- Each also returns where it left the WAL and its transaction id (NULL when it wrote nothing): the read
+-- token a replica must have replayed before it serves the caller's next read (cerebro/runtime/replica_reads.py).
+--
 -- SECURITY INVOKER (the default, said explicitly): each runs with the caller's rights (cerebro_consensus
 -- of 0003), touching what the statements it replaces touched.
 
@@ -58,7 +61,8 @@ CREATE FUNCTION consensus_register(
     outcome text, enrolled_key bytea, enrolled_voting boolean, db_now timestamptz,
     instance_id uuid, instance_name text, instance_type text, location text, capabilities text[],
     endpoints text[], public_key bytea, voting boolean, status text, lease_expire_time timestamptz,
-    offline_time timestamptz, last_sync timestamptz, created_at timestamptz, updated_at timestamptz
+    offline_time timestamptz, last_sync timestamptz, created_at timestamptz, updated_at timestamptz,
+    written_lsn pg_lsn, written_xid xid8
 )
     LANGUAGE plpgsql SECURITY INVOKER AS $$
 #variable_conflict use_column
@@ -126,7 +130,8 @@ BEGIN
                n.instance_id, n.instance_name, n.instance_type, n.location, n.capabilities, n.endpoints,
                n.public_key, n.voting,
                consensus_instance_status(n.deregistered, n.lease_expire_time, n.offline_time, now()),
-               n.lease_expire_time, n.offline_time, n.last_sync, n.created_at, n.updated_at
+               n.lease_expire_time, n.offline_time, n.last_sync, n.created_at, n.updated_at,
+               pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
         FROM (SELECT 1) AS one LEFT JOIN instance_network n
             ON n.instance_id = subject AND result IN ('created', 'updated', 'same_request');
 END
@@ -144,7 +149,8 @@ CREATE FUNCTION consensus_create_proposal(
     outcome text, consensus_id uuid, request_id uuid, decision_topic text, options text[], proposed_by uuid,
     proposer_public_key bytea, proposer_signature bytea, deadline timestamptz, electorate_size integer,
     quorum integer, final_decision text, created_at timestamptz, state text, resolved_at timestamptz,
-    electors consensus_electors[], votes consensus_votes[], equivocations consensus_equivocations[]
+    electors consensus_electors[], votes consensus_votes[], equivocations consensus_equivocations[],
+    written_lsn pg_lsn, written_xid xid8
 )
     LANGUAGE plpgsql SECURITY INVOKER AS $$
 #variable_conflict use_column
@@ -228,7 +234,8 @@ BEGIN
                      ORDER BY el.instance_name, el.instance_id),
                ARRAY(SELECT v FROM consensus_votes v WHERE v.consensus_id = subject ORDER BY v.cast_at, v.voter_id),
                ARRAY(SELECT e FROM consensus_equivocations e WHERE e.consensus_id = subject
-                     ORDER BY e.detected_at, e.voter_id, e.choice)
+                     ORDER BY e.detected_at, e.voter_id, e.choice),
+               pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
         FROM (SELECT 1) AS one LEFT JOIN distributed_consensus d
             ON d.consensus_id = subject AND result IN ('created', 'existing');
 END
@@ -248,7 +255,7 @@ CREATE FUNCTION consensus_cast_vote(
     verdict text, finished text, choices text[], consensus_id uuid, request_id uuid, decision_topic text,
     options text[], proposed_by uuid, proposer_public_key bytea, proposer_signature bytea, deadline timestamptz,
     electorate_size integer, quorum integer, final_decision text, created_at timestamptz, state text,
-    resolved_at timestamptz
+    resolved_at timestamptz, written_lsn pg_lsn, written_xid xid8
 )
     LANGUAGE plpgsql SECURITY INVOKER AS $$
 #variable_conflict use_column
@@ -321,7 +328,8 @@ BEGIN
                d.consensus_id, d.request_id, d.decision_topic, d.options, d.proposed_by, d.proposer_public_key,
                d.proposer_signature, d.deadline, d.electorate_size, d.quorum, d.final_decision, d.created_at,
                consensus_proposal_state(d.state, d.deadline, now()),
-               CASE WHEN d.state = 'open' AND d.deadline <= now() THEN d.deadline ELSE d.resolved_at END
+               CASE WHEN d.state = 'open' AND d.deadline <= now() THEN d.deadline ELSE d.resolved_at END,
+               pg_current_wal_insert_lsn(), pg_current_xact_id_if_assigned()
         FROM (SELECT 1) AS one LEFT JOIN distributed_consensus d ON d.consensus_id = wanted_proposal;
 END
 $$;

@@ -33,8 +33,10 @@ from cerebro.runtime.errors import (
     unauthenticated,
 )
 from cerebro.runtime.pagination import Key
+from cerebro.runtime.replica_reads import ReplicaReads
 from services.consensus.events import PROPOSALS_CHANNEL
 from services.consensus.metrics import proposal_finished
+from services.consensus.read_path import note_written
 
 PROPOSAL_COLUMNS = """
     consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key, proposer_signature,
@@ -96,10 +98,12 @@ class Electorate:
 
 
 class Proposals:
-    def __init__(self, pool: asyncpg.Pool, keys: dict[uuid.UUID, bytes]) -> None:
+    def __init__(self, db: ReplicaReads, keys: dict[uuid.UUID, bytes]) -> None:
         """``keys``: each instance's public key as this replica last read it, shared with
-        services.consensus.store.registry; a proposal signed with it is written in one statement."""
-        self._pool = pool
+        services.consensus.store.registry; a proposal signed with it is written in one statement. Writes
+        (and what they check) go to ``db``'s primary; reads may go to its replica."""
+        self._db = db
+        self._pool = db.primary
         self._keys = keys
         # Proposal id -> its electorate, for the proposals this replica created or was voted on (oldest first).
         self._electorates: dict[uuid.UUID, Electorate] = {}
@@ -157,6 +161,7 @@ class Proposals:
             raise already_exists(
                 "proposal", proposal.request_id, "request_id was already used for a different proposal"
             )
+        note_written(row)
         self._know_electorate(
             row["consensus_id"],
             Electorate(row["options"], {e["instance_id"]: e["public_key"] for e in row["electors"]}),
@@ -218,6 +223,7 @@ class Proposals:
             raise unauthenticated("signature does not verify with the voter's key")
         if verdict_text == "revoked":
             raise permission_denied(f"the enrolment of instance {ballot.voter_id} was revoked; it votes no more")
+        note_written(row)
         # Counted once the statement has committed: the row lock let only this one move the proposal out of open.
         if row["finished"] is not None:
             proposal_finished(row["finished"])
@@ -286,8 +292,9 @@ class Proposals:
         if len(self._electorates) > MAX_KNOWN_ELECTORATES:
             del self._electorates[next(iter(self._electorates))]
 
-    async def get(self, proposal_id: str, *, full: bool) -> ProposalRecord:
-        async with self._pool.acquire() as connection:
+    async def get(self, proposal_id: str, *, full: bool, latest: bool = False) -> ProposalRecord:
+        """The proposal, read on the replica unless ``latest`` (the primary: a change just heard of)."""
+        async with self._pool.acquire() if latest else self._db.reading() as connection:
             return await self._load_one(connection, uuid.UUID(proposal_id), full=full)
 
     async def list_proposals(
@@ -295,7 +302,7 @@ class Proposals:
     ) -> list[ProposalRecord]:
         """Proposals newest first, after the sort key ``after`` (created_at, id); ``limit`` None means all."""
         after_time, after_id = after if after is not None else (None, None)
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             rows = await connection.fetch(
                 f"""
                 SELECT {PROPOSAL_COLUMNS} FROM distributed_consensus

@@ -18,9 +18,11 @@ from cerebro.consensus.signatures import deregistration_payload, heartbeat_paylo
 from cerebro.runtime.database import Connection
 from cerebro.runtime.errors import ServiceError, already_exists, failed_precondition, not_found, unauthenticated
 from cerebro.runtime.pagination import Key
+from cerebro.runtime.replica_reads import ReplicaReads
 from cerebro.runtime.roles import Role
 from services.consensus.admission import refusal
 from services.consensus.events import INSTANCES_CHANNEL, notify_change
+from services.consensus.read_path import note_written
 from services.consensus.settings import ConsensusSettings
 from services.consensus.store.enrollment import Enrolled
 
@@ -94,16 +96,19 @@ _HEARTBEAT_IN_ONE_STATEMENT = f"""
         SELECT pg_notify($8, json_build_object('id', instance_id, 'event', 'status_changed')::text)
         FROM renewed WHERE was_status <> 'active'
     )
-    SELECT renewed.* FROM renewed LEFT JOIN announced ON true
+    SELECT renewed.*, pg_current_wal_insert_lsn() AS written_lsn, pg_current_xact_id_if_assigned() AS written_xid
+    FROM renewed LEFT JOIN announced ON true
 """
 
 
 class Registry:
-    def __init__(self, pool: asyncpg.Pool, settings: ConsensusSettings, keys: dict[uuid.UUID, bytes]) -> None:
+    def __init__(self, db: ReplicaReads, settings: ConsensusSettings, keys: dict[uuid.UUID, bytes]) -> None:
         """``keys``: each instance's public key as this replica last read it (instance id -> key), shared
         with services.consensus.store.proposals. A request verified with it needs one statement, which
-        writes only while the row still has that key."""
-        self._pool = pool
+        writes only while the row still has that key. Writes go to ``db``'s primary; reads may go to its
+        replica (services.consensus.read_path)."""
+        self._db = db
+        self._pool = db.primary
         self._settings = settings
         self._keys = keys
 
@@ -173,6 +178,7 @@ class Registry:
         if outcome == "stale":
             raise _stale_request()
         self._keys[row["instance_id"]] = key
+        note_written(row)
         return row, outcome == "created"
 
     async def heartbeat(self, request: SignedInstanceRequest) -> asyncpg.Record:
@@ -197,6 +203,7 @@ class Registry:
                 INSTANCES_CHANNEL,
             )
             if renewed is not None:
+                note_written(renewed)
                 return renewed
         async with self._pool.acquire() as connection, connection.transaction():
             current = await self._lock_signed(connection, request, payload)
@@ -245,8 +252,9 @@ class Registry:
                     await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
             return await self._fetch(connection, current["instance_id"])
 
-    async def get(self, instance_id: str) -> asyncpg.Record:
-        async with self._pool.acquire() as connection:
+    async def get(self, instance_id: str, *, latest: bool = False) -> asyncpg.Record:
+        """The instance, read on the replica unless ``latest`` (the primary: a change just heard of)."""
+        async with self._pool.acquire() if latest else self._db.reading() as connection:
             row = await connection.fetchrow(
                 f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", uuid.UUID(instance_id)
             )
@@ -256,7 +264,7 @@ class Registry:
 
     async def list_instances(self, where: InstanceFilter, after: Key | None, limit: int | None) -> list[asyncpg.Record]:
         """Instances ordered by name, after the sort key ``after`` (a name); ``limit`` None means all."""
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             return await connection.fetch(
                 f"""
                 SELECT {INSTANCE_COLUMNS} FROM instance_network
@@ -277,7 +285,7 @@ class Registry:
 
     async def count_by_status_and_region(self) -> dict[tuple[str, str], int]:
         """How many instances have each (status, region), status derived from the lease as of now."""
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             rows = await connection.fetch(
                 """
                 SELECT consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) AS status,
@@ -351,11 +359,17 @@ class Registry:
 
     @staticmethod
     async def _fetch(connection: Connection, instance_id: uuid.UUID) -> asyncpg.Record:
-        """An instance this transaction has just written."""
+        """An instance this transaction has just written; the transaction's read token is noted."""
         row = await connection.fetchrow(
-            f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", instance_id
+            f"""
+            SELECT {INSTANCE_COLUMNS}, pg_current_wal_insert_lsn() AS written_lsn,
+                   pg_current_xact_id_if_assigned() AS written_xid
+            FROM instance_network WHERE instance_id = $1
+            """,
+            instance_id,
         )
         assert row is not None
+        note_written(row)
         return row
 
 
