@@ -1,7 +1,7 @@
 """Regions at a distance: Remember, Recall and the 2/3 vote, in the primary's region and in remote ones.
 
     PYTHONPATH=. .venv/bin/python bench/regions_bench.py [--one-way-ms 40] [--back-ms 40] [--calls 40]
-        [--rounds 20] [--pairs 300] [--no-replicas] [--shared-embedder]
+        [--rounds 20] [--pairs 300] [--no-replicas] [--shared-embedder] [--regional-consensus]
 
 Runs the three-region mesh of tests/mesh (network namespaces: needs root). ``eu`` holds the primary:
 its link to the core (PostgreSQL, Redis, consensus) has no latency; ``us`` and ``ap`` are ``--one-way-ms``
@@ -22,9 +22,11 @@ with the Python client, one call at a time:
 - one round trip through each remote region's link (``SELECT 1`` to the core's PostgreSQL from the
   bench process): what the harness's application-level forwarding adds to the nominal distance;
 - the vote: three voting agents, one per region, each on its own Ed25519 key, talk to the consensus
-  service through their region's link. A round creates a proposal (the proposer's region rotates),
-  then all three vote at once; decision latency is from sending CreateProposal to the first Vote
-  answer that reports the decision (the agents learn of the proposal at once: no watch stream).
+  service through their region's link (with ``--regional-consensus``: to their own region's consensus
+  service, which writes to the primary through the link and reads the region's replica, as deployed).
+  A round creates a proposal (the proposer's region rotates), then all three vote at once; decision
+  latency is from sending CreateProposal to the first Vote answer that reports the decision (the agents
+  learn of the proposal at once: no watch stream).
 
 Prints a markdown table of p50 / p95 per region and distance, and the issue's goals against the p50s.
 """
@@ -63,6 +65,12 @@ WARM_UP_CALLS = 5
 CALL_TIMEOUT_SECONDS = 30.0
 PROPOSAL_SECONDS = 60
 GATEWAY_ENVIRON = {"CEREBRO_GATEWAY_DOWNSTREAM_TIMEOUT_SECONDS": "20"}
+LEASES = Leases(ttl_seconds=10, offline_after_seconds=30)
+# A region's own consensus service keeps the mesh's leases.
+CONSENSUS_ENVIRON = {
+    "CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": str(LEASES.ttl_seconds),
+    "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": str(LEASES.offline_after_seconds),
+}
 TOPICS = ["migration plan", "latency budget", "replica lag", "vote quorum", "embedding model"]
 
 
@@ -88,7 +96,7 @@ def timed(action: Callable[..., object], *args: object, **kwargs: object) -> flo
     return (time.perf_counter() - started) * 1000
 
 
-def start_mesh(mesh: Mesh, *, replicas: bool, regional_embedders: bool) -> None:
+def start_mesh(mesh: Mesh, *, replicas: bool, regional_embedders: bool, regional_consensus: bool) -> None:
     mesh.start_core("consensus").wait_ready()
     mesh.start_core("embedder").wait_ready(timeout=180)
     for region in REGIONS:
@@ -98,6 +106,8 @@ def start_mesh(mesh: Mesh, *, replicas: bool, regional_embedders: bool) -> None:
             extra["CEREBRO_EMBEDDER_TARGET"] = f"127.0.0.1:{DEFAULT_PORTS['embedder'][0]}"
         read_url = mesh.start_replica(region).url() if replicas and region != PRIMARY_REGION else None
         mesh.start_in_region(region, "memory", extra, read_database_url=read_url).wait_ready()
+        if regional_consensus:
+            mesh.start_in_region(region, "consensus", CONSENSUS_ENVIRON, read_database_url=read_url).wait_ready()
     mesh.start_in_region(PRIMARY_REGION, "embeddings-worker").wait_ready()
     for region in REGIONS:
         mesh.start_in_region(region, "gateway", GATEWAY_ENVIRON).wait_ready(timeout=60)
@@ -252,6 +262,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=300, help="write-then-read pairs per distance")
     parser.add_argument("--no-replicas", action="store_true")
     parser.add_argument("--shared-embedder", action="store_true")
+    parser.add_argument(
+        "--regional-consensus",
+        action="store_true",
+        help="a consensus service in each region (reading its replica), which the region's voters call",
+    )
     args = parser.parse_args()
     try:
         check_available()
@@ -259,9 +274,14 @@ def main() -> None:
         raise SystemExit(f"regions_bench needs network namespaces: {reason}") from None
     one_way = args.one_way_ms / 1000
     # Leases long enough that no voter lapses while the links are slow.
-    with open_mesh(REGIONS, Leases(ttl_seconds=10, offline_after_seconds=30)) as mesh:
+    with open_mesh(REGIONS, LEASES) as mesh:
         started = time.monotonic()
-        start_mesh(mesh, replicas=not args.no_replicas, regional_embedders=not args.shared_embedder)
+        start_mesh(
+            mesh,
+            replicas=not args.no_replicas,
+            regional_embedders=not args.shared_embedder,
+            regional_consensus=args.regional_consensus,
+        )
         print(f"mesh ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
         namespaces = {region: f"bench-{region}-{uuid.uuid4().hex[:6]}" for region in REGIONS}
         tokens = issue_keys(mesh.stack.database_url, namespaces)
@@ -270,7 +290,14 @@ def main() -> None:
             for region in REGIONS
         }
         voters = {
-            region: VoterAgent(f"voter@{region}", region, mesh.links[region].target("consensus"), mesh.operator_tls)
+            region: VoterAgent(
+                f"voter@{region}",
+                region,
+                mesh.service_target(region, "consensus")
+                if args.regional_consensus
+                else mesh.links[region].target("consensus"),
+                mesh.operator_tls,
+            )
             for region in REGIONS
         }
         try:
@@ -291,7 +318,8 @@ def report(results: dict[float, Figures], one_way: float, args: argparse.Namespa
     far = f"{rtt_ms:.0f} ms RTT"
     print(
         f"\n{platform.node()}, {args.calls} calls per cell, {args.rounds} vote rounds; replicas "
-        f"{'off' if args.no_replicas else 'on'}, {'shared' if args.shared_embedder else 'regional'} embedders\n"
+        f"{'off' if args.no_replicas else 'on'}, {'shared' if args.shared_embedder else 'regional'} embedders, "
+        f"{'regional consensus services' if args.regional_consensus else 'consensus in the core'}\n"
     )
     print(f"| operation | region | p50 loopback | p95 loopback | p50 {far} | p95 {far} |")
     print("|---|---|---|---|---|---|")

@@ -38,6 +38,13 @@ from services.consensus.events import PROPOSALS_CHANNEL
 from services.consensus.metrics import proposal_finished
 from services.consensus.read_path import note_written
 
+# A proposal's options and its electors' keys, as a vote is first checked against them.
+_ELECTORATE = """
+    SELECT d.options, array_agg(el.instance_id) AS ids, array_agg(el.public_key) AS keys
+    FROM distributed_consensus d JOIN consensus_electors el USING (consensus_id)
+    WHERE d.consensus_id = $1 GROUP BY d.options
+"""
+
 PROPOSAL_COLUMNS = """
     consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key, proposer_signature,
     deadline, electorate_size, quorum, final_decision, created_at,
@@ -273,14 +280,13 @@ class Proposals:
         known = None if fresh else self._electorates.get(proposal_id)
         if known is not None:
             return known
-        row = await self._pool.fetchrow(
-            """
-            SELECT d.options, array_agg(el.instance_id) AS ids, array_agg(el.public_key) AS keys
-            FROM distributed_consensus d JOIN consensus_electors el USING (consensus_id)
-            WHERE d.consensus_id = $1 GROUP BY d.options
-            """,
-            proposal_id,
-        )
+        # An electorate never changes: the region's replica has it right once it has the proposal at all.
+        row = None
+        if self._db.replica is not None:
+            async with self._db.reading() as connection:
+                row = await connection.fetchrow(_ELECTORATE, proposal_id)
+        if row is None:
+            row = await self._pool.fetchrow(_ELECTORATE, proposal_id)
         if row is None:
             raise not_found("proposal", str(proposal_id))
         electorate = Electorate(row["options"], dict(zip(row["ids"], row["keys"], strict=True)))
