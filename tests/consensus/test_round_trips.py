@@ -23,7 +23,7 @@ WARM_UP_CALLS = 3
 MEASUREMENTS = 4
 
 
-async def test_a_heartbeat_is_one_round_trip_and_refusals_still_explain_themselves(
+async def test_a_heartbeat_and_a_deregistration_are_one_round_trip_and_refusals_still_explain_themselves(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     async with (
@@ -47,6 +47,15 @@ async def test_a_heartbeat_is_one_round_trip_and_refusals_still_explain_themselv
         with pytest.raises(grpc.aio.AioRpcError) as forged:
             await server.stub.Heartbeat(heartbeat_request(Ed25519PrivateKey.generate(), member.instance_id))
         assert forged.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # A deregistration is one round trip too (registering again in between).
+        deregistrations = []
+        for _ in range(3 + MEASUREMENTS):
+            before = counter.round_trips
+            gone = await server.stub.DeregisterInstance(deregister_request(member.key, member.instance_id))
+            deregistrations.append(counter.round_trips - before)
+            assert gone.instance.status == pb.INSTANCE_STATUS_OFFLINE
+            await register(server, member.name, key=member.key)
+        assert min(deregistrations[3:]) == 1
         # The key is known to this replica, but the row is deregistered: no lease renewed.
         await server.stub.DeregisterInstance(deregister_request(member.key, member.instance_id))
         with pytest.raises(grpc.aio.AioRpcError) as deregistered:

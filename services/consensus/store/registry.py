@@ -101,6 +101,28 @@ _HEARTBEAT_IN_ONE_STATEMENT = f"""
 """
 
 
+# A deregistration in one statement, for an instance whose key this replica has seen, on the same terms
+# as the heartbeat's: no row back, and the locked way (:meth:`Registry.deregister`) decides.
+_DEREGISTER_IN_ONE_STATEMENT = f"""
+    WITH locked AS (
+        SELECT instance_id AS locked_id, deregistered AS was_deregistered FROM instance_network
+        WHERE instance_id = $1 AND public_key = $4 AND last_sign_time < $2
+          AND abs(extract(epoch FROM now() - $2::timestamptz)) <= $5
+        FOR UPDATE
+    ), gone AS (
+        UPDATE instance_network SET deregistered = true, announced_status = 'offline',
+            last_sign_time = $2, last_signature = $3, updated_at = now()
+        FROM locked WHERE instance_id = locked_id
+        RETURNING {INSTANCE_COLUMNS}, was_deregistered
+    ), announced AS (
+        SELECT pg_notify($6, json_build_object('id', instance_id, 'event', 'deregistered')::text)
+        FROM gone WHERE NOT was_deregistered
+    )
+    SELECT gone.*, pg_current_wal_insert_lsn() AS written_lsn, pg_current_xact_id_if_assigned() AS written_xid
+    FROM gone LEFT JOIN announced ON true
+"""
+
+
 class Registry:
     def __init__(self, db: ReplicaReads, settings: ConsensusSettings, keys: dict[uuid.UUID, bytes]) -> None:
         """``keys``: each instance's public key as this replica last read it (instance id -> key), shared
@@ -232,11 +254,27 @@ class Registry:
             return await self._fetch(connection, current["instance_id"])
 
     async def deregister(self, request: SignedInstanceRequest) -> asyncpg.Record:
-        """Marks the instance offline at once."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            current = await self._lock_signed(
-                connection, request, deregistration_payload(request.instance_id, request.sign_time)
+        """Marks the instance offline at once: one round trip when the instance's key is known here and
+        the request is in order, else the locked way (as :meth:`heartbeat`)."""
+        instance_id = uuid.UUID(request.instance_id)
+        payload = deregistration_payload(request.instance_id, request.sign_time)
+        known_key = self._keys.get(instance_id)
+        if known_key is not None and verify(known_key, payload, request.signature):
+            gone = await self._pool.fetchrow(
+                _DEREGISTER_IN_ONE_STATEMENT,
+                instance_id,
+                request.sign_time,
+                request.signature,
+                known_key,
+                self._settings.max_clock_skew_seconds,
+                INSTANCES_CHANNEL,
             )
+            if gone is not None:
+                note_written(gone)
+                return gone
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await self._lock_signed(connection, request, payload)
+            self._keys[instance_id] = current["public_key"]
             if self._is_new(current, request.sign_time, request.signature):
                 await connection.execute(
                     """
