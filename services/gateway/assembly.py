@@ -92,6 +92,7 @@ async def open_gateway(
         service.tls,
         service.region,
         health_service=consensus_pb2.DESCRIPTOR.services_by_name["ConsensusService"].full_name,
+        interceptors=[ForwardReadTokens()],
     )
     embedder = ReplicaPool(
         "embedder",
