@@ -1,7 +1,7 @@
 """Pooled connections and session state (cerebro/runtime/session_state.py), on a real PostgreSQL: what one
 caller leaves in its session never reaches the next caller of the same connection, and a release after
 statements that keep their state in the transaction costs no round trip. Round trips are counted by a proxy
-(tests/round_trips.py)."""
+(tests/tcp_proxy.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from cerebro.runtime.database import open_pool
 from cerebro.runtime.session_state import changes_session
-from tests.round_trips import counting_round_trips
+from tests.tcp_proxy import proxied
 
 Use = Callable[[asyncpg.pool.PoolConnectionProxy], Awaitable[object]]
 
@@ -73,7 +73,7 @@ async def test_a_transaction_left_open_is_rolled_back(pool: asyncpg.Pool) -> Non
 
 
 async def test_a_release_after_transaction_scoped_statements_costs_no_round_trip(fresh_database_url: str) -> None:
-    async with counting_round_trips(fresh_database_url) as (counter, url):
+    async with proxied(fresh_database_url) as (counter, url):
         pool = await open_pool(url, min_size=1, max_size=1)
         try:
 
