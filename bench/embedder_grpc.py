@@ -10,7 +10,11 @@ before and after are measured in the same run. Each round measures, back to back
 concurrent gRPC clients and 1 client, each client sending one text per `Embed` call. Rounds alternate
 between the servers, and every figure is the median over rounds; the ratio is the median of each round's
 16-client rate over the same round's in-process rate, so slow phases of a shared machine cancel out
-(goal: >= 0.85). The 1-client columns give a lone caller's latency (p50 of its calls).
+(goal: >= 0.85). The 1-client columns give a lone caller's latency (p50 of its calls). The CPU time per
+text of the in-process Encoder, of the server process (every thread, from /proc) and of the 16 clients
+(this process) says what each text costs, which other load on the machine hardly moves; the CPU ratio,
+in-process CPU per text over server + clients CPU per text, is the 16-client ratio the service would
+reach if it kept the cores as busy as the in-process Encoder does.
 """
 
 from __future__ import annotations
@@ -108,6 +112,16 @@ async def grpc_round(target: str, texts: list[str], clients: int) -> tuple[float
     return len(texts) / elapsed, statistics.median(latencies) * 1000
 
 
+def has_int8(tree: Path) -> bool:
+    return Backend.ONNX_INT8.value in (tree / "services" / "embedder" / "model.py").read_text(encoding="utf-8")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def inprocess_rate(encoder: Encoder, texts: list[str]) -> float:
     started = time.perf_counter()
     encoder.encode_texts(texts)
@@ -115,14 +129,34 @@ def inprocess_rate(encoder: Encoder, texts: list[str]) -> float:
 
 
 def measure_round(server: Server, encoder: Encoder, name: str, texts: list[str]) -> None:
-    cells = server.rates.setdefault(name, {"inprocess": [], "sixteen": [], "ratio": [], "one": [], "one_p50": []})
+    keys = (
+        "inprocess",
+        "inprocess_cpu",
+        "sixteen",
+        "ratio",
+        "server_cpu",
+        "clients_cpu",
+        "cpu_ratio",
+        "one",
+        "one_p50",
+    )
+    cells = server.rates.setdefault(name, {key: [] for key in keys})
+    cpu = time.process_time()
     inprocess = inprocess_rate(encoder, texts)
+    inprocess_cpu = (time.process_time() - cpu) * 1000 / len(texts)
+    cpu, clients_cpu = cpu_seconds(server.process.pid), time.process_time()
     sixteen, _ = asyncio.run(grpc_round(server.target, texts, 16))
+    server_cpu = (cpu_seconds(server.process.pid) - cpu) * 1000 / len(texts)
+    clients_cpu = (time.process_time() - clients_cpu) * 1000 / len(texts)
     one, one_p50 = asyncio.run(grpc_round(server.target, texts[: max(16, len(texts) // 4)], 1))
     for key, value in (
         ("inprocess", inprocess),
+        ("inprocess_cpu", inprocess_cpu),
         ("sixteen", sixteen),
         ("ratio", sixteen / inprocess),
+        ("server_cpu", server_cpu),
+        ("clients_cpu", clients_cpu),
+        ("cpu_ratio", inprocess_cpu / (server_cpu + clients_cpu)),
         ("one", one),
         ("one_p50", one_p50),
     ):
@@ -151,7 +185,7 @@ def main() -> None:
     try:
         for backend in map(Backend, args.backends):
             for label, tree, environ in trees:
-                if label == "baseline" and backend is Backend.ONNX_INT8:
+                if label == "baseline" and backend is Backend.ONNX_INT8 and not has_int8(tree):
                     continue  # a tree from before the int8 backend has none
                 servers.append(start_server(label, backend, tree, environ, args.cache_dir))
             encoders[backend] = Encoder(backend, cache_dir=args.cache_dir)
@@ -174,15 +208,17 @@ def main() -> None:
     print(f"Texts per second, medians of {args.rounds} rounds; load average at the end {os.getloadavg()[0]:.1f}.\n")
     print(
         "| server | backend | texts | in-process batched | gRPC, 16 clients | 16 clients / in-process "
-        "| gRPC, 1 client | 1 client p50 (ms) |"
+        "| gRPC, 1 client | 1 client p50 (ms) | CPU ms/text: in-process; 16 clients: server, clients | CPU ratio |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for server in servers:
         for name, cells in server.rates.items():
             median = {key: statistics.median(values) for key, values in cells.items()}
             print(
                 f"| {server.label} | {server.backend.value} | {WORKLOAD_TITLES[name]} | {median['inprocess']:.1f} "
-                f"| {median['sixteen']:.1f} | {median['ratio']:.2f} | {median['one']:.1f} | {median['one_p50']:.2f} |"
+                f"| {median['sixteen']:.1f} | {median['ratio']:.2f} | {median['one']:.1f} | {median['one_p50']:.2f} "
+                f"| {median['inprocess_cpu']:.2f}; {median['server_cpu']:.2f}, {median['clients_cpu']:.2f} "
+                f"| {median['cpu_ratio']:.2f} |"
             )
 
 

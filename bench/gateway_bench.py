@@ -23,7 +23,6 @@ import asyncio
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import grpc
 
+from bench.overhead_table import Row, print_overhead_table
 from cerebro.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from cerebro.memory.v1 import episodes_pb2, memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import DEFAULT_PORTS
@@ -45,6 +46,7 @@ from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "nexus"
+Result = TypeVar("Result")
 
 
 def start_mesh(
@@ -122,11 +124,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
-
-
 async def alternating(
     direct: Callable[[int], Awaitable[object]],
     through: Callable[[int], Awaitable[object]],
@@ -159,9 +156,9 @@ def memory_channel(data_dir: Path, port: int) -> grpc.aio.Channel:
 
 async def measure(
     data_dir: Path, ports: dict[str, int], token: str, calls: int, block: int, gateway_pid: int
-) -> list[tuple[str, int, list[float], list[float], float]]:
+) -> list[Row]:
     auth = (("authorization", f"Bearer {token}"),)
-    rows = []
+    rows: list[Row] = []
     async with (
         memory_channel(data_dir, ports["memory"]) as direct_channel,
         grpc.aio.insecure_channel(f"127.0.0.1:{ports['gateway']}") as gateway_channel,
@@ -198,11 +195,9 @@ async def measure(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400)
-    parser.add_argument("--block", type=int, default=20, help="calls per alternating block (at least the clients)")
-    args = parser.parse_args()
+def on_paused_mesh(measure: Callable[[Path, dict[str, int], str, int], Awaitable[Result]]) -> Result:
+    """``measure(data_dir, ports, token, pid)`` run on a fresh `cerebro up` (process ``pid``) with an API key
+    (``token``) of :data:`NAMESPACE`, its embeddings worker paused; the mesh is stopped and removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="cerebro-bench-"))
     data_dir.chmod(0o755)  # the embedded PostgreSQL runs as another user when we are root
     process, ports = start_mesh(data_dir)
@@ -211,23 +206,27 @@ def main() -> None:
         worker = child_process(process.pid, "embeddings-worker")
         os.kill(worker, signal.SIGSTOP)
         try:
-            gateway = child_process(process.pid, "gateway")
-            rows = asyncio.run(measure(data_dir, ports, token, args.calls, args.block, gateway))
+            return asyncio.run(measure(data_dir, ports, token, process.pid))
         finally:
             os.kill(worker, signal.SIGCONT)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--block", type=int, default=20, help="calls per alternating block (at least the clients)")
+    args = parser.parse_args()
+
+    async def through_the_gateway(data_dir: Path, ports: dict[str, int], token: str, pid: int) -> list[Row]:
+        return await measure(data_dir, ports, token, args.calls, args.block, child_process(pid, "gateway"))
+
+    rows = on_paused_mesh(through_the_gateway)
     print(f"{args.calls} calls per cell; milliseconds.\n")
-    print("| call | clients | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | gateway CPU/call |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, clients, direct, through, cpu in rows:
-        d50, t50 = statistics.median(direct) * 1000, statistics.median(through) * 1000
-        print(
-            f"| {name} | {clients} | {d50:.2f} | {percentile(direct, 0.99):.2f} | {t50:.2f} "
-            f"| {percentile(through, 0.99):.2f} | {t50 - d50:.2f} | {cpu * 1000:.2f} |"
-        )
+    print_overhead_table(rows, column="clients", layer="gateway", cpu="gateway CPU/call")
 
 
 if __name__ == "__main__":

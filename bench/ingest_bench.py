@@ -1,7 +1,7 @@
 """Remember-to-searchable throughput through the gateway, against the model's own speed on the same texts.
 
     PYTHONPATH=. .venv/bin/python bench/ingest_bench.py [--episodes 5000] [--clients 16]
-        [--modes remember,batch] [--batch-size 100] [--texts FILE] [--background-episodes 100000]
+        [--modes remember,batch] [--batch-size 100] [--texts FILE] [--background-episodes 100000] [--data-dir DIR]
 
 Runs a real `cerebro up` (embedded PostgreSQL and Redis, every service its own process) on free loopback
 ports in a temporary data directory and issues an API key per measured namespace. For each mode:
@@ -14,12 +14,17 @@ ports in a temporary data directory and issues an API key per measured namespace
    per text, `batch` sends `RememberBatch` calls of `--batch-size` texts. From the first write to the
    moment the namespace's embedding coverage (the gateway's `GetStats`, polled every 0.25 s) reaches
    100 %: episodes/s, and its ratio to the Encoder's rate (measured before and after the run; their mean);
-   and the CPU time each process of the mesh used per episode meanwhile (from /proc), which shows where
-   the cores went and hardly moves with other load on the machine.
+   and the CPU time each process of the mesh and the clients used per episode meanwhile (from /proc),
+   which shows where the cores went and hardly moves with other load on the machine. The CPU ratio (the
+   Encoder's CPU per text over the whole pipeline's per episode) is the ratio the pipeline would reach
+   if it kept the cores as busy as the Encoder does: the wall-clock ratio's ceiling on a quiet machine.
 
 The texts are dialogue turns of 10-40 words (generated, seeded), or the lines of `--texts FILE` (plain
 text, or JSONL with a "content" field; never committed). `--background-episodes N` first fills another
 namespace with N embedded episodes (the HNSW index then holds them all, as beside a real agent's memory).
+Filling 100,000 embeds every one of them (30-60 minutes on 2 cores): with `--data-dir DIR` the mesh's data
+is kept there and reused, so a later run only tops the background namespace up to N. Each run measures in
+namespaces of its own; those of earlier runs stay in the kept database (a few thousand episodes beside N).
 """
 
 from __future__ import annotations
@@ -159,7 +164,8 @@ def process_cpu(roots: Sequence[int]) -> dict[str, float]:
         names[pid] = part_name(argv)
         seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
-    pending = [pid for root in roots for pid in children.get(root, [])] + [r for r in roots if r in names]
+    # Each process once: the roots, then their descendants (a root's children join when the root is visited).
+    pending = [root for root in roots if root in names]
     while pending:
         pid = pending.pop()
         pending += children.get(pid, [])
@@ -249,6 +255,8 @@ class Ingest:
     searchable_seconds: float
     # CPU seconds each part of the mesh used from the first write to 100 % coverage.
     cpu: dict[str, float]
+    # CPU seconds of this process meanwhile: the clients (and the coverage polls).
+    clients_cpu: float
 
     @property
     def rate(self) -> float:
@@ -264,8 +272,10 @@ async def ingest(
     batch_size: int,
     label: str,
     roots: Sequence[int],
+    already: int = 0,
 ) -> Ingest:
-    """Write ``texts`` with ``clients`` concurrent clients, then wait for 100 % embedding coverage."""
+    """Write ``texts`` with ``clients`` concurrent clients, then wait for 100 % embedding coverage of the
+    namespace, which held ``already`` episodes before."""
     size = 1 if mode == "remember" else batch_size
     calls = iter(range(0, len(texts), size))
     written = tqdm(total=len(texts), desc=f"{label}: written", unit="ep", leave=False)
@@ -288,7 +298,7 @@ async def ingest(
             await call(start)
             written.update(min(size, len(texts) - start))
 
-    cpu_before = process_cpu(roots)
+    cpu_before, clients_cpu = process_cpu(roots), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     acknowledged = time.perf_counter() - started
@@ -296,20 +306,25 @@ async def ingest(
     with tqdm(total=len(texts), desc=f"{label}: searchable", unit="ep", leave=False) as searchable:
         while True:
             stats = (await gateway.GetStats(gateway_pb2.GetStatsRequest(), metadata=auth, timeout=60)).memory
-            searchable.update(stats.episodes_embedded - searchable.n)
-            if stats.episodes_total == len(texts) and stats.episodes_embedded == len(texts):
+            searchable.update(stats.episodes_embedded - already - searchable.n)
+            expected = already + len(texts)
+            if stats.episodes_total == expected and stats.episodes_embedded == expected:
                 break
             await asyncio.sleep(POLL_SECONDS)
     searchable_seconds = time.perf_counter() - started
     cpu = {part: used - cpu_before.get(part, 0.0) for part, used in process_cpu(roots).items()}
-    return Ingest(mode, len(texts), acknowledged, searchable_seconds, cpu)
+    return Ingest(mode, len(texts), acknowledged, searchable_seconds, cpu, time.process_time() - clients_cpu)
 
 
 async def fill_background(
     gateway: gateway_pb2_grpc.AgentGatewayStub, auth: tuple[tuple[str, str], ...], count: int, roots: Sequence[int]
 ) -> None:
-    texts = dialogue_turns(count, seed=99)
-    await ingest(gateway, auth, texts, "batch", 4, 1000, f"background {count}", roots)
+    """Top the background namespace up to ``count`` episodes (a kept --data-dir may hold some or all)."""
+    stored = (await gateway.GetStats(gateway_pb2.GetStatsRequest(), metadata=auth, timeout=60)).memory.episodes_total
+    print(f"background namespace: {stored} episodes stored, {max(0, count - stored)} to add")
+    if stored < count:
+        texts = dialogue_turns(count, seed=99)[stored:]
+        await ingest(gateway, auth, texts, "batch", 4, 1000, f"background {count}", roots, already=stored)
 
 
 @dataclass(frozen=True)
@@ -322,6 +337,14 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.ingest.rate / ((self.encoder_before.rate + self.encoder_after.rate) / 2)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Encoder CPU per text over the whole pipeline's (mesh and clients) CPU per episode: the ratio the
+        pipeline would reach if it kept the cores as busy as the Encoder does."""
+        encoder_cpu = (self.encoder_before.cpu_ms + self.encoder_after.cpu_ms) / 2
+        pipeline_cpu = (sum(self.ingest.cpu.values()) + self.ingest.clients_cpu) * 1000 / self.ingest.episodes
+        return encoder_cpu / pipeline_cpu
 
 
 async def measure(
@@ -345,10 +368,11 @@ async def measure(
             )
         info = await embedder_pb2_grpc.EmbedderServiceStub(embedder).GetModelInfo(embedder_pb2.GetModelInfoRequest())
         print(f"the embedder serves backend {info.backend}; the in-process Encoder runs {encoder.backend.value}")
+        run_id = uuid.uuid4().hex[:8]  # a kept --data-dir holds the namespaces of earlier runs
         for run, mode in enumerate(args.modes):
             before = encoder_rate(encoder, texts)
             alone = await embedder_service_rate(embedder, texts, roots)
-            auth = await issue_token(database_url, f"ingest-{mode}-{run}")
+            auth = await issue_token(database_url, f"ingest-{mode}-{run}-{run_id}")
             result = await ingest(gateway, auth, texts, mode, args.clients, args.batch_size, mode, roots)
             rows.append(Row(result, before, encoder_rate(encoder, texts), alone))
     return rows
@@ -363,12 +387,16 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, help="read the texts from FILE (plain lines or JSONL with content)")
     parser.add_argument("--background-episodes", type=int, default=0, help="embedded episodes in another namespace")
     parser.add_argument("--backend", choices=[b.value for b in Backend], default=DEFAULT_BACKEND.value)
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the mesh's data here and reuse it (default: a temporary one)"
+    )
     args = parser.parse_args()
     args.modes = [mode for mode in args.modes.split(",") if mode]
     if unknown := set(args.modes) - set(MODES):
         raise SystemExit(f"unknown modes: {sorted(unknown)}")
     texts = read_texts(args.texts, args.episodes) if args.texts else dialogue_turns(args.episodes)
-    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-ingest-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="cerebro-ingest-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o755)  # the embedded PostgreSQL runs as another user when we are root
     process, ports = start_mesh(data_dir, {"CEREBRO_EMBEDDER_BACKEND": args.backend})
     try:
@@ -380,7 +408,8 @@ def main() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     words = [len(text.split()) for text in texts]
     print(
         f"{len(texts)} texts ({statistics.mean(words):.0f} words on average), {args.clients} clients, "
@@ -389,9 +418,9 @@ def main() -> None:
     )
     print(
         "| mode | acknowledged (s) | 100 % searchable (s) | episodes/s | Encoder texts/s (before, after) | ratio "
-        "| embedder alone texts/s | CPU ms/text: Encoder, embedder alone, embedder in the pipeline |"
+        "| embedder alone texts/s | CPU ms/text: Encoder, embedder alone, embedder in the pipeline | CPU ratio |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         result = row.ingest
         name = "Remember" if result.mode == "remember" else f"RememberBatch ({args.batch_size} per call)"
@@ -401,15 +430,21 @@ def main() -> None:
             f"| {name} | {result.acknowledged_seconds:.1f} | {result.searchable_seconds:.1f} | {result.rate:.0f} "
             f"| {row.encoder_before.rate:.0f}, {row.encoder_after.rate:.0f} | {row.ratio:.2f} "
             f"| {row.embedder_alone.rate:.0f} "
-            f"| {encoder_cpu:.2f}, {row.embedder_alone.cpu_ms:.2f}, {pipeline_cpu:.2f} |"
+            f"| {encoder_cpu:.2f}, {row.embedder_alone.cpu_ms:.2f}, {pipeline_cpu:.2f} | {row.cpu_ratio:.2f} |"
         )
     parts = sorted({part for row in rows for part in row.ingest.cpu if part in SHOWN_PARTS})
     print("\nCPU milliseconds per episode, first write to 100 % searchable:\n")
-    print("| mode | " + " | ".join(parts) + " |")
-    print("|---|" + "---:|" * len(parts))
+    print("| mode | " + " | ".join(parts) + " | other (cerebro up) | clients | all |")
+    print("|---|" + "---:|" * (len(parts) + 3))
     for row in rows:
-        cells = " | ".join(f"{row.ingest.cpu.get(part, 0.0) * 1000 / row.ingest.episodes:.2f}" for part in parts)
-        print(f"| {row.ingest.mode} | {cells} |")
+        per_episode = 1000 / row.ingest.episodes
+        cells = " | ".join(f"{row.ingest.cpu.get(part, 0.0) * per_episode:.2f}" for part in parts)
+        other = sum(used for part, used in row.ingest.cpu.items() if part not in parts)
+        total = (sum(row.ingest.cpu.values()) + row.ingest.clients_cpu) * per_episode
+        print(
+            f"| {row.ingest.mode} | {cells} | {other * per_episode:.2f} | {row.ingest.clients_cpu * per_episode:.2f} "
+            f"| {total:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
-import statistics
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +26,8 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.gateway_bench import ROOT, alternating, child_process, new_token, percentile, start_mesh
+from bench.gateway_bench import ROOT, alternating, on_paused_mesh
+from bench.overhead_table import Row, print_overhead_table
 from cerebro.client import AsyncCerebroClient, ClientSettings
 from cerebro.memory.v1 import episodes_pb2
 from tests.support import free_port
@@ -96,7 +93,6 @@ async def tool(client: Client, name: str, arguments: dict[str, object]) -> None:
         raise SystemExit(f"{name} failed: {result.content}")
 
 
-Row = tuple[str, str, list[float], list[float], float]
 Call = Callable[[int], Awaitable[object]]
 
 
@@ -133,30 +129,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--block", type=int, default=20, help="calls per alternating block")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="cerebro-bench-"))
-    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as another user when we are root
-    process, ports = start_mesh(data_dir)
-    try:
-        token = asyncio.run(new_token(data_dir))
-        worker = child_process(process.pid, "embeddings-worker")
-        os.kill(worker, signal.SIGSTOP)
-        try:
-            rows = asyncio.run(measure(f"127.0.0.1:{ports['gateway']}", token, args.calls, args.block))
-        finally:
-            os.kill(worker, signal.SIGCONT)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+    async def through_mcp(data_dir: Path, ports: dict[str, int], token: str, pid: int) -> list[Row]:
+        return await measure(f"127.0.0.1:{ports['gateway']}", token, args.calls, args.block)
+
+    rows = on_paused_mesh(through_mcp)
     print(f"{args.calls} calls per cell, one client; milliseconds.\n")
-    print("| call | MCP transport | direct p50 | direct p99 | MCP p50 | MCP p99 | added p50 | `cerebro mcp` CPU/call |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name, transport, direct, through, cpu in rows:
-        d50, t50 = statistics.median(direct) * 1000, statistics.median(through) * 1000
-        print(
-            f"| {name} | {transport} | {d50:.2f} | {percentile(direct, 0.99):.2f} | {t50:.2f} "
-            f"| {percentile(through, 0.99):.2f} | {t50 - d50:.2f} | {cpu * 1000:.2f} |"
-        )
+    print_overhead_table(rows, column="MCP transport", layer="MCP", cpu="`cerebro mcp` CPU/call")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,11 @@ def add_parser(commands: SubParsers) -> None:
     complete = actions.add_parser("complete", help="complete an acknowledged task", parents=[common])
     complete.add_argument("task_id")
     complete.add_argument("--result", type=_json_object, help="the result, a JSON object")
-    fail = actions.add_parser("fail", help="fail an acknowledged task, saying why", parents=[common])
+    fail = actions.add_parser(
+        "fail",
+        help="fail an acknowledged task, saying why (it goes to another eligible instance, else ends FAILED)",
+        parents=[common],
+    )
     fail.add_argument("task_id")
     fail.add_argument("error_message")
     fail.add_argument("--result", type=_json_object, help="details, a JSON object")

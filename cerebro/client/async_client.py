@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,9 +82,18 @@ class AsyncCerebroClient:
     :meth:`register_instance` sets up.
     """
 
-    def __init__(self, settings: ClientSettings | None = None, *, signer: AgentSigner | None = None) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        signer: AgentSigner | None = None,
+        call_metadata: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    ) -> None:
+        """``call_metadata``, asked at each call, adds metadata to it: a face in front of the gateway
+        passes on its own client's address that way (:mod:`cerebro.forwarded_client`)."""
         self.settings = settings or ClientSettings.from_env()
         self.signer = signer
+        self._call_metadata = call_metadata
         self._lease_keeper: asyncio.Task[None] | None = None
         self._channel = open_gateway_channel(self.settings)
         self._stub = gateway_pb2_grpc.AgentGatewayStub(self._channel)
@@ -120,9 +129,12 @@ class AsyncCerebroClient:
         return response
 
     def _session_metadata(self) -> tuple[tuple[str, str], ...]:
-        if self.read_token is None:
-            return self._metadata
-        return (*self._metadata, (REQUIRED_HEADER, str(self.read_token)))
+        metadata = self._metadata
+        if self.read_token is not None:
+            metadata = (*metadata, (REQUIRED_HEADER, str(self.read_token)))
+        if self._call_metadata is not None:
+            metadata = (*metadata, *self._call_metadata())
+        return metadata
 
     async def _stream(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 from cerebro.cli.commands import Command
 from cerebro.client import ClientSettings
 from cerebro.environment import ConfigError, Env
+from cerebro.forwarded_client import forwarding_proof
 from cerebro.mcp.settings import DEFAULT_PATH, DEFAULT_PORT, LOOPBACK_HOSTS, agent_signer, serving_tls
 
 # The extra's libraries, looked up without importing them: `cerebro --help` loads every command, and the
@@ -43,6 +44,11 @@ the file named by CEREBRO_API_KEY_FILE (`cerebro keys issue` makes one).
 propose and vote are offered when the server has the agent's Ed25519 key (--key-file or
 CEREBRO_AGENT_KEY_FILE) and instance id (--instance-id or CEREBRO_AGENT_INSTANCE_ID, printed by
 `cerebro join`); the gateway accepts them only from an API key bound to that instance.
+
+Over http, the gateway sees every agent come from this server's address, and counts authentication
+failures per address: give this server the secret the gateway knows (CEREBRO_MCP_FORWARDING_PROOF_FILE,
+the same secret as the gateway's CEREBRO_GATEWAY_FORWARDING_PROOF_FILE) and it names each agent's own
+address to the gateway, so that one agent's bad keys do not lock the others out.
 
 Over http, HTTPS needs --tls-cert-file and --tls-key-file (or CEREBRO_MCP_TLS_CERT_FILE and
 CEREBRO_MCP_TLS_KEY_FILE). Without them it serves plain HTTP, on a loopback address only unless
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("needs the agent's API key: CEREBRO_API_KEY or CEREBRO_API_KEY_FILE")
         host = args.host or env.str("BIND_HOST", "127.0.0.1") or "127.0.0.1"
         tls = serving_tls(args.tls_cert_file, args.tls_key_file, env)
+        forwarding = forwarding_proof(env.secret("MCP_FORWARDING_PROOF"), "CEREBRO_MCP_FORWARDING_PROOF")
         if args.transport == "http" and tls is None and not args.plaintext and host not in LOOPBACK_HOSTS:
             raise ConfigError(
                 f"refusing to serve API keys over plain HTTP on {host}: give --tls-cert-file and --tls-key-file, "
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 await agent.close()
         else:
-            clients = BearerClients(settings, signer)
+            clients = BearerClients(settings, signer, forwarding_proof=forwarding)
             server = build_server(clients, signing=signer is not None)
             await serve_http(server, clients, host=host, port=args.port, tls=tls, path=DEFAULT_PATH)
 

@@ -23,6 +23,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, Server
 from starlette.requests import Request
 
 from cerebro.client import AgentSigner, AsyncCerebroClient, ClientSettings, PermissionDenied, Unauthenticated
+from cerebro.forwarded_client import forwarded_client
 
 # Clients kept for recent bearer tokens (each holds one channel to the gateway); older ones are closed.
 DEFAULT_CLIENT_CAPACITY = 256
@@ -32,6 +33,8 @@ DEFAULT_CLIENT_CAPACITY = 256
 DEFAULT_VERIFIED_SECONDS = 30.0
 
 _current: ContextVar[AsyncCerebroClient | None] = ContextVar("cerebro_mcp_gateway_client", default=None)
+# The address of the HTTP client whose request is being served: passed on to the gateway with the proof.
+_client_address: ContextVar[str | None] = ContextVar("cerebro_mcp_client_address", default=None)
 
 
 def current_client() -> AsyncCerebroClient:
@@ -52,9 +55,11 @@ class GatewayClients(Protocol):
 def binding_middleware(clients: GatewayClients) -> ServerMiddleware[Any]:
     async def bind(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         bound = _current.set(clients.for_message(ctx.request))
+        address = _client_address.set(client_address(ctx.request))
         try:
             return await call_next(ctx)
         finally:
+            _client_address.reset(address)
             _current.reset(bound)
 
     return bind
@@ -81,6 +86,7 @@ class BearerClients:
         settings: ClientSettings,
         signer: AgentSigner | None,
         *,
+        forwarding_proof: str | None = None,
         capacity: int = DEFAULT_CLIENT_CAPACITY,
         verified_seconds: float = DEFAULT_VERIFIED_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -88,6 +94,7 @@ class BearerClients:
         # Whatever key the environment holds is never used: every call carries its caller's token.
         self._settings = replace(settings, api_key=None)
         self._signer = signer
+        self._forwarding_proof = forwarding_proof
         self._capacity = capacity
         self._verified_seconds = verified_seconds
         self._clock = clock
@@ -95,13 +102,15 @@ class BearerClients:
         self._verified_until: dict[str, float] = {}
         self._closing: dict[asyncio.Task[None], AsyncCerebroClient] = {}
 
-    async def verify(self, token: str) -> AccessToken | None:
-        """The token as an MCP access token if the gateway accepts it, None if it refuses it.
+    async def verify(self, token: str, address: str | None) -> AccessToken | None:
+        """The token, sent from ``address``, as an MCP access token if the gateway accepts it, None if it
+        refuses it.
 
         Raises the client's CerebroError when the gateway could not say (unavailable, rate limited).
         """
         digest = _digest(token)
         if self._verified_until.get(digest, 0.0) <= self._clock():
+            bound = _client_address.set(address)
             try:
                 await self._client(token, digest).list_blocks(page_size=1)
             except Unauthenticated:
@@ -110,6 +119,8 @@ class BearerClients:
                 return None
             except PermissionDenied:
                 pass  # a valid key that may not read blocks: its calls get what the gateway allows them
+            finally:
+                _client_address.reset(bound)
             self._verified_until[digest] = self._clock() + self._verified_seconds
         # The SDK binds each HTTP session to the client id that opened it: here, the key itself.
         return AccessToken(token=token, client_id=digest, scopes=[])
@@ -132,7 +143,9 @@ class BearerClients:
     def _client(self, token: str, digest: str) -> AsyncCerebroClient:
         client = self._clients.get(digest)
         if client is None:
-            client = AsyncCerebroClient(replace(self._settings, api_key=token), signer=self._signer)
+            client = AsyncCerebroClient(
+                replace(self._settings, api_key=token), signer=self._signer, call_metadata=self._forwarded_client
+            )
             self._clients[digest] = client
             while len(self._clients) > self._capacity:
                 evicted_digest, evicted = self._clients.popitem(last=False)
@@ -141,6 +154,13 @@ class BearerClients:
         else:
             self._clients.move_to_end(digest)
         return client
+
+    def _forwarded_client(self) -> tuple[tuple[str, str], ...]:
+        """With the proof, each call names its HTTP client to the gateway: failures count against that client."""
+        address = _client_address.get()
+        if self._forwarding_proof is None or address is None:
+            return ()
+        return (forwarded_client(self._forwarding_proof, address),)
 
     async def _discard(self, digest: str) -> None:
         client = self._clients.pop(digest, None)
@@ -156,6 +176,12 @@ class BearerClients:
         task = asyncio.get_running_loop().create_task(close())
         self._closing[task] = client
         task.add_done_callback(lambda done: self._closing.pop(done, None))
+
+
+def client_address(request: object | None) -> str | None:
+    """The address of the HTTP client that sent ``request`` (None over stdio)."""
+    client = request.client if isinstance(request, Request) else None
+    return None if client is None else client.host
 
 
 def _digest(token: str) -> str:

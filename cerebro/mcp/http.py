@@ -41,7 +41,8 @@ class BearerGate:
             await _refusal(401, "a Cerebro API key is required: Authorization: Bearer <key>")(scope, receive, send)
             return
         try:
-            access = await self._clients.verify(token)
+            client = scope.get("client")
+            access = await self._clients.verify(token, None if client is None else client[0])
         except ResourceExhausted as error:
             await _unavailable(429, error)(scope, receive, send)
             return

@@ -88,7 +88,8 @@ def add_task_tools(server: MCPServer[Any]) -> None:
         error_message: Annotated[str, Field(description="why it could not be done")],
         result: Annotated[JsonObject | None, Field(description="what it produced anyway, any JSON object")] = None,
     ) -> JsonObject:
-        """Give up a task you acknowledged, saying why."""
+        """Give up a task you acknowledged, saying why: it goes to another agent that can do it and has not
+        failed it, or ends FAILED when there is none."""
         with tool_errors():
             response = await current_client().fail_task(task_id, error_message, result=result)
         return as_json(response)

@@ -16,6 +16,7 @@ from pgvector.asyncpg import register_vector
 
 from cerebro.runtime.config import ConfigError
 from cerebro.runtime.migrations import Migration, apply_migrations, load_migrations
+from cerebro.runtime.session_state import TrackedConnection, reset_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +87,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await register_vector(connection)
 
 
-async def _reset_connection(connection: asyncpg.Connection) -> None:
-    # asyncpg's default reset (RESET ALL, UNLISTEN *, ...) costs a round trip on every release, a whole
-    # network distance away from a remote primary. Pooled sessions keep no state to undo: settings are
-    # set transaction-locally, listeners use connections of their own. Only an unfinished transaction
-    # (a call cancelled mid-statement) needs the full reset, which rolls it back.
-    if connection.is_in_transaction():
-        await connection.reset()
-
-
 async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections decode jsonb and pgvector values; fails fast if PostgreSQL is down."""
+    """A pool whose connections decode jsonb and pgvector values, and are reset on release when a statement
+    may have changed their session (:mod:`cerebro.runtime.session_state`); fails fast if PostgreSQL is down."""
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        reset=_reset_connection,
+        connection_class=TrackedConnection,
+        reset=reset_if_changed,
         command_timeout=30,
         # Recycle idle connections so a restarted PostgreSQL is picked up cleanly.
         max_inactive_connection_lifetime=60,

@@ -7,16 +7,15 @@ not an API key. The agent's side, `cerebro instances public-key`, is in cerebro/
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import dataclasses
 import getpass
 import json
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,10 +23,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 from cerebro.cli.commands import Command
 from cerebro.cli.tables import print_fields, print_table
-from cerebro.runtime.config import ConfigError, Env
+from services.cli.admin_database import run_with_database, with_connection
 from services.consensus.store import enrollment
-
-Result = TypeVar("Result")
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -66,21 +63,7 @@ def _enrolled_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one enrolment action; the exit status."""
-    try:
-        dsn = Env().secret("DATABASE_URL")
-        if dsn is None:
-            raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
-        if args.action == "enroll":
-            return _enroll(dsn, args)
-        if args.action == "revoke":
-            return _revoke(dsn, args)
-        return _list(dsn, args)
-    except (ConfigError, ValueError) as error:
-        print(f"cerebro instances {args.action}: {error}", file=sys.stderr)
-        return 2
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"cerebro instances {args.action}: the database refused: {error}", file=sys.stderr)
-        return 1
+    return run_with_database(f"cerebro instances {args.action}", lambda dsn: _ACTIONS[args.action](dsn, args))
 
 
 def _operator() -> str:
@@ -89,17 +72,6 @@ def _operator() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def _with_database(dsn: str, action: Callable[[asyncpg.Connection], Awaitable[Result]]) -> Result:
-    async def connected() -> Result:
-        connection = await asyncpg.connect(dsn)
-        try:
-            return await action(connection)
-        finally:
-            await connection.close()
-
-    return asyncio.run(connected())
 
 
 def read_public_key(path: Path) -> bytes:
@@ -126,7 +98,7 @@ def _enroll(dsn: str, args: argparse.Namespace) -> int:
         return await enrollment.enroll(connection, args.name, key, voting=args.voting, by=args.by)
 
     try:
-        record = _with_database(dsn, enroll)
+        record = with_connection(dsn, enroll)
     except enrollment.EnrollmentError as error:
         print(f"cerebro instances enroll: {error}", file=sys.stderr)
         return 1
@@ -135,7 +107,7 @@ def _enroll(dsn: str, args: argparse.Namespace) -> int:
 
 
 def _revoke(dsn: str, args: argparse.Namespace) -> int:
-    record = _with_database(dsn, lambda db: enrollment.revoke(db, args.name, by=args.by))
+    record = with_connection(dsn, lambda db: enrollment.revoke(db, args.name, by=args.by))
     if record is None:
         print(f"cerebro instances revoke: {args.name} has no active enrolment", file=sys.stderr)
         return 1
@@ -144,7 +116,7 @@ def _revoke(dsn: str, args: argparse.Namespace) -> int:
 
 
 def _list(dsn: str, args: argparse.Namespace) -> int:
-    records = _with_database(dsn, lambda db: enrollment.list_enrollments(db, include_revoked=args.all))
+    records = with_connection(dsn, lambda db: enrollment.list_enrollments(db, include_revoked=args.all))
     _show(records, getattr(args, "json", False), table=True)
     return 0
 
@@ -193,6 +165,12 @@ def _show(records: list[enrollment.EnrollmentRecord], as_json: bool, *, table: b
         ]
     )
 
+
+_ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "enroll": _enroll,
+    "revoke": _revoke,
+    "enrolled": _list,
+}
 
 ENROLL = Command(help="enrol a key for an instance name (admin, database access)", arguments=_enroll_arguments, run=run)
 REVOKE = Command(

@@ -10,20 +10,19 @@ Cerebro database, not an API key. The token of an issued key is shown once (or w
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
 from cerebro.cli.commands import Command
 from cerebro.cli.tables import cell, print_fields, print_table
-from cerebro.runtime.config import ConfigError, Env
+from services.cli.admin_database import run_with_database, with_connection
 from services.gateway.store import keys
 from services.gateway.store.credentials import Scope
 
@@ -37,19 +36,13 @@ A key or certificate belongs to one namespace (the instance's memories) and, to 
 one instance name. Exit status: 0 done, 1 nothing to do (already granted, no such grant, key or
 binding) or the database refused, 2 bad arguments."""
 
-Result = TypeVar("Result")
-
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = actions.add_parser("issue", help="a new key for a namespace; its token is shown once")
     issue.add_argument("namespace", help="e.g. nexus")
-    issue.add_argument("--instance", help="the registered instance name it may propose and vote for, e.g. NEXUS")
-    issue.add_argument("--read-only", action="store_true", help="may call no method that writes")
-    issue.add_argument("--label", default="", help="a note for people")
-    issue.add_argument("--rate", type=float, help="calls per second (default: the gateway's)")
-    issue.add_argument("--burst", type=int, help="calls at once above the rate (default: the gateway's)")
+    _terms_arguments(issue, instance_example="NEXUS")
     issue.add_argument("--token-file", type=Path, help="write the token here (mode 0600) instead of printing it")
     revoke = actions.add_parser("revoke", help="revoke a key at once, on every gateway")
     revoke.add_argument("key_id")
@@ -82,56 +75,42 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     bind.add_argument("identity", metavar="IDENTITY", help="e.g. aria.agents.example.com")
     bind.add_argument("namespace", metavar="NAMESPACE", help="e.g. aria")
-    bind.add_argument("--instance", help="the registered instance name it may propose and vote for, e.g. ARIA")
-    bind.add_argument("--read-only", action="store_true", help="may call no method that writes")
-    bind.add_argument("--label", default="", help="a note for people")
-    bind.add_argument("--rate", type=float, help="calls per second (default: the gateway's)")
-    bind.add_argument("--burst", type=int, help="calls at once above the rate (default: the gateway's)")
+    _terms_arguments(bind, instance_example="ARIA")
     unbind = actions.add_parser("unbind-cert", help="refuse a certificate identity again, on every gateway at once")
     unbind.add_argument("identity")
     certs = actions.add_parser("certs", help="certificate bindings")
     certs.add_argument("--all", action="store_true", help="also unbound identities")
 
 
+def _terms_arguments(parser: argparse.ArgumentParser, *, instance_example: str) -> None:
+    """The options of what a key or a certificate identity may do (read back by :func:`_terms`)."""
+    parser.add_argument(
+        "--instance", help=f"the registered instance name it may propose and vote for, e.g. {instance_example}"
+    )
+    parser.add_argument("--read-only", action="store_true", help="may call no method that writes")
+    parser.add_argument("--label", default="", help="a note for people")
+    parser.add_argument("--rate", type=float, help="calls per second (default: the gateway's)")
+    parser.add_argument("--burst", type=int, help="calls at once above the rate (default: the gateway's)")
+
+
+def _terms(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of keys.issue_key and keys.bind_certificate given by :func:`_terms_arguments`."""
+    return {
+        "scope": Scope.READ_ONLY if args.read_only else Scope.READ_WRITE,
+        "instance_name": args.instance,
+        "label": args.label,
+        "rate_per_second": args.rate,
+        "burst": args.burst,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one `cerebro keys` action; the exit status."""
-    try:
-        dsn = Env().secret("DATABASE_URL")
-        if dsn is None:
-            raise ConfigError("CEREBRO_DATABASE_URL (or CEREBRO_DATABASE_URL_FILE) is required")
-        return ACTIONS[args.action](dsn, args)
-    except (ConfigError, ValueError) as error:
-        print(f"cerebro keys: {error}", file=sys.stderr)
-        return 2
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"cerebro keys: the database refused: {error}", file=sys.stderr)
-        return 1
-
-
-def _with_database(dsn: str, action: Callable[[asyncpg.Connection], Awaitable[Result]]) -> Result:
-    async def connected() -> Result:
-        connection = await asyncpg.connect(dsn)
-        try:
-            return await action(connection)
-        finally:
-            await connection.close()
-
-    return asyncio.run(connected())
+    return run_with_database("cerebro keys", lambda dsn: ACTIONS[args.action](dsn, args))
 
 
 def _issue(dsn: str, args: argparse.Namespace) -> int:
-    issued = _with_database(
-        dsn,
-        lambda db: keys.issue_key(
-            db,
-            args.namespace,
-            scope=Scope.READ_ONLY if args.read_only else Scope.READ_WRITE,
-            instance_name=args.instance,
-            label=args.label,
-            rate_per_second=args.rate,
-            burst=args.burst,
-        ),
-    )
+    issued = with_connection(dsn, lambda db: keys.issue_key(db, args.namespace, **_terms(args)))
     if args.token_file:
         _write_secret(args.token_file, issued.token)
     shown = dataclasses.replace(issued, token=f"(written to {args.token_file})") if args.token_file else issued
@@ -160,44 +139,51 @@ def _write_secret(path: Path, token: str) -> None:
 
 
 def _revoke(dsn: str, args: argparse.Namespace) -> int:
-    revoked = _with_database(dsn, lambda db: keys.revoke_key(db, args.key_id))
+    revoked = with_connection(dsn, lambda db: keys.revoke_key(db, args.key_id))
+    shown = {"key_id": args.key_id, "revoked": revoked}
+    return _outcome(args, revoked, shown, f"revoked {args.key_id}", f"no unrevoked key {args.key_id}")
+
+
+def _outcome(args: argparse.Namespace, changed: bool, shown: dict[str, object], done: str, not_done: str) -> int:
+    """Say what a change did (with --json: ``shown``); exit status 1, and why on stderr, when it changed nothing."""
     if args.json:
-        print(json.dumps({"key_id": args.key_id, "revoked": revoked}))
-    elif revoked:
-        print(f"revoked {args.key_id}")
-    if not revoked:
-        print(f"cerebro keys: no unrevoked key {args.key_id}", file=sys.stderr)
+        print(json.dumps(shown))
+    elif changed:
+        print(done)
+    if not changed:
+        print(f"cerebro keys: {not_done}", file=sys.stderr)
         return 1
     return 0
 
 
 def _list(dsn: str, args: argparse.Namespace) -> int:
-    listed = _with_database(dsn, lambda db: keys.list_keys(db, args.namespace, include_revoked=args.all))
+    listed = with_connection(dsn, lambda db: keys.list_keys(db, args.namespace, include_revoked=args.all))
     if args.json:
-        print(json.dumps([_key_json(info) for info in listed], indent=2))
+        print(json.dumps([_credential_json(info) for info in listed], indent=2))
         return 0
-    rows = [
-        [
-            info.key_id,
-            info.namespace,
-            info.scope.value,
-            info.instance_name or "-",
-            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            info.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if info.revoked_at else "-",
-            cell(info.label),
-        ]
-        for info in listed
-    ]
+    rows = [[info.key_id, *_credential_cells(info)] for info in listed]
     print_table(["key id", "namespace", "scope", "instance", "created", "revoked", "label"], rows)
     return 0
 
 
-def _key_json(info: keys.KeyInfo) -> dict[str, Any]:
+def _credential_cells(credential: keys.KeyInfo | keys.CertificateBinding) -> list[str]:
+    """A key's or a certificate binding's row in a listing, after its key id or identity."""
+    return [
+        credential.namespace,
+        credential.scope.value,
+        credential.instance_name or "-",
+        credential.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        credential.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if credential.revoked_at else "-",
+        cell(credential.label),
+    ]
+
+
+def _credential_json(credential: keys.KeyInfo | keys.CertificateBinding) -> dict[str, Any]:
     return {
-        **dataclasses.asdict(info),
-        "scope": info.scope.value,
-        "created_at": info.created_at.isoformat(),
-        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+        **dataclasses.asdict(credential),
+        "scope": credential.scope.value,
+        "created_at": credential.created_at.isoformat(),
+        "revoked_at": credential.revoked_at.isoformat() if credential.revoked_at else None,
     }
 
 
@@ -213,32 +199,22 @@ def _grant(dsn: str, args: argparse.Namespace) -> int:
             )
         return await keys.grant_read(db, args.owner, args.grantee)
 
-    granted = _with_database(dsn, granting)
-    if args.json:
-        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "granted": granted}))
-    elif granted:
-        print(f"{args.grantee} may now read {args.owner}'s memories")
-    if not granted:
-        print(f"cerebro keys: {args.grantee} may already read {args.owner}'s memories", file=sys.stderr)
-        return 1
-    return 0
+    granted = with_connection(dsn, granting)
+    shown = {"owner_namespace": args.owner, "grantee_namespace": args.grantee, "granted": granted}
+    done = f"{args.grantee} may now read {args.owner}'s memories"
+    return _outcome(args, granted, shown, done, f"{args.grantee} may already read {args.owner}'s memories")
 
 
 def _revoke_grant(dsn: str, args: argparse.Namespace) -> int:
     keys.check_grant(args.owner, args.grantee)
-    revoked = _with_database(dsn, lambda db: keys.revoke_read(db, args.owner, args.grantee))
-    if args.json:
-        print(json.dumps({"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}))
-    elif revoked:
-        print(f"{args.grantee} may no longer read {args.owner}'s memories")
-    if not revoked:
-        print(f"cerebro keys: no grant lets {args.grantee} read {args.owner}'s memories", file=sys.stderr)
-        return 1
-    return 0
+    revoked = with_connection(dsn, lambda db: keys.revoke_read(db, args.owner, args.grantee))
+    shown = {"owner_namespace": args.owner, "grantee_namespace": args.grantee, "revoked": revoked}
+    done = f"{args.grantee} may no longer read {args.owner}'s memories"
+    return _outcome(args, revoked, shown, done, f"no grant lets {args.grantee} read {args.owner}'s memories")
 
 
 def _grants(dsn: str, args: argparse.Namespace) -> int:
-    listed = _with_database(dsn, lambda db: keys.list_grants(db, args.namespace))
+    listed = with_connection(dsn, lambda db: keys.list_grants(db, args.namespace))
     if args.json:
         print(json.dumps([{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in listed], indent=2))
         return 0
@@ -251,21 +227,9 @@ def _grants(dsn: str, args: argparse.Namespace) -> int:
 
 
 def _bind_cert(dsn: str, args: argparse.Namespace) -> int:
-    binding = _with_database(
-        dsn,
-        lambda db: keys.bind_certificate(
-            db,
-            args.identity,
-            args.namespace,
-            scope=Scope.READ_ONLY if args.read_only else Scope.READ_WRITE,
-            instance_name=args.instance,
-            label=args.label,
-            rate_per_second=args.rate,
-            burst=args.burst,
-        ),
-    )
+    binding = with_connection(dsn, lambda db: keys.bind_certificate(db, args.identity, args.namespace, **_terms(args)))
     if args.json:
-        print(json.dumps(_binding_json(binding), indent=2))
+        print(json.dumps(_credential_json(binding), indent=2))
         return 0
     print_fields(
         [
@@ -279,45 +243,19 @@ def _bind_cert(dsn: str, args: argparse.Namespace) -> int:
 
 
 def _unbind_cert(dsn: str, args: argparse.Namespace) -> int:
-    unbound = _with_database(dsn, lambda db: keys.unbind_certificate(db, args.identity))
-    if args.json:
-        print(json.dumps({"identity": args.identity, "unbound": unbound}))
-    elif unbound:
-        print(f"unbound {args.identity}")
-    if not unbound:
-        print(f"cerebro keys: no bound certificate identity {args.identity}", file=sys.stderr)
-        return 1
-    return 0
+    unbound = with_connection(dsn, lambda db: keys.unbind_certificate(db, args.identity))
+    shown = {"identity": args.identity, "unbound": unbound}
+    return _outcome(args, unbound, shown, f"unbound {args.identity}", f"no bound certificate identity {args.identity}")
 
 
 def _certs(dsn: str, args: argparse.Namespace) -> int:
-    listed = _with_database(dsn, lambda db: keys.list_certificate_bindings(db, include_revoked=args.all))
+    listed = with_connection(dsn, lambda db: keys.list_certificate_bindings(db, include_revoked=args.all))
     if args.json:
-        print(json.dumps([_binding_json(binding) for binding in listed], indent=2))
+        print(json.dumps([_credential_json(binding) for binding in listed], indent=2))
         return 0
-    rows = [
-        [
-            binding.identity,
-            binding.namespace,
-            binding.scope.value,
-            binding.instance_name or "-",
-            binding.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            binding.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if binding.revoked_at else "-",
-            cell(binding.label),
-        ]
-        for binding in listed
-    ]
+    rows = [[binding.identity, *_credential_cells(binding)] for binding in listed]
     print_table(["identity", "namespace", "scope", "instance", "bound", "unbound", "label"], rows)
     return 0
-
-
-def _binding_json(binding: keys.CertificateBinding) -> dict[str, Any]:
-    return {
-        **dataclasses.asdict(binding),
-        "scope": binding.scope.value,
-        "created_at": binding.created_at.isoformat(),
-        "revoked_at": binding.revoked_at.isoformat() if binding.revoked_at else None,
-    }
 
 
 ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cerebro.runtime.errors import permission_denied
+from cerebro.runtime.errors import ServiceError, permission_denied
 from cerebro.runtime.roles import SERVICE_ROLES, Role
 from services.consensus.store.enrollment import Enrolled
 
@@ -23,25 +23,29 @@ if TYPE_CHECKING:  # the registry imports this module to admit what it registers
 WORKER = "worker"
 
 
-def admit(registration: Registration, enrolled: Enrolled | None, registrant: Role | None, roles_verified: bool) -> None:
-    """PERMISSION_DENIED unless ``registrant`` (the caller's verified role) may make ``registration``."""
+def refusal(
+    registration: Registration, enrolled: Enrolled | None, registrant: Role | None, roles_verified: bool
+) -> ServiceError | None:
+    """Why ``registrant`` may not make ``registration`` while ``enrolled`` is the name's active enrolment
+    (a PERMISSION_DENIED error), or None when it may."""
     name = registration.instance_name
     if enrolled is not None and enrolled.public_key != registration.public_key:
-        raise permission_denied(f"instance name {name!r} is enrolled for another key")
+        return permission_denied(f"instance name {name!r} is enrolled for another key")
     if registration.instance_type != WORKER or registration.voting:
         if enrolled is None:
-            raise permission_denied(
+            return permission_denied(
                 f"instance {name!r} is not enrolled; an operator enrols its public key first "
                 f"(cerebro instances enroll {name} --public-key FILE)"
             )
         if registration.voting and not enrolled.voting:
-            raise permission_denied(f"instance {name!r} is enrolled without a vote; register it with voting off")
+            return permission_denied(f"instance {name!r} is enrolled without a vote; register it with voting off")
     if registration.instance_type == WORKER and roles_verified:
         if registrant not in SERVICE_ROLES:
-            raise permission_denied("WORKER instances register only with a service certificate of the mesh")
+            return permission_denied("WORKER instances register only with a service certificate of the mesh")
         assert registrant is not None
         unproven = sorted(set(registration.capabilities) - {registrant.value})
         if unproven:
-            raise permission_denied(
+            return permission_denied(
                 f"a {registrant.value} certificate does not prove the capabilities {', '.join(unproven)}"
             )
+    return None

@@ -19,6 +19,9 @@ class ConsensusSettings:
     # Per kind of watch (instances, proposals), on this replica.
     max_watchers: int
     pool_size: int
+    # A streaming replica of the primary for reads (None: every read goes to the primary).
+    read_database_url: str | None = None
+    replica_wait_seconds: float = 0.1
     # Off where a migration job applies them as the schema owner and this process logs in as a role
     # that could not (compose, Kubernetes, `cerebro up`).
     apply_migrations: bool = True
@@ -40,6 +43,8 @@ class ConsensusSettings:
             max_watchers=env.int("CONSENSUS_MAX_WATCHERS", 1_000, minimum=1, maximum=100_000),
             pool_size=env.int("CONSENSUS_POOL_SIZE", 10, minimum=2, maximum=200),
             apply_migrations=env.bool("CONSENSUS_APPLY_MIGRATIONS", True),
+            read_database_url=env.secret("CONSENSUS_READ_DATABASE_URL"),
+            replica_wait_seconds=env.int("CONSENSUS_REPLICA_WAIT_MS", 100, minimum=0, maximum=60_000) / 1000,
         )
         if settings.offline_after_seconds < settings.lease_ttl_seconds:
             raise ConfigError(

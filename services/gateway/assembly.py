@@ -23,6 +23,7 @@ from cerebro.embedder.v1 import embedder_pb2, embedder_pb2_grpc
 from cerebro.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.notifications import Listener
+from cerebro.runtime.read_tokens import ForwardReadTokens
 from services.gateway.api.base import GatewayResources
 from services.gateway.api.servicer import GatewayServicer
 from services.gateway.auth import Authenticator, CallGuard, FailureLimiter, RateLimiter, StreamLimiter
@@ -33,7 +34,6 @@ from services.gateway.health import HealthChecker
 from services.gateway.learning_delivery import LearningDeliveryWorker
 from services.gateway.learning_signals import LearningSignals
 from services.gateway.namespaces import Namespaces
-from services.gateway.read_tokens import ForwardReadTokens
 from services.gateway.replicas import ReplicaPool
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.channels import CREDENTIALS_CHANNEL, EMOTIONS_CHANNEL, LEARNINGS_CHANNEL, TASKS_CHANNEL
@@ -60,11 +60,14 @@ class Gateway:
 
     def authentication(self, *, trust_client_certificates: bool) -> AuthenticationInterceptor:
         """The interceptor admitting every AgentGateway call (client certificates count only under mutual TLS)."""
+        proofs = [self.http_face_proof]
+        if self.settings.forwarding_proof is not None:
+            proofs.append(self.settings.forwarding_proof)
         return AuthenticationInterceptor(
             self.guard,
             default_timeout=self.settings.downstream_timeout_seconds,
             trust_client_certificates=trust_client_certificates,
-            http_face_proof=self.http_face_proof,
+            forwarding_proofs=proofs,
         )
 
 
@@ -89,6 +92,7 @@ async def open_gateway(
         service.tls,
         service.region,
         health_service=consensus_pb2.DESCRIPTOR.services_by_name["ConsensusService"].full_name,
+        interceptors=[ForwardReadTokens()],
     )
     embedder = ReplicaPool(
         "embedder",

@@ -15,21 +15,18 @@ request's edge check, so a refused caller learns nothing about its input.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import grpc
 
+from cerebro.forwarded_client import FORWARDED_CLIENT_METADATA
 from cerebro.runtime.interceptors import ObservingInterceptor
 from services.gateway.access import METHOD_ACCESS, SERVICE
 from services.gateway.auth import CallGuard
 from services.gateway.call import Call, Deadline, serving
 from services.gateway.store.credentials import Principal
-
-# Metadata the gateway's own HTTP face adds to each call: "<proof> <client address>", where the
-# proof is a secret of the process (Gateway.http_face_proof). Anyone else sending it is ignored.
-HTTP_CLIENT_METADATA = "x-cerebro-http-client"
 
 _PREFIX = f"/{SERVICE.full_name}/"
 _STREAMING = frozenset(method.name for method in SERVICE.methods if method.server_streaming)
@@ -51,15 +48,16 @@ class AuthenticationInterceptor(ObservingInterceptor):
         *,
         default_timeout: float,
         trust_client_certificates: bool,
-        http_face_proof: str | None = None,
+        forwarding_proofs: Sequence[str] = (),
     ) -> None:
-        """``trust_client_certificates``: whether the server verified them (mutual TLS); ``http_face_proof``:
-        the secret with which the gateway's own HTTP face passes on its clients' addresses."""
+        """``trust_client_certificates``: whether the server verified them (mutual TLS); ``forwarding_proofs``:
+        the secrets with which the faces in front of the gateway (its own HTTP face, an MCP face) pass on
+        their clients' addresses (:mod:`cerebro.forwarded_client`)."""
         super().__init__(self._authenticated)
         self._guard = guard
         self._default_timeout = default_timeout
         self._trust_client_certificates = trust_client_certificates
-        self._http_face_proof = http_face_proof
+        self._forwarding_proofs = tuple(forwarding_proofs)
 
     @asynccontextmanager
     async def _authenticated(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> AsyncIterator[None]:
@@ -81,14 +79,18 @@ class AuthenticationInterceptor(ObservingInterceptor):
         return nullcontext()
 
     def _peer(self, context: grpc.aio.ServicerContext, metadata: Iterable[tuple[str, str | bytes]]) -> str:
-        """The client's address: the HTTP client's for a call of our own HTTP face, else the connection's."""
-        if self._http_face_proof is not None:
-            for key, value in metadata:
-                if key == HTTP_CLIENT_METADATA and isinstance(value, str):
-                    proof, _, address = value.partition(" ")
-                    if address and hmac.compare_digest(proof, self._http_face_proof):
-                        return address
+        """The client's address: the one a face in front of the gateway names with a proof, else the connection's."""
+        for key, value in metadata:
+            if key == FORWARDED_CLIENT_METADATA and isinstance(value, str):
+                proof, _, address = value.partition(" ")
+                if address and self._proven(proof):
+                    return address
         return peer_address(context.peer() or "")
+
+    def _proven(self, proof: str) -> bool:
+        # Every proof is compared, so the time taken does not say which one nearly matched.
+        matches = [hmac.compare_digest(proof.encode(), known.encode()) for known in self._forwarding_proofs]
+        return any(matches)
 
     def _identities(self, context: grpc.aio.ServicerContext) -> list[str]:
         # Only a server that requires client certificates has verified them.

@@ -10,12 +10,12 @@ from cerebro.gateway.v1 import gateway_pb2_grpc
 from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.database import require_database_url
 from cerebro.runtime.process import run_process
+from cerebro.runtime.read_tokens import read_tokens_interceptor
 from cerebro.runtime.server import ServiceHost
 from services.gateway.access import SERVICE
 from services.gateway.assembly import open_gateway
 from services.gateway.http.server import serve_http_face
 from services.gateway.http.settings import HttpSettings
-from services.gateway.read_tokens import read_tokens_interceptor
 from services.gateway.settings import GatewaySettings
 from services.gateway.store.schema import SCHEMA
 

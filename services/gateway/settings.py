@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cerebro.forwarded_client import forwarding_proof
 from cerebro.runtime.config import Env
 
 
@@ -21,6 +22,10 @@ class GatewaySettings:
     # Authentication failures one client address may make: a burst, refilled at a rate per second.
     auth_failure_burst: int
     auth_failure_rate_per_second: float
+    # The secret with which a face in front of this gateway (`cerebro mcp --transport http`) names its own
+    # clients' addresses, so their failures are counted per client (cerebro/forwarded_client.py); None:
+    # only the gateway's own HTTP face may.
+    forwarding_proof: str | None
     # Streams (WatchDecisions, SubscribeLearnings, WatchSharedEmotionalState, WatchTasks) one credential may
     # hold open on this replica.
     max_streams_per_credential: int
@@ -54,6 +59,9 @@ class GatewaySettings:
             auth_failure_burst=env.int("GATEWAY_AUTH_FAILURE_BURST", 20, minimum=1, maximum=1_000_000),
             auth_failure_rate_per_second=env.float(
                 "GATEWAY_AUTH_FAILURE_RATE_PER_SECOND", 1.0, minimum=0.001, maximum=1_000_000.0
+            ),
+            forwarding_proof=forwarding_proof(
+                env.secret("GATEWAY_FORWARDING_PROOF"), "CEREBRO_GATEWAY_FORWARDING_PROOF"
             ),
             max_streams_per_credential=env.int("GATEWAY_MAX_STREAMS_PER_CREDENTIAL", 16, minimum=1, maximum=100_000),
             downstream_timeout_seconds=env.float(

@@ -5,7 +5,8 @@ task is open, it reads the active agent instances from consensus and, holding th
 takes the open tasks whose assignee lapsed: one that did not acknowledge by its deadline, or whose
 instance is no longer active (its lease expired, or it deregistered). Each is assigned again as
 DistributeTask would, to an eligible instance that has not lapsed on it, or to a lapsed one when no
-other is active; with no eligible instance at all it waits in PENDING for the next sweep. The lock
+other is active, never to one that failed it (FailTask); with no eligible instance at all it waits in
+PENDING for the next sweep. The lock
 makes replicas take turns, so a task is never given to two instances at once; if consensus cannot
 be read, nothing is judged lapsed.
 """
@@ -99,11 +100,12 @@ class TaskRedistributor:
         lapsed_ids: list[uuid.UUID],
         loads: dict[str, int],
     ) -> Choice | None:
-        """The best instance that has not lapsed on the task, else the best of all."""
+        """The best instance that has not lapsed on the task, else the best of all; never one that failed it."""
         required, region = task["required_capabilities"], task["preferred_region"]
-        fresh = [instance for instance in instances if uuid.UUID(instance.instance_id) not in lapsed_ids]
+        eligible = [instance for instance in instances if instance.instance_name not in task["failed_assignees"]]
+        fresh = [instance for instance in eligible if uuid.UUID(instance.instance_id) not in lapsed_ids]
         return choose(fresh, required, region, loads, self._load_window_seconds) or choose(
-            instances, required, region, loads, self._load_window_seconds
+            eligible, required, region, loads, self._load_window_seconds
         )
 
     @staticmethod

@@ -10,14 +10,14 @@ from cerebro.runtime.config import ServiceSettings
 from cerebro.runtime.database import dsn_with_role, open_pool, require_database_url
 from cerebro.runtime.database_roles import enable_role_logins, role_passwords_from_env
 from cerebro.runtime.process import run_process
+from cerebro.runtime.read_tokens import read_tokens_interceptor
+from cerebro.runtime.replica_reads import keep_measuring
 from cerebro.runtime.roles import MEMORY_CALLERS
 from cerebro.runtime.server import ServiceHost
 from services.memory.api.base import MemoryResources
 from services.memory.api.servicer import MemoryServicer
-from services.memory.consistency import read_tokens_interceptor
 from services.memory.db import SCHEMA, MemoryDatabase
 from services.memory.embedder_client import EmbedderClient
-from services.memory.replica_monitor import keep_measuring
 from services.memory.settings import MemorySettings
 from services.memory.store.text_statistics import keep_folding
 from services.memory.store.working_memory_cache import WorkingMemoryCache, open_redis

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from cerebro.runtime.errors import ServiceError
 from cerebro.runtime.roles import Role
-from services.consensus.admission import admit
+from services.consensus.admission import refusal as admission_refusal
 from services.consensus.store.enrollment import Enrolled
 from services.consensus.store.registry import Registration
 
@@ -31,12 +30,11 @@ def registration(instance_type: str, *, voting: bool = False, capabilities: tupl
 
 
 def refusal(*args: object) -> str | None:
-    try:
-        admit(*args)  # type: ignore[arg-type]
-    except ServiceError as error:
-        assert error.code is grpc.StatusCode.PERMISSION_DENIED
-        return error.message
-    return None
+    error = admission_refusal(*args)  # type: ignore[arg-type]
+    if error is None:
+        return None
+    assert error.code is grpc.StatusCode.PERMISSION_DENIED
+    return error.message
 
 
 VOTER = Enrolled(KEY, voting=True)

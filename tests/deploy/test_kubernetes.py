@@ -219,23 +219,29 @@ def test_database_clients_read_their_url_from_a_mounted_secret(rendered: dict[st
             assert name in app_role | worker_role | own_role.keys(), (region, name)
             assert volume["secret"]["secretName"] == expected, (region, name)
             assert volumes[mounts["/run/secrets/cerebro/postgres-ca"]]["secret"]["secretName"] == "cerebro-db-ca"
-            read_url = env.get("CEREBRO_MEMORY_READ_DATABASE_URL_FILE")
-            if name in app_role:
-                # Memory reads from its own region's cluster, with a Secret of its own.
-                assert read_url is not None, (region, name)
+            # Memory and consensus read from their own region's cluster, each with a Secret of its own.
+            read_urls = {
+                variable: env[variable]
+                for variable in ("CEREBRO_MEMORY_READ_DATABASE_URL_FILE", "CEREBRO_CONSENSUS_READ_DATABASE_URL_FILE")
+                if variable in env
+            }
+            expected_reads = {"memory": "MEMORY", "consensus": "CONSENSUS"}
+            if name in expected_reads:
+                [(variable, read_url)] = read_urls.items()
+                assert variable == f"CEREBRO_{expected_reads[name]}_READ_DATABASE_URL_FILE", (region, name)
                 read_directory, read_key = read_url.rsplit("/", 1)
                 read_volume = volumes[mounts[read_directory]]
-                assert read_volume["secret"]["secretName"] == "cerebro-database-memory-read", (region, name)
+                assert read_volume["secret"]["secretName"] == f"cerebro-database-{name}-read", (region, name)
                 assert [item["key"] for item in read_volume["secret"]["items"]] == [read_key], (region, name)
             else:
-                assert read_url is None, (region, name)
+                assert read_urls == {}, (region, name)
 
 
 def test_secrets_and_config_maps_are_referenced_not_defined(rendered: dict[str, list[dict[str, Any]]]) -> None:
     expected_secrets = {
         "cerebro-database-memory", "cerebro-database-memory-read", "cerebro-database-memory-worker",
         "cerebro-database-owner", "cerebro-redis",
-        "cerebro-database-gateway", "cerebro-database-consensus",
+        "cerebro-database-gateway", "cerebro-database-consensus", "cerebro-database-consensus-read",
         "cerebro-db-ca", "cerebro-db-owner", "cerebro-db-backup-s3",
         "cerebro-db-cerebro-memory", "cerebro-db-cerebro-memory-worker", "cerebro-db-cerebro-gateway",
         "cerebro-db-cerebro-consensus", "cerebro-db-client-ca", "cerebro-db-replication",

@@ -26,9 +26,9 @@ from cerebro.embedded import POSTGRES_MAJOR_VERSION, EmbeddedPostgres
 from cerebro.runtime.database import open_pool
 from cerebro.runtime.database_roles import enable_role_logins
 from cerebro.runtime.migrations import apply_migrations, load_migrations
-from services.gateway.distribution import choose
+from services.gateway.distribution import Choice, choose
 from services.gateway.store.learnings import LearningStore
-from services.gateway.store.tasks import Chosen, TaskState, TaskStore, request_digest
+from services.gateway.store.tasks import Assigning, Chosen, TaskStore, request_digest
 from tests.deploy.conftest import DEPLOY, REPO
 from tests.support import private_postgres
 
@@ -220,16 +220,7 @@ async def test_the_gateway_role_works_the_task_inbox(migrated: str) -> None:
         async with store.assigning() as assigning:
             choice = choose([first], ["work"], "local", await assigning.loads([first.instance_id], 60), 60)
             assert choice is not None
-            assigned = await assigning.record(
-                requester="distributor",
-                request_id=uuid.uuid4(),
-                digest=request_digest("task", ["work"], "local"),
-                description="task",
-                required=["work"],
-                preferred_region="local",
-                chosen=Chosen.of(choice),
-                acknowledge_seconds=60,
-            )
+            assigned = await record_task(assigning, choice)
         task_id = assigned["task_id"]
         assert [row["task_id"] for row in await store.inbox("first", 0, 10)] == [task_id]
         await store.acknowledge(task_id, "first")
@@ -241,12 +232,35 @@ async def test_the_gateway_role_works_the_task_inbox(migrated: str) -> None:
             await assigning.reassign(lapsed, Chosen.of(choice), [uuid.UUID(first.instance_id)], 60)
         await store.acknowledge(task_id, "second")
         await store.report_progress(task_id, "second", 0.5, "half")
-        finished = await store.finish(task_id, "second", TaskState.SUCCEEDED, {"ok": True}, "")
+        finished = await store.complete(task_id, "second", {"ok": True})
         assert (finished["state"], finished["assignment_count"], finished["result"]) == ("succeeded", 2, {"ok": True})
+        # FailTask (migration 0006): the failure is recorded, and with no other instance the task ends.
+        async with store.assigning() as assigning:
+            again = await record_task(assigning, choice)
+        await store.acknowledge(again["task_id"], "second")
+        async with store.assigning() as assigning:
+            failing = await assigning.failing(again["task_id"], "second", None, "cannot")
+            assert failing is not None
+            failed = await assigning.record_failure(failing, None, "cannot", ended=True)
+        assert (failed["state"], failed["failed_assignees"]) == ("failed", ["second"])
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await pool.execute("DELETE FROM gateway.tasks")
     finally:
         await pool.close()
+
+
+async def record_task(assigning: Assigning, choice: Choice) -> asyncpg.Record:
+    """A task needing "work", distributed to ``choice``."""
+    return await assigning.record(
+        requester="distributor",
+        request_id=uuid.uuid4(),
+        digest=request_digest("task", ["work"], "local"),
+        description="task",
+        required=["work"],
+        preferred_region="local",
+        chosen=Chosen.of(choice),
+        acknowledge_seconds=60,
+    )
 
 
 async def test_the_consensus_role_records_but_never_rewrites_votes(migrated: str) -> None:

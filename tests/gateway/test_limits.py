@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import grpc
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
+from cerebro.forwarded_client import FORWARDED_CLIENT_METADATA
 from cerebro.gateway.v1 import gateway_pb2 as pb
 from cerebro.runtime.errors import ServiceError
 from services.gateway.auth import Authenticator, FailureLimiter, StreamLimiter, TtlCache, bearer_token
-from services.gateway.authentication import HTTP_CLIENT_METADATA, peer_address
+from services.gateway.authentication import peer_address
 from services.gateway.store.credentials import CredentialStore, Principal, Scope, StoredKey
 from tests.gateway.harness import GatewayServer, Mesh, bearer, retry_delay_seconds
+from tests.mcp.agents import http_server
 
 MADE_UP_KEY = "crb_0123456789abcdef." + "A" * 43
 
@@ -192,9 +199,70 @@ async def test_a_client_cannot_pass_its_failures_off_as_another_address(mesh: Me
     async with limited_gateway(mesh, "forged", auth_failure_burst="3", auth_failure_rate_per_second="0.1") as gateway:
         codes = []
         for index in range(5):
-            forged = ((HTTP_CLIENT_METADATA, f"made-up-proof 10.9.9.{index}"), *bearer(MADE_UP_KEY))
+            forged = ((FORWARDED_CLIENT_METADATA, f"made-up-proof 10.9.9.{index}"), *bearer(MADE_UP_KEY))
             try:
                 await gateway.stub.Recall(pb.RecallRequest(query="x"), metadata=forged)
             except grpc.aio.AioRpcError as error:
                 codes.append(error.code())
     assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 3 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+async def initialize_from(url: str, address: str, api_key: str) -> int:
+    """The HTTP status of an MCP `initialize` sent to ``url`` from the loopback ``address`` with ``api_key``."""
+    transport = httpx2.AsyncHTTPTransport(local_address=address)
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {api_key}"}
+    async with httpx2.AsyncClient(transport=transport, timeout=60) as client:
+        return (await client.post(url, json=INITIALIZE, headers=headers)).status_code
+
+
+async def test_one_mcp_agents_bad_keys_do_not_lock_out_another(mesh: Mesh, namespace: str, tmp_path: Path) -> None:
+    """Every MCP agent reaches the gateway from the MCP face's address: with the forwarding proof, the face
+    names each agent's own address, and the gateway counts failures per agent."""
+    good = (await mesh.issue(namespace)).token
+    proof_file = tmp_path / "forwarding_proof"
+    proof_file.write_text(secrets.token_urlsafe(32))
+    limits = {"auth_failure_burst": "3", "auth_failure_rate_per_second": "0.001"}
+    async with limited_gateway(mesh, "mcp-face", forwarding_proof_file=str(proof_file), **limits) as gateway:
+        face_environ = {"CEREBRO_GATEWAY_TARGET": gateway.target, "CEREBRO_CLIENT_TIMEOUT_SECONDS": "60"}
+        async with http_server({**face_environ, "CEREBRO_MCP_FORWARDING_PROOF_FILE": str(proof_file)}) as face:
+            guessing = [await initialize_from(face.url, "127.0.0.2", MADE_UP_KEY) for _ in range(5)]
+            assert guessing == [401, 401, 401, 429, 429]
+            assert await initialize_from(face.url, "127.0.0.3", good) == 200
+            async with mcp_agent(face.url, "127.0.0.3", good) as agent:
+                remembered = await agent.call_tool("remember", {"content": "not locked out by another agent"})
+            assert not remembered.is_error, remembered.content
+            # The tools' calls name their agent too: an agent whose address is locked out (its key
+            # admitted a moment before) gets RESOURCE_EXHAUSTED; the others go on.
+            async with mcp_agent(face.url, "127.0.0.4", good) as locked:
+                assert [await initialize_from(face.url, "127.0.0.4", MADE_UP_KEY) for _ in range(4)] == [401] * 3 + [
+                    429
+                ]
+                refused = await locked.call_tool("remember", {"content": "from a locked-out address"})
+                assert refused.is_error and "RESOURCE_EXHAUSTED" in str(refused.content), refused.content
+            async with mcp_agent(face.url, "127.0.0.3", good) as agent:
+                assert not (await agent.call_tool("recent_episodes", {})).is_error
+        # A face without the proof is one address to the gateway: one agent's bad keys lock all out.
+        async with http_server(face_environ) as face:
+            guessing = [await initialize_from(face.url, "127.0.0.5", MADE_UP_KEY) for _ in range(4)]
+            assert guessing == [401, 401, 401, 429]
+            assert await initialize_from(face.url, "127.0.0.3", good) == 429
+
+
+@contextlib.asynccontextmanager
+async def mcp_agent(url: str, address: str, api_key: str) -> AsyncIterator[Client]:
+    """The SDK's client to the MCP face at ``url``, from the loopback ``address``, with ``api_key``."""
+    transport = httpx2.AsyncHTTPTransport(local_address=address)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with (
+        httpx2.AsyncClient(transport=transport, headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client

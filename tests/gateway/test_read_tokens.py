@@ -100,3 +100,15 @@ async def test_the_python_client_carries_its_session_token(
             first.episode.episode_id,
             second.episode.episode_id,
         }
+
+
+async def test_a_malformed_token_is_refused_at_the_gateway(mesh: Mesh, namespace: str) -> None:
+    agent = bearer((await mesh.issue(namespace, instance_name=namespace.upper())).token)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await mesh.gateway.stub.Remember(
+            pb.RememberRequest(content="must not be stored"), metadata=(*agent, (REQUIRED_HEADER, "latest"))
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert REQUIRED_HEADER in (error.value.details() or "")
+    listed = await mesh.gateway.stub.ListRecentEpisodes(pb.ListRecentEpisodesRequest(), metadata=agent)
+    assert list(listed.episodes) == []

@@ -284,17 +284,18 @@ async def test_an_assignee_that_leaves_the_network_lapses_and_the_task_waits_for
     task_id = await distribute(replicas.first, boss, skill, "outlive me")
     await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=worker.token)
     await replicas.second.ReportTaskProgress(
-        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.3), metadata=worker.token
+        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.3, status_message="3 of 10 shards"),
+        metadata=worker.token,
     )
     await mesh.consensus.stub.DeregisterInstance(deregister_request(worker.member.key, worker.member.instance_id))
 
     async def state_is(state: int) -> bool:
         return (await get(replicas.first, boss, task_id)).state == state
 
-    # No other instance has the skill: the task waits, its progress forgotten.
+    # No other instance has the skill: the task waits, showing where the work stood.
     await eventually(lambda: state_is(rpb.TASK_STATE_PENDING), timeout=30)
     pending = await get(replicas.second, boss, task_id)
-    assert not pending.HasField("progress")
+    assert pending.progress == pytest.approx(0.3) and pending.status_message == "3 of 10 shards"
     refusal = await refused(replicas.first.CompleteTask(pb.CompleteTaskRequest(task_id=task_id), metadata=worker.token))
     assert refusal.code() == grpc.StatusCode.FAILED_PRECONDITION
 
@@ -304,8 +305,19 @@ async def test_an_assignee_that_leaves_the_network_lapses_and_the_task_waits_for
     assert task.assignment.instance.instance_name == successor.name
     assert task.assignment_count == 2
     inbox = replicas.first.WatchTasks(pb.WatchTasksRequest(), metadata=successor.token)
-    assert (await next_task(inbox)).task.task_id == task_id
+    delivered = (await next_task(inbox)).task
     inbox.cancel()
+    # The successor is told where its predecessor stopped, and reports its own progress from there.
+    assert delivered.task_id == task_id
+    assert delivered.progress == pytest.approx(0.3) and delivered.status_message == "3 of 10 shards"
+    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=successor.token)
+    resumed = (
+        await replicas.first.ReportTaskProgress(
+            pb.ReportTaskProgressRequest(task_id=task_id, progress=0.4, status_message="4 of 10 shards"),
+            metadata=successor.token,
+        )
+    ).task
+    assert resumed.progress == pytest.approx(0.4) and resumed.status_message == "4 of 10 shards"
 
 
 async def test_only_the_distributor_and_the_assignee_read_and_only_the_assignee_acts(replicas: Replicas) -> None:
@@ -428,3 +440,72 @@ async def test_an_assignee_whose_lease_expires_lapses_even_after_acknowledging(s
         inbox.cancel()
     finally:
         renewing.cancel()
+
+
+async def test_a_failed_task_goes_to_an_instance_that_has_not_failed_it_and_ends_when_none_is_left(
+    replicas: Replicas,
+) -> None:
+    boss, task_id, first, second = await acknowledged_by_one_of_two(replicas, "page the on-call engineer")
+    await replicas.second.ReportTaskProgress(
+        pb.ReportTaskProgressRequest(task_id=task_id, progress=0.2, status_message="found the rota"),
+        metadata=first.token,
+    )
+    failure = pb.FailTaskRequest(task_id=task_id, error_message="no pager here", result=result(tried=["sms"]))
+    handed_on = (await replicas.first.FailTask(failure, metadata=first.token)).task
+    assert handed_on.state == rpb.TASK_STATE_ASSIGNED
+    assert handed_on.assignment.instance.instance_name == second.name
+    assert handed_on.assignment_count == 2
+    assert f"{first.name} failed it (no pager here)" in handed_on.assignment.reason
+    assert (handed_on.error_message, list(handed_on.result["tried"])) == ("no pager here", ["sms"])
+    assert handed_on.progress == pytest.approx(0.2) and handed_on.status_message == "found the rota"
+
+    # The other instance receives it on another replica; the one that failed it may no longer act on it,
+    # but its retried FailTask is answered with the task as it now is.
+    inbox = replicas.second.WatchTasks(pb.WatchTasksRequest(), metadata=second.token)
+    assert (await next_task(inbox)).task.task_id == task_id
+    inbox.cancel()
+    retried = (await replicas.second.FailTask(failure, metadata=first.token)).task
+    assert (retried.state, retried.version) == (rpb.TASK_STATE_ASSIGNED, handed_on.version)
+    refusal = await refused(replicas.first.CompleteTask(pb.CompleteTaskRequest(task_id=task_id), metadata=first.token))
+    assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # The last eligible instance fails it too: the task ends, with that failure's reason.
+    await replicas.first.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=second.token)
+    ended = (
+        await replicas.second.FailTask(
+            pb.FailTaskRequest(task_id=task_id, error_message="pager broken"), metadata=second.token
+        )
+    ).task
+    assert (ended.state, ended.error_message, ended.assignment_count) == (rpb.TASK_STATE_FAILED, "pager broken", 2)
+    assert (await get(replicas.first, boss, task_id)).state == rpb.TASK_STATE_FAILED
+
+
+async def test_a_task_that_lapses_after_a_failure_never_goes_back_to_the_instance_that_failed_it(
+    replicas: Replicas,
+) -> None:
+    boss, task_id, failing, _ = await acknowledged_by_one_of_two(replicas, "rotate the keys")
+    # Handed on by the impatient replica: the other instance has a second to acknowledge, and lets it lapse.
+    failure = pb.FailTaskRequest(task_id=task_id, error_message="no access")
+    other = (await replicas.impatient.FailTask(failure, metadata=failing.token)).task.assignment.instance.instance_name
+
+    async def lapsed() -> bool:
+        return (await get(replicas.first, boss, task_id)).assignment_count >= 3
+
+    await eventually(lapsed, timeout=30)
+    # The lapsed instance gets it again (no other is eligible), never the one that failed it.
+    task = await get(replicas.first, boss, task_id)
+    assert task.assignment.instance.instance_name == other != failing.name
+    assert task.state == rpb.TASK_STATE_ASSIGNED and task.error_message == "no access"
+
+
+async def acknowledged_by_one_of_two(replicas: Replicas, what: str) -> tuple[Metadata, str, Agent, Agent]:
+    """A task two agents could do, acknowledged by the one it went to: (its distributor, the task, the
+    assignee, the other agent)."""
+    skill = f"skill-{uuid.uuid4().hex[:6]}"
+    agents = {a.name: a for a in [await agent(replicas.mesh, skill), await agent(replicas.mesh, skill)]}
+    boss = await distributor(replicas.mesh)
+    task_id = await distribute(replicas.first, boss, skill, what)
+    assignee = agents[(await get(replicas.first, boss, task_id)).assignment.instance.instance_name]
+    other = next(candidate for name, candidate in agents.items() if name != assignee.name)
+    await replicas.second.AcknowledgeTask(pb.AcknowledgeTaskRequest(task_id=task_id), metadata=assignee.token)
+    return boss, task_id, assignee, other

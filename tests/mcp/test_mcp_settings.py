@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from cerebro.client import ClientSettings, InvalidArgument, NotFound
 from cerebro.consensus.keys import load_or_create_identity_key
 from cerebro.environment import ConfigError, Env
+from cerebro.forwarded_client import forwarding_proof
 from cerebro.mcp.errors import argument_name, describe
 from cerebro.mcp.gateway import AgentClient
 from cerebro.mcp.http import bearer_token
@@ -142,3 +143,14 @@ def test_it_refuses_to_serve_keys_over_plain_http_beyond_loopback() -> None:
     assert done.returncode == 2
     assert "refusing to serve API keys over plain HTTP on 0.0.0.0" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_forwarding_proof_must_be_hard_to_guess() -> None:
+    assert forwarding_proof(None, "CEREBRO_MCP_FORWARDING_PROOF") is None
+    assert forwarding_proof("a-proof-of-24-characters", "CEREBRO_MCP_FORWARDING_PROOF") == "a-proof-of-24-characters"
+    for weak in ("short", "sixteen chars but spaces", "x" * 513):
+        with pytest.raises(ConfigError, match="CEREBRO_MCP_FORWARDING_PROOF"):
+            forwarding_proof(weak, "CEREBRO_MCP_FORWARDING_PROOF")
+    done = _cerebro_mcp("--transport", "http", environ={"CEREBRO_MCP_FORWARDING_PROOF": "short"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("cerebro mcp: CEREBRO_MCP_FORWARDING_PROOF(_FILE) must hold")

@@ -20,7 +20,7 @@ from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import MemoryServer, running_memory_service, violated_fields
-from tests.round_trips import RoundTripCounter, counting_round_trips
+from tests.tcp_proxy import TcpProxy, proxied
 
 WARM_UP_CALLS = 3
 MEASUREMENTS = 4
@@ -30,15 +30,15 @@ QUIET = {"CEREBRO_MEMORY_TEXT_STATISTICS_FOLD_SECONDS": "3600"}
 @pytest.fixture
 async def counted(
     memory_database_url: str, memory_redis_url: str, embedder: EmbedderDouble
-) -> AsyncIterator[tuple[MemoryServer, RoundTripCounter]]:
+) -> AsyncIterator[tuple[MemoryServer, TcpProxy]]:
     async with (
-        counting_round_trips(memory_database_url) as (counter, url),
+        proxied(memory_database_url) as (counter, url),
         running_memory_service(url, memory_redis_url, embedder.target, QUIET) as server,
     ):
         yield server, counter
 
 
-async def round_trips(counter: RoundTripCounter, call: Callable[[], Awaitable[object]]) -> int:
+async def round_trips(counter: TcpProxy, call: Callable[[], Awaitable[object]]) -> int:
     for _ in range(WARM_UP_CALLS):
         await call()
     counts = []
@@ -50,7 +50,7 @@ async def round_trips(counter: RoundTripCounter, call: Callable[[], Awaitable[ob
 
 
 async def test_episode_calls_reach_postgres_in_one_round_trip(
-    counted: tuple[MemoryServer, RoundTripCounter],
+    counted: tuple[MemoryServer, TcpProxy],
 ) -> None:
     memory, counter = counted
     project = (
@@ -196,7 +196,7 @@ async def test_the_functions_run_with_the_callers_rights_under_row_security(
 
 
 async def test_the_counter_counts_each_wait_for_the_server(memory_database_url: str) -> None:
-    async with counting_round_trips(memory_database_url) as (counter, url):
+    async with proxied(memory_database_url) as (counter, url):
         connection = await asyncpg.connect(url)
         try:
             await connection.fetchval("SELECT 1")

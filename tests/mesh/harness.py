@@ -49,7 +49,6 @@ CORE_REGION = "core"
 # The name the core's processes advertise in the registry; each region resolves it to its own link.
 CORE_HOST = "cerebro-core"
 # Where the memory service reads its optional read-only database URL from (a replica near it).
-MEMORY_READ_URL_VARIABLE = "CEREBRO_MEMORY_READ_DATABASE_URL_FILE"
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ class Mesh:
         """Start ``process`` inside ``region``'s namespace, on its default ports (unless ``extra`` says other
         ones), reaching the core by its link; ``label`` names it when a region runs two of a kind;
         ``database_url``, as seen from the region, replaces the primary's (a promoted replica);
-        ``read_database_url`` is memory's read URL (the region's replica)."""
+        ``read_database_url`` is the read URL of memory or consensus (the region's replica)."""
         namespace, link = self.namespaces[region], self.links[region]
         key = _env_key(process)
         defaults = DEFAULT_PORTS[process]
@@ -246,7 +245,7 @@ class Mesh:
         )
         if read_database_url is not None:
             secret = self.data_dir / "secrets" / region / f"{process}_read_database_url"
-            environ[MEMORY_READ_URL_VARIABLE] = _write_secret(secret, read_database_url)
+            environ[f"CEREBRO_{key}_READ_DATABASE_URL_FILE"] = _write_secret(secret, read_database_url)
         label = label or f"{process}@{region}"
         environ["CEREBRO_INSTANCE_NAME"] = (extra or {}).get("CEREBRO_INSTANCE_NAME", label)
         return self._start(

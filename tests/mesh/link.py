@@ -5,78 +5,20 @@ connection a region opens to the core (PostgreSQL, Redis, consensus, embedder) g
 listening on the region's root-side veth address. Cutting the link breaks every open connection and
 refuses new ones; healing listens again on the same ports.
 
-Latency is one-way and per direction (towards the core, back from it), so a link can be asymmetric.
-Each chunk is stamped when it arrives and forwarded once its delay has passed, without waiting for the
-chunks behind it: a stream keeps its throughput and pays the delay once, as on a long wire, rather
-than once per chunk.
+Latency is one-way and per direction (towards the core, back from it), so a link can be asymmetric
+(tests/tcp_proxy.py, the proxy every link is made of, says how it is applied).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from tests.tcp_proxy import TcpProxy
 
 T = TypeVar("T")
-
-
-class LatencyProxy(TcpProxy):
-    """A TcpProxy listening on a chosen address, delaying what it forwards by a one-way latency per direction."""
-
-    def __init__(self, listen_host: str, listen_port: int, target_host: str, target_port: int) -> None:
-        super().__init__(target_host, target_port)
-        self.listen_host = listen_host
-        self.port = listen_port
-        # Towards the target (the core), and back from it.
-        self.to_target_seconds = 0.0
-        self.from_target_seconds = 0.0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.listen_host, self.port, reuse_address=True)
-
-    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._writers |= {client_writer, upstream_writer}
-        await asyncio.gather(
-            _delayed_pipe(client_reader, upstream_writer, lambda: self.to_target_seconds),
-            _delayed_pipe(upstream_reader, client_writer, lambda: self.from_target_seconds),
-            return_exceptions=True,
-        )
-        self._writers -= {client_writer, upstream_writer}
-
-
-async def _delayed_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: Callable[[], float]) -> None:
-    """Forward ``reader`` to ``writer``, each chunk ``delay()`` seconds after it arrived, in order."""
-    loop = asyncio.get_running_loop()
-    # (due time, chunk); None once the reader reached its end.
-    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
-
-    async def send() -> None:
-        while (item := await queue.get()) is not None:
-            due, data = item
-            if (wait := due - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            writer.write(data)
-            await writer.drain()
-
-    sender = asyncio.create_task(send())
-    try:
-        while data := await reader.read(65536):
-            queue.put_nowait((loop.time() + delay(), data))
-        queue.put_nowait(None)
-        await sender
-    finally:
-        sender.cancel()
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 class RegionLink:
@@ -86,7 +28,9 @@ class RegionLink:
         """``ports`` maps a core service name to its port; each forwarder listens on the same port number."""
         self.address = link_address
         self.ports = dict(ports)
-        self._proxies = {name: LatencyProxy(link_address, port, core_host, port) for name, port in ports.items()}
+        self._proxies = {
+            name: TcpProxy(core_host, port, listen_host=link_address, listen_port=port) for name, port in ports.items()
+        }
         self.is_cut = False
 
     def target(self, service: str) -> str:

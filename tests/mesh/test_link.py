@@ -1,12 +1,12 @@
-"""The link's latency: applied once per direction, as set, to a stream as a whole rather than per chunk."""
+"""The link's latency (tests/tcp_proxy.py, which every region's link is made of): applied once per
+direction, as set, to a stream as a whole rather than per chunk; and its count of round trips."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from tests.mesh.link import LatencyProxy
-from tests.support import free_port
+from tests.tcp_proxy import TcpProxy
 
 LOOPBACK = "127.0.0.1"
 CHUNKS = 20
@@ -22,7 +22,7 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 async def _round_trip(to_core: float, from_core: float) -> tuple[float, float, bytes]:
     """Seconds for one byte there and back, seconds for CHUNKS chunks sent at once, and what came back."""
     server = await asyncio.start_server(_echo, LOOPBACK, 0)
-    proxy = LatencyProxy(LOOPBACK, free_port(), LOOPBACK, server.sockets[0].getsockname()[1])
+    proxy = TcpProxy(LOOPBACK, server.sockets[0].getsockname()[1])
     proxy.to_target_seconds, proxy.from_target_seconds = to_core, from_core
     await proxy.start()
     try:
@@ -31,6 +31,7 @@ async def _round_trip(to_core: float, from_core: float) -> tuple[float, float, b
         writer.write(b"?")
         await reader.readexactly(1)
         single = time.monotonic() - started
+        assert proxy.round_trips == 1
         sent = b"".join(bytes([65 + index]) * 1000 for index in range(CHUNKS))
         started = time.monotonic()
         for index in range(CHUNKS):

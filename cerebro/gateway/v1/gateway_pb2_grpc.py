@@ -759,7 +759,11 @@ class AgentGatewayServicer:
         The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
         instance stops being active in the instance network (its lease expired, or it deregistered)
         before the task ends: the task then goes back to distribution and is assigned to another eligible
-        instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+        instance (the lapsed one only when no other is), or waits in PENDING until one is active. An
+        assignee that fails the task (FailTask) hands it on the same way, to an eligible instance that has
+        not failed it; the task ends FAILED only when no such instance is active. A task distributed again
+        keeps its last progress, status message and failure reason, so its next assignee sees where the
+        work stood.
 
         Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
         instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
@@ -809,8 +813,11 @@ class AgentGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FailTask(self, request, context):
-        """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
-        not distributed again; its distributor decides what follows.
+        """The assignee gives up an acknowledged task, saying why. The task goes to the best eligible instance
+        that has not failed it, as DistributeTask chooses (ACKNOWLEDGED -> ASSIGNED, to that instance), or,
+        when no such instance is active, ends: ACKNOWLEDGED -> FAILED. The response is the task as it then
+        is; the same FailTask again, also from an assignee the task has moved on from, returns the task as
+        it now is.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

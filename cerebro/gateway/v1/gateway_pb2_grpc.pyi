@@ -221,7 +221,11 @@ class AgentGatewayStub:
     The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
     instance stops being active in the instance network (its lease expired, or it deregistered)
     before the task ends: the task then goes back to distribution and is assigned to another eligible
-    instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+    instance (the lapsed one only when no other is), or waits in PENDING until one is active. An
+    assignee that fails the task (FailTask) hands it on the same way, to an eligible instance that has
+    not failed it; the task ends FAILED only when no such instance is active. A task distributed again
+    keeps its last progress, status message and failure reason, so its next assignee sees where the
+    work stood.
 
     Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
     instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
@@ -243,8 +247,11 @@ class AgentGatewayStub:
     CompleteTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CompleteTaskRequest, _gateway_pb2.CompleteTaskResponse]
     """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED."""
     FailTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.FailTaskRequest, _gateway_pb2.FailTaskResponse]
-    """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
-    not distributed again; its distributor decides what follows.
+    """The assignee gives up an acknowledged task, saying why. The task goes to the best eligible instance
+    that has not failed it, as DistributeTask chooses (ACKNOWLEDGED -> ASSIGNED, to that instance), or,
+    when no such instance is active, ends: ACKNOWLEDGED -> FAILED. The response is the task as it then
+    is; the same FailTask again, also from an assignee the task has moved on from, returns the task as
+    it now is.
     """
     GetStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetStatsRequest, _gateway_pb2.GetStatsResponse]
     """Figures of the caller's memory and of the mesh."""
@@ -444,7 +451,11 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
     instance stops being active in the instance network (its lease expired, or it deregistered)
     before the task ends: the task then goes back to distribution and is assigned to another eligible
-    instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+    instance (the lapsed one only when no other is), or waits in PENDING until one is active. An
+    assignee that fails the task (FailTask) hands it on the same way, to an eligible instance that has
+    not failed it; the task ends FAILED only when no such instance is active. A task distributed again
+    keeps its last progress, status message and failure reason, so its next assignee sees where the
+    work stood.
 
     Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
     instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
@@ -466,8 +477,11 @@ class AgentGatewayAsyncStub(AgentGatewayStub):
     CompleteTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CompleteTaskRequest, _gateway_pb2.CompleteTaskResponse]  # type: ignore[assignment]
     """The assignee finishes an acknowledged task with its result: ACKNOWLEDGED -> SUCCEEDED."""
     FailTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.FailTaskRequest, _gateway_pb2.FailTaskResponse]  # type: ignore[assignment]
-    """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
-    not distributed again; its distributor decides what follows.
+    """The assignee gives up an acknowledged task, saying why. The task goes to the best eligible instance
+    that has not failed it, as DistributeTask chooses (ACKNOWLEDGED -> ASSIGNED, to that instance), or,
+    when no such instance is active, ends: ACKNOWLEDGED -> FAILED. The response is the task as it then
+    is; the same FailTask again, also from an assignee the task has moved on from, returns the task as
+    it now is.
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetStatsRequest, _gateway_pb2.GetStatsResponse]  # type: ignore[assignment]
     """Figures of the caller's memory and of the mesh."""
@@ -958,7 +972,11 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         The assignee lapses when it does not acknowledge within the acknowledgement deadline, or when its
         instance stops being active in the instance network (its lease expired, or it deregistered)
         before the task ends: the task then goes back to distribution and is assigned to another eligible
-        instance (the lapsed one only when no other is), or waits in PENDING until one is active.
+        instance (the lapsed one only when no other is), or waits in PENDING until one is active. An
+        assignee that fails the task (FailTask) hands it on the same way, to an eligible instance that has
+        not failed it; the task ends FAILED only when no such instance is active. A task distributed again
+        keeps its last progress, status message and failure reason, so its next assignee sees where the
+        work stood.
 
         Streams tasks. Without `task_id`: the caller's inbox, every task assigned to the caller's
         instance and not yet acknowledged whose cursor is after `after_cursor`, in cursor order, then each
@@ -1016,8 +1034,11 @@ class AgentGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.FailTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.FailTaskResponse, _abc.Awaitable[_gateway_pb2.FailTaskResponse]]:
-        """The assignee gives up an acknowledged task, saying why: ACKNOWLEDGED -> FAILED. A failed task is
-        not distributed again; its distributor decides what follows.
+        """The assignee gives up an acknowledged task, saying why. The task goes to the best eligible instance
+        that has not failed it, as DistributeTask chooses (ACKNOWLEDGED -> ASSIGNED, to that instance), or,
+        when no such instance is active, ends: ACKNOWLEDGED -> FAILED. The response is the task as it then
+        is; the same FailTask again, also from an assignee the task has moved on from, returns the task as
+        it now is.
         """
 
     @_abc_1.abstractmethod

@@ -417,13 +417,16 @@ class Task(_message.Message):
     state: Global___TaskState.ValueType
     """Its state."""
     assignment_count: _builtins.int
-    """How many times it was assigned: 1, plus one for each redistribution after a lapse."""
+    """How many times it was assigned: 1, plus one for each redistribution after a lapse or a failure."""
     progress: _builtins.float
-    """The last progress the assignee reported, in [0, 1]; unset before any."""
+    """The last progress reported, in [0, 1]; unset before any. A task distributed again after a lapse
+    keeps the last progress and status message of the assignee that lapsed, so its distributor and
+    its new assignee see where the work stood, until the new assignee reports its own.
+    """
     status_message: _builtins.str
-    """The last status message the assignee reported."""
+    """The last status message reported (see `progress`)."""
     error_message: _builtins.str
-    """Why it failed (FAILED)."""
+    """Why it failed (FAILED), or why the last assignee that failed it did (a task distributed again)."""
     version: _builtins.int
     """Grows with every change of the task."""
     @_builtins.property
@@ -442,7 +445,9 @@ class Task(_message.Message):
 
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
-        """What the assignee produced (SUCCEEDED) or the failure's details (FAILED)."""
+        """What the assignee produced (SUCCEEDED) or the failure's details (FAILED, or the last failure of a
+        task distributed again after an assignee failed it).
+        """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:

@@ -173,13 +173,15 @@ class ProposalsApi(ApiBase):
                 "the voter already voted for another option; this conflicting vote was refused and kept as "
                 "equivocation evidence",
             )
+        proposal = result.proposal
+        assert proposal is not None  # only the verdicts refused above come without the proposal
         if verdict is VoteVerdict.CLOSED:
             raise failed_precondition(
-                f"the proposal is {result.proposal.state.value} and accepts no more votes",
+                f"the proposal is {proposal.state.value} and accepts no more votes",
                 "PROPOSAL_CLOSED",
                 ballot.proposal_id,
             )
-        return pb.VoteResponse(proposal=proposal_message(result.proposal, pb.PROPOSAL_VIEW_BASIC))
+        return pb.VoteResponse(proposal=proposal_message(proposal, pb.PROPOSAL_VIEW_BASIC))
 
     async def GetProposal(
         self,

@@ -49,7 +49,7 @@ class EnrollmentRecord:
 
 @dataclass(frozen=True)
 class Enrolled:
-    """The active enrolment of a name, as registration and voting check it."""
+    """An active enrolment of a name, as admission (services.consensus.admission) judges a registration by it."""
 
     public_key: bytes
     voting: bool
@@ -152,11 +152,3 @@ async def registered_key(connection: Connection, instance_name: str) -> bytes | 
         "SELECT public_key FROM instance_network WHERE instance_name = $1", instance_name
     )
     return key
-
-
-async def active_enrollment(connection: Connection, instance_name: str) -> Enrolled | None:
-    row = await connection.fetchrow(
-        "SELECT public_key, voting FROM instance_enrollments WHERE revoked_at IS NULL AND instance_name = $1",
-        instance_name,
-    )
-    return None if row is None else Enrolled(row["public_key"], row["voting"])

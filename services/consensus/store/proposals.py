@@ -1,8 +1,10 @@
 """Proposals, their frozen electorates, votes and equivocation evidence in PostgreSQL.
 
-Every vote is judged (cerebro.consensus.rules) inside a transaction that holds the proposal's row
-lock (SELECT ... FOR UPDATE), so votes arriving at several replicas at once are applied one after
-another and the state leaves `open` exactly once.
+Every vote is judged (cerebro.consensus.rules): first here against what never changes (the frozen
+electorate's keys, the options), then inside consensus_cast_vote (migration 0004), which holds the
+proposal's row lock (SELECT ... FOR UPDATE), so votes arriving at several replicas at once are applied
+one after another and the state leaves `open` exactly once. Creating a proposal and casting a vote
+are one statement each: one network round trip to the primary.
 
 Only enrolled instances propose, the electorate is the active voting instances whose registered key is
 enrolled for a vote (migration 0002), and a voter whose enrolment was revoked since votes no more.
@@ -12,27 +14,36 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from cerebro.consensus.rules import Ballot, Outcome, ProposalState, VoteVerdict, judge_vote, outcome, quorum
+from cerebro.consensus.rules import Ballot, ProposalState, VoteVerdict, judge_vote
 from cerebro.consensus.signatures import proposal_payload, verify
 from cerebro.runtime.database import Connection
-from cerebro.runtime.errors import already_exists, failed_precondition, not_found, permission_denied, unauthenticated
+from cerebro.runtime.errors import (
+    ServiceError,
+    already_exists,
+    failed_precondition,
+    not_found,
+    permission_denied,
+    unauthenticated,
+)
 from cerebro.runtime.pagination import Key
-from services.consensus.events import PROPOSALS_CHANNEL, notify_change
+from cerebro.runtime.replica_reads import ReplicaReads
+from services.consensus.events import PROPOSALS_CHANNEL
 from services.consensus.metrics import proposal_finished
+from services.consensus.read_path import note_written
 
-# Conditions on an instance_network row aliased `n`: its name is actively enrolled for its key (for a vote).
-_ENROLLED = """EXISTS (
-    SELECT 1 FROM instance_enrollments e
-    WHERE e.instance_name = n.instance_name AND e.public_key = n.public_key AND e.revoked_at IS NULL)"""
-_ENROLLED_VOTER = """EXISTS (
-    SELECT 1 FROM instance_enrollments e
-    WHERE e.instance_name = n.instance_name AND e.public_key = n.public_key AND e.revoked_at IS NULL AND e.voting)"""
+# A proposal's options and its electors' keys, as a vote is first checked against them.
+_ELECTORATE = """
+    SELECT d.options, array_agg(el.instance_id) AS ids, array_agg(el.public_key) AS keys
+    FROM distributed_consensus d JOIN consensus_electors el USING (consensus_id)
+    WHERE d.consensus_id = $1 GROUP BY d.options
+"""
 
 PROPOSAL_COLUMNS = """
     consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key, proposer_signature,
@@ -67,7 +78,7 @@ class ProposalRecord:
     full: bool
     electors: list[asyncpg.Record] = field(default_factory=list)
     votes: list[asyncpg.Record] = field(default_factory=list)
-    equivocations: list[asyncpg.Record] = field(default_factory=list)
+    equivocations: Sequence[asyncpg.Record | dict[str, Any]] = field(default_factory=list)
 
     @property
     def state(self) -> ProposalState:
@@ -77,74 +88,219 @@ class ProposalRecord:
 @dataclass(frozen=True)
 class VoteResult:
     verdict: VoteVerdict
-    proposal: ProposalRecord
+    # As the vote left it; None for a vote refused before it reached the database.
+    proposal: ProposalRecord | None
+
+
+# Electorates kept for votes: a proposal's options and electors' keys never change once it exists.
+MAX_KNOWN_ELECTORATES = 10_000
+
+
+@dataclass(frozen=True)
+class Electorate:
+    """What a vote on a proposal is first checked against: its options and its electors' keys."""
+
+    options: list[str]
+    keys: dict[uuid.UUID, bytes]
 
 
 class Proposals:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: ReplicaReads, keys: dict[uuid.UUID, bytes]) -> None:
+        """``keys``: each instance's public key as this replica last read it, shared with
+        services.consensus.store.registry; a proposal signed with it is written in one statement. Writes
+        (and what they check) go to ``db``'s primary; reads may go to its replica."""
+        self._db = db
+        self._pool = db.primary
+        self._keys = keys
+        # Proposal id -> its electorate, for the proposals this replica created or was voted on (oldest first).
+        self._electorates: dict[uuid.UUID, Electorate] = {}
 
     async def create(self, proposal: NewProposal) -> ProposalRecord:
-        """Creates the proposal with the electorate active now; a repeated request_id returns the first."""
-        async with self._pool.acquire() as connection:
-            async with connection.transaction():
-                proposal_id = await self._find_request(connection, proposal)
-                if proposal_id is None:
-                    proposal_id = await self._insert(connection, proposal)
-            return await self._load_one(connection, proposal_id, full=True)
+        """Creates the proposal with the electorate active now; a repeated request_id returns the first.
+
+        One round trip (consensus_create_proposal, migration 0004) when the proposer's key is known
+        here and signed it; one more to read the key otherwise.
+        """
+        proposer_id = uuid.UUID(proposal.proposer_id)
+        payload = proposal_payload(
+            request_id=proposal.request_id,
+            proposer_id=proposal.proposer_id,
+            topic=proposal.topic,
+            options=proposal.options,
+            deadline=proposal.deadline,
+        )
+        row = None
+        for fresh in (False, True):
+            try:
+                key = await self._verified_key(proposer_id, payload, proposal.proposer_signature, fresh=fresh)
+            except ServiceError:
+                # A request_id used before is answered as before: its proposal again, or ALREADY_EXISTS.
+                earlier = await self._earlier_request(proposal)
+                if earlier is None:
+                    raise
+                return earlier
+            row = await self._pool.fetchrow(
+                "SELECT * FROM consensus_create_proposal($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                uuid.uuid4(),
+                uuid.UUID(proposal.request_id),
+                proposal.topic,
+                proposal.options,
+                proposer_id,
+                key,
+                proposal.proposer_signature,
+                proposal.deadline,
+                PROPOSALS_CHANNEL,
+            )
+            assert row is not None  # the function returns one row
+            if row["outcome"] != "unverified":
+                break
+        assert row is not None
+        made = row["outcome"]
+        if made == "unverified":  # the proposer's key changed between reading it and the statement
+            raise unauthenticated("proposal.proposer_signature does not verify with the proposer's key")
+        if made == "no_proposer":
+            raise not_found("instance", proposal.proposer_id)
+        if made == "not_enrolled":
+            raise permission_denied("only enrolled instances propose; the proposer's key is not enrolled")
+        if made == "no_electorate":
+            raise failed_precondition("no voting instance is active, so nobody could vote", "NO_ELECTORATE")
+        if made == "request_reused":
+            raise already_exists(
+                "proposal", proposal.request_id, "request_id was already used for a different proposal"
+            )
+        note_written(row)
+        self._know_electorate(
+            row["consensus_id"],
+            Electorate(row["options"], {e["instance_id"]: e["public_key"] for e in row["electors"]}),
+        )
+        votes = list(row["votes"])
+        counted = {vote["voter_id"]: vote for vote in votes}
+        return ProposalRecord(
+            row,
+            dict(Counter(vote["choice"] for vote in votes)),
+            full=True,
+            electors=list(row["electors"]),
+            votes=votes,
+            equivocations=[
+                {
+                    **dict(evidence.items()),
+                    "counted_choice": counted[evidence["voter_id"]]["choice"],
+                    "counted_signature": counted[evidence["voter_id"]]["signature"],
+                    "counted_cast_at": counted[evidence["voter_id"]]["cast_at"],
+                }
+                for evidence in row["equivocations"]
+            ],
+        )
 
     async def cast_vote(self, ballot: Ballot) -> VoteResult:
         """Judges and applies one vote; evidence of equivocation is written even though the vote fails.
 
-        Returns the verdict and the proposal (basic view) as this vote left it.
+        The checks on what never changes (elector, signature, option) are made here against the
+        proposal's electorate; the rest under the proposal's row lock by consensus_cast_vote (migration
+        0004), in one round trip (one more when this replica has not seen the electorate yet). Returns
+        the verdict and the proposal (basic view) as this vote left it, None when refused before.
         """
-        proposal_id = uuid.UUID(ballot.proposal_id)
-        finished: ProposalState | None = None  # the outcome this vote's transaction writes, if any
-        async with self._pool.acquire() as connection, connection.transaction():
-            locked = await connection.fetchrow(
-                f"""
-                SELECT {PROPOSAL_COLUMNS}, state AS stored_state, deadline <= clock_timestamp() AS deadline_passed,
-                       now() AS db_now
-                FROM distributed_consensus WHERE consensus_id = $1 FOR UPDATE
-                """,
-                proposal_id,
-            )
-            if locked is None:
-                raise not_found("proposal", ballot.proposal_id)
-            elector_key, still_enrolled, counted, tally = await self._voter_and_tally(connection, ballot)
-            if elector_key is not None and not still_enrolled:
-                raise permission_denied(f"the enrolment of instance {ballot.voter_id} was revoked; it votes no more")
-            stored_state = ProposalState(locked["stored_state"])
+        proposal_id, voter_id = uuid.UUID(ballot.proposal_id), uuid.UUID(ballot.voter_id)
+        row = None
+        for fresh in (False, True):
+            electorate = await self._electorate(proposal_id, fresh=fresh)
+            elector_key = electorate.keys.get(voter_id)
             verdict = judge_vote(
-                ballot,
-                elector_key=elector_key,
-                options=locked["options"],
-                counted=counted,
-                accepting=stored_state is ProposalState.OPEN and not locked["deadline_passed"],
+                ballot, elector_key=elector_key, options=electorate.options, counted=None, accepting=True
             )
-            row = dict(locked)
-            if verdict is VoteVerdict.ACCEPTED:
-                tally[ballot.choice] += 1
-                result = outcome(locked["electorate_size"], locked["options"], tally, deadline_passed=False)
-                await self._count(connection, ballot, result)
-                if result.state is not ProposalState.OPEN:
-                    finished = result.state
-                    row.update(
-                        state=result.state.value, final_decision=result.decided_option, resolved_at=locked["db_now"]
-                    )
-            elif verdict is VoteVerdict.EQUIVOCATION:
-                await self._keep_evidence(connection, ballot)
-            elif verdict is VoteVerdict.CLOSED and stored_state is ProposalState.OPEN:
-                await self._expire(connection, proposal_id)
-                finished = ProposalState.EXPIRED
-                row.update(state=ProposalState.EXPIRED.value, resolved_at=locked["deadline"])
-        # Counted once the transaction has committed: the row lock let only this one move the proposal out of open.
-        if finished is not None:
-            proposal_finished(finished.value)
-        return VoteResult(verdict, ProposalRecord(row, dict(tally), full=False))
+            if verdict is not VoteVerdict.ACCEPTED:
+                return VoteResult(verdict, None)
+            row = await self._pool.fetchrow(
+                "SELECT * FROM consensus_cast_vote($1, $2, $3, $4, $5, $6)",
+                proposal_id,
+                voter_id,
+                ballot.choice,
+                ballot.signature,
+                elector_key,
+                PROPOSALS_CHANNEL,
+            )
+            assert row is not None  # the function returns one row
+            if row["verdict"] != "unverified":
+                break
+        assert row is not None
+        verdict_text = row["verdict"]
+        if verdict_text == "not_found":
+            raise not_found("proposal", ballot.proposal_id)
+        if verdict_text == "unverified":  # an electorate never changes: read twice, it cannot differ
+            raise unauthenticated("signature does not verify with the voter's key")
+        if verdict_text == "revoked":
+            raise permission_denied(f"the enrolment of instance {ballot.voter_id} was revoked; it votes no more")
+        note_written(row)
+        # Counted once the statement has committed: the row lock let only this one move the proposal out of open.
+        if row["finished"] is not None:
+            proposal_finished(row["finished"])
+        return VoteResult(VoteVerdict(verdict_text), ProposalRecord(row, dict(Counter(row["choices"])), full=False))
 
-    async def get(self, proposal_id: str, *, full: bool) -> ProposalRecord:
+    async def _earlier_request(self, proposal: NewProposal) -> ProposalRecord | None:
+        """The proposal an earlier call created with this request_id, if any; ALREADY_EXISTS if it differs."""
         async with self._pool.acquire() as connection:
+            existing = await connection.fetchrow(
+                """
+                SELECT consensus_id, proposed_by, decision_topic, options, deadline, proposer_signature
+                FROM distributed_consensus WHERE request_id = $1
+                """,
+                uuid.UUID(proposal.request_id),
+            )
+            if existing is None:
+                return None
+            same = (
+                str(existing["proposed_by"]) == proposal.proposer_id
+                and existing["decision_topic"] == proposal.topic
+                and existing["options"] == proposal.options
+                and existing["deadline"] == proposal.deadline
+                and existing["proposer_signature"] == proposal.proposer_signature
+            )
+            if not same:
+                raise already_exists(
+                    "proposal", proposal.request_id, "request_id was already used for a different proposal"
+                )
+            return await self._load_one(connection, existing["consensus_id"], full=True)
+
+    async def _verified_key(self, proposer_id: uuid.UUID, payload: bytes, signature: bytes, *, fresh: bool) -> bytes:
+        """The proposer's key, once it verifies ``signature``: the one known here, else (or when
+        ``fresh``) the one registered now."""
+        key = None if fresh else self._keys.get(proposer_id)
+        if key is None or not verify(key, payload, signature):
+            key = await self._pool.fetchval(
+                "SELECT public_key FROM instance_network WHERE instance_id = $1", proposer_id
+            )
+            if key is None:
+                raise not_found("instance", str(proposer_id))
+            self._keys[proposer_id] = key
+            if not verify(key, payload, signature):
+                raise unauthenticated("proposal.proposer_signature does not verify with the proposer's key")
+        return key
+
+    async def _electorate(self, proposal_id: uuid.UUID, *, fresh: bool) -> Electorate:
+        known = None if fresh else self._electorates.get(proposal_id)
+        if known is not None:
+            return known
+        # An electorate never changes: the region's replica has it right once it has the proposal at all.
+        row = None
+        if self._db.replica is not None:
+            async with self._db.reading() as connection:
+                row = await connection.fetchrow(_ELECTORATE, proposal_id)
+        if row is None:
+            row = await self._pool.fetchrow(_ELECTORATE, proposal_id)
+        if row is None:
+            raise not_found("proposal", str(proposal_id))
+        electorate = Electorate(row["options"], dict(zip(row["ids"], row["keys"], strict=True)))
+        self._know_electorate(proposal_id, electorate)
+        return electorate
+
+    def _know_electorate(self, proposal_id: uuid.UUID, electorate: Electorate) -> None:
+        self._electorates[proposal_id] = electorate
+        if len(self._electorates) > MAX_KNOWN_ELECTORATES:
+            del self._electorates[next(iter(self._electorates))]
+
+    async def get(self, proposal_id: str, *, full: bool, latest: bool = False) -> ProposalRecord:
+        """The proposal, read on the replica unless ``latest`` (the primary: a change just heard of)."""
+        async with self._pool.acquire() if latest else self._db.reading() as connection:
             return await self._load_one(connection, uuid.UUID(proposal_id), full=full)
 
     async def list_proposals(
@@ -152,7 +308,7 @@ class Proposals:
     ) -> list[ProposalRecord]:
         """Proposals newest first, after the sort key ``after`` (created_at, id); ``limit`` None means all."""
         after_time, after_id = after if after is not None else (None, None)
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             rows = await connection.fetch(
                 f"""
                 SELECT {PROPOSAL_COLUMNS} FROM distributed_consensus
@@ -193,171 +349,6 @@ class Proposals:
             )
         proposal_finished(ProposalState.EXPIRED.value, expired)  # one statement: committed when it returned
         return expired
-
-    async def _find_request(self, connection: Connection, proposal: NewProposal) -> uuid.UUID | None:
-        """The id of the proposal an earlier call created with this request_id, if it is the same request."""
-        existing = await connection.fetchrow(
-            """
-            SELECT consensus_id, proposed_by, decision_topic, options, deadline, proposer_signature
-            FROM distributed_consensus WHERE request_id = $1
-            """,
-            uuid.UUID(proposal.request_id),
-        )
-        if existing is None:
-            return None
-        same = (
-            str(existing["proposed_by"]) == proposal.proposer_id
-            and existing["decision_topic"] == proposal.topic
-            and existing["options"] == proposal.options
-            and existing["deadline"] == proposal.deadline
-            and existing["proposer_signature"] == proposal.proposer_signature
-        )
-        if not same:
-            raise already_exists(
-                "proposal", proposal.request_id, "request_id was already used for a different proposal"
-            )
-        existing_id: uuid.UUID = existing["consensus_id"]
-        return existing_id
-
-    async def _insert(self, connection: Connection, proposal: NewProposal) -> uuid.UUID:
-        proposer = await connection.fetchrow(
-            f"SELECT public_key, {_ENROLLED} AS enrolled FROM instance_network n WHERE instance_id = $1",
-            uuid.UUID(proposal.proposer_id),
-        )
-        if proposer is None:
-            raise not_found("instance", proposal.proposer_id)
-        proposer_key = proposer["public_key"]
-        payload = proposal_payload(
-            request_id=proposal.request_id,
-            proposer_id=proposal.proposer_id,
-            topic=proposal.topic,
-            options=proposal.options,
-            deadline=proposal.deadline,
-        )
-        if not verify(proposer_key, payload, proposal.proposer_signature):
-            raise unauthenticated("proposal.proposer_signature does not verify with the proposer's key")
-        if not proposer["enrolled"]:
-            raise permission_denied("only enrolled instances propose; the proposer's key is not enrolled")
-        electors = await connection.fetch(
-            f"""
-            SELECT instance_id, instance_name, public_key FROM instance_network n
-            WHERE voting AND consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) = 'active'
-              AND {_ENROLLED_VOTER}
-            ORDER BY instance_id
-            """
-        )
-        if not electors:
-            raise failed_precondition("no voting instance is active, so nobody could vote", "NO_ELECTORATE")
-        proposal_id: uuid.UUID | None = await connection.fetchval(
-            """
-            INSERT INTO distributed_consensus (
-                consensus_id, request_id, decision_topic, options, proposed_by, proposer_public_key,
-                proposer_signature, deadline, electorate_size, quorum, state)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open')
-            ON CONFLICT (request_id) DO NOTHING
-            RETURNING consensus_id
-            """,
-            uuid.uuid4(),
-            uuid.UUID(proposal.request_id),
-            proposal.topic,
-            proposal.options,
-            uuid.UUID(proposal.proposer_id),
-            proposer_key,
-            proposal.proposer_signature,
-            proposal.deadline,
-            len(electors),
-            quorum(len(electors)),
-        )
-        if proposal_id is None:  # the same request_id committed concurrently by another call
-            existing = await self._find_request(connection, proposal)
-            assert existing is not None
-            return existing
-        await connection.executemany(
-            "INSERT INTO consensus_electors (consensus_id, instance_id, instance_name, public_key) "
-            "VALUES ($1, $2, $3, $4)",
-            [(proposal_id, row["instance_id"], row["instance_name"], row["public_key"]) for row in electors],
-        )
-        await notify_change(connection, PROPOSALS_CHANNEL, str(proposal_id), "created")
-        return proposal_id
-
-    @staticmethod
-    async def _voter_and_tally(
-        connection: Connection, ballot: Ballot
-    ) -> tuple[bytes | None, bool, Ballot | None, Counter[str]]:
-        """The voter's key in the electorate, whether it is still enrolled, its counted vote, and the tally,
-        in one round trip.
-
-        Called after the proposal's row lock is granted: as a statement of its own, it sees the votes
-        committed by the transactions this one waited for.
-        """
-        found = await connection.fetchrow(
-            """
-            SELECT
-                (SELECT public_key FROM consensus_electors WHERE consensus_id = $1 AND instance_id = $2)
-                    AS elector_key,
-                EXISTS (
-                    SELECT 1 FROM consensus_electors el JOIN instance_enrollments e
-                        ON e.instance_name = el.instance_name AND e.public_key = el.public_key
-                    WHERE el.consensus_id = $1 AND el.instance_id = $2 AND e.revoked_at IS NULL
-                ) AS still_enrolled,
-                (SELECT row(choice, signature) FROM consensus_votes WHERE consensus_id = $1 AND voter_id = $2)
-                    AS counted,
-                (SELECT coalesce(array_agg(choice), '{}') FROM consensus_votes WHERE consensus_id = $1)
-                    AS choices
-            """,
-            uuid.UUID(ballot.proposal_id),
-            uuid.UUID(ballot.voter_id),
-        )
-        assert found is not None  # a SELECT without FROM returns one row
-        counted = None
-        if found["counted"] is not None:
-            choice, signature = found["counted"]
-            counted = Ballot(ballot.proposal_id, ballot.voter_id, choice, signature)
-        return found["elector_key"], found["still_enrolled"], counted, Counter(found["choices"])
-
-    async def _count(self, connection: Connection, ballot: Ballot, result: Outcome) -> None:
-        """Inserts the vote, writes the outcome it reached, and announces it: one round trip."""
-        await connection.execute(
-            """
-            WITH vote AS (
-                INSERT INTO consensus_votes (consensus_id, voter_id, choice, signature) VALUES ($1, $2, $3, $4)
-            ), outcome AS (
-                UPDATE distributed_consensus SET state = $5, final_decision = $6, resolved_at = now()
-                WHERE consensus_id = $1 AND $5 <> 'open'
-            )
-            SELECT pg_notify($7, json_build_object('id', $1::uuid, 'event', 'voted')::text)
-            """,
-            uuid.UUID(ballot.proposal_id),
-            uuid.UUID(ballot.voter_id),
-            ballot.choice,
-            ballot.signature,
-            result.state.value,
-            result.decided_option,
-            PROPOSALS_CHANNEL,
-        )
-
-    async def _keep_evidence(self, connection: Connection, ballot: Ballot) -> None:
-        recorded = await connection.fetchval(
-            """
-            INSERT INTO consensus_equivocations (consensus_id, voter_id, choice, signature)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT DO NOTHING
-            RETURNING voter_id
-            """,
-            uuid.UUID(ballot.proposal_id),
-            uuid.UUID(ballot.voter_id),
-            ballot.choice,
-            ballot.signature,
-        )
-        if recorded is not None:
-            await notify_change(connection, PROPOSALS_CHANNEL, ballot.proposal_id, "equivocation")
-
-    async def _expire(self, connection: Connection, proposal_id: uuid.UUID) -> None:
-        await connection.execute(
-            "UPDATE distributed_consensus SET state = 'expired', resolved_at = deadline WHERE consensus_id = $1",
-            proposal_id,
-        )
-        await notify_change(connection, PROPOSALS_CHANNEL, str(proposal_id), "expired")
 
     async def _load_one(self, connection: Connection, proposal_id: uuid.UUID, *, full: bool) -> ProposalRecord:
         row = await connection.fetchrow(

@@ -16,13 +16,15 @@ import asyncpg
 
 from cerebro.consensus.signatures import deregistration_payload, heartbeat_payload, registration_payload, verify
 from cerebro.runtime.database import Connection
-from cerebro.runtime.errors import already_exists, failed_precondition, not_found, unauthenticated
+from cerebro.runtime.errors import ServiceError, already_exists, failed_precondition, not_found, unauthenticated
 from cerebro.runtime.pagination import Key
+from cerebro.runtime.replica_reads import ReplicaReads
 from cerebro.runtime.roles import Role
-from services.consensus.admission import admit
+from services.consensus.admission import refusal
 from services.consensus.events import INSTANCES_CHANNEL, notify_change
+from services.consensus.read_path import note_written
 from services.consensus.settings import ConsensusSettings
-from services.consensus.store.enrollment import active_enrollment
+from services.consensus.store.enrollment import Enrolled
 
 
 @dataclass(frozen=True)
@@ -94,25 +96,53 @@ _HEARTBEAT_IN_ONE_STATEMENT = f"""
         SELECT pg_notify($8, json_build_object('id', instance_id, 'event', 'status_changed')::text)
         FROM renewed WHERE was_status <> 'active'
     )
-    SELECT renewed.* FROM renewed LEFT JOIN announced ON true
+    SELECT renewed.*, pg_current_wal_insert_lsn() AS written_lsn, pg_current_xact_id_if_assigned() AS written_xid
+    FROM renewed LEFT JOIN announced ON true
+"""
+
+
+# A deregistration in one statement, for an instance whose key this replica has seen, on the same terms
+# as the heartbeat's: no row back, and the locked way (:meth:`Registry.deregister`) decides.
+_DEREGISTER_IN_ONE_STATEMENT = f"""
+    WITH locked AS (
+        SELECT instance_id AS locked_id, deregistered AS was_deregistered FROM instance_network
+        WHERE instance_id = $1 AND public_key = $4 AND last_sign_time < $2
+          AND abs(extract(epoch FROM now() - $2::timestamptz)) <= $5
+        FOR UPDATE
+    ), gone AS (
+        UPDATE instance_network SET deregistered = true, announced_status = 'offline',
+            last_sign_time = $2, last_signature = $3, updated_at = now()
+        FROM locked WHERE instance_id = locked_id
+        RETURNING {INSTANCE_COLUMNS}, was_deregistered
+    ), announced AS (
+        SELECT pg_notify($6, json_build_object('id', instance_id, 'event', 'deregistered')::text)
+        FROM gone WHERE NOT was_deregistered
+    )
+    SELECT gone.*, pg_current_wal_insert_lsn() AS written_lsn, pg_current_xact_id_if_assigned() AS written_xid
+    FROM gone LEFT JOIN announced ON true
 """
 
 
 class Registry:
-    def __init__(self, pool: asyncpg.Pool, settings: ConsensusSettings) -> None:
-        self._pool = pool
+    def __init__(self, db: ReplicaReads, settings: ConsensusSettings, keys: dict[uuid.UUID, bytes]) -> None:
+        """``keys``: each instance's public key as this replica last read it (instance id -> key), shared
+        with services.consensus.store.proposals. A request verified with it needs one statement, which
+        writes only while the row still has that key. Writes go to ``db``'s primary; reads may go to its
+        replica (services.consensus.read_path)."""
+        self._db = db
+        self._pool = db.primary
         self._settings = settings
-        # Each instance's public key as this replica last read it (instance id -> key): a heartbeat
-        # verified with it needs one statement, which renews the lease only while the row has that key.
-        self._keys: dict[uuid.UUID, bytes] = {}
+        self._keys = keys
 
     async def register(
         self, registration: Registration, registrant: Role | None, roles_verified: bool
     ) -> tuple[asyncpg.Record, bool]:
-        """The registered instance, and whether this call created it.
+        """The registered instance, and whether this call created it: one round trip
+        (consensus_register, migration 0004).
 
         ``registrant`` is the role the caller's certificate proves, ``roles_verified`` whether this
-        server verifies certificates at all (see services.consensus.admission).
+        server verifies certificates at all (see services.consensus.admission). Admission is decided
+        here for each enrolment the name can have; the statement applies it to the one it finds.
         """
         payload = registration_payload(
             instance_name=registration.instance_name,
@@ -126,75 +156,52 @@ class Registry:
         )
         if not verify(registration.public_key, payload, registration.signature):
             raise unauthenticated("signature does not verify with instance.public_key")
-        ttl, offline_after = self._settings.lease_ttl_seconds, self._settings.offline_after_seconds
-        async with self._pool.acquire() as connection, connection.transaction():
-            enrolled = await active_enrollment(connection, registration.instance_name)
-            admit(registration, enrolled, registrant, roles_verified)
-            self._check_clock(registration.sign_time, await connection.fetchval("SELECT now()"))
-            created_id = await connection.fetchval(
-                """
-                INSERT INTO instance_network (
-                    instance_id, instance_name, instance_type, location, capabilities, endpoints, public_key,
-                    voting, last_sign_time, last_signature, last_sync, lease_expire_time, offline_time,
-                    announced_status)
-                VALUES ($1, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(),
-                        now() + $2::double precision * interval '1 second',
-                        now() + $3::double precision * interval '1 second', 'active')
-                ON CONFLICT (instance_name) DO NOTHING
-                RETURNING instance_id
-                """,
-                uuid.uuid4(),
-                ttl,
-                offline_after,
+        key = registration.public_key
+
+        def admitted(enrolled: Enrolled | None) -> bool:
+            return refusal(registration, enrolled, registrant, roles_verified) is None
+
+        row = await self._pool.fetchrow(
+            "SELECT * FROM consensus_register("
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            uuid.uuid4(),
+            registration.instance_name,
+            registration.instance_type,
+            registration.region,
+            registration.capabilities,
+            registration.endpoints,
+            key,
+            registration.voting,
+            registration.sign_time,
+            registration.signature,
+            self._settings.lease_ttl_seconds,
+            self._settings.offline_after_seconds,
+            self._settings.max_clock_skew_seconds,
+            admitted(None),
+            admitted(Enrolled(key, voting=True)),
+            admitted(Enrolled(key, voting=False)),
+            INSTANCES_CHANNEL,
+        )
+        assert row is not None  # the function returns one row
+        outcome = row["outcome"]
+        if outcome == "refused":
+            found = None if row["enrolled_key"] is None else Enrolled(row["enrolled_key"], row["enrolled_voting"])
+            error = refusal(registration, found, registrant, roles_verified)
+            assert error is not None  # the statement refused what admission refuses for that enrolment
+            raise error
+        if outcome == "clock_skew":
+            raise self._clock_skew(registration.sign_time, row["db_now"])
+        if outcome == "name_taken":
+            raise already_exists(
+                "instance",
                 registration.instance_name,
-                registration.instance_type,
-                registration.region,
-                registration.capabilities,
-                registration.endpoints,
-                registration.public_key,
-                registration.voting,
-                registration.sign_time,
-                registration.signature,
+                f"instance name {registration.instance_name!r} is registered with another key",
             )
-            if created_id is not None:
-                await notify_change(connection, INSTANCES_CHANNEL, str(created_id), "registered")
-                return await self._fetch(connection, created_id), True
-            current = await connection.fetchrow(
-                f"{_SIGNED_STATE} WHERE instance_name = $1 FOR UPDATE", registration.instance_name
-            )
-            assert current is not None  # the row the insert conflicted with; instances are never deleted
-            key_changes = current["public_key"] != registration.public_key
-            if key_changes and enrolled is None:
-                raise already_exists(
-                    "instance",
-                    registration.instance_name,
-                    f"instance name {registration.instance_name!r} is registered with another key",
-                )
-            # A name enrolled for this key is its own (admit() checked): the enrolled key takes it over from
-            # whatever key held it (one registered before the enrolment, or replaced by the operator).
-            if key_changes or self._is_new(current, registration.sign_time, registration.signature):
-                await connection.execute(
-                    f"""
-                    UPDATE instance_network SET
-                        instance_type = $4, location = $5, capabilities = $6, endpoints = $7, voting = $8,
-                        deregistered = false, last_sign_time = $9, last_signature = $10, public_key = $11,
-                        updated_at = now(), {_RENEW_LEASE}
-                    WHERE instance_id = $1
-                    """,
-                    current["instance_id"],
-                    ttl,
-                    offline_after,
-                    registration.instance_type,
-                    registration.region,
-                    registration.capabilities,
-                    registration.endpoints,
-                    registration.voting,
-                    registration.sign_time,
-                    registration.signature,
-                    registration.public_key,
-                )
-                await notify_change(connection, INSTANCES_CHANNEL, str(current["instance_id"]), "registered")
-            return await self._fetch(connection, current["instance_id"]), False
+        if outcome == "stale":
+            raise _stale_request()
+        self._keys[row["instance_id"]] = key
+        note_written(row)
+        return row, outcome == "created"
 
     async def heartbeat(self, request: SignedInstanceRequest) -> asyncpg.Record:
         """Renews the lease; a standby or offline instance becomes active again.
@@ -218,6 +225,7 @@ class Registry:
                 INSTANCES_CHANNEL,
             )
             if renewed is not None:
+                note_written(renewed)
                 return renewed
         async with self._pool.acquire() as connection, connection.transaction():
             current = await self._lock_signed(connection, request, payload)
@@ -246,11 +254,27 @@ class Registry:
             return await self._fetch(connection, current["instance_id"])
 
     async def deregister(self, request: SignedInstanceRequest) -> asyncpg.Record:
-        """Marks the instance offline at once."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            current = await self._lock_signed(
-                connection, request, deregistration_payload(request.instance_id, request.sign_time)
+        """Marks the instance offline at once: one round trip when the instance's key is known here and
+        the request is in order, else the locked way (as :meth:`heartbeat`)."""
+        instance_id = uuid.UUID(request.instance_id)
+        payload = deregistration_payload(request.instance_id, request.sign_time)
+        known_key = self._keys.get(instance_id)
+        if known_key is not None and verify(known_key, payload, request.signature):
+            gone = await self._pool.fetchrow(
+                _DEREGISTER_IN_ONE_STATEMENT,
+                instance_id,
+                request.sign_time,
+                request.signature,
+                known_key,
+                self._settings.max_clock_skew_seconds,
+                INSTANCES_CHANNEL,
             )
+            if gone is not None:
+                note_written(gone)
+                return gone
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await self._lock_signed(connection, request, payload)
+            self._keys[instance_id] = current["public_key"]
             if self._is_new(current, request.sign_time, request.signature):
                 await connection.execute(
                     """
@@ -266,8 +290,9 @@ class Registry:
                     await notify_change(connection, INSTANCES_CHANNEL, request.instance_id, "deregistered")
             return await self._fetch(connection, current["instance_id"])
 
-    async def get(self, instance_id: str) -> asyncpg.Record:
-        async with self._pool.acquire() as connection:
+    async def get(self, instance_id: str, *, latest: bool = False) -> asyncpg.Record:
+        """The instance, read on the replica unless ``latest`` (the primary: a change just heard of)."""
+        async with self._pool.acquire() if latest else self._db.reading() as connection:
             row = await connection.fetchrow(
                 f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", uuid.UUID(instance_id)
             )
@@ -277,7 +302,7 @@ class Registry:
 
     async def list_instances(self, where: InstanceFilter, after: Key | None, limit: int | None) -> list[asyncpg.Record]:
         """Instances ordered by name, after the sort key ``after`` (a name); ``limit`` None means all."""
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             return await connection.fetch(
                 f"""
                 SELECT {INSTANCE_COLUMNS} FROM instance_network
@@ -298,7 +323,7 @@ class Registry:
 
     async def count_by_status_and_region(self) -> dict[tuple[str, str], int]:
         """How many instances have each (status, region), status derived from the lease as of now."""
-        async with self._pool.acquire() as connection:
+        async with self._db.reading() as connection:
             rows = await connection.fetch(
                 """
                 SELECT consensus_instance_status(deregistered, lease_expire_time, offline_time, now()) AS status,
@@ -349,15 +374,17 @@ class Registry:
         return current
 
     def _check_clock(self, sign_time: datetime, db_now: datetime) -> None:
-        skew = abs(db_now - sign_time)
+        if abs(db_now - sign_time) > timedelta(seconds=self._settings.max_clock_skew_seconds):
+            raise self._clock_skew(sign_time, db_now)
+
+    def _clock_skew(self, sign_time: datetime, db_now: datetime) -> ServiceError:
         limit = timedelta(seconds=self._settings.max_clock_skew_seconds)
-        if skew > limit:
-            raise failed_precondition(
-                f"sign_time is {skew.total_seconds():.1f} s away from the server's clock; "
-                f"at most {limit.total_seconds():.0f} s is accepted",
-                "CLOCK_SKEW",
-                "sign_time",
-            )
+        return failed_precondition(
+            f"sign_time is {abs(db_now - sign_time).total_seconds():.1f} s away from the server's clock; "
+            f"at most {limit.total_seconds():.0f} s is accepted",
+            "CLOCK_SKEW",
+            "sign_time",
+        )
 
     @staticmethod
     def _is_new(current: asyncpg.Record, sign_time: datetime, signature: bytes) -> bool:
@@ -366,18 +393,28 @@ class Registry:
             return True
         if sign_time == current["last_sign_time"] and signature == current["last_signature"]:
             return False
-        raise failed_precondition(
-            "sign_time is older than the instance's last accepted signed request (a replay, or a clock "
-            "that went back); sign again with the current time",
-            "STALE_REQUEST",
-            "sign_time",
-        )
+        raise _stale_request()
 
     @staticmethod
     async def _fetch(connection: Connection, instance_id: uuid.UUID) -> asyncpg.Record:
-        """An instance this transaction has just written."""
+        """An instance this transaction has just written; the transaction's read token is noted."""
         row = await connection.fetchrow(
-            f"SELECT {INSTANCE_COLUMNS} FROM instance_network WHERE instance_id = $1", instance_id
+            f"""
+            SELECT {INSTANCE_COLUMNS}, pg_current_wal_insert_lsn() AS written_lsn,
+                   pg_current_xact_id_if_assigned() AS written_xid
+            FROM instance_network WHERE instance_id = $1
+            """,
+            instance_id,
         )
         assert row is not None
+        note_written(row)
         return row
+
+
+def _stale_request() -> ServiceError:
+    return failed_precondition(
+        "sign_time is older than the instance's last accepted signed request (a replay, or a clock "
+        "that went back); sign again with the current time",
+        "STALE_REQUEST",
+        "sign_time",
+    )

@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import grpc
@@ -292,7 +293,7 @@ class TasksApi(ApiBase):
         violations.raise_if_any()
         task_id = uuid.UUID(request.task_id)
         assignee = self.bound_instance_name("complete a task")
-        row = await self.resources.tasks.finish(task_id, assignee, TaskState.SUCCEEDED, result, "")
+        row = await self.resources.tasks.complete(task_id, assignee, result)
         return pb.CompleteTaskResponse(task=task_message(row))
 
     async def FailTask(self, request: pb.FailTaskRequest, context: grpc.aio.ServicerContext) -> pb.FailTaskResponse:
@@ -307,5 +308,35 @@ class TasksApi(ApiBase):
         violations.raise_if_any()
         task_id = uuid.UUID(request.task_id)
         assignee = self.bound_instance_name("fail a task")
-        row = await self.resources.tasks.finish(task_id, assignee, TaskState.FAILED, result, request.error_message)
-        return pb.FailTaskResponse(task=task_message(row))
+        return pb.FailTaskResponse(
+            task=task_message(await self._fail(task_id, assignee, result, request.error_message))
+        )
+
+    async def _fail(
+        self, task_id: uuid.UUID, assignee: str, result: dict[str, Any] | None, error_message: str
+    ) -> asyncpg.Record:
+        """The assignee's failure: the task goes to the best eligible instance that has not failed it, as
+        DistributeTask would choose, or ends FAILED when none is active."""
+        instances = await self.active_instances(agents_only=True)
+        settings = self.resources.settings
+        store = self.resources.tasks
+        async with store.assigning() as assigning:
+            task = await assigning.failing(task_id, assignee, result, error_message)
+            if task is not None:
+                failed = {*task["failed_assignees"], assignee}
+                others = [instance for instance in instances if instance.instance_name not in failed]
+                loads = await assigning.loads(
+                    [instance.instance_id for instance in others], settings.task_load_window_seconds
+                )
+                window = settings.task_load_window_seconds
+                choice = choose(others, task["required_capabilities"], task["preferred_region"], loads, window)
+                await assigning.record_failure(task, result, error_message, ended=choice is None)
+                if choice is not None:
+                    why = f"Distributed again: {assignee} failed it ({error_message})."
+                    lapsed_ids = list(task["lapsed_instance_ids"])
+                    await assigning.reassign(
+                        task, Chosen.of(choice, prefix=why), lapsed_ids, settings.task_acknowledge_seconds
+                    )
+        row = await store.get(task_id)
+        assert row is not None
+        return row

@@ -16,12 +16,12 @@ from typing import Any
 
 import grpc
 
+from cerebro.forwarded_client import FORWARDED_CLIENT_METADATA
 from cerebro.runtime.channels import channel_credentials
 from cerebro.runtime.config import MAX_MESSAGE_BYTES, ServiceSettings, TlsSettings, host_port, local_host
 from cerebro.runtime.response_checks import decoding_interceptors
 from cerebro.transcoding.handler import ClientAddress
 from cerebro.transcoding.server import running_transcoder
-from services.gateway.authentication import HTTP_CLIENT_METADATA
 from services.gateway.http.gateway_api import OPENAPI_PATH, openapi_document, route_table
 from services.gateway.http.settings import HttpSettings
 
@@ -52,7 +52,7 @@ async def running_http_face(
         documents={OPENAPI_PATH: document},
         tls=tls,
         grace_seconds=grace_seconds,
-        client_address=None if client_proof is None else ClientAddress(HTTP_CLIENT_METADATA, client_proof),
+        client_address=None if client_proof is None else ClientAddress(FORWARDED_CLIENT_METADATA, client_proof),
     ) as port:
         yield port
 

@@ -36,8 +36,8 @@ _COLUMNS = """task_id, request_id, request_sha256, description, required_capabil
 _TASK_COLUMNS = """t.task_id, a.request_id, a.request_sha256, a.description, a.required_capabilities, a.instance_id,
     a.instance, a.matched_capabilities, a.missing_capabilities, a.in_preferred_region, a.load, a.candidate_count,
     a.reason, a.assigned_at, t.distributor, t.state, t.preferred_region, t.assignee_name, t.delivery_cursor,
-    t.acknowledge_deadline, t.assignment_count, t.lapsed_instance_ids, t.progress, t.status_message, t.result,
-    t.error_message, t.version, t.created_at, t.updated_at"""
+    t.acknowledge_deadline, t.assignment_count, t.lapsed_instance_ids, t.failed_assignees, t.progress, t.status_message,
+    t.result, t.error_message, t.version, t.created_at, t.updated_at"""
 
 _TASK_FROM = "gateway.tasks t JOIN gateway.task_assignments a ON a.task_id = t.task_id"
 
@@ -152,35 +152,36 @@ class TaskStore:
                 connection, task_id, "progress = coalesce($2, progress), status_message = $3", progress, status_message
             )
 
-    async def finish(
-        self,
-        task_id: uuid.UUID,
-        assignee_name: str,
-        state: TaskState,
-        result: dict[str, Any] | None,
-        error_message: str,
-    ) -> asyncpg.Record:
-        """Complete (SUCCEEDED) or fail (FAILED) an acknowledged task; the same finish again changes nothing."""
+    async def complete(self, task_id: uuid.UUID, assignee_name: str, result: dict[str, Any] | None) -> asyncpg.Record:
+        """Complete an acknowledged task (SUCCEEDED); the same completion again changes nothing. Failing one is
+        an assignment matter (:meth:`Assigning.failing`)."""
         async with self._pool.acquire() as connection, connection.transaction():
             task = await _assignees_task(connection, task_id, assignee_name)
-            if task["state"] == state and task["result"] == result and task["error_message"] == error_message:
+            if task["state"] == TaskState.SUCCEEDED and task["result"] == result:
                 return task
-            _require_state(task, TaskState.ACKNOWLEDGED, "completed" if state == TaskState.SUCCEEDED else "failed")
-            return await _update(
-                connection, task_id, "state = $2, result = $3, error_message = $4", str(state), result, error_message
-            )
+            _require_state(task, TaskState.ACKNOWLEDGED, "completed")
+            return await _update(connection, task_id, "state = 'succeeded', result = $2", result)
 
 
 async def _assignees_task(connection: Connection, task_id: uuid.UUID, assignee_name: str) -> asyncpg.Record:
     """The task, locked, when ``assignee_name`` is its assignee (the last one, while it is pending)."""
+    task = await _locked_task(connection, task_id)
+    _check_assignee(task, assignee_name)
+    return task
+
+
+async def _locked_task(connection: Connection, task_id: uuid.UUID) -> asyncpg.Record:
     task = await connection.fetchrow(
         f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE t.task_id = $1 FOR UPDATE OF t", task_id
     )
     if task is None:
         raise not_found("task", str(task_id))
-    if task["assignee_name"] != assignee_name:
-        raise permission_denied(f"task {task_id} is not assigned to instance {assignee_name!r}")
     return task
+
+
+def _check_assignee(task: asyncpg.Record, assignee_name: str) -> None:
+    if task["assignee_name"] != assignee_name:
+        raise permission_denied(f"task {task['task_id']} is not assigned to instance {assignee_name!r}")
 
 
 def _require_state(task: asyncpg.Record, allowed: TaskState, change: str) -> None:
@@ -304,7 +305,8 @@ class Assigning:
     async def reassign(
         self, task: asyncpg.Record, chosen: Chosen, lapsed_ids: Sequence[uuid.UUID], acknowledge_seconds: float
     ) -> None:
-        """Give a lapsed or pending task to ``chosen``: a new assignment at the end of its inbox."""
+        """Give a lapsed or pending task to ``chosen``: a new assignment at the end of its inbox. The task keeps
+        the last progress and status message reported: the new assignee sees where the work stood."""
         task_id = task["task_id"]
         await self._connection.execute(
             """UPDATE gateway.task_assignments
@@ -325,8 +327,7 @@ class Assigning:
             """UPDATE gateway.tasks
                SET state = 'assigned', assignee_name = $2, delivery_cursor = nextval('gateway.task_cursor'),
                    acknowledge_deadline = now() + make_interval(secs => $3), assignment_count = assignment_count + 1,
-                   lapsed_instance_ids = $4, progress = NULL, status_message = '', version = version + 1,
-                   updated_at = now()
+                   lapsed_instance_ids = $4, version = version + 1, updated_at = now()
                WHERE task_id = $1""",
             task_id,
             chosen.instance_name,
@@ -336,14 +337,52 @@ class Assigning:
         await notify(self._connection, TASKS_CHANNEL, instance_payload(chosen.instance_name))
         await notify(self._connection, TASKS_CHANNEL, task_payload(task_id))
 
+    async def failing(
+        self, task_id: uuid.UUID, assignee_name: str, result: dict[str, Any] | None, error_message: str
+    ) -> asyncpg.Record | None:
+        """The acknowledged task ``assignee_name`` fails, locked; None when that failure is recorded already
+        (a retry: the caller answers with the task as it now is)."""
+        task = await _locked_task(self._connection, task_id)
+        if task["assignee_name"] != assignee_name and assignee_name in task["failed_assignees"]:
+            return None
+        _check_assignee(task, assignee_name)
+        if task["state"] == TaskState.FAILED and task["result"] == result and task["error_message"] == error_message:
+            return None
+        _require_state(task, TaskState.ACKNOWLEDGED, "failed")
+        return task
+
+    async def record_failure(
+        self, task: asyncpg.Record, result: dict[str, Any] | None, error_message: str, *, ended: bool
+    ) -> asyncpg.Record:
+        """Record why the assignee failed the task; it ends FAILED when ``ended``, else it is to be reassigned
+        (:meth:`reassign`), and keeps the failure's reason and details meanwhile."""
+        failed = [*task["failed_assignees"], task["assignee_name"]]
+        if ended:
+            return await _update(
+                self._connection,
+                task["task_id"],
+                "state = 'failed', result = $2, error_message = $3, failed_assignees = $4",
+                result,
+                error_message,
+                failed,
+            )
+        await self._connection.execute(
+            "UPDATE gateway.tasks SET result = $2, error_message = $3, failed_assignees = $4 WHERE task_id = $1",
+            task["task_id"],
+            result,
+            error_message,
+            failed,
+        )
+        return task
+
     async def park(self, task: asyncpg.Record, lapsed_ids: Sequence[uuid.UUID]) -> None:
         """A lapsed task no active instance can take waits in PENDING (a pending one stays as it is)."""
         if task["state"] == TaskState.PENDING:
             return
         await self._connection.execute(
             """UPDATE gateway.tasks
-               SET state = 'pending', acknowledge_deadline = NULL, lapsed_instance_ids = $2, progress = NULL,
-                   status_message = '', version = version + 1, updated_at = now()
+               SET state = 'pending', acknowledge_deadline = NULL, lapsed_instance_ids = $2, version = version + 1,
+                   updated_at = now()
                WHERE task_id = $1""",
             task["task_id"],
             list(lapsed_ids),

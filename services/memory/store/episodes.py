@@ -14,7 +14,7 @@ import asyncpg
 from cerebro.read_tokens import ReadToken
 from cerebro.runtime.errors import already_exists, invalid_argument, not_found
 from cerebro.runtime.pagination import Key
-from services.memory.consistency import note_write
+from cerebro.runtime.read_tokens import note_write
 from services.memory.db import Connection, MemoryDatabase, namespace_errors
 from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
 

@@ -7,7 +7,7 @@ import asyncpg
 
 from cerebro.read_tokens import ReadToken
 from cerebro.runtime.pagination import Key
-from services.memory.consistency import note_write
+from cerebro.runtime.read_tokens import note_write
 
 COLUMNS = "name, display_name, created_at"
 
