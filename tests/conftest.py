@@ -11,6 +11,11 @@
   only call it; they keep apart by namespace, instance name and client address. Tests that stop or
   restart it start their own.
 
+Under pytest-xdist (`scripts/test` runs `-n auto`) every worker is a session of its own, with its own
+embedded servers on free ports in its own temporary directories. A worker takes a whole group of tests at a
+time (`xdist_group`): their module, so module fixtures start once, or one group for all the users of a
+fixture too dear to start on every worker (`SHARED_GROUPS`).
+
 The data directories are made with `tempfile.mkdtemp`, not pytest's tmp_path: when tests run as root,
 PostgreSQL runs as another account that must be able to reach its data, and a concurrently starting pytest
 session makes /tmp/pytest-of-root private again (and may remove numbered directories in it) while our
@@ -29,12 +34,52 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from cerebro.embedded import EmbeddedPostgres, EmbeddedStack
 from tests.cerebro_up import RunningUp, SharedUp, free_port_environ
 
+# Session fixtures that cost tens of seconds (a whole `cerebro up`, the network-namespace mesh, the models): under
+# pytest-xdist the tests that use one form one group, which one worker runs, so it starts once. By path, since
+# the scheduler sees only test ids: the modules that use `cerebro_up`, the mesh package, the model tests.
+SHARED_GROUPS = {
+    "tests/bad_actors/": "cerebro-up",
+    "tests/mcp/": "cerebro-up",
+    "tests/test_cli_keys.py": "cerebro-up",
+    "tests/test_client_install.py": "cerebro-up",
+    "tests/test_shell_agent.py": "cerebro-up",
+    "tests/mesh/": "netns-mesh",
+    "tests/embedder/": "models",
+}
+
 # Long leases: agents of the shared `cerebro up` register once and must stay electors while tests run.
 SHARED_UP_LEASES = {"CEREBRO_CONSENSUS_LEASE_TTL_SECONDS": "300", "CEREBRO_CONSENSUS_OFFLINE_AFTER_SECONDS": "600"}
+
+
+def xdist_group(nodeid: str) -> str:
+    """The unit of work a pytest-xdist worker takes whole: a test's module, or its shared group."""
+    path = nodeid.split("::", 1)[0]
+    return next((group for prefix, group in SHARED_GROUPS.items() if path.startswith(prefix)), path)
+
+
+class GroupScheduling(LoadScopeScheduling):
+    """xdist's scheduling by scope, with `xdist_group` as the scope."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return xdist_group(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> GroupScheduling:
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, the groups of whole-process tests first: they are the longest units of work, and
+    one started last would end the run alone. (The scheduler hands out groups in collection order.)"""
+    if hasattr(config, "workerinput"):
+        long_groups = {xdist_group(item.nodeid) for item in items if item.get_closest_marker("e2e")}
+        items.sort(key=lambda item: xdist_group(item.nodeid) not in long_groups)
 
 
 @pytest.fixture(scope="session")

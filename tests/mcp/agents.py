@@ -74,6 +74,10 @@ class Agent:
         return {"CEREBRO_AGENT_KEY_FILE": str(self.key_file), "CEREBRO_AGENT_INSTANCE_ID": self.instance_id}
 
 
+# (cerebro up, name) of every voter enrolled here: revoked when the package ends (tests/mcp/conftest.py).
+ENROLLED: list[tuple[SharedUp, str]] = []
+
+
 def new_agent(up: SharedUp, directory: Path, prefix: str) -> Agent:
     """The README's path for an agent: a key bound to its name, its enrolled voting key, `cerebro join`
     (with a capability of its own, so that a task requiring it is distributed to this agent)."""
@@ -85,6 +89,7 @@ def new_agent(up: SharedUp, directory: Path, prefix: str) -> Agent:
     public_key = directory / f"{name}.pub"
     public_key.write_text(admin(up, "instances", "public-key", "--key-file", str(key_file)))
     admin(up, "instances", "enroll", name, "--public-key", str(public_key), "--voting")
+    ENROLLED.append((up, name))
     agent = Agent(up, name, namespace, api_key_file, key_file, "")
     return replace(agent, instance_id=join(agent))
 
