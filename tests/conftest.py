@@ -11,10 +11,10 @@
   only call it; they keep apart by namespace, instance name and client address. Tests that stop or
   restart it start their own.
 
-Under pytest-xdist (`scripts/test` runs `-n auto`) every worker is a session of its own, with its own
-embedded servers on free ports in its own temporary directories. A worker takes a whole group of tests at a
-time (`xdist_group`): their module, so module fixtures start once, or one group for all the users of a
-fixture too dear to start on every worker (`SHARED_GROUPS`).
+Under pytest-xdist (`scripts/test` runs one worker per core and one more) every worker is a session of its
+own, with its own embedded servers on free ports in its own temporary directories. A worker takes a whole
+group of tests at a time (`xdist_group`): their module, so module fixtures start once, or one group for all
+the users of a fixture too dear to start on every worker (`SHARED_GROUPS`).
 
 The data directories are made with `tempfile.mkdtemp`, not pytest's tmp_path: when tests run as root,
 PostgreSQL runs as another account that must be able to reach its data, and a concurrently starting pytest
