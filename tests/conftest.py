@@ -28,7 +28,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +38,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 from cerebro.embedded import EmbeddedPostgres, EmbeddedStack
 from tests.cerebro_up import RunningUp, SharedUp, free_port_environ
+from tests.support import eventually
 
 # Session fixtures that cost tens of seconds (a whole `cerebro up`, the network-namespace mesh, the models): under
 # pytest-xdist the tests that use one form one group, which one worker runs, so it starts once. By path, since
@@ -121,6 +122,36 @@ def streaming_replica(embedded_stack: EmbeddedStack) -> Iterator[EmbeddedPostgre
 def replica_url(replica: EmbeddedPostgres, database_url: str) -> str:
     """``database_url``'s database on ``replica`` (same superuser and password: the replica is a copy)."""
     return replica.url_for(urlsplit(database_url).path.lstrip("/"))
+
+
+async def replica_caught_up(primary_url: str, replica: asyncpg.Connection) -> None:
+    """Wait until ``replica`` has replayed all the primary (of ``primary_url``) has written so far."""
+    primary = await asyncpg.connect(primary_url)
+    try:
+        position = await primary.fetchval("SELECT pg_current_wal_lsn()")
+    finally:
+        await primary.close()
+    await eventually(
+        lambda: replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", position), timeout=30, interval=0.02
+    )
+
+
+@asynccontextmanager
+async def replica_session(database_url: str, replica: EmbeddedPostgres) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser session on the replica's copy of ``database_url``'s database, once the replica has it;
+    replay is resumed at the end (a test may pause it)."""
+    # The replica's own postgres database first: the test database exists there once its creation is replayed.
+    server = await asyncpg.connect(replica.url)
+    try:
+        await replica_caught_up(database_url, server)
+    finally:
+        await server.close()
+    connection = await asyncpg.connect(replica_url(replica, database_url))
+    try:
+        yield connection
+    finally:
+        await connection.execute("SELECT pg_wal_replay_resume()")
+        await connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from cerebro.embedded import EmbeddedPostgres
 from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
-from tests.conftest import replica_url
+from tests.conftest import replica_caught_up, replica_session, replica_url
 from tests.consensus.harness import ConsensusServer, Member, consensus_server, register_electorate
 from tests.support import eventually
 from tests.tcp_proxy import TcpProxy, proxied
@@ -31,33 +31,12 @@ def reads(database: str, reason: str) -> float:
     return REGISTRY.get_sample_value("consensus_reads_total", {"database": database, "reason": reason}) or 0.0
 
 
-async def caught_up(primary_url: str, replica: asyncpg.Connection) -> None:
-    primary = await asyncpg.connect(primary_url)
-    try:
-        position = await primary.fetchval("SELECT pg_current_wal_lsn()")
-    finally:
-        await primary.close()
-    await eventually(
-        lambda: replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", position), timeout=30, interval=0.02
-    )
-
-
 @pytest.fixture
 async def replica_admin(
     fresh_database_url: str, streaming_replica: EmbeddedPostgres
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser session on the replica's copy of the test database, once the replica has it."""
-    server = await asyncpg.connect(streaming_replica.url)
-    try:
-        await caught_up(fresh_database_url, server)
-    finally:
-        await server.close()
-    connection = await asyncpg.connect(replica_url(streaming_replica, fresh_database_url))
-    try:
+    async with replica_session(fresh_database_url, streaming_replica) as connection:
         yield connection
-    finally:
-        await connection.execute("SELECT pg_wal_replay_resume()")
-        await connection.close()
 
 
 @pytest.fixture
@@ -129,7 +108,7 @@ async def test_a_lagging_replica_hands_a_voters_reads_to_the_primary(
 ) -> None:
     members = await register_electorate(split_consensus, 3)
     proposal_id = (await split_consensus.stub.CreateProposal(members[0].propose())).proposal.proposal_id
-    await caught_up(fresh_database_url, replica_admin)
+    await replica_caught_up(fresh_database_url, replica_admin)
     await replica_admin.execute("SELECT pg_wal_replay_pause()")
     await eventually(lambda: replica_admin.fetchval("SELECT pg_get_wal_replay_pause_state() = 'paused'"))
     token = await vote(split_consensus, members[1], proposal_id)

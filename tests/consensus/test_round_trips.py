@@ -7,7 +7,6 @@ electorate) are tested with the write itself in test_registry.py, test_enrollmen
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cerebro.consensus.client import deregister_request, heartbeat_request, register_request
 from cerebro.consensus.v1 import consensus_pb2 as pb
 from tests.consensus.harness import consensus_server, register, register_electorate
-from tests.tcp_proxy import TcpProxy, proxied
+from tests.tcp_proxy import proxied
 
 WARM_UP_CALLS = 3
 MEASUREMENTS = 4
@@ -63,18 +62,6 @@ async def test_a_heartbeat_and_a_deregistration_are_one_round_trip_and_refusals_
         assert deregistered.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def least_round_trips(counter: TcpProxy, call: Callable[[], Awaitable[object]]) -> int:
-    """The least round trips of a few calls, after warm-up calls (statements prepared)."""
-    for _ in range(WARM_UP_CALLS):
-        await call()
-    counts = []
-    for _ in range(MEASUREMENTS):
-        before = counter.round_trips
-        await call()
-        counts.append(counter.round_trips - before)
-    return min(counts)
-
-
 async def test_register_propose_and_vote_are_one_round_trip_each(fresh_database_url: str, tmp_path: Path) -> None:
     async with (
         proxied(fresh_database_url) as (counter, url),
@@ -90,12 +77,12 @@ async def test_register_propose_and_vote_are_one_round_trip_each(fresh_database_
                 )
             )
 
-        assert await least_round_trips(counter, register_again) == 1
+        assert await counter.least_round_trips(register_again) == 1
 
         async def propose() -> pb.CreateProposalResponse:
             return await server.stub.CreateProposal(members[1].propose())
 
-        assert await least_round_trips(counter, propose) == 1
+        assert await counter.least_round_trips(propose) == 1
 
         proposals = [(await propose()).proposal.proposal_id for _ in range(WARM_UP_CALLS + MEASUREMENTS)]
         votes, deciding = [], []

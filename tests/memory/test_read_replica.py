@@ -19,7 +19,7 @@ from cerebro.embedded import EmbeddedPostgres
 from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
-from tests.conftest import replica_url
+from tests.conftest import replica_session, replica_url
 from tests.memory.embedder_double import EmbedderDouble
 from tests.memory.helpers import MemoryServer, running_memory_service
 from tests.support import eventually
@@ -32,30 +32,12 @@ def reads(database: str, reason: str) -> float:
     return REGISTRY.get_sample_value("memory_reads_total", {"database": database, "reason": reason}) or 0.0
 
 
-async def caught_up(primary: asyncpg.Connection, replica: asyncpg.Connection) -> None:
-    position = await primary.fetchval("SELECT pg_current_wal_lsn()")
-    await eventually(
-        lambda: replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", position), timeout=30, interval=0.02
-    )
-
-
 @pytest.fixture
 async def replica_admin(
-    memory_database_url: str, streaming_replica: EmbeddedPostgres, admin: asyncpg.Connection
+    memory_database_url: str, streaming_replica: EmbeddedPostgres
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser session on the replica's copy of the test database, once the replica has it."""
-    # The replica's own postgres database first: the test database exists there once its creation is replayed.
-    server = await asyncpg.connect(streaming_replica.url)
-    try:
-        await caught_up(admin, server)
-    finally:
-        await server.close()
-    connection = await asyncpg.connect(replica_url(streaming_replica, memory_database_url))
-    try:
+    async with replica_session(memory_database_url, streaming_replica) as connection:
         yield connection
-    finally:
-        await connection.execute("SELECT pg_wal_replay_resume()")
-        await connection.close()
 
 
 @pytest.fixture

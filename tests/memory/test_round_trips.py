@@ -10,7 +10,7 @@ pool and may add a round trip to one measurement; each count is the least of a f
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
@@ -36,17 +36,6 @@ async def counted(
         running_memory_service(url, memory_redis_url, embedder.target, QUIET) as server,
     ):
         yield server, counter
-
-
-async def round_trips(counter: TcpProxy, call: Callable[[], Awaitable[object]]) -> int:
-    for _ in range(WARM_UP_CALLS):
-        await call()
-    counts = []
-    for _ in range(MEASUREMENTS):
-        before = counter.round_trips
-        await call()
-        counts.append(counter.round_trips - before)
-    return min(counts)
 
 
 async def test_episode_calls_reach_postgres_in_one_round_trip(
@@ -90,19 +79,19 @@ async def test_episode_calls_reach_postgres_in_one_round_trip(
 
     request_id = str(uuid.uuid4())
     episode_id = (await create()).episode.episode_id
-    assert await round_trips(counter, create) == 1
-    assert await round_trips(counter, create_again) == 1
-    assert await round_trips(counter, batch) == 1
+    assert await counter.least_round_trips(create) == 1
+    assert await counter.least_round_trips(create_again) == 1
+    assert await counter.least_round_trips(batch) == 1
     assert (
-        await round_trips(
-            counter, lambda: memory.stub.GetEpisode(pb.GetEpisodeRequest(namespace="nexus", episode_id=episode_id))
+        await counter.least_round_trips(
+            lambda: memory.stub.GetEpisode(pb.GetEpisodeRequest(namespace="nexus", episode_id=episode_id))
         )
         == 1
     )
     listing = pb.ListEpisodesRequest(namespace="nexus", page_size=5)
     listing.filter.tags.append("rt")
     listing.filter.project_id = project.project_id
-    assert await round_trips(counter, lambda: memory.stub.ListEpisodes(listing)) == 1
+    assert await counter.least_round_trips(lambda: memory.stub.ListEpisodes(listing)) == 1
     page = await memory.stub.ListEpisodes(listing)
     assert len(page.episodes) == 5 and page.next_page_token
     assert all(episode.project_id == project.project_id for episode in page.episodes)
@@ -111,7 +100,7 @@ async def test_episode_calls_reach_postgres_in_one_round_trip(
         episode=episodes_pb2.Episode(episode_id=episode_id, importance=0.7, project_id=project.project_id),
     )
     update.update_mask.paths.extend(["importance", "project_id"])
-    assert await round_trips(counter, lambda: memory.stub.UpdateEpisode(update)) == 1
+    assert await counter.least_round_trips(lambda: memory.stub.UpdateEpisode(update)) == 1
 
     async def create_and_delete() -> None:
         created = (await create()).episode.episode_id
@@ -126,7 +115,7 @@ async def test_episode_calls_reach_postgres_in_one_round_trip(
     second_page = pb.ListEpisodesRequest()
     second_page.CopyFrom(listing)
     second_page.page_token = page.next_page_token
-    assert await round_trips(counter, lambda: memory.stub.ListEpisodes(second_page)) == 1
+    assert await counter.least_round_trips(lambda: memory.stub.ListEpisodes(second_page)) == 1
 
 
 async def test_single_statement_paths_keep_their_errors(memory: MemoryServer, admin: asyncpg.Connection) -> None:
