@@ -76,8 +76,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> GroupSche
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker, the groups of whole-process tests first: they are the longest units of work, and
-    one started last would end the run alone. (The scheduler hands out groups in collection order.)"""
+    """Every user of the shared `cerebro up` is in its group (else a worker would boot a second one). On an
+    xdist worker, the groups of whole-process tests first: they are the longest units of work, and one
+    started last would end the run alone. (The scheduler hands out groups in collection order.)"""
+    strays = sorted(
+        {
+            item.nodeid.split("::", 1)[0]
+            for item in items
+            if "cerebro_up" in getattr(item, "fixturenames", ()) and xdist_group(item.nodeid) != "cerebro-up"
+        }
+    )
+    if strays:
+        raise pytest.UsageError(f"add {', '.join(strays)} to SHARED_GROUPS in tests/conftest.py: they use cerebro_up")
     if hasattr(config, "workerinput"):
         long_groups = {xdist_group(item.nodeid) for item in items if item.get_closest_marker("e2e")}
         items.sort(key=lambda item: xdist_group(item.nodeid) not in long_groups)
