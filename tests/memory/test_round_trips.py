@@ -183,7 +183,9 @@ async def test_the_functions_run_with_the_callers_rights_under_row_security(
 ) -> None:
     """SECURITY INVOKER: the caller's privileges and the namespace policies apply inside the functions."""
     functions = await admin.fetch(
-        "SELECT proname, prosecdef, proconfig FROM pg_proc WHERE proname = ANY($1::text[])", SINGLE_STATEMENT_FUNCTIONS
+        "SELECT proname, prosecdef, proconfig FROM pg_proc"
+        " WHERE pronamespace = 'memory'::regnamespace AND proname = ANY($1::text[])",
+        SINGLE_STATEMENT_FUNCTIONS,
     )
     assert sorted(row["proname"] for row in functions) == sorted(SINGLE_STATEMENT_FUNCTIONS)
     assert [row["proname"] for row in functions if row["prosecdef"] or row["proconfig"]] == []
@@ -537,6 +539,7 @@ async def test_the_single_statement_writes_keep_their_errors(memory: MemoryServe
         error = await _refused(call)
         assert error.code() == grpc.StatusCode.ALREADY_EXISTS, kind
         assert "different request" in (error.details() or ""), kind
+
     # Unique names: ALREADY_EXISTS, naming what is taken.
     taken = first["project"].project
     other = (
