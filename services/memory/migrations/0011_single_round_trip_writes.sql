@@ -324,7 +324,7 @@ $$;
 CREATE FUNCTION memory.block_digest(
     label text, description text, value text, char_limit integer, read_only boolean
 ) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT SECURITY INVOKER AS $$
+    LANGUAGE sql STABLE STRICT SECURITY INVOKER AS $$
     SELECT encode(sha256(convert_to(
         '{"char_limit":' || char_limit::text
         || ',"description":' || to_json(description)::text
