@@ -25,6 +25,9 @@ namespace with N embedded episodes (the HNSW index then holds them all, as besid
 Filling 100,000 embeds every one of them (30-60 minutes on 2 cores): with `--data-dir DIR` the mesh's data
 is kept there and reused, so a later run only tops the background namespace up to N. Each run measures in
 namespaces of its own; those of earlier runs stay in the kept database (a few thousand episodes beside N).
+A copy of bench/memory_bench.py's kept database (the `data/` folder of its --data-dir, 100,000 embedded
+episodes in its `search` namespace) serves as well without --background-episodes: the run reports how many
+embedded episodes the database held beside it.
 """
 
 from __future__ import annotations
@@ -238,6 +241,17 @@ async def schema_version(database_url: str) -> int:
     return version
 
 
+async def embedded_episodes(database_url: str) -> int:
+    """Embedded episodes of every namespace: what the HNSW index holds beside a measured run (a kept
+    --data-dir, of this bench or of bench/memory_bench.py, may hold more than --background-episodes)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM memory.episode_vectors")
+    finally:
+        await connection.close()
+    return count
+
+
 async def issue_token(database_url: str, namespace: str) -> tuple[tuple[str, str], ...]:
     connection = await asyncpg.connect(database_url)
     try:
@@ -354,7 +368,8 @@ async def measure(
     texts: list[str],
     args: argparse.Namespace,
     roots: Sequence[int],
-) -> list[Row]:
+) -> tuple[list[Row], int]:
+    """The rows of each mode, and how many embedded episodes the database held before them."""
     database_url = (data_dir / "secrets" / "database_url").read_text()
     rows = []
     async with (
@@ -366,6 +381,7 @@ async def measure(
             await fill_background(
                 gateway, await issue_token(database_url, "background"), args.background_episodes, roots
             )
+        beside = await embedded_episodes(database_url)
         info = await embedder_pb2_grpc.EmbedderServiceStub(embedder).GetModelInfo(embedder_pb2.GetModelInfoRequest())
         print(f"the embedder serves backend {info.backend}; the in-process Encoder runs {encoder.backend.value}")
         run_id = uuid.uuid4().hex[:8]  # a kept --data-dir holds the namespaces of earlier runs
@@ -375,7 +391,7 @@ async def measure(
             auth = await issue_token(database_url, f"ingest-{mode}-{run}-{run_id}")
             result = await ingest(gateway, auth, texts, mode, args.clients, args.batch_size, mode, roots)
             rows.append(Row(result, before, encoder_rate(encoder, texts), alone))
-    return rows
+    return rows, beside
 
 
 def main() -> None:
@@ -403,7 +419,7 @@ def main() -> None:
         encoder = Encoder(args.backend, cache_dir=data_dir / "embedder")
         # pg_ctl detaches the postmaster from `cerebro up`: its pid file names it.
         postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
-        rows = asyncio.run(measure(data_dir, ports, encoder, texts, args, [process.pid, postmaster]))
+        rows, beside = asyncio.run(measure(data_dir, ports, encoder, texts, args, [process.pid, postmaster]))
         version = asyncio.run(schema_version((data_dir / "secrets" / "database_url").read_text()))
     finally:
         process.send_signal(signal.SIGINT)
@@ -413,7 +429,8 @@ def main() -> None:
     words = [len(text.split()) for text in texts]
     print(
         f"{len(texts)} texts ({statistics.mean(words):.0f} words on average), {args.clients} clients, "
-        f"backend {encoder.backend.value}, background {args.background_episodes} episodes, memory schema {version}, "
+        f"backend {encoder.backend.value}, {beside} embedded episodes in the database beside the run, "
+        f"memory schema {version}, "
         f"load average {os.getloadavg()[0]:.1f}.\n"
     )
     print(

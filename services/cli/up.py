@@ -48,8 +48,10 @@ TLS only: every process gets a certificate with its role from a mesh CA kept in 
 the first run), and tools use <data dir>/tls/operator.crt. The gateway's agent-facing ports stay
 plaintext. With the embedded database, the migrations are applied first, as its owner, and the gateway
 and consensus log in as their own least-privilege roles (cerebro_gateway, cerebro_consensus). Logs go to
-<data dir>/logs/<process>.log. Ctrl-C or SIGTERM stops everything, embedded servers included. A process
-that dies is restarted with backoff."""
+<data dir>/logs/<process>.log. The gateway's forwarding proof, with which `cerebro mcp --transport http`
+names each agent's address, is kept in <data dir>/secrets/gateway_forwarding_proof unless
+CEREBRO_GATEWAY_FORWARDING_PROOF(_FILE) is set. Ctrl-C or SIGTERM stops everything, embedded servers
+included. A process that dies is restarted with backoff."""
 # One grpcurl line per service, shown once it is up ({tls}: the operator's certificate flags).
 TRY_EXAMPLES = {
     "embedder": 'grpcurl {tls} -d \'{{"text": "NEXUS remembers"}}\' {address} '
@@ -100,6 +102,20 @@ def _write_secret(path: Path, value: str) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value)
+    return path
+
+
+def _give_forwarding_proof(environ: dict[str, str], secrets_dir: Path) -> Path | None:
+    """The file of the gateway's forwarding proof (cerebro/forwarded_client.py), for `cerebro mcp --transport
+    http` to be given: made on the first run and kept, unless the operator gave the gateway one."""
+    if "CEREBRO_GATEWAY_FORWARDING_PROOF" in environ:
+        return None
+    given = environ.get("CEREBRO_GATEWAY_FORWARDING_PROOF_FILE")
+    if given:
+        return Path(given)
+    path = secrets_dir / "gateway_forwarding_proof"
+    _read_or_write_secret(path, secrets.token_urlsafe(32))
+    environ["CEREBRO_GATEWAY_FORWARDING_PROOF_FILE"] = str(path)
     return path
 
 
@@ -210,7 +226,12 @@ def _stop_children(children: list[Child], grace_seconds: float) -> None:
 
 
 def _print_banner(
-    children: list[Child], data_dir: Path, embedded: bool, environ: Mapping[str, str], operator: TlsSettings
+    children: list[Child],
+    data_dir: Path,
+    embedded: bool,
+    environ: Mapping[str, str],
+    operator: TlsSettings,
+    proof_file: Path | None,
 ) -> None:
     print(f"\nCerebro is up. Data: {data_dir}{' (embedded PostgreSQL and Redis)' if embedded else ''}")
     for child in children:
@@ -237,6 +258,12 @@ def _print_banner(
             print("  " + example.format(address=host_port(local, ports[name]), tls=_tls_flags(operator)))
     if "gateway" in ports:
         print(f"  curl -s {host_port(local, http_port)}/health")
+    if proof_file is not None:
+        print(
+            f"\nMCP over HTTP, naming each agent's address to the gateway:\n"
+            f"  CEREBRO_GATEWAY_TARGET={host_port(local, ports['gateway'])} "
+            f"CEREBRO_MCP_FORWARDING_PROOF_FILE={proof_file} cerebro mcp --transport http"
+        )
     print("\nPress Ctrl-C to stop.", flush=True)
 
 
@@ -268,6 +295,7 @@ def start_and_supervise(process_modules: Mapping[str, str], *, data_dir: str | N
     try:
         environ = dict(os.environ, CEREBRO_DATA_DIR=str(root))
         operator = _give_certificates(children, root / "tls")
+        proof_file = _give_forwarding_proof(environ, root / "secrets") if "gateway" in process_modules else None
         if stack is not None:
             print(f"Starting embedded PostgreSQL and Redis in {root} ...", flush=True)
             stack.start()
@@ -293,7 +321,7 @@ def start_and_supervise(process_modules: Mapping[str, str], *, data_dir: str | N
             _spawn(child, environ)
         status = _wait_until_ready(children, startup_timeout)
         if status == 0:
-            _print_banner(children, root, stack is not None, environ, operator)
+            _print_banner(children, root, stack is not None, environ, operator, proof_file)
             _supervise(children, environ)
     except _StopRequested:
         print("\nStopping ...", flush=True)

@@ -23,9 +23,7 @@ from services.gateway.auth import Authenticator, FailureLimiter, StreamLimiter, 
 from services.gateway.authentication import peer_address
 from services.gateway.store.credentials import CredentialStore, Principal, Scope, StoredKey
 from tests.gateway.harness import GatewayServer, Mesh, bearer, retry_delay_seconds
-from tests.mcp.agents import http_server
-
-MADE_UP_KEY = "crb_0123456789abcdef." + "A" * 43
+from tests.mcp.agents import MADE_UP_KEY, http_server, initialize_from
 
 
 class FakeClock:
@@ -205,22 +203,6 @@ async def test_a_client_cannot_pass_its_failures_off_as_another_address(mesh: Me
             except grpc.aio.AioRpcError as error:
                 codes.append(error.code())
     assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 3 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
-
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-
-
-async def initialize_from(url: str, address: str, api_key: str) -> int:
-    """The HTTP status of an MCP `initialize` sent to ``url`` from the loopback ``address`` with ``api_key``."""
-    transport = httpx2.AsyncHTTPTransport(local_address=address)
-    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {api_key}"}
-    async with httpx2.AsyncClient(transport=transport, timeout=60) as client:
-        return (await client.post(url, json=INITIALIZE, headers=headers)).status_code
 
 
 async def test_one_mcp_agents_bad_keys_do_not_lock_out_another(mesh: Mesh, namespace: str, tmp_path: Path) -> None:

@@ -166,6 +166,25 @@ async def _served_url(stderr: asyncio.StreamReader) -> str:
     raise AssertionError("cerebro mcp ended before serving:\n" + "".join(said))
 
 
+# Shaped like an API key, so that it reaches the gateway, which knows no such key.
+MADE_UP_KEY = "crb_0123456789abcdef." + "A" * 43
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+async def initialize_from(url: str, address: str, api_key: str) -> int:
+    """The HTTP status of an MCP `initialize` sent to ``url`` from the loopback ``address`` with ``api_key``."""
+    transport = httpx2.AsyncHTTPTransport(local_address=address)
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {api_key}"}
+    async with httpx2.AsyncClient(transport=transport, timeout=60) as client:
+        return (await client.post(url, json=INITIALIZE, headers=headers)).status_code
+
+
 @asynccontextmanager
 async def http_client(url: str, api_key: str | None) -> AsyncIterator[Client]:
     """The SDK's client over streamable HTTP, connected, with ``api_key`` as its bearer token."""

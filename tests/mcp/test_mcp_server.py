@@ -26,7 +26,19 @@ from cerebro.memory.v1 import episodes_pb2
 from cerebro.runtime.mesh_ca import MeshAuthority
 from cerebro.runtime.roles import Role
 from tests.cerebro_up import SharedUp
-from tests.mcp.agents import Agent, HttpServer, admin, http_client, http_server, join, new_agent, stdio_server
+from tests.mcp.agents import (
+    INITIALIZE,
+    MADE_UP_KEY,
+    Agent,
+    HttpServer,
+    admin,
+    http_client,
+    http_server,
+    initialize_from,
+    join,
+    new_agent,
+    stdio_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -235,21 +247,15 @@ async def test_the_task_inbox(transport: str, agent: Agent, http: HttpServer) ->
 
 
 async def test_a_request_without_a_key_the_gateway_accepts_is_refused(http: HttpServer, agent: Agent) -> None:
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     headers = {"Accept": "application/json, text/event-stream"}
     async with httpx2.AsyncClient(timeout=60) as raw:
         for authorization in (None, "Bearer not-a-cerebro-key", f"Basic {agent.api_key}"):
             sent = {**headers, **({"Authorization": authorization} if authorization else {})}
-            response = await raw.post(http.url, json=initialize, headers=sent)
+            response = await raw.post(http.url, json=INITIALIZE, headers=sent)
             assert response.status_code == 401, (authorization, response.text)
             assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
         opened = await raw.post(
-            http.url, json=initialize, headers={**headers, "Authorization": f"Bearer {agent.api_key}"}
+            http.url, json=INITIALIZE, headers={**headers, "Authorization": f"Bearer {agent.api_key}"}
         )
     assert opened.status_code == 200, opened.text
     # The SDK's own client gets the refusal as its error, and nothing from the server.
@@ -258,19 +264,26 @@ async def test_a_request_without_a_key_the_gateway_accepts_is_refused(http: Http
             await client.list_tools()
 
 
+async def test_cerebro_up_gives_the_mcp_face_its_gateways_forwarding_proof(agent: Agent, cerebro_up: SharedUp) -> None:
+    """`cerebro up` keeps the gateway's forwarding proof in its secrets: an MCP face given that file names
+    each agent's address, so one agent's bad keys lock only that agent out, not the face's other agents."""
+    proof_file = cerebro_up.data_dir / "secrets" / "gateway_forwarding_proof"
+    assert proof_file.stat().st_mode & 0o777 == 0o600
+    environ = {**agent.gateway_environ(), "CEREBRO_MCP_FORWARDING_PROOF_FILE": str(proof_file)}
+    async with http_server(environ) as face:
+        # The shared gateway allows 20 failures per address (CEREBRO_GATEWAY_AUTH_FAILURE_BURST), then 429.
+        guessing = [await initialize_from(face.url, "127.0.0.77", MADE_UP_KEY) for _ in range(25)]
+        assert 429 in guessing and guessing.index(429) >= 20, guessing
+        assert await initialize_from(face.url, "127.0.0.78", agent.api_key) == 200
+
+
 async def test_a_session_belongs_to_the_key_that_opened_it(
     http: HttpServer, agent: Agent, cerebro_up: SharedUp, tmp_path: Path
 ) -> None:
     other = new_agent(cerebro_up, tmp_path, "mcpother")
     headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {agent.api_key}"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     async with httpx2.AsyncClient(timeout=60) as raw:
-        opened = await raw.post(http.url, json=initialize, headers=headers)
+        opened = await raw.post(http.url, json=INITIALIZE, headers=headers)
         session = opened.headers["mcp-session-id"]
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
         taken = await raw.post(
