@@ -117,13 +117,20 @@ async def namespace_transaction(
     read_tokens.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
 
 
+def note_written(row: asyncpg.Record) -> None:
+    """Record the read token a writing function of migrations 0010 and 0011 returned: its ``written_lsn``
+    and ``written_xid`` (None when the call wrote nothing, e.g. an idempotent retry)."""
+    xid = row["written_xid"]
+    read_tokens.note_write(ReadToken(row["written_lsn"], None if xid is None else int(xid)))
+
+
 # SQLSTATE of memory.enter_namespace (migration 0010) for a namespace that does not exist.
 NAMESPACE_MISSING = "CB404"
 
 
 @contextmanager
 def namespace_errors(namespace: str) -> Iterator[None]:
-    """NOT_FOUND for the namespace a function of migration 0010 found missing."""
+    """NOT_FOUND for the namespace a function of migrations 0010 and 0011 found missing."""
     try:
         yield
     except asyncpg.PostgresError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -259,3 +260,41 @@ async def test_consciousness_state_and_heartbeat(memory: MemoryServer) -> None:
             )
         )
     assert violated_fields(error.value) == ["state.emotional_vector.focus"]
+
+
+async def test_a_checkpoint_hashes_the_blocks_as_identity_hash_does(
+    memory: MemoryServer, admin: asyncpg.Connection
+) -> None:
+    """memory.create_checkpoint hashes in PostgreSQL: the same canonical JSON as identity_hash.py, escapes
+    and non-ASCII text included, so continuity compares like with like."""
+    for label, value in [
+        ("quotes", 'say "hi" \\ back\\slash / slash'),
+        ("controls", "line\nbreak\ttab\rreturn\bback\fform\x01\x1f\x7f end"),
+        ("unicode", "¿Cómo? 漢字 🧠 \u2028 separator é"),
+    ]:
+        await memory.stub.CreateMemoryBlock(
+            pb.CreateMemoryBlockRequest(
+                namespace="nexus",
+                block=identity_pb2.MemoryBlock(label=label, description=f"{value} ({label})", value=value),
+            )
+        )
+    checkpoint = identity_pb2.Checkpoint(checkpoint_type="hashing")
+    checkpoint.state_data.update({"phase": 2})
+    created = (
+        await memory.stub.CreateCheckpoint(pb.CreateCheckpointRequest(namespace="nexus", checkpoint=checkpoint))
+    ).checkpoint
+    rows = await admin.fetch(
+        "SELECT label, description, value, char_limit, read_only FROM memory.memory_blocks WHERE namespace = 'nexus'"
+    )
+    expected = identity_of(BlockContent(**dict(row)) for row in rows)
+    assert created.identity_hash == expected.identity_hash and created.block_count == 8
+    stored = await admin.fetchval(
+        "SELECT block_digests FROM memory.checkpoints WHERE checkpoint_id = $1", uuid.UUID(created.checkpoint_id)
+    )
+    assert json.loads(stored) == expected.block_digests
+
+    await admin.execute("INSERT INTO memory.namespaces (name) VALUES ('blank')")
+    empty = (
+        await memory.stub.CreateCheckpoint(pb.CreateCheckpointRequest(namespace="blank", checkpoint=checkpoint))
+    ).checkpoint
+    assert empty.identity_hash == identity_of([]).identity_hash and empty.block_count == 0

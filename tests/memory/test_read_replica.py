@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from prometheus_client import REGISTRY
 
 from cerebro.embedded import EmbeddedPostgres
-from cerebro.memory.v1 import episodes_pb2, namespaces_pb2
+from cerebro.memory.v1 import episodes_pb2, identity_pb2, namespaces_pb2, semantic_pb2
 from cerebro.memory.v1 import memory_service_pb2 as pb
 from cerebro.read_tokens import REQUIRED_HEADER, WRITTEN_HEADER, ReadToken
 from tests.conftest import replica_session, replica_url
@@ -176,3 +178,83 @@ async def test_a_new_namespace_is_readable_at_once_with_its_token(
         pb.ListEpisodesRequest(namespace="fresh"), metadata=((REQUIRED_HEADER, str(token)),)
     )
     assert list(listed.episodes) == []
+
+
+async def test_the_other_writes_answer_tokens_their_readers_see_them_by(
+    split_memory: MemoryServer, replica_admin: asyncpg.Connection
+) -> None:
+    """Projects, blocks, semantic memory, checkpoints and consciousness (migration 0011): each write's
+    token makes the writer's next read see it, on a replica that has not replayed it."""
+    stub = split_memory.stub
+
+    async def token_of(call: Any) -> tuple[Any, tuple[tuple[str, str], ...]]:
+        response = await call
+        [token] = [value for key, value in await call.trailing_metadata() or () if key == WRITTEN_HEADER]
+        assert ReadToken.parse(str(token)) is not None
+        return response, ((REQUIRED_HEADER, str(token)),)
+
+    await replica_admin.execute("SELECT pg_wal_replay_pause()")
+    await eventually(lambda: replica_admin.fetchval("SELECT pg_get_wal_replay_pause_state() = 'paused'"))
+    created, carried = await token_of(
+        stub.CreateProject(
+            pb.CreateProjectRequest(namespace="nexus", project=namespaces_pb2.Project(display_name="tokens"))
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.GetProject(pb.GetProjectRequest(namespace="nexus", project_id=created.project.project_id))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND  # the replica has not seen it
+    read = await stub.GetProject(
+        pb.GetProjectRequest(namespace="nexus", project_id=created.project.project_id), metadata=carried
+    )
+    assert read.project == created.project
+
+    block = (
+        await stub.GetMemoryBlock(pb.GetMemoryBlockRequest(namespace="nexus", label="technical_preferences"))
+    ).block
+    changed, carried = await token_of(
+        stub.UpdateMemoryBlock(
+            pb.UpdateMemoryBlockRequest(
+                namespace="nexus",
+                block=identity_pb2.MemoryBlock(block_id=block.block_id, value="changed through the primary"),
+                update_mask=field_mask_pb2.FieldMask(paths=["value"]),
+            )
+        )
+    )
+    read_block = await stub.GetMemoryBlock(
+        pb.GetMemoryBlockRequest(namespace="nexus", block_id=block.block_id), metadata=carried
+    )
+    assert read_block.block == changed.block and read_block.block.version == block.version + 1
+
+    concept, carried = await token_of(
+        stub.CreateSemanticMemory(
+            pb.CreateSemanticMemoryRequest(
+                namespace="nexus", semantic_memory=semantic_pb2.SemanticMemory(concept="read your writes")
+            )
+        )
+    )
+    read_concept = await stub.GetSemanticMemory(
+        pb.GetSemanticMemoryRequest(namespace="nexus", semantic_memory_id=concept.semantic_memory.semantic_memory_id),
+        metadata=carried,
+    )
+    assert read_concept.semantic_memory.concept == "read your writes"
+
+    checkpoint = identity_pb2.Checkpoint(checkpoint_type="tokens")
+    checkpoint.state_data.update({"at": "primary"})
+    saved, carried = await token_of(
+        stub.CreateCheckpoint(pb.CreateCheckpointRequest(namespace="nexus", checkpoint=checkpoint))
+    )
+    restored = await stub.RestoreCheckpoint(pb.RestoreCheckpointRequest(namespace="nexus"), metadata=carried)
+    assert restored.checkpoint == saved.checkpoint and restored.identity_matches
+
+    _, carried = await token_of(
+        stub.UpdateConsciousnessState(
+            pb.UpdateConsciousnessStateRequest(
+                namespace="nexus",
+                state=identity_pb2.ConsciousnessState(current_focus="tokens"),
+                update_mask=field_mask_pb2.FieldMask(paths=["current_focus"]),
+            )
+        )
+    )
+    state = await stub.GetConsciousnessState(pb.GetConsciousnessStateRequest(namespace="nexus"), metadata=carried)
+    assert state.state.current_focus == "tokens" and state.state.version == 1
+    await replica_admin.execute("SELECT pg_wal_replay_resume()")

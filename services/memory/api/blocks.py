@@ -72,8 +72,7 @@ class MemoryBlocksApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.insert_block(connection, namespace, new)
+        row = await store.create_block(self.resources.database, namespace, new)
         return pb.CreateMemoryBlockResponse(block=block_message(row))
 
     async def GetMemoryBlock(self, request: pb.GetMemoryBlockRequest, context: Context) -> pb.GetMemoryBlockResponse:
@@ -130,8 +129,7 @@ class MemoryBlocksApi(ApiBase):
         expected = request.expected_version if request.HasField("expected_version") else None
         violations.raise_if_any()
         assert block_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.update_block(connection, namespace, block_id, changes, expected)
+        row = await store.update_block(self.resources.database, namespace, block_id, changes, expected)
         return pb.UpdateMemoryBlockResponse(block=block_message(row))
 
     async def DeleteMemoryBlock(
@@ -143,8 +141,7 @@ class MemoryBlocksApi(ApiBase):
         violations.raise_if_any()
         assert block_id is not None
         expected = request.expected_version if request.HasField("expected_version") else None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            await store.delete_block(connection, namespace, block_id, expected)
+        await store.delete_block(self.resources.database, namespace, block_id, expected)
         return pb.DeleteMemoryBlockResponse()
 
     async def ListMemoryBlockRevisions(

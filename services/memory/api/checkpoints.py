@@ -53,8 +53,7 @@ class CheckpointsApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.insert_checkpoint(connection, namespace, new)
+        row = await store.create_checkpoint(self.resources.database, namespace, new)
         return pb.CreateCheckpointResponse(checkpoint=checkpoint_message(row))
 
     async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: Context) -> pb.GetCheckpointResponse:

@@ -93,14 +93,12 @@ class ConsciousnessApi(ApiBase):
         paths = violations.update_mask("update_mask", request.update_mask, UPDATABLE_FIELDS)
         changes = _changes(violations, request.state, paths)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.update_state(connection, namespace, changes)
+        row = await store.update_state(self.resources.database, namespace, changes)
         return pb.UpdateConsciousnessStateResponse(state=state_message(namespace, row))
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.heartbeat(connection, namespace)
+        row = await store.heartbeat(self.resources.database, namespace)
         return pb.HeartbeatResponse(state=state_message(namespace, row))

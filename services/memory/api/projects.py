@@ -23,7 +23,6 @@ STATUSES = {
     namespaces_pb2.PROJECT_STATUS_ARCHIVED: "archived",
 }
 STATUS_VALUES = {name: value for value, name in STATUSES.items()}
-UPDATABLE_FIELDS = ("display_name", "dna", "description", "status", "metadata")
 
 
 def project_message(row: asyncpg.Record) -> namespaces_pb2.Project:
@@ -60,8 +59,7 @@ class ProjectsApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.insert_project(connection, namespace, new)
+        row = await store.create_project(self.resources.database, namespace, new)
         return pb.CreateProjectResponse(project=project_message(row))
 
     async def GetProject(self, request: pb.GetProjectRequest, context: Context) -> pb.GetProjectResponse:
@@ -99,7 +97,7 @@ class ProjectsApi(ApiBase):
         namespace = violations.namespace("namespace", request.namespace)
         project = request.project
         project_id = violations.uuid("project.project_id", project.project_id)
-        paths = violations.update_mask("update_mask", request.update_mask, UPDATABLE_FIELDS)
+        paths = violations.update_mask("update_mask", request.update_mask, store.UPDATABLE_FIELDS)
         values: dict[str, object] = {}
         if "display_name" in paths:
             values["display_name"] = violations.text(
@@ -119,8 +117,7 @@ class ProjectsApi(ApiBase):
             values["metadata"] = violations.struct("project.metadata", project.metadata, max_bytes=MAX_METADATA_BYTES)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.update_project(connection, namespace, project_id, store.ProjectChanges(values))
+        row = await store.update_project(self.resources.database, namespace, project_id, store.ProjectChanges(values))
         return pb.UpdateProjectResponse(project=project_message(row))
 
     async def DeleteProject(self, request: pb.DeleteProjectRequest, context: Context) -> pb.DeleteProjectResponse:
@@ -129,6 +126,5 @@ class ProjectsApi(ApiBase):
         project_id = violations.uuid("project_id", request.project_id)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            await store.delete_project(connection, namespace, project_id)
+        await store.delete_project(self.resources.database, namespace, project_id)
         return pb.DeleteProjectResponse()

@@ -71,8 +71,7 @@ class SemanticMemoriesApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.insert_semantic_memory(connection, namespace, new)
+        row = await store.create_semantic_memory(self.resources.database, namespace, new)
         return pb.CreateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def GetSemanticMemory(
@@ -156,8 +155,7 @@ class SemanticMemoriesApi(ApiBase):
         )
         violations.raise_if_any()
         assert semantic_memory_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.update_semantic_memory(connection, namespace, semantic_memory_id, changes)
+        row = await store.update_semantic_memory(self.resources.database, namespace, semantic_memory_id, changes)
         return pb.UpdateSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 
     async def DeleteSemanticMemory(
@@ -168,6 +166,5 @@ class SemanticMemoriesApi(ApiBase):
         semantic_memory_id = violations.uuid("semantic_memory_id", request.semantic_memory_id)
         violations.raise_if_any()
         assert semantic_memory_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            await store.delete_semantic_memory(connection, namespace, semantic_memory_id)
+        await store.delete_semantic_memory(self.resources.database, namespace, semantic_memory_id)
         return pb.DeleteSemanticMemoryResponse()

@@ -88,8 +88,7 @@ class WorkingMemoryApi(ApiBase):
             request_digest=request_digest(request) if request_id is not None else None,
         )
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.insert_item(connection, namespace, new)
+        row = await store.create_item(self.resources.database, namespace, new)
         stored = store.item_message(row)
         await self._cache_put(stored)
         return pb.CreateWorkingMemoryItemResponse(item=stored)
@@ -160,8 +159,7 @@ class WorkingMemoryApi(ApiBase):
         )
         violations.raise_if_any()
         assert item_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            row = await store.update_item(connection, namespace, item_id, changes)
+        row = await store.update_item(self.resources.database, namespace, item_id, changes)
         updated = store.item_message(row)
         await self._cache_put(updated)
         return pb.UpdateWorkingMemoryItemResponse(item=updated)
@@ -174,8 +172,7 @@ class WorkingMemoryApi(ApiBase):
         item_id = violations.uuid("item_id", request.item_id)
         violations.raise_if_any()
         assert item_id is not None
-        async with namespace_transaction(self.resources.database, namespace) as connection:
-            await store.delete_item(connection, namespace, item_id)
+        await store.delete_item(self.resources.database, namespace, item_id)
         await self._cache_delete(namespace, item_id)
         return pb.DeleteWorkingMemoryItemResponse()
 

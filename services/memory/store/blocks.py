@@ -7,11 +7,18 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cerebro.runtime.errors import aborted, already_exists, failed_precondition, invalid_argument, not_found
+from cerebro.runtime.errors import (
+    ServiceError,
+    aborted,
+    already_exists,
+    failed_precondition,
+    invalid_argument,
+    not_found,
+)
 from cerebro.runtime.pagination import Key
-from services.memory.db import Connection
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
 from services.memory.identity_hash import BlockContent
-from services.memory.store.idempotency import replayed_row
+from services.memory.store.idempotency import created_or_replayed
 
 COLUMNS = """b.block_id, b.namespace, b.label, b.description, b.value, b.char_limit, b.read_only, b.version,
     b.created_at, b.updated_at"""
@@ -37,45 +44,39 @@ class BlockChanges:
     char_limit: int | None = None
 
 
+def _too_long(value: str, char_limit: int) -> ServiceError:
+    return invalid_argument([("block.value", f"is {len(value)} characters; the block's char_limit is {char_limit}")])
+
+
 def _check_limit(value: str, char_limit: int) -> None:
     if len(value) > char_limit:
-        raise invalid_argument([("block.value", f"is {len(value)} characters; the block's char_limit is {char_limit}")])
+        raise _too_long(value, char_limit)
 
 
-async def insert_block(connection: Connection, namespace: str, new: NewBlock) -> asyncpg.Record:
+async def create_block(db: MemoryDatabase, namespace: str, new: NewBlock) -> asyncpg.Record:
+    """Insert in one statement on the primary (memory.create_memory_block); an idempotent retry gets the
+    earlier row."""
     _check_limit(new.value, new.char_limit)
     try:
-        row = await connection.fetchrow(
-            f"""INSERT INTO memory.memory_blocks AS b
-                    (namespace, label, description, value, char_limit, read_only, request_id, request_digest)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (namespace, request_id) DO NOTHING
-                RETURNING {COLUMNS}""",
-            namespace,
-            new.label,
-            new.description,
-            new.value,
-            new.char_limit,
-            new.read_only,
-            new.request_id,
-            new.request_digest,
-        )
+        with namespace_errors(namespace):
+            row = await db.primary.fetchrow(
+                "SELECT * FROM memory.create_memory_block($1, $2, $3, $4, $5, $6, $7, $8)",
+                namespace,
+                new.label,
+                new.description,
+                new.value,
+                new.char_limit,
+                new.read_only,
+                new.request_id,
+                new.request_digest,
+            )
     except asyncpg.UniqueViolationError:
         raise already_exists(
             "memory block", new.label, f"namespace {namespace!r} already has a block labelled {new.label!r}"
         ) from None
-    if row is None:
-        assert new.request_id is not None and new.request_digest is not None
-        return await replayed_row(
-            connection,
-            table="memory_blocks b",
-            columns=COLUMNS,
-            namespace=namespace,
-            request_id=new.request_id,
-            digest=new.request_digest,
-            field="request_id",
-        )
-    return row
+    created = created_or_replayed(row, new.request_id, new.request_digest)
+    note_written(created)
+    return created
 
 
 async def get_block(
@@ -107,61 +108,58 @@ async def list_blocks(connection: Connection, namespace: str, *, after: Key | No
     )
 
 
-async def _lock_writable(
-    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
-) -> asyncpg.Record:
-    """The block, locked for the change; FAILED_PRECONDITION if read-only, ABORTED on a version mismatch."""
-    row = await connection.fetchrow(
-        f"SELECT {COLUMNS} FROM memory.memory_blocks b WHERE b.namespace = $1 AND b.block_id = $2 FOR UPDATE",
-        namespace,
-        block_id,
-    )
+def _check_writable(block_id: uuid.UUID, row: asyncpg.Record | None, expected_version: int | None) -> asyncpg.Record:
+    """The row of memory.update_memory_block or memory.delete_memory_block, unless the block is missing
+    (NOT_FOUND), read-only (FAILED_PRECONDITION) or not at ``expected_version`` (ABORTED)."""
     if row is None:
         raise not_found("memory block", str(block_id))
-    if row["read_only"]:
+    if row["outcome"] == "read_only":
         raise failed_precondition(
             f"memory block {row['label']!r} is read-only", "READ_ONLY", f"memory_blocks/{block_id}"
         )
-    if expected_version is not None and expected_version != row["version"]:
+    if row["outcome"] == "version_mismatch":
         raise aborted(f"memory block {row['label']!r} is at version {row['version']}, not {expected_version}")
     return row
 
 
 async def update_block(
-    connection: Connection,
+    db: MemoryDatabase,
     namespace: str,
     block_id: uuid.UUID,
     changes: BlockChanges,
     expected_version: int | None,
 ) -> asyncpg.Record:
-    current = await _lock_writable(connection, namespace, block_id, expected_version)
-    value = current["value"] if changes.value is None else changes.value
-    char_limit = current["char_limit"] if changes.char_limit is None else changes.char_limit
-    _check_limit(value, char_limit)
-    description = current["description"] if changes.description is None else changes.description
-    # The revision trigger records the new version in the history.
-    row = await connection.fetchrow(
-        f"""UPDATE memory.memory_blocks AS b
-            SET description = $3, value = $4, char_limit = $5, version = b.version + 1, updated_at = now()
-            WHERE b.namespace = $1 AND b.block_id = $2
-            RETURNING {COLUMNS}""",
-        namespace,
-        block_id,
-        description,
-        value,
-        char_limit,
-    )
-    assert row is not None  # the block is locked: it is still there
+    """Change the block in one statement on the primary (memory.update_memory_block locks it and checks
+    that it may be changed); INVALID_ARGUMENT when its value would not fit its character limit."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.update_memory_block($1, $2, $3, $4, $5, $6, $7)",
+            namespace,
+            block_id,
+            expected_version,
+            [changes.description is not None, changes.value is not None, changes.char_limit is not None],
+            changes.description,
+            changes.value,
+            changes.char_limit,
+        )
+    row = _check_writable(block_id, row, expected_version)
+    if row["outcome"] == "too_long":
+        raise _too_long(
+            row["value"] if changes.value is None else changes.value,
+            row["char_limit"] if changes.char_limit is None else changes.char_limit,
+        )
+    note_written(row)
     return row
 
 
-async def delete_block(
-    connection: Connection, namespace: str, block_id: uuid.UUID, expected_version: int | None
-) -> None:
-    await _lock_writable(connection, namespace, block_id, expected_version)
-    await connection.execute(
-        "DELETE FROM memory.memory_blocks WHERE namespace = $1 AND block_id = $2", namespace, block_id
-    )
+async def delete_block(db: MemoryDatabase, namespace: str, block_id: uuid.UUID, expected_version: int | None) -> None:
+    """Delete in one statement on the primary (memory.delete_memory_block locks the block and checks that it
+    may be deleted)."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.delete_memory_block($1, $2, $3)", namespace, block_id, expected_version
+        )
+    note_written(_check_writable(block_id, row, expected_version))
 
 
 async def list_revisions(

@@ -10,10 +10,10 @@ import asyncpg
 
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.pagination import Key
-from services.memory.db import Connection
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
 from services.memory.identity_hash import Continuity, continuity, identity_of
 from services.memory.store.blocks import block_contents
-from services.memory.store.idempotency import replayed_row
+from services.memory.store.idempotency import created_or_replayed
 
 COLUMNS = """c.checkpoint_id, c.namespace, c.checkpoint_type, c.state_data, c.identity_hash, c.block_digests,
     c.metadata, c.created_at"""
@@ -28,37 +28,23 @@ class NewCheckpoint:
     request_digest: bytes | None
 
 
-async def insert_checkpoint(connection: Connection, namespace: str, new: NewCheckpoint) -> asyncpg.Record:
-    """Hash the namespace's blocks as they are in this transaction and store the checkpoint with it."""
-    identity = identity_of(await block_contents(connection, namespace))
-    row = await connection.fetchrow(
-        f"""INSERT INTO memory.checkpoints AS c
-                (namespace, checkpoint_type, state_data, identity_hash, block_digests, metadata,
-                 request_id, request_digest)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (namespace, request_id) DO NOTHING
-            RETURNING {COLUMNS}""",
-        namespace,
-        new.checkpoint_type,
-        new.state_data,
-        identity.identity_hash,
-        identity.block_digests,
-        new.metadata,
-        new.request_id,
-        new.request_digest,
-    )
-    if row is None:
-        assert new.request_id is not None and new.request_digest is not None
-        return await replayed_row(
-            connection,
-            table="checkpoints c",
-            columns=COLUMNS,
-            namespace=namespace,
-            request_id=new.request_id,
-            digest=new.request_digest,
-            field="request_id",
+async def create_checkpoint(db: MemoryDatabase, namespace: str, new: NewCheckpoint) -> asyncpg.Record:
+    """Store the checkpoint with the identity of the namespace's blocks as they are in the same transaction,
+    in one statement on the primary (memory.create_checkpoint hashes them as identity_hash.py does); an
+    idempotent retry gets the earlier row."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.create_checkpoint($1, $2, $3, $4, $5, $6)",
+            namespace,
+            new.checkpoint_type,
+            new.state_data,
+            new.metadata,
+            new.request_id,
+            new.request_digest,
         )
-    return row
+    created = created_or_replayed(row, new.request_id, new.request_digest)
+    note_written(created)
+    return created
 
 
 async def get_checkpoint(connection: Connection, namespace: str, checkpoint_id: uuid.UUID | None) -> asyncpg.Record:

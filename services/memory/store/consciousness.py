@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.memory.db import Connection
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
 
 COLUMNS = """s.namespace, s.current_focus, s.emotion_focus, s.emotion_energy, s.emotion_excitement, s.working_context,
     s.active_projects, s.metadata, s.last_heartbeat_at, s.updated_at, s.version"""
@@ -22,9 +22,14 @@ class EmotionalVector:
 
 @dataclass(frozen=True)
 class StateChanges:
-    """Columns to set: only the fields named by the update mask are present."""
+    """New values by column: only the columns of the fields named by the update mask are present (the
+    emotional vector's three together)."""
 
     values: dict[str, Any]
+
+
+# A column of each group memory.update_consciousness_state changes, in the order of its `changing` flags.
+_CHANGED_TOGETHER = ("current_focus", "emotion_focus", "working_context", "active_projects", "metadata")
 
 
 def emotional_columns(vector: EmotionalVector | None) -> dict[str, float | None]:
@@ -41,33 +46,32 @@ async def get_state(connection: Connection, namespace: str) -> asyncpg.Record | 
     )
 
 
-async def update_state(connection: Connection, namespace: str, changes: StateChanges) -> asyncpg.Record:
-    """Create the state with ``changes`` on first use, else change only those columns.
-
-    Column names come from :class:`StateChanges` built by the API from a fixed list, never from input.
-    """
-    columns = list(changes.values)
-    placeholders = [f"${index}" for index in range(2, len(columns) + 2)]
-    assignments = [f"{column} = EXCLUDED.{column}" for column in columns]
-    row = await connection.fetchrow(
-        f"""INSERT INTO memory.consciousness_states AS s (namespace, {", ".join(columns)})
-            VALUES ($1, {", ".join(placeholders)})
-            ON CONFLICT (namespace) DO UPDATE
-            SET {", ".join(assignments)}, version = s.version + 1, updated_at = now(), last_heartbeat_at = now()
-            RETURNING {COLUMNS}""",
-        namespace,
-        *changes.values.values(),
-    )
+async def update_state(db: MemoryDatabase, namespace: str, changes: StateChanges) -> asyncpg.Record:
+    """Create the state with ``changes`` on first use, else change only those columns (a new version); in one
+    statement on the primary (memory.update_consciousness_state)."""
+    values = changes.values
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.update_consciousness_state($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            namespace,
+            [column in values for column in _CHANGED_TOGETHER],
+            values.get("current_focus"),
+            values.get("emotion_focus"),
+            values.get("emotion_energy"),
+            values.get("emotion_excitement"),
+            values.get("working_context"),
+            values.get("active_projects"),
+            values.get("metadata"),
+        )
     assert row is not None  # an upsert returns its row
+    note_written(row)
     return row
 
 
-async def heartbeat(connection: Connection, namespace: str) -> asyncpg.Record:
-    row = await connection.fetchrow(
-        f"""INSERT INTO memory.consciousness_states AS s (namespace) VALUES ($1)
-            ON CONFLICT (namespace) DO UPDATE SET last_heartbeat_at = now()
-            RETURNING {COLUMNS}""",
-        namespace,
-    )
+async def heartbeat(db: MemoryDatabase, namespace: str) -> asyncpg.Record:
+    """The state with its heartbeat now (created on first use), in one statement on the primary."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow("SELECT * FROM memory.heartbeat($1)", namespace)
     assert row is not None  # an upsert returns its row
+    note_written(row)
     return row

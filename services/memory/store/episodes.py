@@ -11,11 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from cerebro.read_tokens import ReadToken
 from cerebro.runtime.errors import already_exists, invalid_argument, not_found
 from cerebro.runtime.pagination import Key
-from cerebro.runtime.read_tokens import note_write
-from services.memory.db import Connection, MemoryDatabase, namespace_errors
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
 from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
 
 # Columns every read returns; `job_state` tells a failed embedding from a pending one.
@@ -112,7 +110,7 @@ async def create_episodes(
                 f"{field} {episode.request_id} was already used for a different request",
             )
     if rows:
-        _note_written(rows[0])
+        note_written(rows[0])
     return rows
 
 
@@ -219,7 +217,7 @@ async def update_episode(
         ) from None
     if row is None:
         raise not_found("episode", str(episode_id))
-    _note_written(row)
+    note_written(row)
     return row
 
 
@@ -230,13 +228,7 @@ async def delete_episode(db: MemoryDatabase, namespace: str, episode_id: uuid.UU
     assert row is not None  # the function returns one row
     if not row["deleted"]:
         raise not_found("episode", str(episode_id))
-    _note_written(row)
-
-
-def _note_written(row: asyncpg.Record) -> None:
-    """The read token of a function of migration 0010 that wrote: its ``written_lsn`` and ``written_xid``."""
-    xid = row["written_xid"]
-    note_write(ReadToken(row["written_lsn"], None if xid is None else int(xid)))
+    note_written(row)
 
 
 PURGE_SAMPLE_SIZE = 100

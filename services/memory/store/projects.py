@@ -10,9 +10,8 @@ import asyncpg
 
 from cerebro.runtime.errors import ServiceError, already_exists, not_found
 from cerebro.runtime.pagination import Key
-from services.memory.db import Connection
-from services.memory.store.filters import Conditions
-from services.memory.store.idempotency import replayed_row
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
+from services.memory.store.idempotency import created_or_replayed
 
 COLUMNS = (
     "p.project_id, p.namespace, p.display_name, p.dna, p.description, p.status, p.metadata, p.created_at, p.updated_at"
@@ -30,9 +29,13 @@ class NewProject:
     request_digest: bytes | None
 
 
+# The fields an update may change, in the order of memory.update_project's parameters.
+UPDATABLE_FIELDS = ("display_name", "dna", "description", "status", "metadata")
+
+
 @dataclass(frozen=True)
 class ProjectChanges:
-    """Columns to set: only the fields named by the update mask are present (fixed names, never input)."""
+    """New values by field (of UPDATABLE_FIELDS): only the fields named by the update mask are present."""
 
     values: dict[str, Any]
 
@@ -42,37 +45,26 @@ def _taken(error: asyncpg.UniqueViolationError, namespace: str) -> ServiceError:
     return already_exists("project", namespace, f"namespace {namespace!r} already has a project with this {what}")
 
 
-async def insert_project(connection: Connection, namespace: str, new: NewProject) -> asyncpg.Record:
+async def create_project(db: MemoryDatabase, namespace: str, new: NewProject) -> asyncpg.Record:
+    """Insert in one statement on the primary (memory.create_project); an idempotent retry gets the earlier row."""
     try:
-        row = await connection.fetchrow(
-            f"""INSERT INTO memory.projects AS p
-                    (namespace, display_name, dna, description, status, metadata, request_id, request_digest)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (namespace, request_id) DO NOTHING
-                RETURNING {COLUMNS}""",
-            namespace,
-            new.display_name,
-            new.dna,
-            new.description,
-            new.status,
-            new.metadata,
-            new.request_id,
-            new.request_digest,
-        )
+        with namespace_errors(namespace):
+            row = await db.primary.fetchrow(
+                "SELECT * FROM memory.create_project($1, $2, $3, $4, $5, $6, $7, $8)",
+                namespace,
+                new.display_name,
+                new.dna,
+                new.description,
+                new.status,
+                new.metadata,
+                new.request_id,
+                new.request_digest,
+            )
     except asyncpg.UniqueViolationError as error:
         raise _taken(error, namespace) from None
-    if row is None:
-        assert new.request_id is not None and new.request_digest is not None
-        return await replayed_row(
-            connection,
-            table="projects p",
-            columns=COLUMNS,
-            namespace=namespace,
-            request_id=new.request_id,
-            digest=new.request_digest,
-            field="request_id",
-        )
-    return row
+    created = created_or_replayed(row, new.request_id, new.request_digest)
+    note_written(created)
+    return created
 
 
 async def get_project(connection: Connection, namespace: str, project_id: uuid.UUID) -> asyncpg.Record:
@@ -107,30 +99,32 @@ async def list_projects(
 
 
 async def update_project(
-    connection: Connection, namespace: str, project_id: uuid.UUID, changes: ProjectChanges
+    db: MemoryDatabase, namespace: str, project_id: uuid.UUID, changes: ProjectChanges
 ) -> asyncpg.Record:
-    conditions = Conditions([namespace, project_id])
-    assignments = ["updated_at = now()"] + [
-        f"{column} = {conditions.param(value)}" for column, value in changes.values.items()
-    ]
+    """Change the fields in ``changes`` in one statement on the primary (memory.update_project)."""
+    values = changes.values
     try:
-        row = await connection.fetchrow(
-            f"""UPDATE memory.projects AS p SET {", ".join(assignments)}
-                WHERE p.namespace = $1 AND p.project_id = $2 RETURNING {COLUMNS}""",
-            *conditions.args,
-        )
+        with namespace_errors(namespace):
+            row = await db.primary.fetchrow(
+                "SELECT * FROM memory.update_project($1, $2, $3, $4, $5, $6, $7, $8)",
+                namespace,
+                project_id,
+                [field in values for field in UPDATABLE_FIELDS],
+                *(values.get(field) for field in UPDATABLE_FIELDS),
+            )
     except asyncpg.UniqueViolationError as error:
         raise _taken(error, namespace) from None
     if row is None:
         raise not_found("project", str(project_id))
+    note_written(row)
     return row
 
 
-async def delete_project(connection: Connection, namespace: str, project_id: uuid.UUID) -> None:
-    deleted = await connection.fetchval(
-        "DELETE FROM memory.projects WHERE namespace = $1 AND project_id = $2 RETURNING project_id",
-        namespace,
-        project_id,
-    )
-    if deleted is None:
+async def delete_project(db: MemoryDatabase, namespace: str, project_id: uuid.UUID) -> None:
+    """Delete in one statement on the primary (memory.delete_project)."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow("SELECT * FROM memory.delete_project($1, $2)", namespace, project_id)
+    assert row is not None  # the function returns one row
+    if not row["deleted"]:
         raise not_found("project", str(project_id))
+    note_written(row)

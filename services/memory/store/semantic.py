@@ -10,9 +10,8 @@ import asyncpg
 
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.pagination import Key
-from services.memory.db import Connection
-from services.memory.store.filters import Conditions
-from services.memory.store.idempotency import replayed_row
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
+from services.memory.store.idempotency import created_or_replayed
 
 COLUMNS = """e.semantic_memory_id, e.namespace, e.concept, e.definition, e.relationships, e.confidence,
     e.source_episode_ids, e.created_at, e.updated_at,
@@ -43,35 +42,24 @@ class SemanticMemoryChanges:
     source_episode_ids: list[uuid.UUID] | None = None
 
 
-async def insert_semantic_memory(connection: Connection, namespace: str, new: NewSemanticMemory) -> asyncpg.Record:
-    inserted = await connection.fetchval(
-        """INSERT INTO memory.semantic_memories
-               (namespace, concept, definition, relationships, confidence, source_episode_ids,
-                request_id, request_digest)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (namespace, request_id) DO NOTHING
-           RETURNING semantic_memory_id""",
-        namespace,
-        new.concept,
-        new.definition,
-        new.relationships,
-        new.confidence,
-        new.source_episode_ids,
-        new.request_id,
-        new.request_digest,
-    )
-    if inserted is None:
-        assert new.request_id is not None and new.request_digest is not None
-        return await replayed_row(
-            connection,
-            table="semantic_memories e",
-            columns=COLUMNS,
-            namespace=namespace,
-            request_id=new.request_id,
-            digest=new.request_digest,
-            field="request_id",
+async def create_semantic_memory(db: MemoryDatabase, namespace: str, new: NewSemanticMemory) -> asyncpg.Record:
+    """Insert in one statement on the primary (memory.create_semantic_memory; a trigger enqueues its
+    embedding); an idempotent retry gets the earlier row."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.create_semantic_memory($1, $2, $3, $4, $5, $6, $7, $8)",
+            namespace,
+            new.concept,
+            new.definition,
+            new.relationships,
+            new.confidence,
+            new.source_episode_ids,
+            new.request_id,
+            new.request_digest,
         )
-    return await get_semantic_memory(connection, namespace, inserted)
+    created = created_or_replayed(row, new.request_id, new.request_digest)
+    note_written(created)
+    return created
 
 
 async def get_semantic_memory(connection: Connection, namespace: str, semantic_memory_id: uuid.UUID) -> asyncpg.Record:
@@ -105,36 +93,41 @@ async def list_semantic_memories(
 
 
 async def update_semantic_memory(
-    connection: Connection, namespace: str, semantic_memory_id: uuid.UUID, changes: SemanticMemoryChanges
+    db: MemoryDatabase, namespace: str, semantic_memory_id: uuid.UUID, changes: SemanticMemoryChanges
 ) -> asyncpg.Record:
-    conditions = Conditions([namespace, semantic_memory_id])
-    assignments = ["updated_at = now()"]
-    if changes.concept is not None:
-        assignments.append(f"concept = {conditions.param(changes.concept)}")
-    if changes.definition is not None:
-        assignments.append(f"definition = {conditions.param(changes.definition)}")
-    if changes.relationships is not None:
-        assignments.append(f"relationships = {conditions.param(changes.relationships)}::jsonb")
-    if changes.confidence is not None:
-        assignments.append(f"confidence = {conditions.param(changes.confidence)}")
-    if changes.source_episode_ids is not None:
-        assignments.append(f"source_episode_ids = {conditions.param(changes.source_episode_ids)}::uuid[]")
-    updated = await connection.fetchval(
-        f"""UPDATE memory.semantic_memories SET {", ".join(assignments)}
-            WHERE namespace = $1 AND semantic_memory_id = $2 RETURNING semantic_memory_id""",
-        *conditions.args,
-    )
-    if updated is None:
+    """Change the fields in ``changes`` in one statement on the primary (memory.update_semantic_memory; a
+    trigger re-enqueues the embedding when the text changed)."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.update_semantic_memory($1, $2, $3, $4, $5, $6, $7, $8)",
+            namespace,
+            semantic_memory_id,
+            [
+                changes.concept is not None,
+                changes.definition is not None,
+                changes.relationships is not None,
+                changes.confidence is not None,
+                changes.source_episode_ids is not None,
+            ],
+            changes.concept,
+            changes.definition,
+            changes.relationships,
+            changes.confidence,
+            changes.source_episode_ids,
+        )
+    if row is None:
         raise not_found("semantic memory", str(semantic_memory_id))
-    return await get_semantic_memory(connection, namespace, semantic_memory_id)
+    note_written(row)
+    return row
 
 
-async def delete_semantic_memory(connection: Connection, namespace: str, semantic_memory_id: uuid.UUID) -> None:
-    deleted = await connection.fetchval(
-        """DELETE FROM memory.semantic_memories WHERE namespace = $1 AND semantic_memory_id = $2
-           RETURNING semantic_memory_id""",
-        namespace,
-        semantic_memory_id,
-    )
-    if deleted is None:
+async def delete_semantic_memory(db: MemoryDatabase, namespace: str, semantic_memory_id: uuid.UUID) -> None:
+    """Delete in one statement on the primary (memory.delete_semantic_memory)."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.delete_semantic_memory($1, $2)", namespace, semantic_memory_id
+        )
+    assert row is not None  # the function returns one row
+    if not row["deleted"]:
         raise not_found("semantic memory", str(semantic_memory_id))
+    note_written(row)

@@ -13,9 +13,9 @@ from cerebro.memory.v1 import working_memory_pb2
 from cerebro.runtime.errors import not_found
 from cerebro.runtime.pagination import Key
 from services.memory.convert import struct, timestamp
-from services.memory.db import Connection
+from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
 from services.memory.store.filters import Conditions
-from services.memory.store.idempotency import replayed_row
+from services.memory.store.idempotency import created_or_replayed
 
 COLUMNS = """w.item_id, w.namespace, w.context_type, w.content, w.priority, w.expires_at, w.created_at,
     w.updated_at, w.version"""
@@ -63,34 +63,28 @@ def item_message(row: asyncpg.Record) -> working_memory_pb2.WorkingMemoryItem:
     )
 
 
-async def insert_item(connection: Connection, namespace: str, new: NewItem) -> asyncpg.Record:
-    row = await connection.fetchrow(
-        f"""INSERT INTO memory.working_memory AS w
-                (namespace, context_type, content, priority, ttl_seconds, expires_at, request_id, request_digest)
-            VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7, $8)
-            ON CONFLICT (namespace, request_id) DO NOTHING
-            RETURNING {COLUMNS}""",
-        namespace,
-        new.context_type,
-        new.content,
-        new.priority,
-        max(1, round(new.ttl.total_seconds())),
-        new.ttl,
-        new.request_id,
-        new.request_digest,
-    )
-    if row is None:
-        assert new.request_id is not None and new.request_digest is not None
-        return await replayed_row(
-            connection,
-            table="working_memory w",
-            columns=COLUMNS,
-            namespace=namespace,
-            request_id=new.request_id,
-            digest=new.request_digest,
-            field="request_id",
+def _ttl_seconds(ttl: timedelta) -> int:
+    return max(1, round(ttl.total_seconds()))
+
+
+async def create_item(db: MemoryDatabase, namespace: str, new: NewItem) -> asyncpg.Record:
+    """Insert in one statement on the primary (memory.create_working_memory_item); an idempotent retry gets
+    the earlier row."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.create_working_memory_item($1, $2, $3, $4, $5, $6, $7, $8)",
+            namespace,
+            new.context_type,
+            new.content,
+            new.priority,
+            _ttl_seconds(new.ttl),
+            new.ttl,
+            new.request_id,
+            new.request_digest,
         )
-    return row
+    created = created_or_replayed(row, new.request_id, new.request_digest)
+    note_written(created)
+    return created
 
 
 async def get_item(connection: Connection, namespace: str, item_id: uuid.UUID) -> asyncpg.Record:
@@ -127,38 +121,34 @@ async def list_items(
     )
 
 
-async def update_item(
-    connection: Connection, namespace: str, item_id: uuid.UUID, changes: ItemChanges
-) -> asyncpg.Record:
-    conditions = Conditions([namespace, item_id])
-    assignments = ["updated_at = now()", "version = w.version + 1"]
-    if changes.content is not None:
-        assignments.append(f"content = {conditions.param(changes.content)}::jsonb")
-    if changes.priority is not None:
-        assignments.append(f"priority = {conditions.param(changes.priority)}")
-    if changes.ttl is not None:
-        assignments.append(f"ttl_seconds = {conditions.param(max(1, round(changes.ttl.total_seconds())))}")
-        assignments.append(f"expires_at = now() + {conditions.param(changes.ttl)}::interval")
-    row = await connection.fetchrow(
-        f"""UPDATE memory.working_memory AS w SET {", ".join(assignments)}
-            WHERE w.namespace = $1 AND w.item_id = $2 AND w.expires_at > now()
-            RETURNING {COLUMNS}""",
-        *conditions.args,
-    )
+async def update_item(db: MemoryDatabase, namespace: str, item_id: uuid.UUID, changes: ItemChanges) -> asyncpg.Record:
+    """Change an unexpired item in one statement on the primary (memory.update_working_memory_item); its
+    version goes up by one."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow(
+            "SELECT * FROM memory.update_working_memory_item($1, $2, $3, $4, $5, $6, $7)",
+            namespace,
+            item_id,
+            [changes.content is not None, changes.priority is not None, changes.ttl is not None],
+            changes.content,
+            changes.priority,
+            None if changes.ttl is None else _ttl_seconds(changes.ttl),
+            changes.ttl,
+        )
     if row is None:
         raise not_found("working memory item", str(item_id))
+    note_written(row)
     return row
 
 
-async def delete_item(connection: Connection, namespace: str, item_id: uuid.UUID) -> None:
-    deleted = await connection.fetchval(
-        """DELETE FROM memory.working_memory WHERE namespace = $1 AND item_id = $2 AND expires_at > now()
-           RETURNING item_id""",
-        namespace,
-        item_id,
-    )
-    if deleted is None:
+async def delete_item(db: MemoryDatabase, namespace: str, item_id: uuid.UUID) -> None:
+    """Delete an unexpired item in one statement on the primary (memory.delete_working_memory_item)."""
+    with namespace_errors(namespace):
+        row = await db.primary.fetchrow("SELECT * FROM memory.delete_working_memory_item($1, $2)", namespace, item_id)
+    assert row is not None  # the function returns one row
+    if not row["deleted"]:
         raise not_found("working memory item", str(item_id))
+    note_written(row)
 
 
 async def unexpired_page(connection: Connection, *, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
