@@ -84,37 +84,22 @@ class MemoryDatabase(ReplicaReads):
 
 
 @asynccontextmanager
-async def namespace_transaction(
-    db: MemoryDatabase, namespace: str, *, readonly: bool = False
-) -> AsyncIterator[Connection]:
-    """A transaction that sees only ``namespace`` (row-level security); NOT_FOUND if it does not exist.
+async def reading_namespace(db: MemoryDatabase, namespace: str) -> AsyncIterator[Connection]:
+    """A read-only transaction that sees only ``namespace`` (row-level security), on the replica when it
+    may serve the call (:meth:`MemoryDatabase.reading`); NOT_FOUND if the namespace does not exist.
 
-    A read-only one may run on the replica (:meth:`MemoryDatabase.reading`); a writing one runs on the
-    primary and records the call's read token (where the WAL stood when it began, and its transaction).
+    Writes do not need one: each is a single statement that enters its namespace itself (migrations
+    0010-0012), so that it costs one round trip to the primary.
     """
-    if readonly:
-        async with db.reading() as connection, connection.transaction(readonly=True):
-            exists = await connection.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
-                " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
-                namespace,
-            )
-            if not exists:
-                raise not_found("namespace", namespace)
-            yield connection
-        return
-    async with db.primary.acquire() as connection, connection.transaction():
-        scope = await connection.fetchrow(
-            "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1) AS exists,"
-            " pg_current_wal_insert_lsn() AS lsn, pg_current_xact_id() AS xid"
+    async with db.reading() as connection, connection.transaction(readonly=True):
+        exists = await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM memory.namespaces WHERE name = $1)"
             " FROM (SELECT set_config('cerebro.namespace', $1, true)) AS scope",
             namespace,
         )
-        assert scope is not None
-        if not scope["exists"]:
+        if not exists:
             raise not_found("namespace", namespace)
         yield connection
-    read_tokens.note_write(ReadToken(scope["lsn"], int(scope["xid"])))
 
 
 def note_written(row: asyncpg.Record) -> None:

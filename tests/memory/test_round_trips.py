@@ -53,6 +53,8 @@ SINGLE_STATEMENT_FUNCTIONS = [
     "create_semantic_memory",
     "update_semantic_memory",
     "delete_semantic_memory",
+    "matching_episodes",
+    "purge_episodes",
 ]
 
 
@@ -124,6 +126,27 @@ async def test_episode_calls_reach_postgres_in_one_round_trip(
     page = await memory.stub.ListEpisodes(listing)
     assert len(page.episodes) == 5 and page.next_page_token
     assert all(episode.project_id == project.project_id for episode in page.episodes)
+    # PurgeEpisodes: the dry run counts, the forced one deletes (episodes tagged for it, one per call).
+    purging = episodes_pb2.EpisodeFilter(tags=["purge-rt"])
+    assert (
+        await counter.least_round_trips(
+            lambda: memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nexus", filter=purging))
+        )
+        == 1
+    )
+
+    async def purge_one() -> pb.PurgeEpisodesResponse:
+        doomed = episodes_pb2.Episode(content="purged", tags=["purge-rt"])
+        await memory.stub.CreateEpisode(pb.CreateEpisodeRequest(namespace="nexus", episode=doomed))
+        before = counter.round_trips
+        purged = await memory.stub.PurgeEpisodes(pb.PurgeEpisodesRequest(namespace="nexus", filter=purging, force=True))
+        purges.append(counter.round_trips - before)
+        return purged
+
+    purges: list[int] = []
+    for _ in range(WARM_UP_CALLS + MEASUREMENTS):
+        assert (await purge_one()).purge_count == 1
+    assert min(purges[WARM_UP_CALLS:]) == 1
     update = pb.UpdateEpisodeRequest(
         namespace="nexus",
         episode=episodes_pb2.Episode(episode_id=episode_id, importance=0.7, project_id=project.project_id),
@@ -211,6 +234,13 @@ async def test_the_functions_run_with_the_callers_rights_under_row_security(
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await reader.fetch(call)
+        # It may count a purge (the dry run, on a replica) but not delete through it.
+        purge = "SELECT * FROM memory.purge_episodes('aria', NULL, NULL, NULL, NULL, NULL, 10, $1)"
+        assert (await reader.fetchrow(purge, False))["purge_count"] == 1
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await reader.fetch(purge, True)
+        # A purge through 'nexus' does not reach aria's episodes.
+        assert (await app.fetchrow(purge.replace("'aria'", "'nexus'"), True))["purge_count"] == 0
         assert await reader.fetch("SELECT * FROM memory.get_episode('nexus', $1)", aria_episode) == []
         assert len(await reader.fetch("SELECT * FROM memory.get_episode('aria', $1)", aria_episode)) == 1
         # A write through 'nexus' cannot reach aria's rows, even by their ids.

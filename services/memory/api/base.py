@@ -9,7 +9,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cerebro.runtime.pagination import Key, KeyPart, Page, paginate
-from services.memory.db import Connection, MemoryDatabase, namespace_transaction
+from services.memory.db import Connection, MemoryDatabase, reading_namespace
 from services.memory.embedder_client import EmbedderClient
 from services.memory.store.working_memory_cache import WorkingMemoryCache
 
@@ -44,7 +44,7 @@ class ApiBase:
         transaction of ``namespace``; ``key(row)`` is a row's sort key, of the ``kinds`` given."""
 
         async def fetch(after: Key | None, limit: int) -> list[asyncpg.Record]:
-            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+            async with reading_namespace(self.resources.database, namespace) as connection:
                 return await rows(connection, after, limit)
 
         return await paginate(request, page_size=page_size, kinds=kinds, fetch=fetch, key=key)

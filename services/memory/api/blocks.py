@@ -13,7 +13,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import blocks as store
 
 LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,254}")
@@ -84,7 +84,7 @@ class MemoryBlocksApi(ApiBase):
         if selector is None:
             violations.add("selector", "set block_id or label")
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_block(connection, namespace, block_id=block_id, label=label)
         return pb.GetMemoryBlockResponse(block=block_message(row))
 

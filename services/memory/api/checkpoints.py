@@ -11,7 +11,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import checkpoints as store
 
 MAX_STATE_BYTES = 1_048_576
@@ -61,7 +61,7 @@ class CheckpointsApi(ApiBase):
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
         return pb.GetCheckpointResponse(checkpoint=checkpoint_message(row))
 
@@ -92,7 +92,7 @@ class CheckpointsApi(ApiBase):
         namespace = violations.namespace("namespace", request.namespace)
         checkpoint_id = violations.uuid("checkpoint_id", request.checkpoint_id, required=False)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_checkpoint(connection, namespace, checkpoint_id)
             result = await store.continuity_since(connection, namespace, row)
         return pb.RestoreCheckpointResponse(

@@ -10,7 +10,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import struct, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import consciousness as store
 
 MAX_FOCUS_CHARS = 10_000
@@ -81,7 +81,7 @@ class ConsciousnessApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_state(connection, namespace)
         return pb.GetConsciousnessStateResponse(state=state_message(namespace, row))
 

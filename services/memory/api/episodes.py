@@ -16,7 +16,7 @@ from cerebro.runtime.pagination import paginate
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import episodes as store
 from services.memory.store.filters import EpisodeFilter
 
@@ -176,7 +176,7 @@ class EpisodesApi(ApiBase):
         assert episode_id is not None
         full = request.view == episodes_pb2.EPISODE_VIEW_FULL
         if full:
-            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+            async with reading_namespace(self.resources.database, namespace) as connection:
                 row = await store.get_episode(connection, namespace, episode_id, with_embedding=True)
         else:
             row = await store.find_episode(self.resources.database, namespace, episode_id)
@@ -274,12 +274,7 @@ class EpisodesApi(ApiBase):
         if not request.filter.ListFields():
             violations.add("filter", "needs at least one criterion")
         violations.raise_if_any()
-        if request.force:
-            async with namespace_transaction(self.resources.database, namespace) as connection:
-                purge = await store.purge_episodes(connection, namespace, selected, force=True)
-        else:
-            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
-                purge = await store.purge_episodes(connection, namespace, selected, force=False)
+        purge = await store.purge_episodes(self.resources.database, namespace, selected, force=request.force)
         return pb.PurgeEpisodesResponse(
             purge_count=purge.count, purge_sample=[str(episode_id) for episode_id in purge.sample]
         )

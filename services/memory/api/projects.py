@@ -11,7 +11,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest, struct, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import projects as store
 
 MAX_DESCRIPTION_CHARS = 65_536
@@ -68,7 +68,7 @@ class ProjectsApi(ApiBase):
         project_id = violations.uuid("project_id", request.project_id)
         violations.raise_if_any()
         assert project_id is not None
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_project(connection, namespace, project_id)
         return pb.GetProjectResponse(project=project_message(row))
 

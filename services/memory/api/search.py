@@ -23,7 +23,7 @@ from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import episode_message, parse_filter
 from services.memory.api.semantic import semantic_memory_message
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.embedder_client import EmbeddedTexts, EmbedderError
 from services.memory.store import episodes as episodes_store
 from services.memory.store import semantic as semantic_store
@@ -109,7 +109,7 @@ class SearchApi(ApiBase):
     ) -> Found:
         embedding = asyncio.create_task(self._embed_query(text.meaning, mode))
         try:
-            async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+            async with reading_namespace(self.resources.database, namespace) as connection:
                 text_hits = None
                 if mode != episodes_pb2.SEARCH_MODE_VECTOR:
                     text_hits = await rank_by_text(connection, target, text, top_k, text_filter_args)

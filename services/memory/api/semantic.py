@@ -12,7 +12,7 @@ from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.api.episodes import embedding_state
 from services.memory.convert import request_digest, struct, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import semantic as store
 
 MAX_CONCEPT_CHARS = 500
@@ -82,7 +82,7 @@ class SemanticMemoriesApi(ApiBase):
         semantic_memory_id = violations.uuid("semantic_memory_id", request.semantic_memory_id)
         violations.raise_if_any()
         assert semantic_memory_id is not None
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_semantic_memory(connection, namespace, semantic_memory_id)
         return pb.GetSemanticMemoryResponse(semantic_memory=semantic_memory_message(row))
 

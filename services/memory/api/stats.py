@@ -10,7 +10,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import duration, timestamp
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store.stats import namespace_stats
 from services.memory.store.working_memory_cache import CacheErrors
 
@@ -32,7 +32,7 @@ class StatsApi(ApiBase):
         violations = Violations()
         namespace = violations.namespace("namespace", request.namespace)
         violations.raise_if_any()
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await namespace_stats(connection, namespace)
         total, embedded = row["episodes_total"], row["episodes_embedded"]
         oldest = row["oldest_pending"]

@@ -20,7 +20,7 @@ from cerebro.runtime.interceptors import Context
 from cerebro.runtime.violations import Violations
 from services.memory.api.base import ApiBase
 from services.memory.convert import request_digest
-from services.memory.db import namespace_transaction
+from services.memory.db import reading_namespace
 from services.memory.store import working_memory as store
 from services.memory.store.working_memory_cache import CacheErrors
 
@@ -104,7 +104,7 @@ class WorkingMemoryApi(ApiBase):
         cached = await self._cache_get(namespace, str(item_id))
         if cached is not None:
             return pb.GetWorkingMemoryItemResponse(item=cached)
-        async with namespace_transaction(self.resources.database, namespace, readonly=True) as connection:
+        async with reading_namespace(self.resources.database, namespace) as connection:
             row = await store.get_item(connection, namespace, item_id)
         item = store.item_message(row)
         await self._cache_put(item)

@@ -14,7 +14,7 @@ import asyncpg
 from cerebro.runtime.errors import already_exists, invalid_argument, not_found
 from cerebro.runtime.pagination import Key
 from services.memory.db import Connection, MemoryDatabase, namespace_errors, note_written
-from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter
+from services.memory.store.filters import Conditions, EpisodeFilter, add_episode_filter, episode_text_filter_args
 
 # Columns every read returns; `job_state` tells a failed embedding from a pending one.
 COLUMNS = """e.episode_id, e.namespace, e.content, e.importance, e.tags, e.metadata, e.project_id,
@@ -240,28 +240,23 @@ class Purge:
     sample: list[uuid.UUID]
 
 
-async def purge_episodes(connection: Connection, namespace: str, selected: EpisodeFilter, *, force: bool) -> Purge:
-    """Delete the episodes of ``namespace`` that ``selected`` matches (their embedding jobs go by cascade) in
-    one statement, or, without ``force``, only count them; with up to PURGE_SAMPLE_SIZE of their ids."""
-    conditions = Conditions([namespace])
-    conditions.add("e.namespace = $1")
-    add_episode_filter(conditions, "e", selected)
-    sample_size = conditions.param(PURGE_SAMPLE_SIZE)
+async def purge_episodes(db: MemoryDatabase, namespace: str, selected: EpisodeFilter, *, force: bool) -> Purge:
+    """Delete the episodes of ``namespace`` that ``selected`` matches (their embedding jobs go by cascade), or,
+    without ``force``, only count them (on the replica when there is one); with up to PURGE_SAMPLE_SIZE of
+    their ids, newest first. One statement (migration 0012); NOT_FOUND for a missing namespace."""
+    async with db.primary.acquire() if force else db.reading() as connection:
+        with namespace_errors(namespace):
+            row = await connection.fetchrow(
+                "SELECT * FROM memory.purge_episodes($1, $2, $3, $4, $5, $6, $7, $8)",
+                namespace,
+                *episode_text_filter_args(selected),
+                PURGE_SAMPLE_SIZE,
+                force,
+            )
+    assert row is not None  # the function returns one row
     if force:
-        row = await connection.fetchrow(
-            f"""WITH purged AS (DELETE FROM memory.episodes e WHERE {conditions.sql()} RETURNING e.episode_id)
-                SELECT count(*) AS count, (array_agg(episode_id))[1:{sample_size}] AS sample FROM purged""",
-            *conditions.args,
-        )
-    else:
-        row = await connection.fetchrow(
-            f"""SELECT (SELECT count(*) FROM memory.episodes e WHERE {conditions.sql()}) AS count,
-                       ARRAY(SELECT e.episode_id FROM memory.episodes e WHERE {conditions.sql()}
-                             ORDER BY e.occurred_at DESC, e.episode_id DESC LIMIT {sample_size}) AS sample""",
-            *conditions.args,
-        )
-    assert row is not None
-    return Purge(count=row["count"], sample=list(row["sample"] or []))
+        note_written(row)
+    return Purge(count=row["purge_count"], sample=list(row["purge_sample"]))
 
 
 # Episodes without a project are neighbours of each other: the same key in the timeline index (0006).
